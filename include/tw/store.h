@@ -1,0 +1,229 @@
+// tw::Store: the interface every warehouse speaks.
+//
+// The embedded store (embedded_store.h) implements it in-process; the remote client implements it
+// over the wire to a `tokenwarehouse serve` daemon. Engines are written against this interface only.
+//
+// A request's life:
+//   NamespaceId ns = store->RegisterNamespace(nspace, {}).value();
+//   std::vector<BlockKey> keys = nspace.BlockKeys(prompt_tokens);
+//   LookupResult hit = store->Lookup(ns, keys).value();       // longest present prefix
+//   for (size_t i = 0; i < hit.matched; ++i) store->Get(ns, keys[i], buffer_i);
+//   ... prefill only tokens after hit.matched * block_tokens ...
+//   store->Put(ns, {keys[i], i ? keys[i-1] : nspace.Root()}, kv_of_block_i);   // new full blocks
+//
+// Contracts shared by every method:
+//  - Thread-safe: any method may be called from any thread concurrently.
+//  - Blocking: methods block for at most the I/O they need (never waiting for space or for a lease).
+//  - Objects are immutable and content-addressed: a Put of a key that exists succeeds without
+//    rewriting it. A failed, partial or aborted write is never visible to Lookup or Get.
+//  - A miss is kNotFound. An unregistered NamespaceId is kInvalidArgument.
+//  - Batch forms return one Status per item plus one for the transport (BatchStatus).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tw/block_key.h"
+#include "tw/geometry.h"
+#include "tw/namespace.h"
+#include "tw/result.h"
+#include "tw/status.h"
+
+namespace tw {
+
+// Where an object lives. Ordered fastest first.
+enum class Tier : uint8_t {
+  kNone = 0,
+  kDram = 1,  // the paged DRAM arena (pinned when a GPU path registers it)
+  kDisk = 2,  // the region log on local NVMe or a shared filesystem
+  kPeer = 3,  // another warehouse node
+};
+std::string_view TierName(Tier tier);  // "none", "dram", "disk", "peer"
+
+// Per-namespace retention and limits, fixed at registration.
+struct NamespaceOptions {
+  uint64_t ttl_ms = 0;  // objects expire this long after their store; 0 = kept until evicted
+};
+
+// A block to store: its key and the key of the block before it (Namespace::Root() for the first).
+struct BlockRef {
+  BlockKey key;
+  BlockKey parent;
+};
+
+struct LookupResult {
+  size_t matched = 0;        // keys[0 .. matched) are present
+  std::vector<Tier> tiers;   // tiers[i]: where keys[i] lives; size() == matched
+};
+
+struct BatchStatus {
+  Status transport;           // not OK: the whole call failed, items are not meaningful
+  std::vector<Status> items;  // one per item, in order
+  bool all_ok() const;
+};
+
+struct PutItem {
+  BlockRef ref;
+  std::span<const std::byte> data;  // exactly geometry.ObjectBytes()
+};
+
+struct GetItem {
+  BlockKey key;
+  std::span<std::byte> out;  // exactly geometry.SliceBytes(slice)
+  KvSlice slice;
+};
+
+// Identifies a pin. Opaque; 0 is never a valid lease.
+using LeaseId = uint64_t;
+
+struct TierStats {
+  Tier tier = Tier::kNone;
+  uint64_t capacity_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t objects = 0;
+  uint64_t hits = 0;         // Get / Acquire served from this tier
+  uint64_t admissions = 0;   // objects that entered this tier
+  uint64_t evictions = 0;    // objects that left it to make room (or expired)
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  uint64_t errors = 0;       // I/O errors and corrupt objects found
+};
+
+struct StoreStats {
+  uint64_t lookups = 0;
+  uint64_t lookup_keys = 0;     // keys asked for in all lookups
+  uint64_t lookup_hits = 0;     // keys found (the matched prefixes, summed)
+  uint64_t gets = 0;
+  uint64_t get_misses = 0;
+  uint64_t puts = 0;
+  uint64_t put_duplicates = 0;  // puts of keys already present
+  uint64_t put_rejected = 0;    // puts refused (full, quota, bad input)
+  uint64_t pinned_objects = 0;  // objects held by at least one live lease
+  uint64_t active_leases = 0;
+  std::vector<TierStats> tiers;
+};
+
+class Store;
+
+// Writable memory of a reserved object (the zero-copy write). Fill every segment, then
+// Store::Commit. Destroying an uncommitted handle aborts the write: nothing becomes visible and the
+// memory is returned. Move-only; not thread-safe (one writer per handle).
+class WriteHandle {
+ public:
+  WriteHandle() = default;
+  WriteHandle(Store* owner, uint64_t id, std::vector<std::span<std::byte>> segments);
+  WriteHandle(WriteHandle&& other) noexcept;
+  WriteHandle& operator=(WriteHandle&& other) noexcept;
+  WriteHandle(const WriteHandle&) = delete;
+  WriteHandle& operator=(const WriteHandle&) = delete;
+  ~WriteHandle();
+
+  bool open() const { return owner_ != nullptr; }
+  uint64_t id() const { return id_; }
+  // The object's memory in layout order; their sizes sum to the object size.
+  const std::vector<std::span<std::byte>>& segments() const { return segments_; }
+  uint64_t size_bytes() const;
+  // Copies `data` into the object at byte `offset`, across segment boundaries.
+  // kInvalidArgument if it does not fit or the handle is closed.
+  Status Write(uint64_t offset, std::span<const std::byte> data);
+
+ private:
+  friend class Store;
+  void Close();
+  Store* owner_ = nullptr;
+  uint64_t id_ = 0;
+  std::vector<std::span<std::byte>> segments_;
+};
+
+// Read-only memory of a stored object under a lease (the zero-copy read). The object is pinned until
+// the handle is released or the lease expires; the memory stays valid for the handle's lifetime.
+// Move-only; destroying it releases the lease.
+class ReadHandle {
+ public:
+  ReadHandle() = default;
+  ReadHandle(Store* owner, uint64_t id, std::vector<std::span<const std::byte>> segments,
+             std::shared_ptr<const void> keepalive);
+  ReadHandle(ReadHandle&& other) noexcept;
+  ReadHandle& operator=(ReadHandle&& other) noexcept;
+  ReadHandle(const ReadHandle&) = delete;
+  ReadHandle& operator=(const ReadHandle&) = delete;
+  ~ReadHandle();
+
+  bool open() const { return owner_ != nullptr; }
+  const std::vector<std::span<const std::byte>>& segments() const { return segments_; }
+  uint64_t size_bytes() const;
+  // Copies the bytes of `runs` (object offsets) contiguously into `out`.
+  Status CopyRuns(std::span<const ByteRun> runs, std::span<std::byte> out) const;
+
+ private:
+  friend class Store;
+  void Close();
+  Store* owner_ = nullptr;
+  uint64_t id_ = 0;
+  std::vector<std::span<const std::byte>> segments_;
+  std::shared_ptr<const void> keepalive_;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Registers (idempotently) a namespace and returns its id. The namespace's geometry fixes the size
+  // of every object in it. kInvalidArgument for an invalid namespace, or for one already registered
+  // with different options. A server binds the tenant to the caller's identity.
+  virtual Result<NamespaceId> RegisterNamespace(const Namespace& nspace, const NamespaceOptions& options) = 0;
+
+  // The longest run of keys, from the first, present in some tier, and the tier of each. Does not
+  // count as an access for eviction. An empty key list matches nothing and is OK.
+  virtual Result<LookupResult> Lookup(const NamespaceId& ns, std::span<const BlockKey> keys) = 0;
+
+  // Copies `data` (exactly geometry.ObjectBytes()) into the warehouse under `ref.key`.
+  // kInvalidArgument: wrong size, or ref.parent is neither the root nor present (keys out of chain
+  // order: such an object could never be reached by Lookup). kResourceExhausted: full of pinned
+  // objects, or the tenant's quota is reached. OK if the key was already present.
+  virtual Status Put(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data) = 0;
+  // Items are stored in order, so a batch may carry a chain whose parents come first.
+  virtual BatchStatus PutBatch(const NamespaceId& ns, std::span<const PutItem> items);
+
+  // Zero-copy write: reserves the object's memory. Same errors as Put. If the key is already present,
+  // returns a handle whose Commit is a no-op success. Publish with Commit; the handle's destructor aborts.
+  virtual Result<WriteHandle> Reserve(const NamespaceId& ns, const BlockRef& ref) = 0;
+  // Publishes a reserved object. kInvalidArgument if the handle is closed (already committed,
+  // aborted, or default-constructed). Closes the handle whatever the outcome.
+  Status Commit(WriteHandle& handle);
+
+  // Copies `slice` of the object into `out` (exactly geometry.SliceBytes(slice)). kNotFound on a miss.
+  virtual Status Get(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out,
+                     const KvSlice& slice = KvSlice::All()) = 0;
+  virtual BatchStatus GetBatch(const NamespaceId& ns, std::span<const GetItem> items);
+
+  // Zero-copy read under a lease of `lease_ms` (> 0). kNotFound on a miss.
+  virtual Result<ReadHandle> Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) = 0;
+
+  // Pins every key for `lease_ms` (> 0) so none is evicted: all or nothing. kNotFound if any key is
+  // absent. The lease expires by itself; Unpin ends it early.
+  virtual Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t lease_ms) = 0;
+  // kDeadlineExceeded if the lease already expired or was released; kInvalidArgument if never issued.
+  virtual Status Unpin(LeaseId lease) = 0;
+
+  // Removes the object from every tier. kNotFound if absent. Readers holding a ReadHandle keep their
+  // memory until they release it.
+  virtual Status Remove(const NamespaceId& ns, const BlockKey& key) = 0;
+
+  virtual StoreStats Stats() = 0;
+
+ protected:
+  friend class WriteHandle;
+  friend class ReadHandle;
+  // Implementations publish or drop reservation `id`; called once per handle.
+  virtual Status CommitWrite(uint64_t id) = 0;
+  virtual void AbortWrite(uint64_t id) = 0;
+  // Ends read lease `id`; called once per handle.
+  virtual void ReleaseRead(uint64_t id) = 0;
+};
+
+}  // namespace tw

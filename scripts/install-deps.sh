@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Token Warehouse builds and tests with. Idempotent: when every
+# package is already present it returns in well under a second, without touching apt.
+set -euo pipefail
+
+PACKAGES=(
+  cmake ninja-build g++ clang pkg-config     # build; clang for the libFuzzer targets
+  libclang-rt-14-dev                         # libFuzzer and sanitizer runtimes for clang
+  liburing-dev                               # disk tier: O_DIRECT I/O through io_uring
+  libssl-dev                                 # SHA-256 block keys, TLS
+  libxxhash-dev                              # xxh3-128 keys, fast checksums
+  libzstd-dev liblz4-dev                     # object codecs
+  libgtest-dev libgmock-dev                  # unit tests
+  libbenchmark-dev                           # bench/micro
+  libcli11-dev                               # the tokenwarehouse command line
+  libyaml-cpp-dev                            # daemon configuration
+  libspdlog-dev                              # logging
+  libasio-dev libcpp-httplib-dev             # network core, admin HTTP
+  pybind11-dev python3-dev python3-numpy python3-pytest  # Python package and its tests
+
+  redis-server                               # the peer `bench net` compares against
+  etcd-server                                # cluster membership tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm fetches the pinned llama.cpp packages; the machines ship Node.js, but a bare Debian does not.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+# A stale package list is the usual cause of 404s on a fresh machine; refresh once, bounded in time.
+timeout 600 $SUDO apt-get update -qq
+timeout 1800 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
