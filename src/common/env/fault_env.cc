@@ -1,0 +1,64 @@
+#include "common/env/fault_env.h"
+
+#include <cerrno>
+
+namespace tw {
+
+class FaultFile final : public File {
+ public:
+  FaultFile(FaultInjectingEnv* env, std::unique_ptr<File> base) : env_(env), base_(std::move(base)) {}
+
+  Status Submit(std::span<const IoOp> ops, uint32_t depth) override {
+    bool writes = false, reads = false;
+    for (const IoOp& op : ops) (op.kind == IoOp::Kind::kWrite ? writes : reads) = true;
+    if (int err = env_->write_errno_.load(); err && writes) {
+      env_->injected_.fetch_add(1);
+      return IoErrnoStatus(err, "injected write fault on " + base_->path());
+    }
+    if (int err = env_->read_errno_.load(); err && reads) {
+      env_->injected_.fetch_add(1);
+      return IoErrnoStatus(err, "injected read fault on " + base_->path());
+    }
+    TW_RETURN_IF_ERROR(base_->Submit(ops, depth));
+    if (reads && !writes && ops.size() > 1) {
+      int left = env_->flips_left_.load();
+      while (left > 0 && !env_->flips_left_.compare_exchange_weak(left, left - 1)) {
+      }
+      if (left > 0) {
+        const IoOp* largest = &ops[0];
+        for (const IoOp& op : ops) {
+          if (op.length > largest->length) largest = &op;
+        }
+        const uint64_t at = largest->length > kIoAlign ? kIoAlign + (largest->length - kIoAlign) / 2 : largest->length / 2;
+        largest->data[at] ^= std::byte{0x10};
+        env_->injected_.fetch_add(1);
+      }
+    }
+    return Status::Ok();
+  }
+  Status Sync() override {
+    if (int err = env_->write_errno_.load()) return IoErrnoStatus(err, "injected sync fault on " + base_->path());
+    return base_->Sync();
+  }
+  Result<uint64_t> Size() override { return base_->Size(); }
+  Status Preallocate(uint64_t size_bytes) override {
+    if (int err = env_->write_errno_.load()) {
+      env_->injected_.fetch_add(1);
+      return IoErrnoStatus(err, "injected fallocate fault on " + base_->path());
+    }
+    return base_->Preallocate(size_bytes);
+  }
+  bool direct() const override { return base_->direct(); }
+  const std::string& path() const override { return base_->path(); }
+
+ private:
+  FaultInjectingEnv* env_;
+  std::unique_ptr<File> base_;
+};
+
+Result<std::unique_ptr<File>> FaultInjectingEnv::Open(const std::string& path, const FileOptions& options) {
+  TW_ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->Open(path, options));
+  return std::unique_ptr<File>(new FaultFile(this, std::move(f)));
+}
+
+}  // namespace tw
