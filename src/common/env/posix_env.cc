@@ -58,7 +58,18 @@ constexpr unsigned kRingEntries = 64;
 struct ThreadRing {
   io_uring ring;
   bool ok = false;
-  ThreadRing() {
+  pid_t pid = 0;
+  ThreadRing() { Init(); }
+  // A forked child inherits the thread's ring, which its parent still uses: sharing one submission
+  // queue between two processes mixes their completions. The child drops its copy and makes its own.
+  void CheckFork() {
+    if (pid == getpid()) return;
+    if (ok) io_uring_queue_exit(&ring);
+    ok = false;
+    Init();
+  }
+  void Init() {
+    pid = getpid();
     static std::atomic<bool> disabled{getenv("TW_NO_IO_URING") != nullptr};
     if (disabled.load()) return;
     int rc = io_uring_queue_init(kRingEntries, &ring, 0);
@@ -74,6 +85,7 @@ struct ThreadRing {
 
 ThreadRing& Ring() {
   thread_local ThreadRing ring;
+  ring.CheckFork();
   return ring;
 }
 

@@ -283,7 +283,7 @@ Status DiskTier::Read(const NamespaceId& ns, const BlockKey& key, std::span<cons
   if (good) good = PayloadChecksum(target, e.payload_bytes) == e.checksum;
   if (!good) {
     drop();
-    if (stale && !e.region->own) return Status::NotFound();  // the owner reused the region
+    if (!e.region->own && (stale || ForeignRegionChanged(e.region))) return Status::NotFound();  // reused by its owner
     corrupt_.fetch_add(1, std::memory_order_relaxed);
     errors_.fetch_add(1, std::memory_order_relaxed);
     TW_LOG_WARN("disk tier: corrupt record for key {} in {} at {}: dropped", key.ToHex(), e.region->path, e.offset);
@@ -303,6 +303,21 @@ Status DiskTier::Read(const NamespaceId& ns, const BlockKey& key, std::span<cons
   hits_.fetch_add(1, std::memory_order_relaxed);
   bytes_read_.fetch_add(e.payload_bytes, std::memory_order_relaxed);
   return Status::Ok();
+}
+
+bool DiskTier::ForeignRegionChanged(const std::shared_ptr<Region>& region) {
+  AlignedBuffer header(kBlockBytes);
+  if (!header) return false;
+  Status s = region->file->ReadAt(0, header.span());
+  Result<RegionHeader> h = s.ok() ? DecodeRegionHeader(reinterpret_cast<const uint8_t*>(header.data()))
+                                  : Result<RegionHeader>(s);
+  if (h.ok() && h->epoch == region->epoch) return false;
+  // Its owner reused (or is rewriting) the file: nothing indexed from the old epoch is there any more.
+  std::lock_guard<std::mutex> lock(regions_mu_);
+  DropRegionEntries(region);
+  auto it = foreign_.find(region->path);
+  if (it != foreign_.end() && it->second == region) foreign_.erase(it);
+  return true;
 }
 
 Status DiskTier::Remove(const NamespaceId& ns, const BlockKey& key) {

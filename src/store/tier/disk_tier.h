@@ -183,7 +183,9 @@ class DiskTier {
                     std::map<IndexKey, uint64_t>* tombstones);
   void IndexRecords(const std::shared_ptr<Region>& region, const std::vector<RecordMeta>& records,
                     std::map<IndexKey, uint64_t>* tombstones);
-  // Drops every index entry that points into `region`. Returns how many.
+  // True (and its entries dropped) if another owner's region no longer holds the epoch we indexed.
+  bool ForeignRegionChanged(const std::shared_ptr<Region>& region);
+  // Drops every index entry that points into `region`. Requires regions_mu_. Returns how many.
   uint64_t DropRegionEntries(const std::shared_ptr<Region>& region);
 
   // Writer thread (disk_writer.cc).
