@@ -11,5 +11,7 @@ int& ExitCode();
 void RegisterVersionCommand(CLI::App& app);
 void RegisterQuickstartCommand(CLI::App& app);
 void RegisterBenchDramCommand(CLI::App& bench);
+void RegisterFsckCommand(CLI::App& app);
+void RegisterBenchDiskCommand(CLI::App& bench);
 
 }  // namespace tw::cli

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -39,7 +40,11 @@ class File {
   // Runs every op, at most `depth` in flight, and waits for all of them. Returns the first failure:
   // kResourceExhausted for ENOSPC/EDQUOT, kIOError for anything else (including a read past EOF).
   // On failure some ops may have completed; callers treat the whole batch as failed.
-  virtual Status Submit(std::span<const IoOp> ops, uint32_t depth) = 0;
+  // `on_done(i)`, if given, runs on the calling thread as soon as op i has fully completed, while
+  // later ops are still in flight: callers overlap work (checksumming what has arrived) with I/O.
+  using OnDone = std::function<void(size_t)>;
+  virtual Status Submit(std::span<const IoOp> ops, uint32_t depth, const OnDone& on_done) = 0;
+  Status Submit(std::span<const IoOp> ops, uint32_t depth) { return Submit(ops, depth, nullptr); }
   // fdatasync.
   virtual Status Sync() = 0;
   virtual Result<uint64_t> Size() = 0;

@@ -8,7 +8,7 @@ class FaultFile final : public File {
  public:
   FaultFile(FaultInjectingEnv* env, std::unique_ptr<File> base) : env_(env), base_(std::move(base)) {}
 
-  Status Submit(std::span<const IoOp> ops, uint32_t depth) override {
+  Status Submit(std::span<const IoOp> ops, uint32_t depth, const OnDone& on_done) override {
     bool writes = false, reads = false;
     for (const IoOp& op : ops) (op.kind == IoOp::Kind::kWrite ? writes : reads) = true;
     if (int err = env_->write_errno_.load(); err && writes) {
@@ -19,22 +19,32 @@ class FaultFile final : public File {
       env_->injected_.fetch_add(1);
       return IoErrnoStatus(err, "injected read fault on " + base_->path());
     }
-    TW_RETURN_IF_ERROR(base_->Submit(ops, depth));
+    // A bit flip lands in the largest op of a multi-op read, as soon as that op completes (before
+    // the caller's on_done sees it), so it looks exactly like a flip on the medium.
+    size_t victim = ops.size();
     if (reads && !writes && ops.size() > 1) {
       int left = env_->flips_left_.load();
       while (left > 0 && !env_->flips_left_.compare_exchange_weak(left, left - 1)) {
       }
       if (left > 0) {
-        const IoOp* largest = &ops[0];
-        for (const IoOp& op : ops) {
-          if (op.length > largest->length) largest = &op;
+        victim = 0;
+        for (size_t i = 0; i < ops.size(); ++i) {
+          if (ops[i].length > ops[victim].length) victim = i;
         }
-        const uint64_t at = largest->length > kIoAlign ? kIoAlign + (largest->length - kIoAlign) / 2 : largest->length / 2;
-        largest->data[at] ^= std::byte{0x10};
-        env_->injected_.fetch_add(1);
       }
     }
-    return Status::Ok();
+    auto flip = [&](size_t i) {
+      if (i != victim) return;
+      const IoOp& op = ops[i];
+      const uint64_t at = op.length > kIoAlign ? kIoAlign + (op.length - kIoAlign) / 2 : op.length / 2;
+      op.data[at] ^= std::byte{0x10};
+      env_->injected_.fetch_add(1);
+    };
+    if (victim == ops.size()) return base_->Submit(ops, depth, on_done);
+    return base_->Submit(ops, depth, [&](size_t i) {
+      flip(i);
+      if (on_done) on_done(i);
+    });
   }
   Status Sync() override {
     if (int err = env_->write_errno_.load()) return IoErrnoStatus(err, "injected sync fault on " + base_->path());

@@ -94,10 +94,10 @@ class PosixFile final : public File {
   PosixFile(int fd, std::string path, bool direct) : fd_(fd), path_(std::move(path)), direct_(direct) {}
   ~PosixFile() override { close(fd_); }
 
-  Status Submit(std::span<const IoOp> ops, uint32_t depth) override {
+  Status Submit(std::span<const IoOp> ops, uint32_t depth, const OnDone& on_done) override {
     if (ops.empty()) return Status::Ok();
     ThreadRing& tr = Ring();
-    if (!tr.ok) return SubmitSync(ops);
+    if (!tr.ok) return SubmitSync(ops, on_done);
     if (depth == 0) depth = 1;
     if (depth > kRingEntries) depth = kRingEntries;
     // done[i]: bytes of op i completed so far; a short transfer is resubmitted for the remainder.
@@ -144,6 +144,7 @@ class PosixFile final : public File {
         } else {
           done[i] += static_cast<uint64_t>(cqe->res);
           if (done[i] < op.length) queue.push_back(i);
+          else if (on_done && first.ok()) on_done(i);
         }
       }
       io_uring_cq_advance(&tr.ring, seen);
@@ -177,8 +178,9 @@ class PosixFile final : public File {
     return std::string(op.kind == IoOp::Kind::kRead ? "read " : "write ") + path_ + " at " + std::to_string(op.offset);
   }
 
-  Status SubmitSync(std::span<const IoOp> ops) {
-    for (const IoOp& op : ops) {
+  Status SubmitSync(std::span<const IoOp> ops, const OnDone& on_done) {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const IoOp& op = ops[i];
       uint64_t done = 0;
       while (done < op.length) {
         ssize_t n = op.kind == IoOp::Kind::kRead
@@ -189,6 +191,7 @@ class PosixFile final : public File {
         if (n == 0) return Status::IOError(Describe(op) + ": unexpected end of file");
         done += static_cast<uint64_t>(n);
       }
+      if (on_done) on_done(i);
     }
     return Status::Ok();
   }

@@ -43,6 +43,10 @@ struct RegionContents {
 // kCorruption if the region header itself is bad; I/O errors as returned by the file.
 Result<RegionContents> ReadRegion(File& file, bool scan_unsealed);
 
+// Seals a region: writes the footer listing `records` at `data_end`, then the trailer, then syncs.
+Status WriteSeal(File& file, uint64_t epoch, uint64_t region_bytes, uint64_t data_end,
+                 const std::vector<RecordMeta>& records, uint32_t io_depth);
+
 // Reads one record at `offset` and verifies it against `expected` (key, epoch, checksum) when given.
 // Returns the decoded header; the payload is left in *payload (aligned, padded).
 Result<RecordMeta> ReadRecord(File& file, uint64_t offset, uint64_t epoch, AlignedBuffer* payload);

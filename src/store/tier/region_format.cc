@@ -191,6 +191,15 @@ uint64_t PayloadChecksum(std::span<const std::span<std::byte>> segments, uint64_
   return h;
 }
 
+PayloadHasher::PayloadHasher() : state_(XXH3_createState()) {
+  XXH3_64bits_reset_withSeed(static_cast<XXH3_state_t*>(state_), kPayloadSeed);
+}
+PayloadHasher::~PayloadHasher() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
+void PayloadHasher::Update(const void* data, uint64_t size) {
+  XXH3_64bits_update(static_cast<XXH3_state_t*>(state_), data, size);
+}
+uint64_t PayloadHasher::Digest() const { return XXH3_64bits_digest(static_cast<const XXH3_state_t*>(state_)); }
+
 std::string RegionFileName(const std::string& owner, uint64_t seq) {
   char buf[32];
   std::snprintf(buf, sizeof buf, ".%08llx.twr", static_cast<unsigned long long>(seq));

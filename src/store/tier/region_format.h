@@ -85,6 +85,21 @@ RecordMeta DecodeFooterEntry(const uint8_t* in);  // covered by the trailer's fo
 uint64_t PayloadChecksum(const void* data, uint64_t size);
 uint64_t PayloadChecksum(std::span<const std::span<std::byte>> segments, uint64_t size);
 
+// The payload checksum computed incrementally, so it can follow data as it arrives (a copy chunk by
+// chunk, or reads as they complete) while the bytes are still in cache.
+class PayloadHasher {
+ public:
+  PayloadHasher();
+  ~PayloadHasher();
+  PayloadHasher(const PayloadHasher&) = delete;
+  PayloadHasher& operator=(const PayloadHasher&) = delete;
+  void Update(const void* data, uint64_t size);
+  uint64_t Digest() const;
+
+ private:
+  void* state_;  // XXH3_state_t*
+};
+
 // Bytes the footer of `records` entries occupies (whole blocks).
 inline uint64_t FooterBytes(uint64_t records) { return RecordMeta::AlignUp4K(records * kFooterEntryBytes); }
 
