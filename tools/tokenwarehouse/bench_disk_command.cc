@@ -10,6 +10,7 @@
 // page cache. Each figure is the median of --reps runs; the files are reused across runs (the tier
 // reuses its regions), so medians compare overwrites with overwrites.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -31,18 +32,18 @@ struct BenchDiskOptions {
   uint32_t depth = 8;
   uint64_t region_mb = 256;
   int reps = 3;
+  uint64_t restart_objects = 0;  // > 0: also time a restart over this many 4 KiB objects
   bool json = false;
   bool keep = false;
 };
 
-struct SizeResult {
-  uint64_t object_bytes = 0;
-  double tier_write = 0, tier_read = 0, fpo_write = 0, fpo_read = 0;
-};
-
+// Keys are hashes in real use (the index shards and hashes on their first 8 bytes), so make these
+// look like hashes too.
 BlockKey KeyOf(uint64_t size, uint64_t i) {
   BlockKey k;
-  std::memcpy(k.bytes, &size, 8);
+  uint64_t a = (i + 1) * 0x9E3779B97F4A7C15ull ^ size * 0xBF58476D1CE4E5B9ull;
+  a ^= a >> 31;
+  std::memcpy(k.bytes, &a, 8);
   std::memcpy(k.bytes + 8, &i, 8);
   return k;
 }
@@ -52,6 +53,51 @@ NamespaceId BenchNs() {
   std::memcpy(ns.bytes, "bench-disk-ns---", 16);
   return ns;
 }
+
+// Process CPU seconds (user + system), to tell a disk-bound run from a CPU-starved one.
+double CpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double LoadAverage() {
+  double l = 0;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &l) != 1) l = 0;
+    std::fclose(f);
+  }
+  return l;
+}
+
+// Writes `n` objects of 4 KiB (8 KiB records) into a fresh tier, closes it and times the reopen:
+// the index rebuilt from region footers. Returns {seconds, objects indexed}.
+Result<std::pair<double, uint64_t>> MeasureLargeRestart(const std::string& dir, uint64_t n, uint64_t region_bytes) {
+  DiskTierOptions o;
+  o.dir = dir;
+  o.region_bytes = region_bytes;
+  const uint64_t per_region = (region_bytes - 4 * kBlockBytes) / (2 * kBlockBytes + kFooterEntryBytes);
+  o.capacity_bytes = ((n + per_region - 1) / per_region + 2) * region_bytes;
+  {
+    TW_ASSIGN_OR_RETURN(std::unique_ptr<DiskTier> t, DiskTier::Open(o));
+    const KvGeometry g{1, 1, 64, KvDtype::kF16, 16};
+    std::vector<std::byte> payload(g.ObjectBytes(), std::byte{7});
+    std::span<const std::byte> seg(payload);
+    for (uint64_t i = 0; i < n; ++i) {
+      TW_RETURN_IF_ERROR(t->Enqueue(BenchNs(), KeyOf(1, i), KeyOf(1, i + 1), g, 0, {&seg, 1}, payload.size()));
+      if (i % 65536 == 0) Progress("bench disk: restart set, %llu / %llu objects", (unsigned long long)i, (unsigned long long)n);
+    }
+  }
+  uint64_t t0 = MonotonicNanos();
+  TW_ASSIGN_OR_RETURN(std::unique_ptr<DiskTier> t, DiskTier::Open(o));
+  uint64_t t1 = MonotonicNanos();
+  return std::make_pair(static_cast<double>(t1 - t0) / 1e9, t->Counters().recovered_objects);
+}
+
+struct SizeResult {
+  uint64_t object_bytes = 0;
+  double tier_write = 0, tier_read = 0, fpo_write = 0, fpo_read = 0;
+};
 
 // Raw sequential O_DIRECT bandwidth of `bytes` through one file at io_bytes x depth.
 Result<std::pair<double, double>> MeasureRaw(File& file, const AlignedBuffer& buf, uint64_t bytes, uint64_t io_bytes,
@@ -137,8 +183,15 @@ int Run(const BenchDiskOptions& opt) {
   DiskTierOptions to;
   to.dir = root + "/tier";
   to.region_bytes = opt.region_mb << 20;
-  // Room for one size's objects and a spare region: later runs reclaim and reuse regions.
-  to.capacity_bytes = (total / to.region_bytes + 3) * to.region_bytes;
+  // Room for one run's objects of any size plus spare regions: later runs reclaim and reuse regions.
+  uint64_t regions_needed = 0;
+  for (uint64_t mb : opt.sizes_mb) {
+    const uint64_t per_region = (to.region_bytes - 4 * kBlockBytes) / ((mb << 20) + kBlockBytes + kFooterEntryBytes);
+    if (per_region == 0) return Fail(Status::InvalidArgument("--region-mb must exceed the largest object"));
+    const uint64_t count = std::max<uint64_t>(4, total / (mb << 20));
+    regions_needed = std::max(regions_needed, (count + per_region - 1) / per_region);
+  }
+  to.capacity_bytes = (regions_needed + 2) * to.region_bytes;
   to.io_bytes = io_bytes;
   to.io_depth = opt.depth;
   to.write_queue_bytes = std::max<uint64_t>(256ull << 20, 4 * max_size);
@@ -147,7 +200,8 @@ int Run(const BenchDiskOptions& opt) {
   std::vector<SizeResult> results;
   double restart_s = 0;
   uint64_t restart_objects = 0;
-  std::vector<double> restart_runs;
+  std::vector<double> restart_runs, write_cpu;
+  const double load_before = LoadAverage();
   for (uint64_t mb : opt.sizes_mb) {
     const uint64_t size = mb << 20;
     const uint64_t count = std::max<uint64_t>(4, total / size);
@@ -165,6 +219,7 @@ int Run(const BenchDiskOptions& opt) {
       const KvGeometry geometry{static_cast<uint32_t>(mb), 8, 128, KvDtype::kBF16, 512};  // mb MiB per object
       std::span<const std::byte> seg(src.data(), size);
       const uint64_t salt = (uint64_t(rep) << 32);
+      const double cpu0 = CpuSeconds();
       uint64_t t0 = MonotonicNanos();
       for (uint64_t i = 0; i < count; ++i) {
         Status s = (*tier)->Enqueue(BenchNs(), KeyOf(size, salt | i), KeyOf(size, salt | (i + 1)), geometry, 0, {&seg, 1}, size);
@@ -172,6 +227,7 @@ int Run(const BenchDiskOptions& opt) {
       }
       (*tier)->Flush();
       uint64_t t1 = MonotonicNanos();
+      write_cpu.push_back((CpuSeconds() - cpu0) / (static_cast<double>(t1 - t0) / 1e9));
       std::span<std::byte> out(dst.data(), size);
       for (uint64_t i = 0; i < count; ++i) {
         Status s = (*tier)->Read(BenchNs(), KeyOf(size, salt | i), {&out, 1});
@@ -200,6 +256,13 @@ int Run(const BenchDiskOptions& opt) {
     results.push_back({size, Median(tw), Median(tr), Median(fw), Median(fr)});
   }
   restart_s = Median(restart_runs);
+  if (opt.restart_objects) {
+    Result<std::pair<double, uint64_t>> r = MeasureLargeRestart(root + "/restart", opt.restart_objects, to.region_bytes);
+    if (!r.ok()) return Fail(r.status());
+    restart_s = r->first;
+    restart_objects = r->second;
+  }
+  const double load_after = LoadAverage();
   Progress("%s", "");
   if (!opt.keep) std::filesystem::remove_all(root);
 
@@ -216,10 +279,11 @@ int Run(const BenchDiskOptions& opt) {
     std::printf("{\"raw_write_gbps\": %.3f, \"raw_read_gbps\": %.3f, \"tier_write_gbps\": %.3f, \"tier_read_gbps\": %.3f, "
                 "\"tier_write_vs_raw\": %.3f, \"tier_read_vs_raw\": %.3f, \"restart_s\": %.4f, \"restart_objects\": %llu, "
                 "\"file_per_object_write_gbps\": %.3f, \"file_per_object_read_gbps\": %.3f, \"io_bytes\": %llu, "
-                "\"io_depth\": %u, \"region_bytes\": %llu, \"bytes_per_run\": %llu, \"reps\": %d, \"o_direct\": %s, \"sizes\": [",
+                "\"io_depth\": %u, \"region_bytes\": %llu, \"bytes_per_run\": %llu, \"reps\": %d, \"o_direct\": %s, "
+                "\"tier_write_cpu_cores\": %.2f, \"load_average\": [%.1f, %.1f], \"sizes\": [",
                 rw, rr, tw, tr, tw / rw, tr / rr, restart_s, (unsigned long long)restart_objects, fw, fr,
                 (unsigned long long)io_bytes, opt.depth, (unsigned long long)to.region_bytes, (unsigned long long)total,
-                opt.reps, direct ? "true" : "false");
+                opt.reps, direct ? "true" : "false", Median(write_cpu), load_before, load_after);
     for (size_t i = 0; i < results.size(); ++i) {
       const SizeResult& r = results[i];
       std::printf("%s{\"object_bytes\": %llu, \"tier_write_gbps\": %.3f, \"tier_read_gbps\": %.3f, "
@@ -242,6 +306,8 @@ int Run(const BenchDiskOptions& opt) {
   std::printf("median: tier write %.2f GB/s = %.2fx raw, tier read %.2f GB/s = %.2fx raw; file per object %.2f / %.2f\n",
               tw, tw / rw, tr, tr / rr, fw, fr);
   std::printf("restart: %llu objects indexed in %.3f s\n", (unsigned long long)restart_objects, restart_s);
+  std::printf("tier writes used %.2f CPU cores (copy + checksum + I/O); load average %.1f before, %.1f after\n",
+              Median(write_cpu), load_before, load_after);
   return 0;
 }
 
@@ -257,6 +323,8 @@ void RegisterBenchDiskCommand(CLI::App& bench) {
   cmd->add_option("--depth", opt->depth, "I/Os in flight")->capture_default_str()->check(CLI::Range(1, 64));
   cmd->add_option("--region-mb", opt->region_mb, "Region file size in MiB")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--reps", opt->reps, "Runs per measurement (the median is reported)")->capture_default_str()->check(CLI::Range(1, 100));
+  cmd->add_option("--restart-objects", opt->restart_objects,
+                  "Also time a restart over this many 4 KiB objects (e.g. 1000000)")->capture_default_str();
   cmd->add_flag("--json", opt->json, "Print one JSON object instead of a table");
   cmd->add_flag("--keep", opt->keep, "Keep the benchmark files");
   cmd->callback([opt] { ExitCode() = Run(*opt); });

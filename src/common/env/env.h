@@ -90,6 +90,12 @@ class Env {
   // An exclusive advisory lock on `path` (created if missing). kUnavailable if another process holds it.
   virtual Result<std::unique_ptr<FileLock>> Lock(const std::string& path) = 0;
 
+  // Registers `memory` with the calling thread's I/O ring (io_uring fixed buffers), so I/O from it
+  // skips pinning pages on every request. One region per thread; a new call replaces the old.
+  // Best effort: kNotSupported where the ring or the memlock limit does not allow it, and I/O works
+  // the same either way. The memory must outlive the thread's I/O or a later registration.
+  virtual Status RegisterIoMemory(std::span<std::byte> memory) { return Status::NotSupported("no fixed buffers"); }
+
   // The process-wide POSIX env. Never destroyed.
   static Env* Posix();
 };
@@ -98,7 +104,8 @@ class Env {
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(uint64_t size_bytes);
+  // `huge`: ask for transparent huge pages (fewer pages to pin per direct I/O).
+  explicit AlignedBuffer(uint64_t size_bytes, bool huge = false);
   ~AlignedBuffer();
   AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;

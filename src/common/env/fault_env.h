@@ -28,6 +28,7 @@ class FaultInjectingEnv final : public Env {
   Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
   Status Delete(const std::string& path) override { return base_->Delete(path); }
   Result<std::unique_ptr<FileLock>> Lock(const std::string& path) override { return base_->Lock(path); }
+  Status RegisterIoMemory(std::span<std::byte> memory) override { return base_->RegisterIoMemory(memory); }
 
  private:
   friend class FaultFile;

@@ -26,11 +26,12 @@ Status IoErrnoStatus(int err, const std::string& what) {
   return Status::IOError(msg);
 }
 
-AlignedBuffer::AlignedBuffer(uint64_t size_bytes) {
+AlignedBuffer::AlignedBuffer(uint64_t size_bytes, bool huge) {
   if (size_bytes == 0) return;
   const uint64_t n = AlignUp(size_bytes);
   void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return;
+  if (huge) madvise(p, n, MADV_HUGEPAGE);  // only a hint: never compaction on the I/O path
   data_ = static_cast<std::byte*>(p);
   size_ = n;
 }
@@ -59,6 +60,8 @@ struct ThreadRing {
   io_uring ring;
   bool ok = false;
   pid_t pid = 0;
+  std::byte* fixed = nullptr;  // the registered buffer (index 0), if any
+  uint64_t fixed_bytes = 0;
   ThreadRing() { Init(); }
   // A forked child inherits the thread's ring, which its parent still uses: sharing one submission
   // queue between two processes mixes their completions. The child drops its copy and makes its own.
@@ -66,6 +69,8 @@ struct ThreadRing {
     if (pid == getpid()) return;
     if (ok) io_uring_queue_exit(&ring);
     ok = false;
+    fixed = nullptr;
+    fixed_bytes = 0;
     Init();
   }
   void Init() {
@@ -115,10 +120,14 @@ class PosixFile final : public File {
         queue.pop_back();
         const IoOp& op = ops[i];
         const unsigned len = static_cast<unsigned>(op.length - done[i]);
+        std::byte* at = op.data + done[i];
+        const bool fixed = tr.fixed && at >= tr.fixed && at + len <= tr.fixed + tr.fixed_bytes;
         if (op.kind == IoOp::Kind::kRead) {
-          io_uring_prep_read(sqe, fd_, op.data + done[i], len, op.offset + done[i]);
+          if (fixed) io_uring_prep_read_fixed(sqe, fd_, at, len, op.offset + done[i], 0);
+          else io_uring_prep_read(sqe, fd_, at, len, op.offset + done[i]);
         } else {
-          io_uring_prep_write(sqe, fd_, op.data + done[i], len, op.offset + done[i]);
+          if (fixed) io_uring_prep_write_fixed(sqe, fd_, at, len, op.offset + done[i], 0);
+          else io_uring_prep_write(sqe, fd_, at, len, op.offset + done[i]);
         }
         io_uring_sqe_set_data64(sqe, i);
         ++inflight;
@@ -250,6 +259,21 @@ class PosixEnv final : public Env {
 
   Status Delete(const std::string& path) override {
     if (unlink(path.c_str()) != 0) return IoErrnoStatus(errno, "unlink " + path);
+    return Status::Ok();
+  }
+
+  Status RegisterIoMemory(std::span<std::byte> memory) override {
+    ThreadRing& tr = Ring();
+    if (!tr.ok) return Status::NotSupported("io_uring unavailable");
+    if (tr.fixed) io_uring_unregister_buffers(&tr.ring);
+    tr.fixed = nullptr;
+    tr.fixed_bytes = 0;
+    if (memory.empty()) return Status::Ok();
+    iovec iov{memory.data(), memory.size()};
+    int rc = io_uring_register_buffers(&tr.ring, &iov, 1);
+    if (rc < 0) return Status::NotSupported(std::string("io_uring_register_buffers: ") + std::strerror(-rc));
+    tr.fixed = memory.data();
+    tr.fixed_bytes = memory.size();
     return Status::Ok();
   }
 

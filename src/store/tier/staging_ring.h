@@ -19,7 +19,9 @@ namespace tw {
 
 class StagingRing {
  public:
+  // The memory is faulted in later, by the writer thread registering it for I/O, so Open stays fast.
   explicit StagingRing(uint64_t capacity_bytes) : buffer_(capacity_bytes) {}
+  std::span<std::byte> memory() const { return buffer_.span(); }
 
   bool valid() const { return static_cast<bool>(buffer_); }
   uint64_t capacity_bytes() const { return buffer_.size(); }
