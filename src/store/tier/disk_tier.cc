@@ -23,10 +23,6 @@ bool ValidOwner(const std::string& owner) {
   return true;
 }
 
-bool Aligned(const std::byte* p, uint64_t n) {
-  return reinterpret_cast<uintptr_t>(p) % kIoAlign == 0 && n % kIoAlign == 0;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options) {
@@ -52,6 +48,10 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   TW_RETURN_IF_ERROR(tier->Recover());
   tier->recovery_s_ = static_cast<double>(MonotonicNanos() - t0) / 1e9;
   tier->writer_ = std::thread([t = tier.get()] { t->WriterLoop(); });
+  // Wait for the writer to pin its queue memory, so the first demotions run at full speed.
+  std::unique_lock<std::mutex> lock(tier->queue_mu_);
+  tier->space_cv_.wait(lock, [&] { return tier->writer_ready_; });
+  lock.unlock();
   return tier;
 }
 
@@ -195,136 +195,6 @@ std::optional<DiskObjectInfo> DiskTier::Find(const NamespaceId& ns, const BlockK
   const Pending& p = *it->second;
   if (p.expires_at_ms && clock_->NowMs() >= p.expires_at_ms) return std::nullopt;
   return DiskObjectInfo{p.meta.parent, p.meta.geometry, p.meta.payload_bytes, p.expires_at_ms};
-}
-
-Status DiskTier::Read(const NamespaceId& ns, const BlockKey& key, std::span<const std::span<std::byte>> dest) {
-  const IndexKey k{ns, key};
-  Entry e;
-  bool found = false;
-  {
-    Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(k);
-    if (it != s.map.end()) {
-      e = it->second;
-      found = true;
-    }
-  }
-  if (!found) {
-    // Still in the write queue: serve it from the ring.
-    std::lock_guard<std::mutex> lock(queue_mu_);
-    auto it = pending_.find(k);
-    if (it == pending_.end()) return Status::NotFound();
-    const Pending& p = *it->second;
-    const std::byte* src = ring_.at(p.ring_offset) + kBlockBytes;
-    uint64_t left = p.meta.payload_bytes;
-    for (const auto& s : dest) {
-      const uint64_t n = std::min<uint64_t>(left, s.size());
-      std::memcpy(s.data(), src, n);
-      src += n;
-      left -= n;
-    }
-    if (left) return Status::InvalidArgument("read buffer smaller than the object");
-    hits_.fetch_add(1, std::memory_order_relaxed);
-    bytes_read_.fetch_add(p.meta.payload_bytes, std::memory_order_relaxed);
-    return Status::Ok();
-  }
-  if (Expired(e, clock_->NowMs())) return Status::NotFound();
-
-  const uint64_t stored = RecordMeta::AlignUp4K(e.payload_bytes);
-  uint64_t dest_bytes = 0;
-  for (const auto& s : dest) dest_bytes += s.size();
-  if (dest_bytes < e.payload_bytes) return Status::InvalidArgument("read buffer smaller than the object");
-  // O_DIRECT needs aligned buffers of whole blocks: read straight into `dest` when it is made of
-  // them (DRAM pages are), else through a bounce buffer.
-  thread_local AlignedBuffer header_buf(kBlockBytes);
-  AlignedBuffer bounce;
-  std::vector<std::span<std::byte>> target;
-  uint64_t left = stored;
-  for (const auto& s : dest) {
-    const uint64_t n = std::min<uint64_t>(left, s.size());
-    if (n == 0) break;
-    if (!Aligned(s.data(), n)) break;
-    target.emplace_back(s.data(), n);
-    left -= n;
-  }
-  if (left != 0) {
-    target.clear();
-    bounce = AlignedBuffer(stored);
-    if (!bounce) return Status::ResourceExhausted("cannot allocate a bounce buffer");
-    target.emplace_back(bounce.data(), stored);
-  }
-  std::vector<IoOp> ops;
-  ops.push_back({IoOp::Kind::kRead, e.offset, header_buf.data(), kBlockBytes});
-  uint64_t file_at = e.offset + kBlockBytes;
-  for (const auto& s : target) {
-    for (uint64_t done = 0; done < s.size(); done += options_.io_bytes) {
-      const uint64_t n = std::min<uint64_t>(options_.io_bytes, s.size() - done);
-      ops.push_back({IoOp::Kind::kRead, file_at, s.data() + done, n});
-      file_at += n;
-    }
-  }
-  auto drop = [&] {
-    Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(k);
-    if (it != s.map.end() && it->second.region == e.region) {
-      s.map.erase(it);
-      objects_.fetch_sub(1, std::memory_order_relaxed);
-    }
-  };
-  // Checksum the payload as its chunks arrive, in order, overlapping the hash with later reads.
-  std::vector<char> arrived(ops.size(), 0);
-  size_t cursor = 1;
-  uint64_t hashed = 0;
-  PayloadHasher hasher;
-  auto on_done = [&](size_t i) {
-    arrived[i] = 1;
-    while (cursor < ops.size() && arrived[cursor]) {
-      const uint64_t n = std::min<uint64_t>(ops[cursor].length, e.payload_bytes - hashed);
-      if (n) hasher.Update(ops[cursor].data, n);
-      hashed += n;
-      ++cursor;
-    }
-  };
-  Status io = e.region->file->Submit(ops, options_.io_depth, on_done);
-  if (!io.ok()) {
-    if (!e.region->own && (io.IsNotFound() || io.code() == StatusCode::kIOError)) {
-      // Another owner's region shrank or vanished under us: a miss.
-      drop();
-      return Status::NotFound();
-    }
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    StopAdmitting(io);
-    return Status::NotFound();
-  }
-  Result<RecordMeta> m = DecodeRecordHeader(reinterpret_cast<const uint8_t*>(header_buf.data()));
-  const bool stale = m.ok() && m->epoch != e.region->epoch;
-  bool good = m.ok() && !stale && m->type == RecordType::kObject && m->ns == ns && m->key == key &&
-              m->payload_bytes == e.payload_bytes && m->payload_checksum == e.checksum;
-  if (good) good = hashed == e.payload_bytes && hasher.Digest() == e.checksum;
-  if (!good) {
-    drop();
-    if (!e.region->own && (stale || ForeignRegionChanged(e.region))) return Status::NotFound();  // reused by its owner
-    corrupt_.fetch_add(1, std::memory_order_relaxed);
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    TW_LOG_WARN("disk tier: corrupt record for key {} in {} at {}: dropped", key.ToHex(), e.region->path, e.offset);
-    return Status::NotFound();
-  }
-  if (bounce) {
-    const std::byte* src = bounce.data();
-    uint64_t left = e.payload_bytes;
-    for (const auto& s : dest) {
-      const uint64_t n = std::min<uint64_t>(left, s.size());
-      std::memcpy(s.data(), src, n);
-      src += n;
-      left -= n;
-    }
-  }
-  e.region->last_access_ms.store(clock_->NowMs(), std::memory_order_relaxed);
-  hits_.fetch_add(1, std::memory_order_relaxed);
-  bytes_read_.fetch_add(e.payload_bytes, std::memory_order_relaxed);
-  return Status::Ok();
 }
 
 bool DiskTier::ForeignRegionChanged(const std::shared_ptr<Region>& region) {

@@ -114,10 +114,21 @@ class DiskTier {
   bool Contains(const NamespaceId& ns, const BlockKey& key);
   std::optional<DiskObjectInfo> Find(const NamespaceId& ns, const BlockKey& key);
 
-  // Reads the payload into `dest` (page-aligned segments whose sizes sum to at least the payload
-  // rounded up to 4 KiB) and verifies it. kNotFound on a miss, including a record that failed
-  // verification (dropped and counted) or a region that vanished. Blocks for the I/O.
+  // Reads the payload into `dest` and verifies it. `dest` is read into directly when it is made of
+  // 4 KiB-aligned segments covering the payload rounded up to 4 KiB (DRAM pages are), else through a
+  // bounce buffer; it must hold at least the payload. kNotFound on a miss, including a record that
+  // failed verification (dropped and counted) or a region that vanished. Blocks for the I/O.
   Status Read(const NamespaceId& ns, const BlockKey& key, std::span<const std::span<std::byte>> dest);
+
+  struct ReadItem {
+    NamespaceId ns;
+    BlockKey key;
+    std::span<const std::span<std::byte>> dest;
+    Status status;  // set by ReadBatch
+  };
+  // Reads several objects with their I/Os in flight together (a prefix being loaded), so the disk
+  // is not left idle between one object's last I/O and the next one's first. Same rules as Read.
+  void ReadBatch(std::span<ReadItem> items);
 
   // Drops the object from the index and appends a tombstone. kNotFound if absent.
   Status Remove(const NamespaceId& ns, const BlockKey& key);
@@ -183,6 +194,9 @@ class DiskTier {
                     std::map<IndexKey, uint64_t>* tombstones);
   void IndexRecords(const std::shared_ptr<Region>& region, const std::vector<RecordMeta>& records,
                     std::map<IndexKey, uint64_t>* tombstones);
+  // Verifies one read (record header, payload checksum) and settles item->status and the counters.
+  void Finish(ReadItem* item, const Entry& e, const Status& io, const std::byte* header, uint64_t hashed,
+              uint64_t digest, const AlignedBuffer& bounce);
   // True (and its entries dropped) if another owner's region no longer holds the epoch we indexed.
   bool ForeignRegionChanged(const std::shared_ptr<Region>& region);
   // Drops every index entry that points into `region`. Requires regions_mu_. Returns how many.
@@ -225,6 +239,7 @@ class DiskTier {
   std::deque<std::shared_ptr<Pending>> queue_;                               // GUARDED_BY(queue_mu_)
   std::unordered_map<IndexKey, std::shared_ptr<Pending>, IndexKeyHash> pending_;  // GUARDED_BY(queue_mu_)
   bool writing_ = false;       // GUARDED_BY(queue_mu_): a batch is in flight
+  bool writer_ready_ = false;  // GUARDED_BY(queue_mu_): the writer has set up its I/O ring
   bool seal_requested_ = false;  // GUARDED_BY(queue_mu_)
   bool stop_ = false;          // GUARDED_BY(queue_mu_)
   std::thread writer_;

@@ -38,6 +38,8 @@ void DiskTier::WriterLoop() {
     TW_LOG_DEBUG("disk tier: write queue not registered for I/O: {}", s.ToString());
   }
   std::unique_lock<std::mutex> lock(queue_mu_);
+  writer_ready_ = true;
+  space_cv_.notify_all();
   for (;;) {
     while (queue_.empty() && !seal_requested_ && !stop_) {
       if (!options_.shared) {
