@@ -45,6 +45,12 @@ class File {
   using OnDone = std::function<void(size_t)>;
   virtual Status Submit(std::span<const IoOp> ops, uint32_t depth, const OnDone& on_done) = 0;
   Status Submit(std::span<const IoOp> ops, uint32_t depth) { return Submit(ops, depth, nullptr); }
+  // An open-ended Submit: pulls ops from `next` (false: none for now) whenever fewer than `depth` are
+  // in flight, and asks again after each completion, so a producer can keep the device busy without
+  // waiting for a batch to drain. Returns once `next` has nothing and nothing is in flight.
+  // on_done(i) names ops in the order they were pulled.
+  using NextOp = std::function<bool(IoOp*)>;
+  virtual Status Stream(uint32_t depth, const NextOp& next, const OnDone& on_done) = 0;
   // fdatasync.
   virtual Status Sync() = 0;
   virtual Result<uint64_t> Size() = 0;

@@ -46,6 +46,25 @@ class FaultFile final : public File {
       if (on_done) on_done(i);
     });
   }
+  Status Stream(uint32_t depth, const NextOp& next, const OnDone& on_done) override {
+    bool failed = false;
+    Status injected;
+    // Faults apply per pulled op, as in Submit: the first write (or read) under a fault fails the stream.
+    Status s = base_->Stream(depth, [&](IoOp* op) {
+      if (failed || !next(op)) return false;
+      const int err = op->kind == IoOp::Kind::kWrite ? env_->write_errno_.load() : env_->read_errno_.load();
+      if (err) {
+        env_->injected_.fetch_add(1);
+        injected = IoErrnoStatus(err, std::string("injected ") + (op->kind == IoOp::Kind::kWrite ? "write" : "read") +
+                                          " fault on " + base_->path());
+        failed = true;
+        return false;
+      }
+      return true;
+    }, on_done);
+    return injected.ok() ? s : injected;
+  }
+
   Status Sync() override {
     if (int err = env_->write_errno_.load()) return IoErrnoStatus(err, "injected sync fault on " + base_->path());
     return base_->Sync();

@@ -101,62 +101,90 @@ class PosixFile final : public File {
 
   Status Submit(std::span<const IoOp> ops, uint32_t depth, const OnDone& on_done) override {
     if (ops.empty()) return Status::Ok();
+    if (!Ring().ok) return SubmitSync(ops, on_done);
+    size_t next = 0;
+    return Stream(depth, [&](IoOp* op) {
+      if (next == ops.size()) return false;
+      *op = ops[next++];
+      return true;
+    }, on_done);
+  }
+
+  Status Stream(uint32_t depth, const NextOp& next, const OnDone& on_done) override {
     ThreadRing& tr = Ring();
-    if (!tr.ok) return SubmitSync(ops, on_done);
+    if (!tr.ok) {
+      IoOp op;
+      for (size_t i = 0; next(&op); ++i) TW_RETURN_IF_ERROR(SubmitSync({&op, 1}, [&](size_t) { if (on_done) on_done(i); }));
+      return Status::Ok();
+    }
     if (depth == 0) depth = 1;
     if (depth > kRingEntries) depth = kRingEntries;
-    // done[i]: bytes of op i completed so far; a short transfer is resubmitted for the remainder.
-    std::vector<uint64_t> done(ops.size(), 0);
-    std::vector<size_t> queue;  // op indices still to (re)submit, consumed from the back
-    queue.reserve(ops.size());
-    for (size_t i = ops.size(); i > 0; --i) queue.push_back(i - 1);
+    // pulled[i]: op i as pulled, and bytes of it done so far; a short transfer is resubmitted for
+    // the remainder (from `retry`) before anything new is pulled.
+    std::vector<std::pair<IoOp, uint64_t>> pulled;
+    std::vector<size_t> retry;
     uint32_t inflight = 0;
+    bool exhausted = false;
     Status first;
-    while (!queue.empty() || inflight > 0) {
-      while (first.ok() && !queue.empty() && inflight < depth) {
+    for (;;) {
+      while (first.ok() && inflight < depth) {
+        size_t i;
+        if (!retry.empty()) {
+          i = retry.back();
+          retry.pop_back();
+        } else {
+          IoOp op;
+          if (!next(&op)) {
+            exhausted = true;
+            break;
+          }
+          exhausted = false;
+          i = pulled.size();
+          pulled.emplace_back(op, 0);
+        }
         io_uring_sqe* sqe = io_uring_get_sqe(&tr.ring);
-        if (!sqe) break;
-        const size_t i = queue.back();
-        queue.pop_back();
-        const IoOp& op = ops[i];
-        const unsigned len = static_cast<unsigned>(op.length - done[i]);
-        std::byte* at = op.data + done[i];
+        if (!sqe) {
+          retry.push_back(i);
+          break;
+        }
+        const IoOp& op = pulled[i].first;
+        const uint64_t done = pulled[i].second;
+        const unsigned len = static_cast<unsigned>(op.length - done);
+        std::byte* at = op.data + done;
         const bool fixed = tr.fixed && at >= tr.fixed && at + len <= tr.fixed + tr.fixed_bytes;
         if (op.kind == IoOp::Kind::kRead) {
-          if (fixed) io_uring_prep_read_fixed(sqe, fd_, at, len, op.offset + done[i], 0);
-          else io_uring_prep_read(sqe, fd_, at, len, op.offset + done[i]);
+          if (fixed) io_uring_prep_read_fixed(sqe, fd_, at, len, op.offset + done, 0);
+          else io_uring_prep_read(sqe, fd_, at, len, op.offset + done);
         } else {
-          if (fixed) io_uring_prep_write_fixed(sqe, fd_, at, len, op.offset + done[i], 0);
-          else io_uring_prep_write(sqe, fd_, at, len, op.offset + done[i]);
+          if (fixed) io_uring_prep_write_fixed(sqe, fd_, at, len, op.offset + done, 0);
+          else io_uring_prep_write(sqe, fd_, at, len, op.offset + done);
         }
         io_uring_sqe_set_data64(sqe, i);
         ++inflight;
       }
-      if (!first.ok()) queue.clear();
-      if (inflight == 0) break;
-      int rc = io_uring_submit_and_wait(&tr.ring, 1);
-      if (rc < 0 && rc != -EINTR) {
-        // The ring itself failed: nothing more can be reaped reliably. Drain what we can.
-        return IoErrnoStatus(-rc, "io_uring_submit " + path_);
-      }
+      if (inflight == 0 && (exhausted || !first.ok()) && retry.empty()) break;
+      if (inflight == 0 && !first.ok()) break;
+      int rc = io_uring_submit_and_wait(&tr.ring, inflight ? 1 : 0);
+      if (rc < 0 && rc != -EINTR) return IoErrnoStatus(-rc, "io_uring_submit " + path_);
       io_uring_cqe* cqe;
       unsigned head, seen = 0;
       io_uring_for_each_cqe(&tr.ring, head, cqe) {
         ++seen;
         --inflight;
         const size_t i = static_cast<size_t>(io_uring_cqe_get_data64(cqe));
-        const IoOp& op = ops[i];
+        auto& [op, done] = pulled[i];
         if (cqe->res < 0) {
           if (first.ok()) first = IoErrnoStatus(-cqe->res, Describe(op));
         } else if (cqe->res == 0) {
           if (first.ok()) first = Status::IOError(Describe(op) + ": unexpected end of file");
         } else {
-          done[i] += static_cast<uint64_t>(cqe->res);
-          if (done[i] < op.length) queue.push_back(i);
+          done += static_cast<uint64_t>(cqe->res);
+          if (done < op.length) retry.push_back(i);
           else if (on_done && first.ok()) on_done(i);
         }
       }
       io_uring_cq_advance(&tr.ring, seen);
+      if (!first.ok()) retry.clear();
     }
     return first;
   }

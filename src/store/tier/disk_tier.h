@@ -204,7 +204,10 @@ class DiskTier {
 
   // Writer thread (disk_writer.cc).
   void WriterLoop();
-  void WriteBatch(std::vector<std::shared_ptr<Pending>>& batch);
+  void StreamRecords();
+  std::shared_ptr<Pending> PopQueued();
+  void Release(const std::shared_ptr<Pending>& p);
+  void Publish(const Pending& p);
   Status EnsureActive(uint64_t record_bytes);
   Status SealActive();
   Result<std::shared_ptr<Region>> NextRegion();

@@ -2,6 +2,7 @@
 // and opens or reclaims the next one. Only this thread writes region files (plus Open and the
 // destructor while it is not running), so the active region needs no lock.
 #include <chrono>
+#include <deque>
 #include <random>
 
 #include "common/logging.h"
@@ -9,10 +10,6 @@
 
 namespace tw {
 namespace {
-
-// Records taken from the queue for one submission. Larger batches mean fewer drains of the I/O
-// pipeline (each batch waits for its last I/O); half the queue leaves room for callers meanwhile.
-constexpr uint64_t kMaxBatchBytes = 128ull << 20;
 
 uint64_t WallNowMs() {
   return static_cast<uint64_t>(
@@ -54,23 +51,10 @@ void DiskTier::WriterLoop() {
       }
     }
     if (!queue_.empty()) {
-      std::vector<std::shared_ptr<Pending>> batch;
-      uint64_t bytes = 0;
-      const uint64_t max_bytes = std::min(kMaxBatchBytes, ring_.capacity_bytes() / 2);
-      while (!queue_.empty() && (batch.empty() || bytes + queue_.front()->meta.record_bytes() <= max_bytes)) {
-        bytes += queue_.front()->meta.record_bytes();
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
       writing_ = true;
       lock.unlock();
-      WriteBatch(batch);
+      StreamRecords();
       lock.lock();
-      for (const auto& p : batch) {
-        ring_.Free(p->ring_offset);
-        auto it = pending_.find(IndexKey{p->meta.ns, p->meta.key});
-        if (it != pending_.end() && it->second == p) pending_.erase(it);
-      }
       writing_ = false;
       space_cv_.notify_all();
       continue;
@@ -88,90 +72,192 @@ void DiskTier::WriterLoop() {
   }
 }
 
-void DiskTier::WriteBatch(std::vector<std::shared_ptr<Pending>>& batch) {
-  std::vector<IoOp> ops;
-  std::vector<Pending*> group;  // records of `ops`, all in the active region
-  auto submit = [&]() -> bool {
-    if (group.empty()) return true;
-    // Records sit back to back in the file and (unless the ring wrapped) in the ring: write the
-    // contiguous runs in io_bytes pieces, so no I/O is a record's 4 KiB tail.
-    std::vector<IoOp> io;
-    for (size_t i = 0; i < ops.size();) {
-      IoOp run = ops[i++];
-      while (i < ops.size() && ops[i].offset == run.offset + run.length && ops[i].data == run.data + run.length) {
-        run.length += ops[i++].length;
-      }
-      for (uint64_t done = 0; done < run.length; done += options_.io_bytes) {
-        io.push_back({IoOp::Kind::kWrite, run.offset + done, run.data + done, std::min(options_.io_bytes, run.length - done)});
-      }
-    }
-    Status s = active_.region->file->Submit(io, options_.io_depth);
-    if (!s.ok()) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      dropped_.fetch_add(group.size(), std::memory_order_relaxed);
-      active_.records.resize(active_.records.size() - group.size());  // never footer a failed write
-      StopAdmitting(s);
-      group.clear();
-      ops.clear();
-      return false;
-    }
-    {
-      std::lock_guard<std::mutex> lock(regions_mu_);
-      std::vector<IndexKey>& keys = region_keys_[active_.region.get()];
-      for (Pending* p : group) {
-        bytes_written_.fetch_add(p->meta.record_bytes(), std::memory_order_relaxed);
-        if (p->meta.type != RecordType::kObject) continue;
-        const IndexKey k{p->meta.ns, p->meta.key};
-        Entry e{active_.region, p->meta.offset, p->meta.payload_bytes, p->meta.payload_checksum, p->meta.seq,
-                p->expires_at_ms, p->meta.parent, p->meta.geometry};
-        Shard& s = ShardOf(k);
-        std::lock_guard<std::mutex> shard_lock(s.mu);
-        // A record removed while it was being written stays out of the index (its tombstone follows).
-        if (p->cancelled) continue;
-        if (s.map.emplace(k, std::move(e)).second) {
-          objects_.fetch_add(1, std::memory_order_relaxed);
-          admissions_.fetch_add(1, std::memory_order_relaxed);
-          keys.push_back(k);
-        }
-      }
-    }
-    group.clear();
-    ops.clear();
-    return true;
-  };
+// Takes the queue's oldest record, or nullptr if there is none.
+std::shared_ptr<DiskTier::Pending> DiskTier::PopQueued() {
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  if (queue_.empty()) return nullptr;
+  std::shared_ptr<Pending> p = std::move(queue_.front());
+  queue_.pop_front();
+  return p;
+}
 
-  for (const auto& p : batch) {
-    if (p->cancelled) continue;
-    if (!admitting_.load(std::memory_order_relaxed)) {
-      dropped_.fetch_add(1, std::memory_order_relaxed);
+// Gives a record's ring space back (written, dropped or cancelled) and ends its pending visibility.
+void DiskTier::Release(const std::shared_ptr<Pending>& p) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    ring_.Free(p->ring_offset);
+    auto it = pending_.find(IndexKey{p->meta.ns, p->meta.key});
+    if (it != pending_.end() && it->second == p) pending_.erase(it);
+  }
+  space_cv_.notify_all();
+}
+
+void DiskTier::StreamRecords() {
+  // Records stream from the queue into the active region as one open-ended run of I/Os: the device
+  // always has io_depth writes in flight while there is anything queued, and each record becomes
+  // visible on disk (indexed) as soon as its own writes complete.
+  struct Planned {
+    std::shared_ptr<Pending> p;
+    uint32_t ops_left = 0;
+    bool planned_all = false;  // every byte has been handed to an op
+    bool done = false;
+  };
+  std::deque<Planned> planned;  // in file order
+  size_t first_live = 0;        // planned[0, first_live) are done and released
+  std::shared_ptr<Pending> held;  // popped but does not fit the active region: goes first next round
+  for (;;) {
+    if (!admitting_.load()) {
+      if (held) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        Release(held);
+        held.reset();
+      }
+      while (auto p = PopQueued()) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        Release(p);
+      }
+      return;
+    }
+    std::shared_ptr<Pending> first = held ? std::move(held) : PopQueued();
+    held.reset();
+    if (!first) return;
+    if (first->cancelled) {
+      Release(first);
       continue;
     }
-    const uint64_t bytes = p->meta.record_bytes();
     const uint64_t limit = options_.region_bytes - kBlockBytes;
-    auto fits = [&] {
-      return active_.region && active_.data_end + bytes + FooterBytes(active_.records.size() + 1) <= limit;
+    auto fits = [&](const Pending& p) {
+      return active_.region && active_.data_end + p.meta.record_bytes() + FooterBytes(active_.records.size() + 1) <= limit;
     };
-    if (!fits()) {
-      if (!submit()) continue;
-      Status s = EnsureActive(bytes);
+    if (!fits(*first)) {
+      Status s = EnsureActive(first->meta.record_bytes());
       if (!s.ok()) {
         errors_.fetch_add(1, std::memory_order_relaxed);
         dropped_.fetch_add(1, std::memory_order_relaxed);
+        Release(first);
         StopAdmitting(s);
         continue;
       }
     }
-    p->meta.epoch = active_.region->epoch;
-    p->meta.seq = next_record_seq_.fetch_add(1, std::memory_order_relaxed);
-    p->meta.offset = active_.data_end;
-    std::byte* rec = ring_.at(p->ring_offset);
-    EncodeRecordHeader(p->meta, reinterpret_cast<uint8_t*>(rec));
-    ops.push_back({IoOp::Kind::kWrite, active_.data_end, rec, bytes});  // split into I/Os at submit
-    active_.data_end += bytes;
-    active_.records.push_back(p->meta);
-    group.push_back(p.get());
+    // One stream over the active region: pulls records until the queue is empty or the region full.
+    planned.clear();
+    first_live = 0;
+    bool region_full = false;
+    size_t cur = 0;          // planned[cur] is being cut into ops
+    uint64_t cur_done = 0;   // bytes of planned[cur] handed out
+    std::vector<std::pair<size_t, size_t>> op_records;  // op -> [first, last] planned index it covers
+    auto plan = [&](std::shared_ptr<Pending> p) {
+      p->meta.epoch = active_.region->epoch;
+      p->meta.seq = next_record_seq_.fetch_add(1, std::memory_order_relaxed);
+      p->meta.offset = active_.data_end;
+      EncodeRecordHeader(p->meta, reinterpret_cast<uint8_t*>(ring_.at(p->ring_offset)));
+      active_.data_end += p->meta.record_bytes();
+      active_.records.push_back(p->meta);
+      planned.push_back(Planned{std::move(p)});
+    };
+    plan(std::move(first));
+    auto next = [&](IoOp* op) -> bool {
+      // Find bytes to write: the rest of planned[cur], else the next queued record that fits.
+      while (cur < planned.size() && cur_done == planned[cur].p->meta.record_bytes()) {
+        planned[cur].planned_all = true;
+        ++cur;
+        cur_done = 0;
+      }
+      if (cur == planned.size()) {
+        if (region_full || !admitting_.load()) return false;
+        std::shared_ptr<Pending> p = PopQueued();
+        while (p && p->cancelled) {
+          Release(p);
+          p = PopQueued();
+        }
+        if (!p) return false;  // asked again after the next completion
+        if (!fits(*p)) {
+          held = std::move(p);
+          region_full = true;
+          return false;
+        }
+        plan(std::move(p));
+      }
+      // An op runs up to io_bytes and may continue into the following records while they are
+      // contiguous in both the ring and the file, so no I/O is a record's 4 KiB tail.
+      const Pending& r = *planned[cur].p;
+      op->kind = IoOp::Kind::kWrite;
+      op->offset = r.meta.offset + cur_done;
+      op->data = ring_.at(r.ring_offset) + cur_done;
+      op->length = 0;
+      const size_t first_rec = cur;
+      for (;;) {
+        const Pending& q = *planned[cur].p;
+        const uint64_t n = std::min(options_.io_bytes - op->length, q.meta.record_bytes() - cur_done);
+        op->length += n;
+        cur_done += n;
+        ++planned[cur].ops_left;
+        if (cur_done < q.meta.record_bytes() || op->length == options_.io_bytes) break;
+        if (cur + 1 >= planned.size()) break;
+        const Pending& nq = *planned[cur + 1].p;
+        if (nq.meta.offset != op->offset + op->length || ring_.at(nq.ring_offset) != op->data + op->length) break;
+        planned[cur].planned_all = true;
+        ++cur;
+        cur_done = 0;
+      }
+      op_records.emplace_back(first_rec, cur);
+      return true;
+    };
+    auto on_done = [&](size_t i) {
+      const auto [a, b] = op_records[i];
+      for (size_t j = a; j <= b; ++j) {
+        Planned& pl = planned[j];
+        if (--pl.ops_left == 0 && (pl.planned_all || (j == cur && cur_done == pl.p->meta.record_bytes()))) {
+          pl.done = true;
+          Publish(*pl.p);
+        }
+      }
+      // Release finished records at the front, in order (the ring frees its oldest first).
+      while (first_live < planned.size() && planned[first_live].done) {
+        Release(planned[first_live].p);
+        ++first_live;
+      }
+    };
+    Status s = active_.region->file->Stream(options_.io_depth, next, on_done);
+    if (!s.ok()) {
+      // Records not fully written are never indexed and never listed in the footer.
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      std::vector<RecordMeta> kept;
+      size_t lost = 0;
+      for (size_t j = first_live; j < planned.size(); ++j) lost += !planned[j].done;
+      for (const RecordMeta& m : active_.records) {
+        bool failed = false;
+        for (size_t j = first_live; j < planned.size(); ++j) {
+          if (!planned[j].done && planned[j].p->meta.offset == m.offset) failed = true;
+        }
+        if (!failed) kept.push_back(m);
+      }
+      active_.records = std::move(kept);
+      dropped_.fetch_add(lost, std::memory_order_relaxed);
+      StopAdmitting(s);
+    }
+    for (size_t j = first_live; j < planned.size(); ++j) Release(planned[j].p);
+    planned.clear();
   }
-  submit();
+}
+
+// Makes a fully written record visible in the index.
+void DiskTier::Publish(const Pending& p) {
+  bytes_written_.fetch_add(p.meta.record_bytes(), std::memory_order_relaxed);
+  if (p.meta.type != RecordType::kObject) return;
+  const IndexKey k{p.meta.ns, p.meta.key};
+  std::lock_guard<std::mutex> lock(regions_mu_);
+  Shard& s = ShardOf(k);
+  std::lock_guard<std::mutex> shard_lock(s.mu);
+  // A record removed while it was being written stays out of the index (its tombstone follows).
+  if (p.cancelled) return;
+  Entry e{active_.region, p.meta.offset, p.meta.payload_bytes, p.meta.payload_checksum, p.meta.seq,
+          p.expires_at_ms, p.meta.parent, p.meta.geometry};
+  if (s.map.emplace(k, std::move(e)).second) {
+    objects_.fetch_add(1, std::memory_order_relaxed);
+    admissions_.fetch_add(1, std::memory_order_relaxed);
+    region_keys_[active_.region.get()].push_back(k);
+  }
 }
 
 Status DiskTier::EnsureActive(uint64_t record_bytes) {
