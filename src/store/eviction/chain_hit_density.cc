@@ -1,30 +1,33 @@
 // Chain hit density ("chain-hd"): the default eviction policy.
 //
-// Policy: admission always (a new block is cheap to drop if it proves worthless). Eviction samples
-// kSamples resident entries and evicts the one with the lowest expected hit density: the expected
-// number of future reads divided by the expected slot-time it will hold until then (after LHD,
-// Beckmann, Chen and Cidon, NSDI'18). Densities are not guessed: for every class of entry and every
-// age (events since its last read) the policy counts, online, how many entries of that class were
-// read at that age and how many were evicted at it, and turns the counts into densities every
-// reconfiguration interval, decaying old counts so that it follows a drifting workload.
+// Policy: admission always. Every resident entry sits in one ordered set keyed by
+// (class, priority, id); the victim is the first evictable entry. Classes, first to leave first:
+//   0 orphans: the parent left, so no prefix lookup can reach them;
+//   1 cold tails: the last block of a request, never read since, *if* the policy has learned that
+//     such tails are rarely read again (prompt tails are often partial blocks or private turns);
+//   2 chain leaves; 3 blocks with resident children (a parent outlives its children, as in
+//     prefix-aware, so a chain is eaten from its tail and never orphaned while a leaf could go).
+// Within a class the priority is GDSF-like: last use plus a bonus that grows with the learned reuse
+// probability of the entry's *chain level*, so chains that tend to come back outlive those that don't.
 //
-// What makes it chain-aware:
-//  - Classes split entries by read count (0, 1, 2, 3-4, 5+) and by whether the entry is a chain
-//    tail (no request went on past it). Prompt tails are often partial or private (a user turn that
-//    is never sent again), inner blocks are the prefixes of later turns; the policy learns which
-//    from the trace it sees instead of being told.
-//  - An orphan (its parent left) can never be part of a prefix hit, so its density is zero: it goes
-//    first.
-//  - Among the sampled candidates, one without resident children is preferred to one with: evicting
-//    a parent would orphan its children, wasting their slots.
-// Why sampling: exact ordering by density would need re-sorting every entry at every tick, as ages
-// grow; a 64-entry sample finds an entry in the lowest few percent of densities with high
-// probability at O(kSamples) per eviction.
+// Why chain levels and not per-block frequency: a conversation's next turn needs its whole chain,
+// but the blocks of its latest turn have never been read while its first blocks were read at every
+// turn. Ranking blocks by their own read count fragments chains (old part kept, new part dropped),
+// which measured worse than LRU. The level of a block is the number of turns its chain has seen:
+// a block inserted after a parent that was read in the same request (a continuation) is one turn
+// deeper than that parent was at insert; each read adds one. So every block of a chain that was just
+// used shares the chain's level, and a shared system prompt (read by every request, but inserted
+// once) does not leak its huge read count into the chains below it.
 //
-// No constant depends on a trace: the age scale is set from the resident count once the tier is
-// full, the reconfiguration interval is a fraction of the resident count, and the decay is LHD's.
-#include <algorithm>
+// What is learned (no constant depends on a trace): per level bucket and for tails, reads and
+// evictions are counted; the reuse probability of a bucket is reads / (reads + evictions). The bonus
+// is half the resident count times that probability over the mean, i.e. a chain twice as likely to
+// return as the average stays about one cache turnover longer.
+//
+// Cost: O(log n) per call (std::set), like prefix-aware.
 #include <array>
+#include <set>
+#include <tuple>
 #include <vector>
 
 #include "common/check.h"
@@ -33,196 +36,161 @@
 namespace tw {
 namespace {
 
-constexpr int kReadBuckets = 5;
-constexpr int kClasses = kReadBuckets * 2;
-constexpr int kAgeBins = 1024;
-constexpr int kSamples = 64;
-constexpr double kDecay = 0.9;          // weight kept by old counts at each reconfiguration (LHD's)
-constexpr double kMinEvents = 8;        // below this many observations a class borrows the pooled density
+constexpr int kLevelBuckets = 6;  // 0, 1, 2, 3-4, 5-8, 9+
+constexpr double kBonusTurnovers = 0.5;
 
 class ChainHitDensityPolicy final : public EvictionPolicy {
  public:
-  explicit ChainHitDensityPolicy(uint32_t max_entries) : nodes_(max_entries) {
-    for (auto& c : density_) {
-      // Before anything is learned, older entries are worth less: LRU.
-      for (int a = 0; a < kAgeBins; ++a) c[a] = 1.0 / (a + 1);
-    }
-  }
+  explicit ChainHitDensityPolicy(uint32_t max_entries) : nodes_(max_entries) {}
 
   std::string_view name() const override { return "chain-hd"; }
 
   void OnInsert(EntryId id, EntryId parent) override {
     TW_CHECK(id < nodes_.size() && !nodes_[id].resident);
     Node& n = nodes_[id];
-    uint32_t incarnation = n.incarnation + 1;
     n = Node{};
-    n.incarnation = incarnation;
     n.resident = true;
-    n.last_tick = ++tick_;
-    n.slot = static_cast<uint32_t>(resident_ids_.size());
-    resident_ids_.push_back(id);
+    n.last_use = ++tick_;
     if (parent != kNoEntry) {
       TW_CHECK(parent < nodes_.size() && nodes_[parent].resident);
+      Node& p = nodes_[parent];
       n.parent = parent;
-      n.parent_incarnation = nodes_[parent].incarnation;
-      ++nodes_[parent].children;
-      nodes_[parent].tail = false;
+      n.level = p.level + (p.last_op_was_read ? 1 : 0);
+      n.next_sibling = p.first_child;
+      if (p.first_child != kNoEntry) nodes_[p.first_child].prev_sibling = id;
+      Reorder(parent, [&] {
+        p.first_child = id;
+        p.tail = false;
+      });
     }
-    Tick();
+    n.priority = Priority(n);
+    n.cls = ClassNow(n);
+    order_.insert(KeyOf(id));
   }
 
   void OnAccess(EntryId id) override {
     TW_CHECK(id < nodes_.size() && nodes_[id].resident);
     Node& n = nodes_[id];
-    if (IsOrphan(n)) {
-      // A read orphan was reached through a re-inserted parent, so it is part of a prefix again.
-      n.parent = kNoEntry;
-    } else {
-      hits_[ClassOf(n)][AgeOf(n)] += 1;
-    }
-    if (n.reads < UINT16_MAX) ++n.reads;
-    n.tail = true;
-    n.last_tick = ++tick_;
-    if (n.parent != kNoEntry) nodes_[n.parent].tail = false;
-    Tick();
+    CountRead(n);
+    Reorder(id, [&] {
+      n.last_use = ++tick_;
+      if (n.reads < UINT32_MAX) ++n.reads;
+      n.tail = true;
+      n.last_op_was_read = true;
+      n.orphan = false;  // read again: reached through a re-inserted parent
+      n.priority = Priority(n);
+    });
+    if (n.parent != kNoEntry) Reorder(n.parent, [&] { nodes_[n.parent].tail = false; });
   }
 
   void OnErase(EntryId id) override {
     TW_CHECK(id < nodes_.size() && nodes_[id].resident);
     Node& n = nodes_[id];
-    bool orphan = IsOrphan(n);
-    if (!orphan) evictions_[ClassOf(n)][AgeOf(n)] += 1;
-    // Swap-remove from the sampling array.
-    EntryId last = resident_ids_.back();
-    resident_ids_[n.slot] = last;
-    nodes_[last].slot = n.slot;
-    resident_ids_.pop_back();
-    if (n.parent != kNoEntry && !orphan) --nodes_[n.parent].children;
-    // Children can no longer be reached by a prefix lookup. Finding them would cost a child list;
-    // instead each child compares its parent's incarnation lazily (IsOrphan).
-    n.resident = false;
-    n.children = 0;
-    n.parent = kNoEntry;
+    order_.erase(KeyOf(id));
+    if (!n.orphan) CountEviction(n);
+    cold_tails_ = TailsAreCold();
+    for (EntryId c = n.first_child; c != kNoEntry;) {
+      EntryId next = nodes_[c].next_sibling;
+      Reorder(c, [&] {
+        nodes_[c].parent = kNoEntry;
+        nodes_[c].orphan = true;
+        nodes_[c].prev_sibling = nodes_[c].next_sibling = kNoEntry;
+      });
+      c = next;
+    }
+    if (n.parent != kNoEntry) {
+      Node& p = nodes_[n.parent];
+      Reorder(n.parent, [&] {
+        if (n.prev_sibling != kNoEntry) nodes_[n.prev_sibling].next_sibling = n.next_sibling;
+        else p.first_child = n.next_sibling;
+        if (n.next_sibling != kNoEntry) nodes_[n.next_sibling].prev_sibling = n.prev_sibling;
+      });
+    }
+    n = Node{};
   }
 
   EntryId Victim(const std::function<bool(EntryId)>& can_evict) override {
-    if (resident_ids_.empty()) return kNoEntry;
-    if (age_scale_ == 0) {
-      // The tier is full for the first time: ages are measured against its size from now on.
-      age_scale_ = std::max<uint64_t>(1, (16 * resident_ids_.size()) / kAgeBins);
-      reconfigure_every_ = std::max<uint64_t>(256, resident_ids_.size() / 4);
+    for (const Key& k : order_) {
+      if (can_evict(std::get<2>(k))) return std::get<2>(k);
     }
-    EntryId best = kNoEntry;
-    bool best_has_children = true;
-    double best_density = 0;
-    auto consider = [&](EntryId id) {
-      if (!can_evict(id)) return;
-      const Node& n = nodes_[id];
-      bool has_children = n.children > 0;
-      double d = IsOrphan(n) ? -1.0 : density_[ClassOf(n)][AgeOf(n)];
-      if (best == kNoEntry || (has_children < best_has_children) ||
-          (has_children == best_has_children && d < best_density)) {
-        best = id;
-        best_has_children = has_children;
-        best_density = d;
-      }
-    };
-    size_t n = resident_ids_.size();
-    if (n <= kSamples) {
-      for (EntryId id : resident_ids_) consider(id);
-    } else {
-      for (int i = 0; i < kSamples; ++i) consider(resident_ids_[NextRandom() % n]);
-      if (best == kNoEntry) {
-        for (EntryId id : resident_ids_) consider(id);  // the sample was all pinned
-      }
-    }
-    return best;
+    return kNoEntry;
   }
 
  private:
   struct Node {
     bool resident = false;
-    bool tail = true;
-    uint16_t reads = 0;
-    uint32_t children = 0;
-    uint32_t slot = 0;
-    uint32_t incarnation = 0;         // bumped at every insert of this id
-    uint32_t parent_incarnation = 0;  // the parent's incarnation when this entry was inserted
+    bool orphan = false;
+    bool tail = true;              // no request went past this block since it was last used
+    bool last_op_was_read = false;
+    uint8_t cls = 0;               // the class it was filed under; see ClassNow
+    uint32_t reads = 0;
+    uint32_t level = 0;            // turns of the chain when inserted; see the file comment
+    double priority = 0;
+    uint64_t last_use = 0;
     EntryId parent = kNoEntry;
-    uint64_t last_tick = 0;
+    EntryId first_child = kNoEntry;
+    EntryId prev_sibling = kNoEntry;
+    EntryId next_sibling = kNoEntry;
+  };
+  using Key = std::tuple<uint8_t, double, EntryId>;
+
+  struct Counts {
+    double reads = 0;
+    double evictions = 0;
+    double Probability() const { return (reads + 1) / (reads + evictions + 2); }  // Laplace prior
   };
 
-  static int ReadBucket(uint32_t reads) {
-    if (reads <= 2) return static_cast<int>(reads);
-    return reads <= 4 ? 3 : 4;
+  static int LevelBucket(const Node& n) {
+    uint64_t c = uint64_t{n.level} + n.reads;
+    if (c <= 2) return static_cast<int>(c);
+    return c <= 4 ? 3 : (c <= 8 ? 4 : 5);
   }
-  static int ClassOf(const Node& n) { return ReadBucket(n.reads) * 2 + (n.tail ? 1 : 0); }
-  int AgeOf(const Node& n) const {
-    uint64_t scale = age_scale_ == 0 ? std::max<uint64_t>(1, (16 * nodes_.size()) / kAgeBins) : age_scale_;
-    return static_cast<int>(std::min<uint64_t>((tick_ - n.last_tick) / scale, kAgeBins - 1));
+  static bool ColdTailCandidate(const Node& n) { return n.tail && n.reads == 0; }
+
+  void CountRead(const Node& n) {
+    levels_[LevelBucket(n)].reads += 1;
+    all_.reads += 1;
+    if (ColdTailCandidate(n)) tails_.reads += 1;
+  }
+  void CountEviction(const Node& n) {
+    levels_[LevelBucket(n)].evictions += 1;
+    all_.evictions += 1;
+    if (ColdTailCandidate(n)) tails_.evictions += 1;
   }
 
-  bool IsOrphan(const Node& n) const {
-    if (n.parent == kNoEntry) return false;
-    const Node& p = nodes_[n.parent];
-    return !p.resident || p.incarnation != n.parent_incarnation;
+  // Tails are cold when, measured, they come back less than half as often as the average entry.
+  bool TailsAreCold() const { return tails_.Probability() < 0.5 * all_.Probability(); }
+
+  double Priority(const Node& n) const {
+    double relative = levels_[LevelBucket(n)].Probability() / all_.Probability();
+    return static_cast<double>(n.last_use) + kBonusTurnovers * static_cast<double>(order_.size()) * relative;
   }
 
-  void Tick() {
-    if (reconfigure_every_ == 0 || ++since_reconfigure_ < reconfigure_every_) return;
-    since_reconfigure_ = 0;
-    Reconfigure();
+  uint8_t ClassNow(const Node& n) const {
+    if (n.orphan) return 0;
+    if (cold_tails_ && ColdTailCandidate(n)) return 1;
+    return n.first_child == kNoEntry ? 2 : 3;
   }
 
-  // Turns hit and eviction counts into densities. For ages a..end of a class, hits_up entries were
-  // read and events_up reached age a; lifetime_up sums the slot-time they still held. The density at
-  // age a is hits_up / lifetime_up: expected reads per unit of slot-time from here on.
-  void Reconfigure() {
-    std::array<double, kAgeBins> pooled{};
-    {
-      double hits_up = 0, events_up = 0, lifetime_up = 0;
-      for (int a = kAgeBins - 1; a >= 0; --a) {
-        for (int c = 0; c < kClasses; ++c) {
-          hits_up += hits_[c][a];
-          events_up += hits_[c][a] + evictions_[c][a];
-        }
-        lifetime_up += events_up;
-        pooled[a] = lifetime_up > 0 ? hits_up / lifetime_up : 0;
-      }
-    }
-    for (int c = 0; c < kClasses; ++c) {
-      double hits_up = 0, events_up = 0, lifetime_up = 0;
-      for (int a = kAgeBins - 1; a >= 0; --a) {
-        hits_up += hits_[c][a];
-        events_up += hits_[c][a] + evictions_[c][a];
-        lifetime_up += events_up;
-        density_[c][a] = events_up >= kMinEvents && lifetime_up > 0 ? hits_up / lifetime_up : pooled[a];
-      }
-      for (int a = 0; a < kAgeBins; ++a) {
-        hits_[c][a] *= kDecay;
-        evictions_[c][a] *= kDecay;
-      }
-    }
-  }
+  // The key an entry is filed under. The class is stored, not recomputed, because whether tails are
+  // cold may change while the entry sits in the set.
+  Key KeyOf(EntryId id) const { return {nodes_[id].cls, nodes_[id].priority, id}; }
 
-  uint64_t NextRandom() {
-    // xorshift64*: deterministic, so a replay gives the same answer every time.
-    rng_ ^= rng_ >> 12;
-    rng_ ^= rng_ << 25;
-    rng_ ^= rng_ >> 27;
-    return rng_ * 0x2545F4914F6CDD1DULL;
+  // Applies `change` to entry `id` and files it again under its new class and priority.
+  template <typename F>
+  void Reorder(EntryId id, F change) {
+    order_.erase(KeyOf(id));
+    change();
+    nodes_[id].cls = ClassNow(nodes_[id]);
+    order_.insert(KeyOf(id));
   }
 
   std::vector<Node> nodes_;
-  std::vector<EntryId> resident_ids_;
-  std::array<std::array<double, kAgeBins>, kClasses> hits_{};
-  std::array<std::array<double, kAgeBins>, kClasses> evictions_{};
-  std::array<std::array<double, kAgeBins>, kClasses> density_{};
+  std::set<Key> order_;
   uint64_t tick_ = 0;
-  uint64_t age_scale_ = 0;
-  uint64_t reconfigure_every_ = 0;
-  uint64_t since_reconfigure_ = 0;
-  uint64_t rng_ = 0x9E3779B97F4A7C15ULL;
+  std::array<Counts, kLevelBuckets> levels_{};
+  Counts tails_, all_;
+  bool cold_tails_ = false;
 };
 
 }  // namespace
