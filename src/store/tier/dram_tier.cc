@@ -53,8 +53,10 @@ DramTier::~DramTier() = default;
 
 std::string_view DramTier::policy_name() const { return policy_->name(); }
 
-Result<std::shared_ptr<DramObject>> DramTier::Allocate(uint64_t size_bytes, uint32_t tenant,
-                                                        uint64_t tenant_quota_bytes) {
+Result<std::shared_ptr<DramObject>> DramTier::Allocate(const Request& request) {
+  const uint64_t size_bytes = request.size_bytes;
+  const uint32_t tenant = request.tenant;
+  const uint64_t tenant_quota_bytes = request.tenant_quota_bytes;
   const uint64_t page = memory_->page_bytes();
   const uint64_t needed = (size_bytes + page - 1) / page;
   if (size_bytes == 0) return Status::InvalidArgument("object size is 0");
@@ -66,6 +68,7 @@ Result<std::shared_ptr<DramObject>> DramTier::Allocate(uint64_t size_bytes, uint
     return Status::ResourceExhausted("object exceeds the tenant's quota of " + std::to_string(tenant_quota_bytes));
   }
   const uint64_t charge = needed * page;
+  auto IsParent = [&request](const DramObject& o) { return o.key == request.parent && o.ns == request.ns; };
   std::vector<std::shared_ptr<DramObject>> evicted;
   std::vector<PageIndex> pages;
   leases_.Reap();  // expired leases must not block eviction
@@ -78,14 +81,14 @@ Result<std::shared_ptr<DramObject>> DramTier::Allocate(uint64_t size_bytes, uint
       std::lock_guard<std::mutex> lock(mu_);
       if (tenant_bytes_[tenant] + charge > tenant_quota_bytes) {
         // A tenant at its limit makes room from its own objects, never from others'.
-        if (!EvictOneLocked([tenant](const DramObject& o) { return o.tenant == tenant; }, &evicted)) {
+        if (!EvictOneLocked([&](const DramObject& o) { return o.tenant == tenant && !IsParent(o); }, &evicted)) {
           failure = Status::ResourceExhausted("tenant quota of " + std::to_string(tenant_quota_bytes) +
                                               " bytes reached and none of its objects can be evicted");
         }
       } else if (memory_->allocator().Allocate(static_cast<uint32_t>(needed), &pages)) {
         tenant_bytes_[tenant] += charge;
         allocated = true;
-      } else if (!EvictOneLocked(nullptr, &evicted)) {
+      } else if (!EvictOneLocked([&](const DramObject& o) { return !IsParent(o); }, &evicted)) {
         failure = Status::ResourceExhausted("DRAM tier full: every object is pinned or being read");
       }
     }
@@ -96,6 +99,8 @@ Result<std::shared_ptr<DramObject>> DramTier::Allocate(uint64_t size_bytes, uint
   auto obj = std::make_shared<DramObject>(memory_, std::move(pages));
   obj->size_bytes = size_bytes;
   obj->tenant = tenant;
+  obj->ns = request.ns;
+  obj->parent = request.parent;
   return obj;
 }
 

@@ -53,10 +53,19 @@ class DramTier {
   static Result<std::unique_ptr<DramTier>> Open(const DramTierOptions& options);
   ~DramTier();
 
-  // Reserves pages for an object of `size_bytes`, evicting as needed. The object is not visible
-  // until Publish. kInvalidArgument if it can never fit; kResourceExhausted if nothing evictable is
-  // left or the tenant's quota cannot be met.
-  Result<std::shared_ptr<DramObject>> Allocate(uint64_t size_bytes, uint32_t tenant, uint64_t tenant_quota_bytes);
+  // What an allocation is for: sizes it, charges its tenant, and names the parent that must survive
+  // (evicting it to make room would make the new object an orphan that no Lookup can reach).
+  struct Request {
+    uint64_t size_bytes = 0;
+    uint32_t tenant = 0;
+    uint64_t tenant_quota_bytes = UINT64_MAX;
+    NamespaceId ns;
+    BlockKey parent;
+  };
+  // Reserves pages for an object, evicting as needed. The object is not visible until Publish.
+  // kInvalidArgument if it can never fit; kResourceExhausted if nothing evictable is left or the
+  // tenant's quota cannot be met.
+  Result<std::shared_ptr<DramObject>> Allocate(const Request& request);
   // Makes a filled object visible. Returns false (and discards `obj`) if the key is already present.
   bool Publish(std::shared_ptr<DramObject> obj);
   // Gives back a reserved object that will never be published (an aborted write).
