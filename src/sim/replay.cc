@@ -164,8 +164,9 @@ class Replayer {
     SimTier& tier = tiers_[t];
     BlockState& s = blocks_[b];
     if (tier.full()) {
-      EntryId victim = tier.policy().Victim([this, &tier](EntryId id) {
-        return blocks_[tier.block_of(id)].pinned_by != pin_;
+      EntryId victim = tier.policy().Victim([this, &tier, parent](EntryId id) {
+        uint32_t block = tier.block_of(id);
+        return options_.pin_request_blocks ? blocks_[block].pinned_by != pin_ : block != parent;
       });
       if (victim == kNoEntry) {
         if (t + 1 < tiers_.size()) Admit(t + 1, b, parent);

@@ -42,6 +42,10 @@ struct SimOptions {
   uint32_t block_tokens = 512;
   uint64_t object_bytes = 0;    // KV bytes of one block; 0 leaves bytes and load times at zero
   CostModel cost;
+  // Pin every block of the request being replayed (a store serving it holds them). When false, only
+  // the parent of the block being admitted is protected: exactly what DramTier::Allocate does when
+  // driven without leases, which the agreement test relies on.
+  bool pin_request_blocks = true;
   // Called now and then with (requests replayed, total), for a progress bar. May be empty.
   std::function<void(uint64_t, uint64_t)> progress;
 };

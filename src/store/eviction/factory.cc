@@ -12,7 +12,7 @@ std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint3
     case EvictionPolicyKind::kS3Fifo: return NewS3FifoPolicy(max_entries);
     case EvictionPolicyKind::kChainHitDensity: return NewChainHitDensityPolicy(max_entries);
   }
-  return NewChainHitDensityPolicy(max_entries);
+  return nullptr;
 }
 
 std::string_view EvictionPolicyKindName(EvictionPolicyKind kind) {

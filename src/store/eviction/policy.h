@@ -83,7 +83,7 @@ std::unique_ptr<EvictionPolicy> NewChainHitDensityPolicy(uint32_t max_entries);
 // access; for reference in `tokenwarehouse simulate`, never in a store.
 std::unique_ptr<EvictionPolicy> NewBeladyPolicy(uint32_t max_entries);
 
-// The policy a store tier uses for `kind`.
+// The policy a store tier uses for `kind`; nullptr for a value outside the enum.
 std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint32_t max_entries);
 
 // Stable names: "lru", "prefix-aware", "s3fifo", "chain-hd". kInvalidArgument for other names.
