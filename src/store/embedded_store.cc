@@ -295,7 +295,11 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     std::optional<DiskObjectInfo> info = disk_->Find(ns, key);
     // A record of another size cannot belong to this namespace's geometry: a miss, never served.
     if (!info || info->payload_bytes != e.object_bytes) return nullptr;
-    Result<std::shared_ptr<DramObject>> fresh = dram_->Allocate(e.object_bytes, e.tenant, e.quota_bytes);
+    Result<std::shared_ptr<DramObject>> fresh = dram_->Allocate({.size_bytes = e.object_bytes,
+                                                                 .tenant = e.tenant,
+                                                                 .tenant_quota_bytes = e.quota_bytes,
+                                                                 .ns = ns,
+                                                                 .parent = info->parent});
     if (!fresh.ok()) {
       *why = fresh.status();
       return nullptr;
@@ -328,10 +332,12 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       return Status::InvalidArgument("parent " + ref.parent.ToHex() +
                                      " is not present: keys out of chain order (store the chain from its first block)");
     }
-    TW_ASSIGN_OR_RETURN(*obj, dram_->Allocate(e.object_bytes, e.tenant, e.quota_bytes));
-    (*obj)->ns = ns;
+    TW_ASSIGN_OR_RETURN(*obj, dram_->Allocate({.size_bytes = e.object_bytes,
+                                               .tenant = e.tenant,
+                                               .tenant_quota_bytes = e.quota_bytes,
+                                               .ns = ns,
+                                               .parent = ref.parent}));
     (*obj)->key = ref.key;
-    (*obj)->parent = ref.parent;
     (*obj)->expires_at_ms = e.options.ttl_ms ? clock_->NowMs() + e.options.ttl_ms : 0;
     return Status::Ok();
   }

@@ -13,5 +13,7 @@ void RegisterQuickstartCommand(CLI::App& app);
 void RegisterBenchDramCommand(CLI::App& bench);
 void RegisterFsckCommand(CLI::App& app);
 void RegisterBenchDiskCommand(CLI::App& bench);
+void RegisterSimulateCommand(CLI::App& app);
+void RegisterPlanCommand(CLI::App& app);
 
 }  // namespace tw::cli

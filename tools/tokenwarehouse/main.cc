@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   tw::cli::RegisterVersionCommand(app);
   tw::cli::RegisterQuickstartCommand(app);
   tw::cli::RegisterFsckCommand(app);
+  tw::cli::RegisterSimulateCommand(app);
+  tw::cli::RegisterPlanCommand(app);
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);
