@@ -210,6 +210,12 @@ void DiskTier::Finish(ReadItem* item, const Entry& e, const Status& io, const st
     }
   }
   e.region->last_access_ms.store(clock_->NowMs(), std::memory_order_relaxed);
+  {
+    Shard& s = ShardOf(k);
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.map.find(k);
+    if (it != s.map.end() && it->second.region == e.region) it->second.accessed = true;
+  }
   hits_.fetch_add(1, std::memory_order_relaxed);
   bytes_read_.fetch_add(e.payload_bytes, std::memory_order_relaxed);
   item->status = Status::Ok();

@@ -306,6 +306,7 @@ DiskTierCounters DiskTier::Counters() const {
   c.dropped = dropped_.load();
   c.corrupt = corrupt_.load();
   c.reclaimed_regions = reclaimed_.load();
+  c.readmitted = readmitted_.load();
   c.sealed_regions = sealed_.load();
   c.recovered_objects = recovered_.load();
   c.recovery_s = recovery_s_;

@@ -18,7 +18,8 @@
 //  - Eviction: by region. When every region the tier may own (capacity_bytes / region_bytes) is in
 //    use and the active one is full, the coldest sealed region (least recently read) is reclaimed:
 //    its objects leave the index (expired ones are gone anyway) and the file is reused under a new
-//    epoch. Pins live in DRAM (a pinned object has been promoted), so nothing pinned is reclaimed.
+//    epoch. Its objects read since they were written (still hot) are first copied back into the
+//    write queue, as far as it has room, and so re-admitted. Pins live in DRAM (a pinned object has been promoted), so nothing pinned is reclaimed.
 //    The tier never uses more than capacity_bytes of files.
 //  - Durability: a record is indexed only after its write completed, and every read verifies the
 //    record header (key, epoch) and the payload checksum: a torn, failed or corrupt record is a
@@ -89,6 +90,7 @@ struct DiskTierCounters {
   uint64_t dropped = 0;        // offered objects not written: queue full, tier stopped, too large
   uint64_t corrupt = 0;        // records that failed verification on read
   uint64_t reclaimed_regions = 0;
+  uint64_t readmitted = 0;     // hot objects of reclaimed regions written again
   uint64_t sealed_regions = 0;
   uint64_t foreign_regions = 0;
   uint64_t recovered_objects = 0;  // indexed at open
@@ -164,6 +166,7 @@ class DiskTier {
     uint64_t expires_at_ms = 0;
     BlockKey parent;
     KvGeometry geometry;
+    bool accessed = false;  // read since it was written (or loaded): re-admitted if its region is reclaimed
   };
   static constexpr size_t kShards = 64;
   struct Shard {
@@ -211,6 +214,9 @@ class DiskTier {
   Status EnsureActive(uint64_t record_bytes);
   Status SealActive();
   Result<std::shared_ptr<Region>> NextRegion();
+  // Copies the still-hot (read since written) objects of a region about to be reclaimed back into
+  // the write queue, as far as it has room without waiting. Writer thread.
+  void Readmit(const std::shared_ptr<Region>& victim);
   void StopAdmitting(const Status& why);
   Status EnqueueRecord(const RecordMeta& meta, uint64_t expires_at_ms, std::span<const std::span<const std::byte>> segments);
 
@@ -249,7 +255,7 @@ class DiskTier {
 
   std::atomic<bool> admitting_{true};
   std::atomic<uint64_t> hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0}, errors_{0},
-      dropped_{0}, corrupt_{0}, reclaimed_{0}, sealed_{0}, recovered_{0};
+      dropped_{0}, corrupt_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0};
   double recovery_s_ = 0;
 };
 

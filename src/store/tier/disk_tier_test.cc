@@ -179,8 +179,9 @@ TEST(DiskTier, ReclaimsColdestRegionWithinCapacity) {
     ASSERT_TRUE(Put(*t, n).ok());
     if (n % 10 == 0) {
       t->Flush();
-      (void)ReadCheck(*t, 0);  // keep object 0's region hot... until it is the only cold one left
+      (void)ReadCheck(*t, 0);  // keeps object 0's region the hottest: never reclaimed
     }
+    if (n == 50) ASSERT_TRUE(ReadCheck(*t, 45).ok());  // read once: re-admitted when its region goes
   }
   t->Flush();
   TierStats s = t->Stats();
@@ -197,6 +198,8 @@ TEST(DiskTier, ReclaimsColdestRegionWithinCapacity) {
   EXPECT_GT(present, 0u);
   EXPECT_LT(present, 200u);
   EXPECT_TRUE(t->Contains(TestNs(), TestKey(199)));  // the newest objects survive
+  EXPECT_TRUE(t->Contains(TestNs(), TestKey(0)));    // and the hot one
+  EXPECT_GE(t->Counters().readmitted, 1u);
 }
 
 TEST(DiskTier, BitFlipOnReadIsACountedMiss) {

@@ -241,6 +241,54 @@ void DiskTier::StreamRecords() {
   }
 }
 
+void DiskTier::Readmit(const std::shared_ptr<Region>& victim) {
+  std::vector<IndexKey> keys;
+  {
+    std::lock_guard<std::mutex> lock(regions_mu_);
+    auto it = region_keys_.find(victim.get());
+    if (it == region_keys_.end()) return;
+    keys = it->second;
+  }
+  const uint64_t now = clock_->NowMs();
+  for (const IndexKey& k : keys) {
+    Entry e;
+    {
+      Shard& s = ShardOf(k);
+      std::lock_guard<std::mutex> lock(s.mu);
+      auto it = s.map.find(k);
+      if (it == s.map.end() || it->second.region != victim || !it->second.accessed || Expired(it->second, now)) continue;
+      e = it->second;
+    }
+    const uint64_t bytes = kBlockBytes + RecordMeta::AlignUp4K(e.payload_bytes);
+    std::optional<uint64_t> off;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      // Never more than half the queue, and never waiting: callers' demotions come first.
+      if (ring_.used_bytes() + bytes <= ring_.capacity_bytes() / 2) off = ring_.TryAllocate(bytes);
+    }
+    if (!off) break;
+    auto p = std::make_shared<Pending>();
+    p->ring_offset = *off;
+    p->expires_at_ms = e.expires_at_ms;
+    std::byte* rec = ring_.at(*off);
+    Status s = victim->file->ReadAt(e.offset, {rec, bytes});
+    Result<RecordMeta> m = s.ok() ? DecodeRecordHeader(reinterpret_cast<const uint8_t*>(rec)) : Result<RecordMeta>(s);
+    if (!m.ok() || m->epoch != victim->epoch || m->key != k.key || m->ns != k.ns ||
+        PayloadChecksum(rec + kBlockBytes, m->payload_bytes) != e.checksum) {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      ring_.Free(*off);  // unreadable now: let it go with the region
+      continue;
+    }
+    p->meta = *m;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      queue_.push_back(p);
+      pending_[k] = p;  // visible from the queue while the region is reused
+    }
+    readmitted_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 // Makes a fully written record visible in the index.
 void DiskTier::Publish(const Pending& p) {
   bytes_written_.fetch_add(p.meta.record_bytes(), std::memory_order_relaxed);
@@ -311,6 +359,9 @@ Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
       }
       if (victim == own_.size()) return Status::Internal("no sealed region to reclaim");
       std::shared_ptr<Region> old = own_[victim];
+      regions_mu_.unlock();
+      Readmit(old);
+      regions_mu_.lock();
       evictions_.fetch_add(DropRegionEntries(old), std::memory_order_relaxed);
       reclaimed_.fetch_add(1, std::memory_order_relaxed);
       region->seq = old->seq;
