@@ -182,7 +182,9 @@ TEST(DiskTier, ReclaimsColdestRegionWithinCapacity) {
       t->Flush();
       (void)ReadCheck(*t, 0);  // keeps object 0's region the hottest: never reclaimed
     }
-    if (n == 50) ASSERT_TRUE(ReadCheck(*t, 45).ok());  // read once: re-admitted when its region goes
+    if (n == 50) {
+      ASSERT_TRUE(ReadCheck(*t, 45).ok());  // read once: re-admitted when its region goes
+    }
   }
   t->Flush();
   TierStats s = t->Stats();
@@ -379,7 +381,9 @@ TEST(DiskFsck, FindsEveryPlantedCorruptionAndRepairs) {
   EXPECT_FALSE(t->Contains(TestNs(), TestKey(102)));
   EXPECT_EQ(t->Counters().corrupt, 0u);
   for (uint64_t n = 3; n < 60; ++n) {
-    if (t->Contains(TestNs(), TestKey(n))) EXPECT_TRUE(ReadCheck(*t, n).ok()) << n;
+    if (t->Contains(TestNs(), TestKey(n))) {
+      EXPECT_TRUE(ReadCheck(*t, n).ok()) << n;
+    }
   }
 }
 
