@@ -101,11 +101,13 @@ class KvMover {
   // Blocks until the last Load is complete; reports a CUDA failure of it.
   virtual Status SynchronizeLoad() = 0;
 
-  // Enqueues a store of tokens [first_block * block_tokens, ...) of `src` into `objects` (reserved,
-  // registered host memory, one per full block), on the store stream, after the work already queued
-  // on `after_stream` (so the KV it copies has been computed). Returns at once.
-  virtual Status Store(const EngineKv& src, uint64_t first_block, std::span<const MutableHostSegments> objects,
-                       uintptr_t after_stream) = 0;
+  // Marks the point on `stream` (a cudaStream_t as an integer) after which the engine KV to store is
+  // computed: later Stores wait for it on the GPU. Call from the engine's thread after the forward.
+  virtual Status MarkStoreInput(uintptr_t stream) = 0;
+  // Enqueues a store of blocks [first_block, first_block + objects.size()) of `src` into `objects`
+  // (reserved, registered host memory, one per block) on the store stream, after the last
+  // MarkStoreInput point. Returns at once.
+  virtual Status Store(const EngineKv& src, uint64_t first_block, std::span<const MutableHostSegments> objects) = 0;
   // Blocks until the last Store is complete. Commit the objects only after this returns OK.
   virtual Status SynchronizeStore() = 0;
 

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -248,8 +249,14 @@ class KvMoverImpl final : public KvMover {
     return ms;
   }
 
-  Status Store(const EngineKv& src, uint64_t first_block, std::span<const MutableHostSegments> objects,
-               uintptr_t after_stream) override {
+  Status MarkStoreInput(uintptr_t stream) override {
+    TW_CUDA_RETURN(cudaSetDevice(options_.device));
+    TW_CUDA_RETURN(cudaEventRecord(store_after_, AsStream(stream)));
+    store_marked_ = true;
+    return Status::Ok();
+  }
+
+  Status Store(const EngineKv& src, uint64_t first_block, std::span<const MutableHostSegments> objects) override {
     const uint64_t tokens = (first_block + objects.size()) * g_.block_tokens;
     TW_RETURN_IF_ERROR(CheckEngine(src, first_block + objects.size(), tokens));
     TW_CUDA_RETURN(cudaSetDevice(options_.device));
@@ -279,8 +286,7 @@ class KvMoverImpl final : public KvMover {
     TW_RETURN_IF_ERROR(store_dev_descs_.Reserve(n + 1));
     std::memcpy(store_host_descs_.data(), descs.data(), n * sizeof(ChunkDesc));
 
-    TW_CUDA_RETURN(cudaEventRecord(store_after_, AsStream(after_stream)));
-    TW_CUDA_RETURN(cudaStreamWaitEvent(store_stream_, store_after_, 0));
+    if (store_marked_) TW_CUDA_RETURN(cudaStreamWaitEvent(store_stream_, store_after_, 0));
     TW_CUDA_RETURN(cudaMemcpyAsync(store_dev_descs_.data(), store_host_descs_.data(), n * sizeof(ChunkDesc),
                                    cudaMemcpyHostToDevice, store_stream_));
     if (!src.page_table.empty()) {
@@ -398,6 +404,7 @@ class KvMoverImpl final : public KvMover {
   cudaEvent_t staged_full_[2] = {nullptr, nullptr}, staged_free_[2] = {nullptr, nullptr};
   bool loaded_ = false;
   bool stored_ = false;
+  std::atomic<bool> store_marked_{false};
 
   Buffer<ChunkDesc, false> host_descs_, store_host_descs_;
   Buffer<ChunkDesc, true> dev_descs_, store_dev_descs_;

@@ -169,7 +169,8 @@ TEST(KvMover, StoresHfLayoutBackByteForByte) {
   writes.push_back(f.store->Reserve(ns2, {keys[1], keys[0]}).value());
   out.push_back(writes.back().segments());
   for (auto& s : out.back()) std::memset(s.data(), 0, s.size());
-  ASSERT_TRUE(mover->Store(e, 1, out, 0).ok());
+  ASSERT_TRUE(mover->MarkStoreInput(0).ok());
+  ASSERT_TRUE(mover->Store(e, 1, out).ok());
   ASSERT_TRUE(mover->SynchronizeStore().ok());
   ASSERT_TRUE(f.store->Commit(writes[0]).ok());
   std::vector<std::byte> got(f.g.ObjectBytes());
