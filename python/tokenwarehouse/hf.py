@@ -30,6 +30,7 @@ class PrefillResult:
     cache: Any                  # the model's KV cache (DynamicCache), holding every prompt token
     cached_tokens: int          # tokens loaded from the warehouse instead of computed
     store_job: Optional[Any]    # background store of the new full blocks (wait() -> blocks written)
+    load_ms: float = 0.0        # GPU time of the KV load (first copy to last layer), 0 without a hit
 
 
 def _decoder_layers(model):
@@ -144,10 +145,12 @@ class Warehouse:
         finally:
             for h in hooks:
                 h.remove()
+        load_ms = 0.0
         if load is not None:
             load.synchronize()
+            load_ms = load.load_ms()
         job = self._store_new(out.past_key_values, keys, matched, len(keys)) if store_new else None
-        return PrefillResult(out.logits, out.past_key_values, cached, job)
+        return PrefillResult(out.logits, out.past_key_values, cached, job, load_ms)
 
     def generate(self, input_ids, *, store_new=True, **generate_kwargs):
         """model.generate with the prompt's cached prefix loaded from the warehouse; stores the prompt's
