@@ -43,7 +43,8 @@ export LD_LIBRARY_PATH=$ARCH_LIB:${LD_LIBRARY_PATH:-}
 export PYTHONPATH=$PWD/build-dev/python
 
 echo "== GPU tests (ctest label gpu, C API, pytest)"
-build-dev/src/gpu/gpu_test 2>&1 | tail -12
+(cd build-dev && ctest -L "gpu|capi" --output-on-failure 2>&1 | tail -6)
+build-dev/src/gpu/gpu_test 2>&1 | grep -E "OK|FAILED|SKIPPED|PASSED" | head -20
 build-dev/src/capi/capi_test
 if $PY -c "import pytest" 2>/dev/null; then
   $PY -m pytest -q -p no:cacheprovider python/tests 2>&1 | tail -8

@@ -34,7 +34,7 @@ struct Fixture {
 // blocks objects of random bytes; page_bytes small enough that objects span many pages.
 Fixture Make(uint32_t blocks, uint64_t page_bytes) {
   Fixture f;
-  f.g = KvGeometry{3, 2, 64, KvDtype::kBF16, 32};
+  f.g = KvGeometry{3, 2, 64, KvDtype::kBF16, 48};  // 6 KiB runs: some cross 4 KiB pages
   EmbeddedStoreOptions o;
   o.dram_capacity_bytes = 16 << 20;
   o.page_bytes = page_bytes;
@@ -182,7 +182,7 @@ TEST(KvMover, LoadsPagedLayout) {
   SKIP_WITHOUT_GPU();
   const uint32_t blocks = 3;
   Fixture f = Make(blocks, 4096);
-  const uint32_t page_tokens = 16;  // two engine pages per warehouse block
+  const uint32_t page_tokens = 16;  // three engine pages per warehouse block
   const uint32_t n_pages = blocks * f.g.block_tokens / page_tokens;
   const uint32_t pool_pages = n_pages + 4;
   const uint64_t row = f.g.head_dim * 2;
