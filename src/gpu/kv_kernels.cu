@@ -15,7 +15,7 @@ template <typename Vec>
 __device__ __forceinline__ char* EngineRow(const LayerCopyArgs& a, const ChunkDesc& d, uint32_t token) {
   const uint32_t kv = d.kv_head / a.kv_heads;
   const uint32_t head = d.kv_head - kv * a.kv_heads;
-  char* base = kv == 0 ? a.k : a.v;
+  char* base = (kv == 0 ? a.k : a.v)[d.layer];
   const uint64_t t = static_cast<uint64_t>(d.block) * a.block_tokens + token;
   if (a.layout == 1) {
     return base + (static_cast<uint64_t>(head) * a.seq_capacity + t) * a.row_bytes;

@@ -13,7 +13,8 @@ namespace tw::gpu {
 struct ChunkDesc {
   uint64_t object;     // address of token tok_begin's row
   uint32_t block;      // the object's index in the request
-  uint32_t kv_head;    // kv * kv_heads + head (kv: 0 = K, 1 = V)
+  uint16_t kv_head;    // kv * kv_heads + head (kv: 0 = K, 1 = V)
+  uint16_t layer;
   uint32_t tok_begin;
   uint32_t tok_end;
 };
@@ -23,8 +24,8 @@ enum class Direction : int { kToEngine = 0, kFromEngine = 1 };
 struct LayerCopyArgs {
   const ChunkDesc* descs = nullptr;  // device memory
   uint32_t n_descs = 0;
-  char* k = nullptr;  // the layer's engine tensors
-  char* v = nullptr;
+  char* const* k = nullptr;  // per-layer engine tensors (device array of device pointers)
+  char* const* v = nullptr;
   uint32_t kv_heads = 0;
   uint32_t block_tokens = 0;
   uint32_t row_bytes = 0;  // head_dim * dtype bytes
@@ -35,7 +36,7 @@ struct LayerCopyArgs {
   Direction direction = Direction::kToEngine;
 };
 
-// Launches the copy of one layer's chunks on `stream`. Returns the launch error, if any.
+// Launches the copy of the chunks (of one layer for a load, of every layer for a store) on `stream`. Returns the launch error, if any.
 cudaError_t LaunchLayerCopy(const LayerCopyArgs& args, cudaStream_t stream);
 
 }  // namespace tw::gpu

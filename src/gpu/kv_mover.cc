@@ -158,10 +158,11 @@ class KvMoverImpl final : public KvMover {
           if (staged) {
             const uint64_t in_group = offset - static_cast<uint64_t>(group) * group_layers * layer_bytes_;
             const std::byte* s = staging_[group % 2].data() + b * group_layers * layer_bytes_ + in_group;
-            descs_.push_back(ChunkDesc{reinterpret_cast<uint64_t>(s), static_cast<uint32_t>(b), kvh, 0, tok_end});
+            descs_.push_back(ChunkDesc{reinterpret_cast<uint64_t>(s), static_cast<uint32_t>(b), static_cast<uint16_t>(kvh),
+                                       static_cast<uint16_t>(l), 0, tok_end});
             continue;
           }
-          TW_RETURN_IF_ERROR(AddRuns(cursor, offset, static_cast<uint32_t>(b), kvh, tok_end, &descs_));
+          TW_RETURN_IF_ERROR(AddRuns(cursor, offset, static_cast<uint32_t>(b), kvh, l, tok_end, &descs_));
         }
       }
     }
@@ -181,6 +182,7 @@ class KvMoverImpl final : public KvMover {
       TW_CUDA_RETURN(cudaMemcpyAsync(load_pages_.data(), host_pages_.data(), dst.page_table.size() * sizeof(int32_t),
                                      cudaMemcpyHostToDevice, load_stream_));
     }
+    TW_RETURN_IF_ERROR(UploadLayerPointers(dst, host_load_ptrs_, load_ptrs_, load_stream_));
     if (staged) {
       TW_CUDA_RETURN(cudaEventRecord(staged_free_[0], load_stream_));
       TW_CUDA_RETURN(cudaEventRecord(staged_free_[1], load_stream_));
@@ -210,7 +212,7 @@ class KvMoverImpl final : public KvMover {
         TW_CUDA_RETURN(cudaStreamWaitEvent(load_stream_, staged_full_[buf], 0));
       }
       for (uint32_t l = l0; l < l1; ++l) {
-        LayerCopyArgs a = Args(dst, l, Direction::kToEngine, load_pages_.data());
+        LayerCopyArgs a = Args(dst, load_ptrs_.data(), Direction::kToEngine, load_pages_.data());
         a.descs = dev_descs_.data() + layer_first_[l];
         a.n_descs = static_cast<uint32_t>(layer_first_[l + 1] - layer_first_[l]);
         TW_CUDA_RETURN(LaunchLayerCopy(a, load_stream_));
@@ -269,19 +271,17 @@ class KvMoverImpl final : public KvMover {
     ro.reserve(objects.size());
     for (const auto& o : objects) ro.emplace_back(o.begin(), o.end());
     std::vector<ChunkDesc> descs;
-    std::vector<size_t> first(g_.layers + 1, 0);
     for (uint32_t l = 0; l < g_.layers; ++l) {
-      first[l] = descs.size();
       for (size_t i = 0; i < objects.size(); ++i) {
         SegmentCursor<const std::byte> cursor(ro[i]);
         for (uint32_t kvh = 0; kvh < 2 * g_.kv_heads; ++kvh) {
           const uint64_t offset = static_cast<uint64_t>(l) * layer_bytes_ + kvh * run_bytes_;
-          TW_RETURN_IF_ERROR(AddRuns(cursor, offset, static_cast<uint32_t>(first_block + i), kvh, g_.block_tokens, &descs));
+          TW_RETURN_IF_ERROR(
+              AddRuns(cursor, offset, static_cast<uint32_t>(first_block + i), kvh, l, g_.block_tokens, &descs));
         }
       }
     }
     const size_t n = descs.size();
-    first[g_.layers] = n;
     TW_RETURN_IF_ERROR(store_host_descs_.Reserve(n + 1));
     TW_RETURN_IF_ERROR(store_dev_descs_.Reserve(n + 1));
     std::memcpy(store_host_descs_.data(), descs.data(), n * sizeof(ChunkDesc));
@@ -296,12 +296,12 @@ class KvMoverImpl final : public KvMover {
       TW_CUDA_RETURN(cudaMemcpyAsync(store_pages_.data(), store_host_pages_.data(),
                                      src.page_table.size() * sizeof(int32_t), cudaMemcpyHostToDevice, store_stream_));
     }
-    for (uint32_t l = 0; l < g_.layers; ++l) {
-      LayerCopyArgs a = Args(src, l, Direction::kFromEngine, store_pages_.data());
-      a.descs = store_dev_descs_.data() + first[l];
-      a.n_descs = static_cast<uint32_t>(first[l + 1] - first[l]);
-      TW_CUDA_RETURN(LaunchLayerCopy(a, store_stream_));
-    }
+    TW_RETURN_IF_ERROR(UploadLayerPointers(src, host_store_ptrs_, store_ptrs_, store_stream_));
+    // One launch for every layer: a store is off the critical path, so no per-layer events.
+    LayerCopyArgs a = Args(src, store_ptrs_.data(), Direction::kFromEngine, store_pages_.data());
+    a.descs = store_dev_descs_.data();
+    a.n_descs = static_cast<uint32_t>(n);
+    TW_CUDA_RETURN(LaunchLayerCopy(a, store_stream_));
     stored_ = true;
     return Status::Ok();
   }
@@ -313,10 +313,23 @@ class KvMoverImpl final : public KvMover {
   }
 
  private:
-  LayerCopyArgs Args(const EngineKv& e, uint32_t layer, Direction dir, const int32_t* pages) const {
+  // Uploads the engine's per-layer pointers (K then V) on `stream` into `dev` via pinned `host`.
+  Status UploadLayerPointers(const EngineKv& e, Buffer<char*, false>& host, Buffer<char*, true>& dev,
+                             cudaStream_t stream) {
+    TW_RETURN_IF_ERROR(host.Reserve(2 * g_.layers));
+    TW_RETURN_IF_ERROR(dev.Reserve(2 * g_.layers));
+    for (uint32_t l = 0; l < g_.layers; ++l) {
+      host.data()[l] = static_cast<char*>(e.k[l]);
+      host.data()[g_.layers + l] = static_cast<char*>(e.v[l]);
+    }
+    TW_CUDA_RETURN(cudaMemcpyAsync(dev.data(), host.data(), 2 * g_.layers * sizeof(char*), cudaMemcpyHostToDevice, stream));
+    return Status::Ok();
+  }
+
+  LayerCopyArgs Args(const EngineKv& e, char* const* layer_ptrs, Direction dir, const int32_t* pages) const {
     LayerCopyArgs a;
-    a.k = static_cast<char*>(e.k[layer]);
-    a.v = static_cast<char*>(e.v[layer]);
+    a.k = layer_ptrs;
+    a.v = layer_ptrs + g_.layers;
     a.kv_heads = g_.kv_heads;
     a.block_tokens = g_.block_tokens;
     a.row_bytes = row_bytes_;
@@ -330,7 +343,7 @@ class KvMoverImpl final : public KvMover {
 
   // Descriptors for the run at object `offset`, tokens [0, tok_end), split where a segment ends.
   Status AddRuns(SegmentCursor<const std::byte>& cursor, uint64_t offset, uint32_t block, uint32_t kvh,
-                 uint32_t tok_end, std::vector<ChunkDesc>* out) const {
+                 uint32_t layer, uint32_t tok_end, std::vector<ChunkDesc>* out) const {
     uint32_t tok = 0;
     while (tok < tok_end) {
       uint64_t contiguous = 0;
@@ -341,7 +354,8 @@ class KvMoverImpl final : public KvMover {
       if (row_bytes_ % 16 == 0 && reinterpret_cast<uintptr_t>(p) % 16 != 0) {
         return Status::InvalidArgument("object memory is not 16-byte aligned");
       }
-      out->push_back(ChunkDesc{reinterpret_cast<uint64_t>(p), block, kvh, tok, tok + rows});
+      out->push_back(ChunkDesc{reinterpret_cast<uint64_t>(p), block, static_cast<uint16_t>(kvh),
+                               static_cast<uint16_t>(layer), tok, tok + rows});
       tok += rows;
     }
     return Status::Ok();
@@ -411,6 +425,8 @@ class KvMoverImpl final : public KvMover {
   Buffer<int32_t, false> host_pages_, store_host_pages_;
   Buffer<int32_t, true> load_pages_, store_pages_;
   Buffer<std::byte, true> staging_[2];
+  Buffer<char*, false> host_load_ptrs_, host_store_ptrs_;
+  Buffer<char*, true> load_ptrs_, store_ptrs_;
   std::vector<ChunkDesc> descs_;
   std::vector<size_t> layer_first_;
 };
@@ -439,6 +455,9 @@ HostRegistration::~HostRegistration() { cudaHostUnregister(base_); }
 
 Result<std::unique_ptr<KvMover>> KvMover::Create(const KvGeometry& geometry, const MoverOptions& options) {
   TW_RETURN_IF_ERROR(geometry.Validate());
+  if (geometry.layers > 0xFFFF || 2ull * geometry.kv_heads > 0xFFFF) {
+    return Status::NotSupported("the GPU copy path handles at most 65535 layers and 32767 KV heads");
+  }
   TW_RETURN_IF_ERROR(Available());
   auto m = std::make_unique<KvMoverImpl>(geometry, options);
   TW_RETURN_IF_ERROR(m->Init());
