@@ -10,14 +10,6 @@ DramObject::DramObject(std::shared_ptr<DramMemory> mem, std::vector<PageIndex> p
 
 DramObject::~DramObject() { memory->allocator().Free(pages); }
 
-std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint32_t max_entries) {
-  switch (kind) {
-    case EvictionPolicyKind::kLru: return NewLruPolicy(max_entries);
-    case EvictionPolicyKind::kPrefixAware: return NewPrefixAwarePolicy(max_entries);
-  }
-  return nullptr;
-}
-
 Result<std::unique_ptr<DramTier>> DramTier::Open(const DramTierOptions& options) {
   if (options.page_bytes == 0 || options.page_bytes % 4096 != 0) {
     return Status::InvalidArgument("page_bytes must be a non-zero multiple of 4096");
@@ -139,7 +131,9 @@ bool DramTier::Publish(std::shared_ptr<DramObject> obj) {
     slots_[obj->slot] = obj;
     s.map.emplace(k, obj);
   }
-  policy_->OnInsert(obj->slot, parent);
+  // The fingerprint lets a policy recognise a key that comes back after eviction (S3-FIFO's ghost).
+  const uint64_t fingerprint = obj->key.Prefix64();
+  policy_->OnInsertWithHint(obj->slot, parent, PolicyHint{fingerprint ? fingerprint : 1, PolicyHint::kUnknown});
   if (obj->expires_at_ms) deadlines_.emplace(obj->expires_at_ms, obj->slot, obj.get());
   objects_.fetch_add(1, std::memory_order_relaxed);
   admissions_.fetch_add(1, std::memory_order_relaxed);
