@@ -4,6 +4,12 @@
 # bench/gpu/make_devdeps.sh), run the GPU tests, then the TTFT benchmark. Output lands in $OUT.
 #
 #   run(command="TW_COMMIT=<sha> bash bench/gpu/run_on_device.sh", carry=[".devdeps"])
+#
+# The device tool sends the checkout its session started in. From another worktree, export this tree
+# into an ignored folder of that checkout and run from there, e.g. (as recorded on 2026-11-27):
+#   git archive HEAD | tar -x -C <session checkout>/build-capi-carry/src; cp -a .devdeps <same>/
+#   run(command="cd build-capi-carry/src && TW_COMMIT=<sha> bash bench/gpu/run_on_device.sh",
+#       carry=["build-capi-carry"])
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/tw_out}
