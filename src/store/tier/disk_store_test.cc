@@ -101,6 +101,20 @@ TEST(DiskStore, DemotesOnEvictionAndPromotesOnGet) {
   EXPECT_EQ(f.Disk().admissions, written);
 }
 
+TEST(DiskStore, GetBatchPromotesAPrefixTogether) {
+  Fixture f(Options(FreshDir("store_getbatch")));
+  f.PutAll();
+  ASSERT_TRUE(f.store->FlushDisk().ok());
+  std::vector<std::vector<std::byte>> outs(6, std::vector<std::byte>(f.size));
+  std::vector<GetItem> items;
+  for (size_t i = 0; i < outs.size(); ++i) items.push_back({f.chain[i].key, outs[i], KvSlice::All()});
+  BatchStatus b = f.store->GetBatch(f.ns, items);
+  ASSERT_TRUE(b.transport.ok());
+  ASSERT_TRUE(b.all_ok());
+  for (size_t i = 0; i < outs.size(); ++i) EXPECT_TRUE(outs[i] == PayloadFor(f.chain[i].key, f.size)) << i;
+  EXPECT_GE(f.Disk().hits, 6u);
+}
+
 TEST(DiskStore, AcquireAndPinPromote) {
   Fixture f(Options(FreshDir("store_acquire")));
   f.PutAll();
