@@ -59,10 +59,14 @@ int Run(const FsckCliOptions& opt) {
     std::printf("]}\n");
     return code;
   }
-  std::printf("%-28s %-8s %9s %9s %6s %12s  %s\n", "region", "state", "records", "good", "bad", "payload MiB", "action");
+  bool header = false;
   for (const FsckRegionReport& g : r->region_reports) {
     const char* state = !g.header_ok ? "BAD" : g.sealed ? "sealed" : "open";
     const bool show = opt.verbose || !g.header_ok || g.bad || !g.sealed;
+    if (show && !header) {
+      std::printf("%-28s %-8s %9s %9s %6s %12s  %s\n", "region", "state", "records", "good", "bad", "payload MiB", "action");
+      header = true;
+    }
     if (show) {
       std::printf("%-28s %-8s %9llu %9llu %6llu %12.1f  %s\n", g.name.c_str(), state, (unsigned long long)g.records,
                   (unsigned long long)g.good, (unsigned long long)g.bad, g.payload_bytes / 1048576.0,
