@@ -82,7 +82,10 @@ Status DiskTier::LoadRegion(const std::string& name, const std::string& owner, u
     std::lock_guard<std::mutex> lock(regions_mu_);
     next_region_seq_ = std::max(next_region_seq_, seq + 1);
   }
-  if (!contents.ok() || contents->header.region_bytes != options_.region_bytes || contents->header.owner != owner) {
+  // Other owners may use another region size; our own files must match ours to be reused.
+  if (contents.ok() && !own) region->region_bytes = contents->header.region_bytes;
+  if (!contents.ok() || (own && contents->header.region_bytes != options_.region_bytes) ||
+      contents->header.owner != owner) {
     if (!own) return contents.ok() ? Status::Corruption(path + ": region header does not match its name") : contents.status();
     // Our own file but unusable (torn header of a region being reused, or another size): it holds
     // nothing we can serve. Keep the file as the first to reuse.
