@@ -1,0 +1,40 @@
+# The README's commands. Every target installs what it needs first (idempotent, fast when done).
+.PHONY: all deps build build-asan quickstart test test-release test-asan bench clean
+
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_FLAGS ?=
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
+	@ninja -C $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTW_SANITIZE=ON $(CMAKE_FLAGS) > /dev/null
+	@ninja -C $(ASAN_BUILD) -j $(JOBS)
+
+# The first command of the README: the embedded warehouse, end to end, narrated.
+quickstart: build
+	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse quickstart
+
+# Every test, in a Release build and in an ASan+UBSan build.
+test: test-release test-asan
+
+test-release: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+test-asan: build-asan
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 1800 -LE no_asan
+
+bench: build
+	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse bench dram
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,128 @@
+// The non-virtual parts of include/tw/store.h: handles and the default batch loops.
+#include "common/segments.h"
+#include "tw/store.h"
+
+namespace tw {
+
+std::string_view TierName(Tier tier) {
+  switch (tier) {
+    case Tier::kNone: return "none";
+    case Tier::kDram: return "dram";
+    case Tier::kDisk: return "disk";
+    case Tier::kPeer: return "peer";
+  }
+  return "unknown";
+}
+
+bool BatchStatus::all_ok() const {
+  if (!transport.ok()) return false;
+  for (const Status& s : items) {
+    if (!s.ok()) return false;
+  }
+  return true;
+}
+
+// ---- WriteHandle
+
+WriteHandle::WriteHandle(Store* owner, uint64_t id, std::vector<std::span<std::byte>> segments)
+    : owner_(owner), id_(id), segments_(std::move(segments)) {}
+
+WriteHandle::WriteHandle(WriteHandle&& other) noexcept
+    : owner_(std::exchange(other.owner_, nullptr)), id_(other.id_), segments_(std::move(other.segments_)) {}
+
+WriteHandle& WriteHandle::operator=(WriteHandle&& other) noexcept {
+  if (this != &other) {
+    Close();
+    owner_ = std::exchange(other.owner_, nullptr);
+    id_ = other.id_;
+    segments_ = std::move(other.segments_);
+  }
+  return *this;
+}
+
+WriteHandle::~WriteHandle() { Close(); }
+
+void WriteHandle::Close() {
+  if (owner_) owner_->AbortWrite(id_);
+  owner_ = nullptr;
+  segments_.clear();
+}
+
+uint64_t WriteHandle::size_bytes() const {
+  uint64_t n = 0;
+  for (const auto& s : segments_) n += s.size();
+  return n;
+}
+
+Status WriteHandle::Write(uint64_t offset, std::span<const std::byte> data) {
+  if (!open()) return Status::InvalidArgument("write to a closed WriteHandle");
+  return ScatterAt(segments_, offset, data);
+}
+
+Status Store::Commit(WriteHandle& handle) {
+  if (!handle.open()) return Status::InvalidArgument("commit of a closed WriteHandle (already committed or aborted)");
+  Store* owner = std::exchange(handle.owner_, nullptr);
+  handle.segments_.clear();
+  return owner->CommitWrite(handle.id_);
+}
+
+// ---- ReadHandle
+
+ReadHandle::ReadHandle(Store* owner, uint64_t id, std::vector<std::span<const std::byte>> segments,
+                       std::shared_ptr<const void> keepalive)
+    : owner_(owner), id_(id), segments_(std::move(segments)), keepalive_(std::move(keepalive)) {}
+
+ReadHandle::ReadHandle(ReadHandle&& other) noexcept
+    : owner_(std::exchange(other.owner_, nullptr)),
+      id_(other.id_),
+      segments_(std::move(other.segments_)),
+      keepalive_(std::move(other.keepalive_)) {}
+
+ReadHandle& ReadHandle::operator=(ReadHandle&& other) noexcept {
+  if (this != &other) {
+    Close();
+    owner_ = std::exchange(other.owner_, nullptr);
+    id_ = other.id_;
+    segments_ = std::move(other.segments_);
+    keepalive_ = std::move(other.keepalive_);
+  }
+  return *this;
+}
+
+ReadHandle::~ReadHandle() { Close(); }
+
+void ReadHandle::Close() {
+  if (owner_) owner_->ReleaseRead(id_);
+  owner_ = nullptr;
+  segments_.clear();
+  keepalive_.reset();
+}
+
+uint64_t ReadHandle::size_bytes() const {
+  uint64_t n = 0;
+  for (const auto& s : segments_) n += s.size();
+  return n;
+}
+
+Status ReadHandle::CopyRuns(std::span<const ByteRun> runs, std::span<std::byte> out) const {
+  if (!open()) return Status::InvalidArgument("read from a closed ReadHandle");
+  return GatherRuns(segments_, runs, out);
+}
+
+// ---- Default batch forms: one call per item. Remote stores override them with one round trip.
+
+BatchStatus Store::PutBatch(const NamespaceId& ns, std::span<const PutItem> items) {
+  BatchStatus out;
+  out.items.reserve(items.size());
+  for (const PutItem& item : items) out.items.push_back(Put(ns, item.ref, item.data));
+  return out;
+}
+
+BatchStatus Store::GetBatch(const NamespaceId& ns, std::span<const GetItem> items) {
+  BatchStatus out;
+  out.items.reserve(items.size());
+  for (const GetItem& item : items) out.items.push_back(Get(ns, item.key, item.out, item.slice));
+  return out;
+}
+
+}  // namespace tw

@@ -1,0 +1,125 @@
+// DramTier: the first tier. Objects live in a pre-faulted arena carved into fixed pages.
+//
+// Policy:
+//  - Admission: every Put is admitted (the caller asked for it; DRAM is where new KV is hot).
+//  - Eviction: when pages run out, the configured EvictionPolicy (prefix-aware by default) picks
+//    victims among objects that no lease pins; expired objects are misses and are evicted like any
+//    other. When nothing is evictable, allocation fails with kResourceExhausted: it never blocks and
+//    never evicts a pinned object.
+//  - Demotion: each evicted object is offered to `on_evict` (the disk tier's write-behind queue)
+//    before its pages are released.
+//  - Quotas: a tenant over its byte quota evicts its own objects first; if it cannot, it is refused.
+//  - Durability: none; DRAM is lost on exit.
+//
+// Concurrency: the index is sharded (one mutex per shard) so lookups from many threads do not
+// contend; inserts, evictions and recency updates serialise on `mu_`. Lock order: mu_ -> shard.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "store/eviction/policy.h"
+#include "store/lease_table.h"
+#include "store/tier/dram_memory.h"
+#include "store/tier/dram_object.h"
+#include "tw/embedded_store.h"
+#include "tw/result.h"
+#include "tw/store.h"
+
+namespace tw {
+
+struct DramTierOptions {
+  uint64_t capacity_bytes = 0;
+  uint64_t page_bytes = 2ull << 20;
+  bool huge_pages = false;
+  bool shareable = false;
+  bool prefault = true;
+  EvictionPolicyKind policy = EvictionPolicyKind::kPrefixAware;
+  const Clock* clock = nullptr;  // nullptr: steady clock
+  // Called, outside every lock, with each object evicted to make room (not with removed ones).
+  std::function<void(const std::shared_ptr<DramObject>&)> on_evict;
+};
+
+std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint32_t max_entries);
+
+class DramTier {
+ public:
+  static Result<std::unique_ptr<DramTier>> Open(const DramTierOptions& options);
+  ~DramTier();
+
+  // Reserves pages for an object of `size_bytes`, evicting as needed. The object is not visible
+  // until Publish. kInvalidArgument if it can never fit; kResourceExhausted if nothing evictable is
+  // left or the tenant's quota cannot be met.
+  Result<std::shared_ptr<DramObject>> Allocate(uint64_t size_bytes, uint32_t tenant, uint64_t tenant_quota_bytes);
+  // Makes a filled object visible. Returns false (and discards `obj`) if the key is already present.
+  bool Publish(std::shared_ptr<DramObject> obj);
+  // Gives back a reserved object that will never be published (an aborted write).
+  void Abandon(const std::shared_ptr<DramObject>& obj);
+
+  // The visible, unexpired object, or nullptr. `record_access` feeds the eviction policy (a hit).
+  std::shared_ptr<DramObject> Find(const NamespaceId& ns, const BlockKey& key, bool record_access);
+  bool Contains(const NamespaceId& ns, const BlockKey& key, uint64_t now_ms);
+  // Hides and releases the object. false if it was not present.
+  bool Erase(const NamespaceId& ns, const BlockKey& key);
+
+  LeaseTable& leases() { return leases_; }
+  DramMemory& memory() { return *memory_; }
+  const Clock& clock() const { return *clock_; }
+  std::string_view policy_name() const;
+  uint64_t capacity_bytes() const { return memory_->arena().size_bytes(); }
+  uint64_t tenant_bytes(uint32_t tenant) const;
+  TierStats Stats() const;
+
+  // Counters the store bumps for reads it serves from this tier.
+  void CountRead(uint64_t bytes) {
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    bytes_read_.fetch_add(bytes, std::memory_order_relaxed);
+  }
+
+ private:
+  struct IndexKey {
+    NamespaceId ns;
+    BlockKey key;
+    bool operator==(const IndexKey&) const = default;
+  };
+  struct IndexKeyHash {
+    size_t operator()(const IndexKey& k) const { return k.key.Prefix64() ^ (k.ns.Prefix64() * 0x9E3779B97F4A7C15ull); }
+  };
+  static constexpr size_t kShards = 64;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<IndexKey, std::shared_ptr<DramObject>, IndexKeyHash> map;
+  };
+
+  DramTier(const DramTierOptions& options, std::shared_ptr<DramMemory> memory);
+  Shard& ShardOf(const IndexKey& k) { return shards_[IndexKeyHash()(k) % kShards]; }
+  bool Expired(const DramObject& obj, uint64_t now_ms) const { return obj.expires_at_ms && now_ms >= obj.expires_at_ms; }
+  // Evicts one object for which `extra` holds (and no lease pins). Appends it to *evicted.
+  bool EvictOneLocked(const std::function<bool(const DramObject&)>& extra,
+                      std::vector<std::shared_ptr<DramObject>>* evicted);
+  // Hides `obj`: index, policy, slot, tenant accounting. Requires mu_.
+  void UnlinkLocked(const std::shared_ptr<DramObject>& obj);
+  void Demote(std::vector<std::shared_ptr<DramObject>>* evicted);
+
+  const DramTierOptions options_;
+  const Clock* clock_;
+  std::shared_ptr<DramMemory> memory_;
+  LeaseTable leases_;
+  std::array<Shard, kShards> shards_;
+
+  std::mutex mu_;  // guards everything below, the policy and DramObject::slot
+  std::unique_ptr<EvictionPolicy> policy_;
+  std::vector<std::shared_ptr<DramObject>> slots_;  // entry id -> visible object
+  std::vector<EntryId> free_slots_;
+  std::unordered_map<uint32_t, uint64_t> tenant_bytes_;
+
+  std::atomic<uint64_t> objects_{0}, hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0};
+};
+
+}  // namespace tw

@@ -1,0 +1,15 @@
+// Each subcommand of `tokenwarehouse` lives in its own file and registers itself here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tw::cli {
+
+// Where a subcommand's callback leaves the process exit code (0 unless it sets otherwise).
+int& ExitCode();
+
+void RegisterVersionCommand(CLI::App& app);
+void RegisterQuickstartCommand(CLI::App& app);
+void RegisterBenchDramCommand(CLI::App& bench);
+
+}  // namespace tw::cli
