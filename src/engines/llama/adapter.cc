@@ -100,6 +100,7 @@ Result<std::unique_ptr<KvAdapter>> KvAdapter::Open(llama_context* ctx, Store* st
                       a->layout_.Geometry(static_cast<uint32_t>(llama_model_n_head_kv(model)), options.block_tokens));
   TW_RETURN_IF_ERROR(ns.Validate());
   TW_ASSIGN_OR_RETURN(a->ns_id_, store->RegisterNamespace(ns, options.namespace_options));
+  a->min_recompute_tokens_ = options.min_recompute_tokens;
   a->blob_.clear();
   return a;
 }
@@ -184,13 +185,12 @@ Result<PrefillStats> KvAdapter::Prefill(llama_seq_id seq, std::span<const llama_
   }
   st.restore_ms = MsSince(t0);
   st.restored_tokens = have;
-  // The logits of the last prompt token come only from decoding it; when every token was restored,
-  // drop the last one and decode it again.
-  size_t from = have;
-  if (from == tokens.size()) {
-    llama_memory_seq_rm(llama_get_memory(ctx_), seq, static_cast<llama_pos>(from - 1), -1);
-    --from;
-  }
+  // The logits of the last prompt token come only from decoding it, and a one-token batch rounds
+  // differently (see AdapterOptions): keep the tail of the restore out and decode it again.
+  const size_t keep_out = std::min<size_t>(std::max<uint32_t>(min_recompute_tokens_, 1), tokens.size());
+  size_t from = std::min(have, tokens.size() - keep_out);
+  if (from < have) llama_memory_seq_rm(llama_get_memory(ctx_), seq, static_cast<llama_pos>(from), -1);
+  st.reused_tokens = from;
   const auto t1 = std::chrono::steady_clock::now();
   TW_RETURN_IF_ERROR(Decode(ctx_, seq, tokens.subspan(from), static_cast<llama_pos>(from)));
   st.decode_ms = MsSince(t1);

@@ -41,6 +41,12 @@ struct AdapterOptions {
   uint32_t block_tokens = 256;
   KeyHash key_hash = KeyHash::kSha256;
   NamespaceOptions namespace_options;
+  // Prefill decodes at least this many prompt tokens even when more are stored. llama.cpp's CPU
+  // matmul takes another path for a one-token batch (a dot product instead of a tiled GEMM) that
+  // rounds differently; with two or more, a restore without flash attention gives logits
+  // bit-identical to a full prefill. With flash attention llama.cpp's results depend on how the
+  // prompt was split into batches whatever the warehouse does (see docs/engines/llama.md).
+  uint32_t min_recompute_tokens = 2;
   // An empty sequence the adapter may decode one token into at Open to learn the context's KV state
   // layout (then removes it). The layout can be read from no accessor of the C API.
   llama_seq_id probe_seq = 0;
@@ -49,7 +55,8 @@ struct AdapterOptions {
 // What one Prefill did. Times in milliseconds.
 struct PrefillStats {
   size_t prompt_tokens = 0;
-  size_t restored_tokens = 0;   // loaded from the warehouse
+  size_t restored_tokens = 0;   // loaded from the warehouse (whole blocks)
+  size_t reused_tokens = 0;     // of those, kept (restored minus the tail decoded again)
   size_t computed_tokens = 0;   // decoded by the model
   size_t stored_blocks = 0;     // new blocks put into the warehouse
   double restore_ms = 0;        // keys + lookup + get + convert + set_data
@@ -68,7 +75,7 @@ class KvAdapter {
 
   // Makes `seq` hold exactly the KV of `tokens` (whatever it held before is dropped) and leaves the
   // logits of the last token in the context (llama_get_logits_ith(ctx, -1)). Restores the longest
-  // stored prefix, decodes the rest (at least the last token, for its logits), then stores the new
+  // stored prefix, decodes the rest (at least min_recompute_tokens), then stores the new
   // full blocks. Errors only when the model itself fails to decode; warehouse trouble shows in the
   // stats and costs a recompute.
   Result<PrefillStats> Prefill(llama_seq_id seq, std::span<const llama_token> tokens);
@@ -94,6 +101,7 @@ class KvAdapter {
   Namespace nspace_;
   NamespaceId ns_id_;
   StateLayout layout_;
+  uint32_t min_recompute_tokens_ = 2;
   std::vector<std::byte> blob_;  // reused state buffer
 };
 

@@ -270,9 +270,12 @@ Status CanonicalToState(const StateLayout& lay, const KvGeometry& g, int32_t seq
   w.U32(static_cast<uint32_t>(seq_id));
   w.U32(lay.n_stream);
   // The reader puts the cells in the destination sequence's own stream whichever slot carries
-  // them, so the first slot does.
-  for (uint32_t st = 0; st < lay.n_stream; ++st) w.U32(st == 0 ? static_cast<uint32_t>(n) : 0);
-  if (n == 0) return Status::Ok();
+  // them, so the first slot does; the other slots are empty and follow it.
+  w.U32(static_cast<uint32_t>(n));
+  if (n == 0) {
+    for (uint32_t st = 1; st < lay.n_stream; ++st) w.U32(0);
+    return Status::Ok();
+  }
   for (uint64_t p = 0; p < n; ++p) {
     w.U32(static_cast<uint32_t>(p));
     w.U32(1);
@@ -319,6 +322,7 @@ Status CanonicalToState(const StateLayout& lay, const KvGeometry& g, int32_t seq
       }
     }
   }
+  for (uint32_t st = 1; st < lay.n_stream; ++st) w.U32(0);
   if (w.at() != out->data() + out->size()) return Status::Internal("llama KV state size mismatch");
   return Status::Ok();
 }
