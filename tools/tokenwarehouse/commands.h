@@ -11,5 +11,8 @@ int& ExitCode();
 void RegisterVersionCommand(CLI::App& app);
 void RegisterQuickstartCommand(CLI::App& app);
 void RegisterBenchDramCommand(CLI::App& bench);
+// Built only with llama.cpp (TW_HAVE_LLAMA).
+void RegisterDemoCommand(CLI::App& app);
+void RegisterBenchLlamaCommand(CLI::App& bench);
 
 }  // namespace tw::cli

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);
+#ifdef TW_HAVE_LLAMA
+  tw::cli::RegisterDemoCommand(app);
+  tw::cli::RegisterBenchLlamaCommand(*bench);
+#endif
   CLI11_PARSE(app, argc, argv);
   return tw::cli::ExitCode();
 }
