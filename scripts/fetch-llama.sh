@@ -49,7 +49,6 @@ mv "$WORK/out/include" "$WORK/out/include.llama"
 mkdir -p "$WORK/out/include"
 cp "$WORK/out/include.llama/"*.h "$WORK/out/ggml/include/"*.h "$WORK/out/include/"
 rm -rf "$WORK/out/include.llama" "$WORK/out/ggml"
-mv "$WORK/out/models/ggml-vocab-llama-spm.gguf" "$WORK/out/models/" 2>/dev/null || true
 
 # The prebuilt package keeps versioned sonames (libllama.so -> libllama.v0.5.0.so style links or
 # plain files); copy everything as is, links preserved.

@@ -135,7 +135,9 @@ class LlamaAdapter : public ::testing::TestWithParam<bool> {
   // Checks a Prefill's logits against both references (the full recompute only where it is exact).
   void ExpectExact(const std::vector<float>& logits, std::span<const llama_token> tokens, const PrefillStats& st) {
     EXPECT_TRUE(BitIdentical(logits, EngineKept(tokens, st.reused_tokens))) << "against the engine's own KV";
-    if (!flash_attn()) EXPECT_TRUE(BitIdentical(logits, Recompute(tokens))) << "against a full recompute";
+    if (!flash_attn()) {
+      EXPECT_TRUE(BitIdentical(logits, Recompute(tokens))) << "against a full recompute";
+    }
   }
   bool flash_attn() const { return GetParam(); }
 
@@ -307,27 +309,15 @@ TEST_P(LlamaAdapter, NoRoomForTheRestoreFallsBackToRecompute) {
   llama_memory_seq_rm(llama_get_memory(ctx_.get()), 1, -1, -1);
 }
 
-// The engine restarts: a new process, a new context, the same warehouse directory. Needs the disk
-// tier; until EmbeddedStoreOptions has a directory it skips (see docs/engines/llama.md).
-template <typename O>
-bool SetDiskDirectory(O& options, const std::string& dir) {
-  if constexpr (requires { options.disk_directory = dir; }) {
-    options.disk_directory = dir;
-    return true;
-  } else if constexpr (requires { options.disk_dir = dir; }) {
-    options.disk_dir = dir;
-    return true;
-  } else {
-    return false;
-  }
-}
-
+// The engine restarts: a new store over the same warehouse directory (what a new process would
+// open) and a new context. Needs the disk tier; until EmbeddedStoreOptions has a directory it
+// skips (see docs/engines/llama.md).
 TEST_P(LlamaAdapter, RestartedEngineHitsFromDisk) {
   EmbeddedStoreOptions so;
   so.dram_capacity_bytes = 16ull << 20;
   so.page_bytes = 64 << 10;
   const std::string dir = ::testing::TempDir() + "/tw-llama-restart-" + std::to_string(::getpid());
-  if (!SetDiskDirectory(so, dir)) GTEST_SKIP() << "EmbeddedStoreOptions has no disk directory yet";
+  if (!SetStoreDirectory(so, dir)) GTEST_SKIP() << "EmbeddedStoreOptions has no disk directory yet";
   std::vector<llama_token> prompt = Tokens(8 * kBlock + 5, 11);
   {
     auto store = EmbeddedStore::Open(so);
@@ -350,7 +340,9 @@ TEST_P(LlamaAdapter, RestartedEngineHitsFromDisk) {
   PrefillStats st;
   const std::vector<float> logits = PrefillLogits(*a, prompt, &st);
   EXPECT_EQ(st.restored_tokens, 8 * kBlock);
-  if (!flash_attn()) EXPECT_TRUE(BitIdentical(logits, Recompute(prompt)));
+  if (!flash_attn()) {
+    EXPECT_TRUE(BitIdentical(logits, Recompute(prompt)));
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }

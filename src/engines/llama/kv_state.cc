@@ -114,6 +114,27 @@ Status ReadTypeAndWidth(Reader& r, bool first, bool is_v_trans, StateLayout* lay
   return Status::Ok();
 }
 
+// Strided element copies for transposed V: typed loads instead of a memcpy per 2-byte element,
+// which made the transpose the slowest step of a restore.
+template <typename T>
+void Gather(std::byte* dst, const std::byte* src, uint64_t n, uint64_t src_stride) {
+  T* d = reinterpret_cast<T*>(dst);
+  for (uint64_t i = 0; i < n; ++i) std::memcpy(&d[i], src + i * src_stride * sizeof(T), sizeof(T));
+}
+template <typename T>
+void Scatter(std::byte* dst, uint64_t dst_stride, const std::byte* src, uint64_t n) {
+  const T* s = reinterpret_cast<const T*>(src);
+  for (uint64_t i = 0; i < n; ++i) std::memcpy(dst + i * dst_stride * sizeof(T), &s[i], sizeof(T));
+}
+void GatherElems(uint64_t es, std::byte* dst, const std::byte* src, uint64_t n, uint64_t stride) {
+  if (es == 2) return Gather<uint16_t>(dst, src, n, stride);
+  return Gather<uint32_t>(dst, src, n, stride);
+}
+void ScatterElems(uint64_t es, std::byte* dst, uint64_t stride, const std::byte* src, uint64_t n) {
+  if (es == 2) return Scatter<uint16_t>(dst, stride, src, n);
+  return Scatter<uint32_t>(dst, stride, src, n);
+}
+
 }  // namespace
 
 Result<KvGeometry> StateLayout::Geometry(uint32_t kv_heads, uint32_t block_tokens) const {
@@ -240,12 +261,11 @@ Status BlockToCanonical(const ParsedState& state, const KvGeometry& g, uint32_t 
             o += head_bytes;
             continue;
           }
-          // Transposed V: element (h, d) of every cell is one run of cell_count elements.
-          for (uint32_t d = 0; d < g.head_dim; ++d) {
-            const uint64_t j = uint64_t{h} * g.head_dim + d;
-            std::memcpy(o, src + (j * state.cell_count + cell) * es, es);
-            o += es;
-          }
+          // Transposed V: element (h, d) of every cell is one run of cell_count elements, so one
+          // token's head_dim elements sit cell_count elements apart.
+          GatherElems(es, o, src + (uint64_t{h} * g.head_dim * state.cell_count + cell) * es, g.head_dim,
+                      state.cell_count);
+          o += head_bytes;
         }
       }
     }
@@ -312,11 +332,9 @@ Status CanonicalToState(const StateLayout& lay, const KvGeometry& g, int32_t seq
             }
             continue;
           }
-          for (uint32_t d = 0; d < g.head_dim; ++d) {
-            std::byte* col = dst + ((uint64_t{h} * g.head_dim + d) * n + t0) * es;
-            for (uint32_t t = 0; t < g.block_tokens; ++t) {
-              std::memcpy(col + t * es, src + (uint64_t{t} * g.head_dim + d) * es, es);
-            }
+          // Each canonical token row (head_dim elements) lands n elements apart in the state.
+          for (uint32_t t = 0; t < g.block_tokens; ++t) {
+            ScatterElems(es, dst + ((uint64_t{h} * g.head_dim) * n + t0 + t) * es, n, src + t * head_bytes, g.head_dim);
           }
         }
       }
