@@ -250,8 +250,8 @@ Status RunDemo(DemoOptions opt) {
                 r.restored, after.turns[t].ttft_ms, after.turns[t].restored_tokens);
   }
   std::printf("\nTurn 1 misses (nothing stored yet) and stores the system prompt; later turns restore it and the\n"
-              "previous turns. After the restart (%s; engine start %.0f ms) every turn restores\n"
-              "from the warehouse.\n",
+              "previous turns. After the restart every turn restores from the warehouse\n"
+              "(%s; engine start %.0f ms).\n",
               on_disk ? "a new engine process, KV from the warehouse's disk tier"
                       : "model, context and adapter recreated in this process; KV from the DRAM tier",
               after.start_ms);
