@@ -11,6 +11,8 @@ int& ExitCode();
 void RegisterVersionCommand(CLI::App& app);
 void RegisterQuickstartCommand(CLI::App& app);
 void RegisterBenchDramCommand(CLI::App& bench);
+void RegisterSimulateCommand(CLI::App& app);
+void RegisterPlanCommand(CLI::App& app);
 // Built only with llama.cpp (TW_HAVE_LLAMA).
 void RegisterDemoCommand(CLI::App& app);
 void RegisterBenchLlamaCommand(CLI::App& bench);
