@@ -114,25 +114,24 @@ Status ReadTypeAndWidth(Reader& r, bool first, bool is_v_trans, StateLayout* lay
   return Status::Ok();
 }
 
-// Strided element copies for transposed V: typed loads instead of a memcpy per 2-byte element,
-// which made the transpose the slowest step of a restore.
-template <typename T>
+// Strided element copies for transposed V. A memcpy of a compile-time size compiles to one load and
+// one store; a memcpy of the run-time element size per element made the transpose the slowest step
+// of a restore. Byte pointers throughout: the state blob gives no alignment guarantee.
+template <size_t kSize>
 void Gather(std::byte* dst, const std::byte* src, uint64_t n, uint64_t src_stride) {
-  T* d = reinterpret_cast<T*>(dst);
-  for (uint64_t i = 0; i < n; ++i) std::memcpy(&d[i], src + i * src_stride * sizeof(T), sizeof(T));
+  for (uint64_t i = 0; i < n; ++i) std::memcpy(dst + i * kSize, src + i * src_stride * kSize, kSize);
 }
-template <typename T>
+template <size_t kSize>
 void Scatter(std::byte* dst, uint64_t dst_stride, const std::byte* src, uint64_t n) {
-  const T* s = reinterpret_cast<const T*>(src);
-  for (uint64_t i = 0; i < n; ++i) std::memcpy(dst + i * dst_stride * sizeof(T), &s[i], sizeof(T));
+  for (uint64_t i = 0; i < n; ++i) std::memcpy(dst + i * dst_stride * kSize, src + i * kSize, kSize);
 }
 void GatherElems(uint64_t es, std::byte* dst, const std::byte* src, uint64_t n, uint64_t stride) {
-  if (es == 2) return Gather<uint16_t>(dst, src, n, stride);
-  return Gather<uint32_t>(dst, src, n, stride);
+  if (es == 2) return Gather<2>(dst, src, n, stride);
+  return Gather<4>(dst, src, n, stride);
 }
 void ScatterElems(uint64_t es, std::byte* dst, uint64_t stride, const std::byte* src, uint64_t n) {
-  if (es == 2) return Scatter<uint16_t>(dst, stride, src, n);
-  return Scatter<uint32_t>(dst, stride, src, n);
+  if (es == 2) return Scatter<2>(dst, stride, src, n);
+  return Scatter<4>(dst, stride, src, n);
 }
 
 }  // namespace
