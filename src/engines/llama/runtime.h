@@ -68,6 +68,10 @@ bool SetStoreDirectory(StoreOptions& options, const std::string& dir) {
     return true;
   } else if constexpr (requires { options.disk_dir = dir; }) {
     options.disk_dir = dir;
+    // A restarted engine must find every block, not only those DRAM happened to evict.
+    if constexpr (requires { options.disk_admission = decltype(options.disk_admission)::kWriteThrough; }) {
+      options.disk_admission = decltype(options.disk_admission)::kWriteThrough;
+    }
     return true;
   } else if constexpr (requires { options.disk_path = dir; }) {
     options.disk_path = dir;
