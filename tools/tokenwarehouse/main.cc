@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);
   tw::cli::RegisterBenchDiskCommand(*bench);
+#ifdef TW_HAVE_LLAMA
+  tw::cli::RegisterDemoCommand(app);
+  tw::cli::RegisterBenchLlamaCommand(*bench);
+#endif
   CLI11_PARSE(app, argc, argv);
   return tw::cli::ExitCode();
 }
