@@ -166,43 +166,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   // A prefix load: the objects only on disk are promoted together, their reads in flight at once
   // (DiskTier::ReadBatch), instead of one object after another. Everything else is Get.
   BatchStatus GetBatch(const NamespaceId& ns, std::span<const GetItem> items) override {
-    NamespaceEntry e;
-    if (!disk_ || !FindNamespace(ns, &e).ok()) return Store::GetBatch(ns, items);
-    struct Promotion {
-      size_t item;
-      std::shared_ptr<DramObject> obj;
-      std::vector<std::span<std::byte>> segments;
-    };
-    std::vector<Promotion> promotions;
-    for (size_t i = 0; i < items.size(); ++i) {
-      const BlockKey& key = items[i].key;
-      if (dram_->Contains(ns, key, clock_->NowMs())) continue;
-      std::optional<DiskObjectInfo> info = disk_->Find(ns, key);
-      if (!info || info->payload_bytes != e.object_bytes) continue;
-      Result<std::shared_ptr<DramObject>> fresh = dram_->Allocate({.size_bytes = e.object_bytes,
-                                                                   .tenant = e.tenant,
-                                                                   .tenant_quota_bytes = e.quota_bytes,
-                                                                   .ns = ns,
-                                                                   .parent = info->parent});
-      if (!fresh.ok()) break;  // DRAM is full of pinned objects: the rest go one by one through Get
-      std::shared_ptr<DramObject> obj = std::move(*fresh);
-      obj->ns = ns;
-      obj->key = key;
-      obj->parent = info->parent;
-      obj->expires_at_ms = info->expires_at_ms;
-      auto segments = dram_->memory().Segments<std::byte>(obj->pages, AlignUp(obj->size_bytes));
-      promotions.push_back({i, std::move(obj), std::move(segments)});
-    }
-    if (!promotions.empty()) {
-      std::vector<DiskTier::ReadItem> reads;
-      reads.reserve(promotions.size());
-      for (const Promotion& p : promotions) reads.push_back({ns, items[p.item].key, p.segments, Status::Ok()});
-      disk_->ReadBatch(reads);
-      for (size_t j = 0; j < promotions.size(); ++j) {
-        if (reads[j].status.ok()) dram_->Publish(promotions[j].obj);  // false: promoted concurrently, fine
-        else dram_->Abandon(promotions[j].obj);
-      }
-    }
+    std::vector<BlockKey> keys;
+    keys.reserve(items.size());
+    for (const GetItem& item : items) keys.push_back(item.key);
+    PromoteFromDisk(ns, keys);
     return Store::GetBatch(ns, items);  // now served from DRAM (or missed, as Get decides)
   }
 
@@ -229,6 +196,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
     if (keys.empty()) return Status::InvalidArgument("nothing to pin");
+    PromoteFromDisk(ns, keys);  // a prefix about to be loaded: its disk reads go in flight together
     std::vector<std::shared_ptr<DramObject>> objects;
     objects.reserve(keys.size());
     for (const BlockKey& key : keys) {
@@ -299,6 +267,48 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   void ReleaseRead(uint64_t id) override { (void)dram_->leases().Release(id); }
 
  private:
+  // Moves the objects of `keys` that are only on disk into DRAM with their reads in flight together.
+  // Best effort: what cannot be promoted here (no room, a failed read) is left to the per-key path.
+  void PromoteFromDisk(const NamespaceId& ns, std::span<const BlockKey> keys) {
+    NamespaceEntry e;
+    if (!disk_ || keys.size() < 2 || !FindNamespace(ns, &e).ok()) return;
+    struct Promotion {
+      size_t item;
+      std::shared_ptr<DramObject> obj;
+      std::vector<std::span<std::byte>> segments;
+    };
+    std::vector<Promotion> promotions;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const BlockKey& key = keys[i];
+      if (dram_->Contains(ns, key, clock_->NowMs())) continue;
+      std::optional<DiskObjectInfo> info = disk_->Find(ns, key);
+      if (!info || info->payload_bytes != e.object_bytes) continue;
+      Result<std::shared_ptr<DramObject>> fresh = dram_->Allocate({.size_bytes = e.object_bytes,
+                                                                   .tenant = e.tenant,
+                                                                   .tenant_quota_bytes = e.quota_bytes,
+                                                                   .ns = ns,
+                                                                   .parent = info->parent});
+      if (!fresh.ok()) break;  // DRAM is full of pinned objects: the rest go one by one through Get
+      std::shared_ptr<DramObject> obj = std::move(*fresh);
+      obj->ns = ns;
+      obj->key = key;
+      obj->parent = info->parent;
+      obj->expires_at_ms = info->expires_at_ms;
+      auto segments = dram_->memory().Segments<std::byte>(obj->pages, AlignUp(obj->size_bytes));
+      promotions.push_back({i, std::move(obj), std::move(segments)});
+    }
+    if (!promotions.empty()) {
+      std::vector<DiskTier::ReadItem> reads;
+      reads.reserve(promotions.size());
+      for (const Promotion& p : promotions) reads.push_back({ns, keys[p.item], p.segments, Status::Ok()});
+      disk_->ReadBatch(reads);
+      for (size_t j = 0; j < promotions.size(); ++j) {
+        if (reads[j].status.ok()) dram_->Publish(promotions[j].obj);  // false: promoted concurrently, fine
+        else dram_->Abandon(promotions[j].obj);
+      }
+    }
+  }
+
   // Copies the namespace's entry into *out (if given). kInvalidArgument for an unknown id.
   Status FindNamespace(const NamespaceId& ns, NamespaceEntry* out) {
     std::shared_lock<std::shared_mutex> lock(ns_mu_);
