@@ -65,6 +65,8 @@ class MetaReader {
   uint32_t Count(uint32_t max_count, size_t min_item_bytes);
 
   bool ok() const { return ok_; }
+  // The bytes not read yet.
+  std::string_view rest() const { return p_; }
   bool done() const { return ok_ && p_.empty(); }
   // kCorruption naming `what` unless every read succeeded and all input was consumed.
   Status Finish(std::string_view what) const;

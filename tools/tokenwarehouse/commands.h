@@ -11,5 +11,8 @@ int& ExitCode();
 void RegisterVersionCommand(CLI::App& app);
 void RegisterQuickstartCommand(CLI::App& app);
 void RegisterBenchDramCommand(CLI::App& bench);
+void RegisterServeCommand(CLI::App& app);
+void RegisterStatsCommand(CLI::App& app);
+void RegisterBenchNetCommand(CLI::App& bench);
 
 }  // namespace tw::cli
