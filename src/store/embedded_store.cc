@@ -236,10 +236,12 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       return Status::InvalidArgument("parent " + ref.parent.ToHex() +
                                      " is not present: keys out of chain order (store the chain from its first block)");
     }
-    TW_ASSIGN_OR_RETURN(*obj, dram_->Allocate(e.object_bytes, e.tenant, e.quota_bytes));
-    (*obj)->ns = ns;
+    TW_ASSIGN_OR_RETURN(*obj, dram_->Allocate({.size_bytes = e.object_bytes,
+                                               .tenant = e.tenant,
+                                               .tenant_quota_bytes = e.quota_bytes,
+                                               .ns = ns,
+                                               .parent = ref.parent}));
     (*obj)->key = ref.key;
-    (*obj)->parent = ref.parent;
     (*obj)->expires_at_ms = e.options.ttl_ms ? clock_.NowMs() + e.options.ttl_ms : 0;
     return Status::Ok();
   }

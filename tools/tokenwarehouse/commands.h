@@ -14,5 +14,7 @@ void RegisterBenchDramCommand(CLI::App& bench);
 void RegisterServeCommand(CLI::App& app);
 void RegisterStatsCommand(CLI::App& app);
 void RegisterBenchNetCommand(CLI::App& bench);
+void RegisterSimulateCommand(CLI::App& app);
+void RegisterPlanCommand(CLI::App& app);
 
 }  // namespace tw::cli

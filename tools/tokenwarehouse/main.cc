@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   tw::cli::RegisterQuickstartCommand(app);
   tw::cli::RegisterServeCommand(app);
   tw::cli::RegisterStatsCommand(app);
+  tw::cli::RegisterSimulateCommand(app);
+  tw::cli::RegisterPlanCommand(app);
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);

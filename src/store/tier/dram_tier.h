@@ -2,9 +2,9 @@
 //
 // Policy:
 //  - Admission: every Put is admitted (the caller asked for it; DRAM is where new KV is hot).
-//  - Eviction: when pages run out, the configured EvictionPolicy (prefix-aware by default) picks
-//    victims among objects that no lease pins; expired objects are misses and are evicted like any
-//    other. When nothing is evictable, allocation fails with kResourceExhausted: it never blocks and
+//  - Eviction: when pages run out, expired objects (misses already) go first, soonest deadline
+//    first; then the configured EvictionPolicy (chain-hd by default) picks victims among
+//    objects that no lease pins. When nothing is evictable, allocation fails with kResourceExhausted: it never blocks and
 //    never evicts a pinned object.
 //  - Demotion: each evicted object is offered to `on_evict` (the disk tier's write-behind queue)
 //    before its pages are released.
@@ -20,6 +20,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <queue>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -40,23 +42,30 @@ struct DramTierOptions {
   bool huge_pages = false;
   bool shareable = false;
   bool prefault = true;
-  EvictionPolicyKind policy = EvictionPolicyKind::kPrefixAware;
+  EvictionPolicyKind policy = EvictionPolicyKind::kChainHitDensity;
   const Clock* clock = nullptr;  // nullptr: steady clock
   // Called, outside every lock, with each object evicted to make room (not with removed ones).
   std::function<void(const std::shared_ptr<DramObject>&)> on_evict;
 };
-
-std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint32_t max_entries);
 
 class DramTier {
  public:
   static Result<std::unique_ptr<DramTier>> Open(const DramTierOptions& options);
   ~DramTier();
 
-  // Reserves pages for an object of `size_bytes`, evicting as needed. The object is not visible
-  // until Publish. kInvalidArgument if it can never fit; kResourceExhausted if nothing evictable is
-  // left or the tenant's quota cannot be met.
-  Result<std::shared_ptr<DramObject>> Allocate(uint64_t size_bytes, uint32_t tenant, uint64_t tenant_quota_bytes);
+  // What an allocation is for: sizes it, charges its tenant, and names the parent that must survive
+  // (evicting it to make room would make the new object an orphan that no Lookup can reach).
+  struct Request {
+    uint64_t size_bytes = 0;
+    uint32_t tenant = 0;
+    uint64_t tenant_quota_bytes = UINT64_MAX;
+    NamespaceId ns;
+    BlockKey parent;
+  };
+  // Reserves pages for an object, evicting as needed. The object is not visible until Publish.
+  // kInvalidArgument if it can never fit; kResourceExhausted if nothing evictable is left or the
+  // tenant's quota cannot be met.
+  Result<std::shared_ptr<DramObject>> Allocate(const Request& request);
   // Makes a filled object visible. Returns false (and discards `obj`) if the key is already present.
   bool Publish(std::shared_ptr<DramObject> obj);
   // Gives back a reserved object that will never be published (an aborted write).
@@ -113,11 +122,15 @@ class DramTier {
   LeaseTable leases_;
   std::array<Shard, kShards> shards_;
 
-  std::mutex mu_;  // guards everything below, the policy and DramObject::slot
+  mutable std::mutex mu_;  // guards everything below, the policy and DramObject::slot
   std::unique_ptr<EvictionPolicy> policy_;
   std::vector<std::shared_ptr<DramObject>> slots_;  // entry id -> visible object
   std::vector<EntryId> free_slots_;
   std::unordered_map<uint32_t, uint64_t> tenant_bytes_;
+  // Objects with a TTL by deadline, soonest first, so expired objects are evicted before any live
+  // one. Entries go stale when their object leaves; they are skipped lazily (slot no longer holds it).
+  using Deadline = std::tuple<uint64_t, EntryId, const DramObject*>;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
 
   std::atomic<uint64_t> objects_{0}, hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0};
 };
