@@ -395,7 +395,7 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
       }
       if (!req.items.empty() && bytes + it.data.size() > lim.max_payload_bytes) break;
       const BlockRef ref = Translate(ns, it.ref);
-      req.items.push_back({ref.key, ref.parent, it.data.size(), Checksum64(it.data.data(), it.data.size())});
+      req.items.push_back({ref.key, ref.parent, it.data.size(), net::PayloadChecksum64(it.data.data(), it.data.size())});
       payload.push_back(it.data);
       bytes += it.data.size();
       f.index.push_back(i++);

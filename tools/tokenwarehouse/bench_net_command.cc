@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -42,9 +43,19 @@ struct NetOptions {
 struct SizeResult {
   uint64_t object_bytes = 0;
   double tcp_get = 0, tcp_put = 0, shm_get = 0, shm_put = 0, redis_get = 0, redis_set = 0;
+  double tcp_get_cpu = 0;  // GB per CPU-second, all threads
 };
 
 // ---- ceilings
+
+// CPU time of the whole process (every thread: client, daemon, sender), in nanoseconds. Bytes per
+// CPU-second is the figure the machine's other load cannot distort: it says what each path costs.
+uint64_t ProcessCpuNanos() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto ns = [](const timeval& t) { return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(t.tv_usec) * 1000ull; };
+  return ns(u.ru_utime) + ns(u.ru_stime);
+}
 
 // One round of memcpy over `bytes` in 32 MiB copies (fresh destinations: like a GET's output).
 double MemcpyRound(const Buffer& src, Buffer& dst, uint64_t bytes) {
@@ -282,7 +293,7 @@ std::vector<BlockRef> RandomRefs(const Namespace& ns, size_t n, std::mt19937_64&
 
 // One round: PUT `count` fresh objects in one batch, GET them back in one batch, check, remove.
 Status StoreRound(Store& store, const Namespace& nspace, const NamespaceId& ns, size_t count, const Buffer& src, Buffer& dst,
-                  std::mt19937_64& rng, std::vector<double>* puts, std::vector<double>* gets) {
+                  std::mt19937_64& rng, std::vector<double>* puts, std::vector<double>* gets, std::vector<double>* get_cpu = nullptr) {
   const uint64_t object_bytes = nspace.geometry.ObjectBytes();
   std::vector<BlockRef> refs = RandomRefs(nspace, count, rng);
   std::vector<PutItem> pitems;
@@ -296,8 +307,10 @@ Status StoreRound(Store& store, const Namespace& nspace, const NamespaceId& ns, 
   puts->push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
   if (!p.all_ok()) return p.transport.ok() ? p.items[0].WithContext("put") : p.transport.WithContext("put");
   t0 = MonotonicNanos();
+  const uint64_t c0 = ProcessCpuNanos();
   BatchStatus g = store.GetBatch(ns, gitems);
   gets->push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+  if (get_cpu) get_cpu->push_back(Gbps(count * object_bytes, ProcessCpuNanos() - c0));
   if (!g.all_ok()) return g.transport.ok() ? g.items[0].WithContext("get") : g.transport.WithContext("get");
   if (std::memcmp(src.data, dst.data, count * object_bytes) != 0) return Status::Internal("GET returned different bytes");
   for (const auto& ref : refs) (void)store.Remove(ns, ref.key);
@@ -362,7 +375,7 @@ int Run(const NetOptions& o) {
   }
   // Ceilings are measured in every round, right before the warehouse moves the same bytes, so load
   // from other processes on the machine hits both sides of each ratio alike.
-  std::vector<double> raw_rounds, memcpy_rounds;
+  std::vector<double> raw_rounds, memcpy_rounds, raw_cpu;
   std::vector<SizeResult> sizes;
   for (uint64_t object_bytes : {2ull << 20, 32ull << 20}) {
     SizeResult sr;
@@ -375,12 +388,14 @@ int Run(const NetOptions& o) {
       std::fprintf(stderr, "bench net: register: %s\n", (tcp_ns.ok() ? shm_ns.status() : tcp_ns.status()).ToString().c_str());
       return 1;
     }
-    std::vector<double> tcp_put, tcp_get, shm_put, shm_get, redis_set, redis_get;
+    std::vector<double> tcp_put, tcp_get, shm_put, shm_get, redis_set, redis_get, tcp_get_cpu;
     for (int r = 0; r < o.reps; ++r) {
       Progress("%llu MiB objects, round %d/%d...", static_cast<unsigned long long>(object_bytes >> 20), r + 1, o.reps);
+      const uint64_t c0 = ProcessCpuNanos();
       raw_rounds.push_back(raw.Round(round_bytes));
+      raw_cpu.push_back(Gbps(round_bytes, ProcessCpuNanos() - c0));
       memcpy_rounds.push_back(MemcpyRound(src, dst, round_bytes));
-      Status s = StoreRound(**tcp, nspace, *tcp_ns, count, src, dst, rng, &tcp_put, &tcp_get);
+      Status s = StoreRound(**tcp, nspace, *tcp_ns, count, src, dst, rng, &tcp_put, &tcp_get, &tcp_get_cpu);
       if (s.ok()) s = StoreRound(**shm, nspace, *shm_ns, count, src, dst, rng, &shm_put, &shm_get);
       if (!s.ok()) {
         std::fprintf(stderr, "bench net: %s\n", s.ToString().c_str());
@@ -409,6 +424,7 @@ int Run(const NetOptions& o) {
     }
     sr.tcp_put = Median(tcp_put);
     sr.tcp_get = Median(tcp_get);
+    sr.tcp_get_cpu = Median(tcp_get_cpu);
     sr.shm_put = Median(shm_put);
     sr.shm_get = Median(shm_get);
     sr.redis_set = Median(redis_set);
@@ -417,6 +433,7 @@ int Run(const NetOptions& o) {
   }
   const double raw_tcp_gbps = Median(raw_rounds);
   const double memcpy_gbps = Median(memcpy_rounds);
+  const double raw_tcp_cpu = Median(raw_cpu);
   Progress("LOOKUP latency...");
   std::vector<double> lookup_us;
   if (Status s = MeasureLookup(**tcp, &lookup_us); !s.ok()) {
@@ -438,9 +455,9 @@ int Run(const NetOptions& o) {
     std::printf("{\"memcpy_gbps\":%.3f,\"raw_tcp_gbps\":%.3f,\"tw_tcp_get_gbps\":%.3f,\"tw_tcp_put_gbps\":%.3f,"
                 "\"tw_shm_get_gbps\":%.3f,\"tw_shm_put_gbps\":%.3f,\"redis_get_gbps\":%.3f,\"redis_set_gbps\":%.3f,"
                 "\"lookup_us_p50\":%.1f,\"lookup_us_p99\":%.1f,\"lookup_keys\":32,\"lookup_unix_us_p50\":%.1f,"
-                "\"reps\":%d,\"round_mib\":%llu,\"sizes\":[",
+                "\"raw_tcp_cpu_gbps\":%.3f,\"tw_tcp_get_cpu_gbps\":%.3f,\"reps\":%d,\"round_mib\":%llu,\"sizes\":[",
                 memcpy_gbps, raw_tcp_gbps, big.tcp_get, big.tcp_put, big.shm_get, big.shm_put, big.redis_get, big.redis_set, p50, p99,
-                Percentile(lookup_shm_us, 50), o.reps, static_cast<unsigned long long>(o.round_mib));
+                Percentile(lookup_shm_us, 50), raw_tcp_cpu, big.tcp_get_cpu, o.reps, static_cast<unsigned long long>(o.round_mib));
     for (size_t i = 0; i < sizes.size(); ++i) {
       const SizeResult& s = sizes[i];
       std::printf("%s{\"object_mib\":%llu,\"tw_tcp_get_gbps\":%.3f,\"tw_tcp_put_gbps\":%.3f,\"tw_shm_get_gbps\":%.3f,"
@@ -459,6 +476,8 @@ int Run(const NetOptions& o) {
     std::printf("  %4llu MiB %8.2f   %8.2f   %8.2f   %8.2f   %8.2f   %8.2f    GB/s\n", static_cast<unsigned long long>(s.object_bytes >> 20),
                 s.tcp_get, s.tcp_put, s.shm_get, s.shm_put, s.redis_get, s.redis_set);
   }
+  std::printf("  CPU cost (GB moved per CPU-second, all threads): raw TCP %.2f, tw TCP GET %.2f (2 MiB) %.2f (32 MiB)\n", raw_tcp_cpu,
+              sizes.front().tcp_get_cpu, big.tcp_get_cpu);
   std::printf("  LOOKUP of 32 keys over TCP: p50 %.1f us, p99 %.1f us (unix socket p50 %.1f us)\n", p50, p99,
               Percentile(lookup_shm_us, 50));
   auto verdict = [](double ratio, double target) { return ratio >= target ? "ok" : "BELOW TARGET"; };
