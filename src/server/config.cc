@@ -110,9 +110,14 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     }
 
     const YAML::Node disk = root["disk"];
-    CheckKeys(disk, "disk", {"directory", "capacity_bytes"});
+    CheckKeys(disk, "disk", {"enabled", "directory", "capacity_bytes", "admission"});
+    Read(disk, "enabled", &c.disk_enabled);
     Read(disk, "directory", &c.disk_directory);
     ReadBytes(disk, "capacity_bytes", &c.disk_capacity_bytes);
+    Read(disk, "admission", &c.disk_admission);
+    if (c.disk_admission != "write_through" && c.disk_admission != "on_evict") {
+      throw KeyError{"disk.admission must be write_through or on_evict, not '" + c.disk_admission + "'"};
+    }
 
     const YAML::Node auth = root["auth"];
     CheckKeys(auth, "auth", {"allow_anonymous_loopback", "anonymous_tenant", "anonymous_shared_memory", "tenants"});

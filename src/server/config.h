@@ -32,8 +32,10 @@ struct ServerConfig {
   bool huge_pages = false;
   EvictionPolicyKind eviction = EmbeddedStoreOptions().eviction;  // the store's default
 
-  std::string disk_directory;             // empty: <data_dir>/disk (once the disk tier exists)
-  uint64_t disk_capacity_bytes = 0;
+  bool disk_enabled = true;               // a disk tier under disk_directory (once the store has one)
+  std::string disk_directory;             // empty: <data_dir>/disk
+  uint64_t disk_capacity_bytes = 0;       // 0: the store's default
+  std::string disk_admission = "write_through";  // or on_evict (only what DRAM evicts reaches disk)
 
   bool allow_anonymous_loopback = true;   // unauthenticated clients from loopback / the Unix socket
   std::string anonymous_tenant = "default";

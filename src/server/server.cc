@@ -107,6 +107,8 @@ class ServerImpl final : public Server {
     io_.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    // Every acknowledged PUT is in the store; make the disk tier hold it before we exit.
+    if (Status s = core_->FlushDisk(); !s.ok()) TW_LOG_WARN("disk flush at shutdown: {}", s.ToString());
     if (admin_) admin_->Stop();
     if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
     TW_LOG_INFO("stopped");

@@ -67,6 +67,43 @@ std::vector<std::span<const std::byte>> SliceSegments(const std::vector<std::spa
   return out;
 }
 
+namespace {
+
+// Wires the disk tier's options once EmbeddedStoreOptions has them (the disk tier lands on main
+// separately). Templates, so the code compiles both before and after: the member names are only
+// looked up when they exist.
+template <typename Options>
+bool ApplyDiskOptions(Options& o, const ServerConfig& c) {
+  if constexpr (requires { o.disk_dir; o.disk_capacity_bytes; o.disk_admission; }) {
+    o.disk_dir = c.disk_directory.empty() ? c.data_dir + "/disk" : c.disk_directory;
+    if (c.disk_capacity_bytes) o.disk_capacity_bytes = c.disk_capacity_bytes;
+    using Admission = decltype(o.disk_admission);
+    o.disk_admission = c.disk_admission == "on_evict" ? Admission::kOnEvict : Admission::kWriteThrough;
+    return true;
+  } else {
+    return false;
+  }
+}
+
+template <typename S>
+Status FlushDiskIfAny(S& store) {
+  if constexpr (requires { store.FlushDisk(); }) {
+    return store.FlushDisk();
+  } else {
+    return Status::Ok();
+  }
+}
+
+}  // namespace
+
+bool DiskTierAvailable() {
+  EmbeddedStoreOptions o;
+  ServerConfig c;
+  return ApplyDiskOptions(o, c);
+}
+
+Status ServerCore::FlushDisk() { return FlushDiskIfAny(*store_); }
+
 Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& config) {
   EmbeddedStoreOptions options;
   options.dram_capacity_bytes = config.dram_capacity_bytes;
@@ -76,6 +113,9 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
   options.eviction = config.eviction;
   for (const TenantConfig& t : config.tenants) {
     if (t.quota_bytes) options.tenant_quota_bytes[t.name] = t.quota_bytes;
+  }
+  if (config.disk_enabled && !ApplyDiskOptions(options, config)) {
+    TW_LOG_WARN("this build has no disk tier yet: objects live in DRAM only and do not survive a restart");
   }
   TW_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(options));
   return std::unique_ptr<ServerCore>(new ServerCore(config, std::move(store)));

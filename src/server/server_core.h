@@ -86,6 +86,10 @@ class ServerCore {
   // Drops every handle the connection still holds (its reservations abort: nothing partial is visible).
   void CloseConnection(ConnectionState& conn);
 
+  // Writes out everything queued for the disk tier and seals its active region (shutdown). OK
+  // without a disk tier.
+  Status FlushDisk();
+
   // Status to refuse SUBSCRIBE with, or OK.
   Status CheckSubscribe(const ConnectionState& conn) const;
 
@@ -168,6 +172,9 @@ class ServerCore {
   std::mutex sums_mu_;
   std::unordered_map<SumKey, SumEntry, SumKeyHash> sums_;  // GUARDED_BY(sums_mu_)
 };
+
+// True once the store has a disk tier the daemon can configure.
+bool DiskTierAvailable();
 
 // The spans of `segments` that hold the object bytes named by `runs`, in order.
 std::vector<std::span<const std::byte>> SliceSegments(const std::vector<std::span<const std::byte>>& segments,

@@ -15,6 +15,7 @@
 #include "daemon_fixture.h"
 #include "net/messages.h"
 #include "server/auth.h"
+#include "server/server_core.h"
 #include "tw/client.h"
 
 namespace tw {
@@ -471,6 +472,39 @@ TEST(Daemon, ClientReconnectsAfterRestartAndEventsFlow) {
   EXPECT_EQ(store->Lookup(ns, keys)->matched, 0u);  // DRAM does not survive a restart
   EXPECT_EQ(PutChain(*store, ns, n, keys), 3u);
   EXPECT_EQ(store->Lookup(ns, keys)->matched, 3u);
+}
+
+}  // namespace
+}  // namespace tw
+
+namespace tw {
+namespace {
+
+TEST(Daemon, RestartServesWhatTheDiskTierHeld) {
+  if (!server::DiskTierAvailable()) GTEST_SKIP() << "this build has no disk tier yet";
+  DaemonProcess d("disk: {capacity_bytes: 1GiB, admission: write_through}\n");
+  ASSERT_TRUE(d.ready()) << d.log();
+  const Namespace n = SmallNamespace();
+  auto keys = Keys(n, 16, 77);
+  {
+    auto store = Open(d.tcp_url());
+    NamespaceId ns = store->RegisterNamespace(n, {}).value();
+    ASSERT_EQ(PutChain(*store, ns, n, keys), keys.size());
+  }
+  d.Signal(SIGTERM);
+  ASSERT_EQ(d.Wait(), 0) << d.log();
+  d.Start();  // same data directory, new ports
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto store = Open(d.unix_url());
+  NamespaceId ns = store->RegisterNamespace(n, {}).value();
+  Result<LookupResult> hit = store->Lookup(ns, keys);
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(hit->matched, keys.size()) << d.log();
+  for (size_t i = 0; i < hit->matched; ++i) {
+    std::vector<std::byte> out(n.geometry.ObjectBytes());
+    ASSERT_TRUE(store->Get(ns, keys[i], out).ok());
+    EXPECT_EQ(out, Fill(keys[i], out.size()));
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/server_core.h"
 #include "server/server.h"
 
 namespace tw::cli {
@@ -64,9 +65,6 @@ int Run(const ServeFlags& f) {
   }
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  if (!config.disk_directory.empty() || config.disk_capacity_bytes) {
-    spdlog::warn("disk tier options are set, but this build has no disk tier yet: objects live in DRAM only");
-  }
 
   // Block the stop signals before any thread starts, so every thread inherits the mask and only
   // sigwait below sees them: a signal never interrupts an I/O thread mid-request.
@@ -98,6 +96,12 @@ int Run(const ServeFlags& f) {
   if (!srv.admin_address().empty()) std::printf("  admin   http://%s/metrics  /healthz  /stats\n", srv.admin_address().c_str());
   std::printf("  dram    %s arena, %s pages, pre-faulted\n", HumanBytes(effective.dram_capacity_bytes).c_str(),
               HumanBytes(effective.page_bytes).c_str());
+  if (server::DiskTierAvailable() && effective.disk_enabled) {
+    std::printf("  disk    %s (%s)\n", effective.disk_directory.empty() ? (effective.data_dir + "/disk").c_str() : effective.disk_directory.c_str(),
+                effective.disk_admission.c_str());
+  } else {
+    std::printf("  disk    none in this build: DRAM only\n");
+  }
   std::printf("  auth    %s; %zu tenant(s) with tokens\n",
               effective.allow_anonymous_loopback ? ("anonymous from loopback ON (tenant '" + effective.anonymous_tenant + "')").c_str()
                                                  : "anonymous OFF",
