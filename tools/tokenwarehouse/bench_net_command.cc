@@ -339,7 +339,7 @@ Status MeasureLookup(Store& store, std::vector<double>* us) {
 }
 
 int Run(const NetOptions& o) {
-  spdlog::set_level(spdlog::level::warn);
+  spdlog::set_level(spdlog::level::err);  // stdout carries the results (--json)
   std::mt19937_64 rng(42);
   const uint64_t round_bytes = o.round_mib << 20;
   Progress("starting a daemon (%llu MiB arena)...", static_cast<unsigned long long>(o.dram_mib));
@@ -351,6 +351,7 @@ int Run(const NetOptions& o) {
   config.dram_capacity_bytes = o.dram_mib << 20;
   config.io_threads = 2;
   config.log_level = "warn";
+  config.disk_enabled = false;  // the network path is measured, not the disk tier
   Result<std::unique_ptr<server::Server>> srv = server::Server::Create(config);
   if (srv.ok()) {
     if (Status s = (*srv)->Start(); !s.ok()) srv = s;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
@@ -63,6 +64,8 @@ int Run(const ServeFlags& f) {
     }
     *out = *v;
   }
+  // Logs go to stderr; stdout carries the banner (where it listens, how to try it).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("tokenwarehouse"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
