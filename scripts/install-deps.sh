@@ -17,6 +17,7 @@ PACKAGES=(
   libspdlog-dev                              # logging
   libasio-dev libcpp-httplib-dev             # network core, admin HTTP
   pybind11-dev python3-dev python3-numpy python3-pytest  # Python package and its tests
+  python3-torch                              # DLPack tests of the Python package (CPU, 1.13)
 
   redis-server                               # the peer `bench net` compares against
   etcd-server                                # cluster membership tests

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Copies the Debian development files the build needs (headers, static libraries, CMake configs, and
+# the two shared libraries spdlog needs at run time) into .devdeps, for a GPU machine whose image
+# lacks them and cannot install packages. Plus Python 3.12 headers in case that image has none.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rm -rf .devdeps && mkdir -p .devdeps
+for p in libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libssl-dev libxxhash-dev libcli11-dev libgtest-dev pybind11-dev; do
+  dpkg -L "$p" | while read -r f; do
+    [ -f "$f" ] || [ -L "$f" ] || continue
+    case "$f" in /usr/share/doc/*|/usr/share/man/*|/usr/share/lintian/*) continue ;; esac
+    mkdir -p ".devdeps$(dirname "$f")" && cp -a "$f" ".devdeps$f"
+  done
+done
+# Static OpenSSL and xxhash: the GPU machine has neither library.
+rm -f .devdeps/usr/lib/x86_64-linux-gnu/{libcrypto,libssl,libxxhash}.so
+PY312=$(ls -d /root/.pyenv/versions/3.12*/include 2>/dev/null | head -1 || true)
+if [ -n "$PY312" ]; then mkdir -p .devdeps/python3.12 && cp -a "$PY312" .devdeps/python3.12/; fi
+du -sh .devdeps

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole GPU session in one device call: build the extension and the GPU tests with the machine's
+# own compilers (against Debian headers and static libraries carried in .devdeps, made by
+# bench/gpu/make_devdeps.sh), run the GPU tests, then the TTFT benchmark. Output lands in $OUT.
+#
+#   run(command="TW_COMMIT=<sha> bash bench/gpu/run_on_device.sh", carry=[".devdeps"])
+#
+# The device tool sends the checkout its session started in. From another worktree, export this tree
+# into an ignored folder of that checkout and run from there, e.g. (as recorded on 2026-11-27):
+#   git archive HEAD | tar -x -C <session checkout>/build-capi-carry/src; cp -a .devdeps <same>/
+#   run(command="cd build-capi-carry/src && TW_COMMIT=<sha> bash bench/gpu/run_on_device.sh",
+#       carry=["build-capi-carry"])
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/tw_out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/device_log.txt") 2>&1
+PY=${PY:-$(command -v python3)}
+DEV=$PWD/.devdeps
+ARCH_LIB=$DEV/usr/lib/x86_64-linux-gnu
+export PYTHONUNBUFFERED=1
+
+echo "== machine ($(date -u +%FT%TZ), commit ${TW_COMMIT:-unknown})"
+nvidia-smi --query-gpu=name,memory.total,driver_version,pcie.link.gen.current,pcie.link.width.current --format=csv
+free -g | head -2; nproc; df -h /tmp | tail -1
+$PY -V; $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+nvcc --version | tail -1; g++ --version | head -1; cmake --version | head -1
+
+echo "== build"
+PYB_DIR=$($PY -c "import pybind11; print(pybind11.get_cmake_dir())" 2>/dev/null || true)
+[ -n "$PYB_DIR" ] || PYB_DIR=$DEV/usr/lib/cmake/pybind11
+PYINC=$($PY -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+PY_EXTRA=()
+[ -f "$PYINC/Python.h" ] || PY_EXTRA=(-DPython_INCLUDE_DIR=$DEV/python3.12/include/python3.12)
+echo "pybind11: $PYB_DIR; Python.h: ${PY_EXTRA[*]:-$PYINC}"
+t0=$(date +%s)
+cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_POLICY_VERSION_MINIMUM=3.5 \
+  -DCMAKE_PREFIX_PATH=$DEV/usr \
+  -DTW_XXHASH_INCLUDE_DIR=$DEV/usr/include -DTW_XXHASH_LIBRARY=$ARCH_LIB/libxxhash.a \
+  -DOPENSSL_ROOT_DIR=$DEV/usr -DOPENSSL_USE_STATIC_LIBS=ON -DOPENSSL_INCLUDE_DIR=$DEV/usr/include \
+  -DOPENSSL_CRYPTO_LIBRARY=$ARCH_LIB/libcrypto.a -DOPENSSL_SSL_LIBRARY=$ARCH_LIB/libssl.a \
+  -Dspdlog_DIR=$ARCH_LIB/cmake/spdlog -Dfmt_DIR=$ARCH_LIB/cmake/fmt -DGTest_DIR=$ARCH_LIB/cmake/GTest \
+  -DCLI11_DIR=$DEV/usr/share/cmake/CLI11 -Dpybind11_DIR=$PYB_DIR -DPython_EXECUTABLE=$PY "${PY_EXTRA[@]}" \
+  -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
+grep "tokenwarehouse:" "$OUT/cmake.log"
+ninja -C build-dev -j "$(nproc)" _native gpu_test capi_test > "$OUT/build.log" 2>&1 || { grep -B2 -A12 "error" "$OUT/build.log" | head -80; exit 1; }
+echo "built in $(( $(date +%s) - t0 )) s"
+export LD_LIBRARY_PATH=$ARCH_LIB:${LD_LIBRARY_PATH:-}
+export PYTHONPATH=$PWD/build-dev/python
+
+echo "== GPU tests (ctest label gpu, C API, pytest)"
+(cd build-dev && ctest -L "gpu|capi" --output-on-failure 2>&1 | tail -6)
+build-dev/src/gpu/gpu_test 2>&1 | grep -E "OK|FAILED|SKIPPED|PASSED" | head -20
+build-dev/src/capi/capi_test
+if $PY -c "import pytest" 2>/dev/null; then
+  $PY -m pytest -q -p no:cacheprovider python/tests 2>&1 | tail -8
+else
+  echo "pytest is not installed here: python tests not run on the GPU"
+fi
+
+echo "== TTFT benchmark"
+$PY bench/gpu/ttft.py --out "$OUT" ${TTFT_ARGS:-}

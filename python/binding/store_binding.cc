@@ -1,0 +1,442 @@
+// tokenwarehouse._native: Store, Namespace, ReadView and async loads over tw::Store.
+//
+// The GIL is released around every copy and lookup, so engine threads overlap warehouse work with
+// Python. Misses are None / False, never exceptions; every other failure raises the exception class
+// of its status code (errors.py).
+#include "binding/store_binding.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "binding/buffers.h"
+#include "capi/open_store.h"
+
+namespace tw::py {
+
+BlockKey KeyFromPy(pyb::handle h) {
+  if (!PyBytes_Check(h.ptr())) throw pyb::type_error("a block key is a bytes object of 16 bytes");
+  char* data = nullptr;
+  Py_ssize_t len = 0;
+  PyBytes_AsStringAndSize(h.ptr(), &data, &len);
+  if (len != 16) throw pyb::value_error("a block key is 16 bytes, got " + std::to_string(len));
+  BlockKey k;
+  std::memcpy(k.bytes, data, 16);
+  return k;
+}
+
+std::vector<BlockKey> KeysFromPy(pyb::handle seq) {
+  std::vector<BlockKey> keys;
+  for (pyb::handle h : seq) keys.push_back(KeyFromPy(h));
+  return keys;
+}
+
+pyb::bytes KeyToPy(const BlockKey& k) { return pyb::bytes(reinterpret_cast<const char*>(k.bytes), 16); }
+
+namespace {
+
+KvSlice SliceFromPy(const pyb::object& layers, const pyb::object& heads) {
+  KvSlice s;
+  if (!layers.is_none()) {
+    auto t = layers.cast<std::pair<uint32_t, uint32_t>>();
+    s.layer_begin = t.first;
+    s.layer_end = t.second;
+  }
+  if (!heads.is_none()) {
+    auto t = heads.cast<std::pair<uint32_t, uint32_t>>();
+    s.head_begin = t.first;
+    s.head_end = t.second;
+  }
+  return s;
+}
+
+// Tokens from a buffer of 4- or 8-byte integers (numpy, array.array) or any sequence of ints.
+std::vector<uint32_t> TokensFromPy(pyb::handle obj) {
+  std::vector<uint32_t> out;
+  if (PyObject_CheckBuffer(obj.ptr())) {
+    pyb::buffer_info info = pyb::reinterpret_borrow<pyb::buffer>(obj).request();
+    const bool is_int = !info.format.empty() && std::string("bBhHiIlLqQ").find(info.format.back()) != std::string::npos;
+    if (!is_int || info.ndim != 1) throw pyb::type_error("tokens must be a 1-D buffer of integers");
+    out.resize(info.size);
+    const auto* p = static_cast<const char*>(info.ptr);
+    for (pyb::ssize_t i = 0; i < info.size; ++i) {
+      const char* e = p + i * info.strides[0];
+      if (info.itemsize == 4) {
+        uint32_t v;
+        std::memcpy(&v, e, 4);
+        out[i] = v;
+      } else if (info.itemsize == 8) {
+        uint64_t v;
+        std::memcpy(&v, e, 8);
+        out[i] = static_cast<uint32_t>(v);
+      } else {
+        throw pyb::type_error("tokens must be 32- or 64-bit integers");
+      }
+    }
+    return out;
+  }
+  for (pyb::handle h : obj) out.push_back(h.cast<uint32_t>());
+  return out;
+}
+
+pyb::dict StatsToPy(const StoreStats& s) {
+  pyb::dict d;
+  d["lookups"] = s.lookups;
+  d["lookup_keys"] = s.lookup_keys;
+  d["lookup_hits"] = s.lookup_hits;
+  d["gets"] = s.gets;
+  d["get_misses"] = s.get_misses;
+  d["puts"] = s.puts;
+  d["put_duplicates"] = s.put_duplicates;
+  d["put_rejected"] = s.put_rejected;
+  d["pinned_objects"] = s.pinned_objects;
+  d["active_leases"] = s.active_leases;
+  pyb::list tiers;
+  for (const TierStats& t : s.tiers) {
+    pyb::dict td;
+    td["tier"] = std::string(TierName(t.tier));
+    td["capacity_bytes"] = t.capacity_bytes;
+    td["used_bytes"] = t.used_bytes;
+    td["objects"] = t.objects;
+    td["hits"] = t.hits;
+    td["admissions"] = t.admissions;
+    td["evictions"] = t.evictions;
+    td["bytes_read"] = t.bytes_read;
+    td["bytes_written"] = t.bytes_written;
+    td["errors"] = t.errors;
+    tiers.append(td);
+  }
+  d["tiers"] = tiers;
+  return d;
+}
+
+// A zero-copy read under a lease: segments() are read-only views of the object's memory, valid until
+// release() (or the end of a `with` block).
+class ReadView {
+ public:
+  ReadView(std::shared_ptr<PyStore> store, ReadHandle h) : store_(std::move(store)), handle_(std::move(h)) {}
+  pyb::list Segments() {
+    if (!handle_.open()) throw pyb::value_error("the read view was released");
+    pyb::list out;
+    for (const auto& s : handle_.segments()) {
+      out.append(pyb::reinterpret_steal<pyb::object>(PyMemoryView_FromMemory(
+          const_cast<char*>(reinterpret_cast<const char*>(s.data())), static_cast<Py_ssize_t>(s.size()), PyBUF_READ)));
+    }
+    return out;
+  }
+  uint64_t nbytes() const { return handle_.size_bytes(); }
+  void Release() { handle_ = ReadHandle(); }
+  const ReadHandle& handle() const { return handle_; }
+
+ private:
+  std::shared_ptr<PyStore> store_;  // the handle's memory lives in the store
+  ReadHandle handle_;
+};
+
+// A zero-copy write: segments() are writable views of the reserved object's memory; commit()
+// publishes it, abort() (or garbage collection) drops it. If the key was already present there are
+// no segments and commit() is a no-op.
+class WriteView {
+ public:
+  WriteView(std::shared_ptr<PyStore> store, WriteHandle h) : store_(std::move(store)), handle_(std::move(h)) {}
+  pyb::list Segments() {
+    if (!handle_.open()) throw pyb::value_error("the write view was committed or aborted");
+    pyb::list out;
+    for (const auto& s : handle_.segments()) {
+      out.append(pyb::reinterpret_steal<pyb::object>(PyMemoryView_FromMemory(
+          reinterpret_cast<char*>(s.data()), static_cast<Py_ssize_t>(s.size()), PyBUF_WRITE)));
+    }
+    return out;
+  }
+  bool present() const { return handle_.segments().empty(); }
+  void Write(uint64_t offset, pyb::handle data) {
+    HostBuffer b = HostBuffer::Borrow(data, /*writable=*/false);
+    Status s;
+    {
+      pyb::gil_scoped_release nogil;
+      s = handle_.Write(offset, b.bytes());
+    }
+    ThrowIfError(s);
+  }
+  void Commit() { ThrowIfError(store_->store->Commit(handle_)); }
+  void Abort() { handle_ = WriteHandle(); }
+
+ private:
+  std::shared_ptr<PyStore> store_;
+  WriteHandle handle_;
+};
+
+// An asynchronous batch of gets into caller buffers, run on a background thread.
+class GetFuture {
+ public:
+  GetFuture(std::shared_ptr<PyStore> store, NamespaceId ns, std::vector<BlockKey> keys, std::vector<HostBuffer> outs,
+            KvSlice slice)
+      : store_(std::move(store)), outs_(std::move(outs)) {
+    std::vector<GetItem> items;
+    for (size_t i = 0; i < keys.size(); ++i) items.push_back(GetItem{keys[i], outs_[i].bytes(), slice});
+    worker_ = std::thread([this, ns, items = std::move(items)] {
+      result_ = store_->store->GetBatch(ns, items);
+      done_.store(true, std::memory_order_release);
+    });
+  }
+  ~GetFuture() {
+    if (worker_.joinable()) {
+      pyb::gil_scoped_release nogil;
+      worker_.join();
+    }
+  }
+  bool done() const { return done_.load(std::memory_order_acquire); }
+  // Blocks (without the GIL) until every get finished: one bool per key, False for a miss.
+  pyb::list Wait() {
+    if (worker_.joinable()) {
+      pyb::gil_scoped_release nogil;
+      worker_.join();
+    }
+    ThrowIfError(result_.transport);
+    pyb::list out;
+    for (const Status& s : result_.items) {
+      if (!s.ok() && !s.IsNotFound()) Raise(s);
+      out.append(pyb::bool_(s.ok()));
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<PyStore> store_;
+  std::vector<HostBuffer> outs_;
+  BatchStatus result_;
+  std::atomic<bool> done_{false};
+  std::thread worker_;
+};
+
+std::shared_ptr<PyStore> OpenStore(const std::string& url, uint64_t dram_capacity_bytes, uint64_t page_bytes,
+                                   bool huge_pages, bool prefault) {
+  EmbeddedStoreOptions o;
+  o.dram_capacity_bytes = dram_capacity_bytes;
+  o.page_bytes = page_bytes;
+  o.huge_pages = huge_pages;
+  o.prefault = prefault;
+  Result<std::unique_ptr<Store>> s = Status::Internal("unset");
+  {
+    pyb::gil_scoped_release nogil;  // pre-faulting a large arena takes seconds
+    s = tw::OpenStore(url, o);
+  }
+  ThrowIfError(s.status());
+  auto out = std::make_shared<PyStore>();
+  out->store = std::move(s).value();
+  return out;
+}
+
+}  // namespace
+
+void BindStore(pyb::module_& m) {
+  m.def("_set_error_classes", &SetErrorClasses);
+
+  pyb::class_<PyNamespace, std::shared_ptr<PyNamespace>>(m, "Namespace",
+      "A registered namespace: tenant, model, adapter, salt and KV geometry. Made by Store.register_namespace.")
+      .def_property_readonly("id", [](const PyNamespace& n) {
+        return pyb::bytes(reinterpret_cast<const char*>(n.id.bytes), 16);
+      })
+      .def_property_readonly("root", [](const PyNamespace& n) { return KeyToPy(n.root); })
+      .def_property_readonly("model_id", [](const PyNamespace& n) { return n.nspace.model_id; })
+      .def_property_readonly("tenant", [](const PyNamespace& n) { return n.nspace.tenant; })
+      .def_property_readonly("layers", [](const PyNamespace& n) { return n.nspace.geometry.layers; })
+      .def_property_readonly("kv_heads", [](const PyNamespace& n) { return n.nspace.geometry.kv_heads; })
+      .def_property_readonly("head_dim", [](const PyNamespace& n) { return n.nspace.geometry.head_dim; })
+      .def_property_readonly("block_tokens", [](const PyNamespace& n) { return n.nspace.geometry.block_tokens; })
+      .def_property_readonly("dtype", [](const PyNamespace& n) { return std::string(KvDtypeName(n.nspace.geometry.dtype)); })
+      .def_property_readonly("object_bytes", [](const PyNamespace& n) { return n.nspace.geometry.ObjectBytes(); })
+      .def("slice_bytes", [](const PyNamespace& n, pyb::object layers, pyb::object heads) {
+        return n.nspace.geometry.SliceBytes(SliceFromPy(layers, heads));
+      }, pyb::arg("layers") = pyb::none(), pyb::arg("heads") = pyb::none())
+      .def("block_keys", [](const PyNamespace& n, pyb::handle tokens) {
+        std::vector<uint32_t> t = TokensFromPy(tokens);
+        std::vector<BlockKey> keys;
+        {
+          pyb::gil_scoped_release nogil;
+          keys = n.nspace.BlockKeys(t);
+        }
+        pyb::list out;
+        for (const auto& k : keys) out.append(KeyToPy(k));
+        return out;
+      }, pyb::arg("tokens"), "Keys of every full block of `tokens`, chained from the root (list of 16-byte bytes).")
+      .def("__repr__", [](const PyNamespace& n) {
+        return "<tokenwarehouse.Namespace " + n.nspace.model_id + " " + n.nspace.geometry.ToString() + ">";
+      });
+
+  pyb::class_<ReadView>(m, "ReadView", "Zero-copy read of one object under a lease; release() ends it.")
+      .def("segments", &ReadView::Segments, "Read-only memoryviews of the object's memory, in layout order.")
+      .def_property_readonly("nbytes", &ReadView::nbytes)
+      .def("release", &ReadView::Release)
+      .def("__enter__", [](pyb::object self) { return self; })
+      .def("__exit__", [](ReadView& v, pyb::args) { v.Release(); });
+
+  pyb::class_<WriteView>(m, "WriteView", "Zero-copy write of one object; commit() publishes it.")
+      .def("segments", &WriteView::Segments, "Writable memoryviews of the reserved memory, in layout order.")
+      .def_property_readonly("present", &WriteView::present, "True if the key was already stored (nothing to write).")
+      .def("write", &WriteView::Write, pyb::arg("offset"), pyb::arg("data"))
+      .def("commit", &WriteView::Commit)
+      .def("abort", &WriteView::Abort);
+
+  pyb::class_<GetFuture>(m, "GetFuture", "An asynchronous batch of gets; wait() returns one bool per key.")
+      .def("done", &GetFuture::done)
+      .def("wait", &GetFuture::Wait);
+
+  pyb::class_<PyStore, std::shared_ptr<PyStore>>(m, "Store", "A Token Warehouse store (embedded, in this process).")
+      .def(pyb::init(&OpenStore), pyb::arg("url") = "", pyb::arg("dram_capacity_bytes") = 1ull << 30,
+           pyb::arg("page_bytes") = 2ull << 20, pyb::arg("huge_pages") = false, pyb::arg("prefault") = true)
+      .def("register_namespace",
+           [](PyStore& s, const std::string& model_id, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
+              const std::string& dtype, uint32_t block_tokens, const std::string& tenant, const std::string& model_revision,
+              const std::string& adapter_id, const std::string& cache_salt, const std::string& key_hash, uint64_t ttl_ms) {
+             auto ns = std::make_shared<PyNamespace>();
+             Namespace& n = ns->nspace;
+             n.model_id = model_id;
+             n.tenant = tenant;
+             n.model_revision = model_revision;
+             n.adapter_id = adapter_id;
+             n.cache_salt = cache_salt;
+             n.geometry.layers = layers;
+             n.geometry.kv_heads = kv_heads;
+             n.geometry.head_dim = head_dim;
+             auto d = ParseKvDtype(dtype);
+             ThrowIfError(d.status());
+             n.geometry.dtype = d.value();
+             n.geometry.block_tokens = block_tokens;
+             if (key_hash == "sha256") {
+               n.key_hash = KeyHash::kSha256;
+             } else if (key_hash == "xxh3") {
+               n.key_hash = KeyHash::kXxh3;
+             } else {
+               ThrowIfError(Status::InvalidArgument("key_hash is 'sha256' or 'xxh3'"));
+             }
+             NamespaceOptions o;
+             o.ttl_ms = ttl_ms;
+             auto id = s.store->RegisterNamespace(n, o);
+             ThrowIfError(id.status());
+             ns->id = id.value();
+             ns->root = n.Root();
+             return ns;
+           },
+           pyb::kw_only(), pyb::arg("model_id"), pyb::arg("layers"), pyb::arg("kv_heads"), pyb::arg("head_dim"),
+           pyb::arg("dtype") = "bf16", pyb::arg("block_tokens") = 256, pyb::arg("tenant") = "",
+           pyb::arg("model_revision") = "", pyb::arg("adapter_id") = "", pyb::arg("cache_salt") = "",
+           pyb::arg("key_hash") = "sha256", pyb::arg("ttl_ms") = 0)
+      .def("lookup",
+           [](PyStore& s, const PyNamespace& ns, pyb::handle keys) {
+             std::vector<BlockKey> k = KeysFromPy(keys);
+             Result<LookupResult> r = Status::Internal("unset");
+             {
+               pyb::gil_scoped_release nogil;
+               r = s.store->Lookup(ns.id, k);
+             }
+             ThrowIfError(r.status());
+             pyb::list tiers;
+             for (Tier t : r->tiers) tiers.append(std::string(TierName(t)));
+             return pyb::make_tuple(r->matched, tiers);
+           },
+           pyb::arg("ns"), pyb::arg("keys"), "(matched, tiers): the longest present prefix of keys and the tier of each.")
+      .def("put",
+           [](PyStore& s, const PyNamespace& ns, pyb::handle key, pyb::handle parent, pyb::handle data) {
+             BlockRef ref{KeyFromPy(key), parent.is_none() ? ns.root : KeyFromPy(parent)};
+             HostBuffer b = HostBuffer::Borrow(data, /*writable=*/false);
+             Status st;
+             {
+               pyb::gil_scoped_release nogil;
+               st = s.store->Put(ns.id, ref, b.bytes());
+             }
+             ThrowIfError(st);
+           },
+           pyb::arg("ns"), pyb::arg("key"), pyb::arg("parent"), pyb::arg("data"),
+           "Stores one object (parent None = the root). A key already present is not rewritten.")
+      .def("get",
+           [](std::shared_ptr<PyStore> s, const PyNamespace& ns, pyb::handle key, pyb::object out, pyb::object layers,
+              pyb::object heads) -> pyb::object {
+             const BlockKey k = KeyFromPy(key);
+             const KvSlice slice = SliceFromPy(layers, heads);
+             Status st;
+             if (out.is_none()) {
+               const uint64_t n = ns.nspace.geometry.SliceBytes(slice);
+               if (n == 0) ThrowIfError(Status::InvalidArgument("invalid slice"));
+               pyb::array_t<uint8_t> arr(static_cast<pyb::ssize_t>(n));
+               auto span = std::span<std::byte>(reinterpret_cast<std::byte*>(arr.mutable_data()), n);
+               {
+                 pyb::gil_scoped_release nogil;
+                 st = s->store->Get(ns.id, k, span, slice);
+               }
+               if (st.IsNotFound()) return pyb::none();
+               ThrowIfError(st);
+               return arr;
+             }
+             HostBuffer b = HostBuffer::Borrow(out, /*writable=*/true);
+             {
+               pyb::gil_scoped_release nogil;
+               st = s->store->Get(ns.id, k, b.bytes(), slice);
+             }
+             if (st.IsNotFound()) return pyb::none();
+             ThrowIfError(st);
+             return out;
+           },
+           pyb::arg("ns"), pyb::arg("key"), pyb::arg("out") = pyb::none(), pyb::arg("layers") = pyb::none(),
+           pyb::arg("heads") = pyb::none(),
+           "Copies the object (or a (layers, heads) slice) into `out` (any writable buffer or CPU tensor of exactly "
+           "the slice's bytes) and returns it, or into a new uint8 array. None on a miss.")
+      .def("get_async",
+           [](std::shared_ptr<PyStore> s, const PyNamespace& ns, pyb::handle keys, pyb::handle outs, pyb::object layers,
+              pyb::object heads) {
+             std::vector<BlockKey> k = KeysFromPy(keys);
+             std::vector<HostBuffer> b;
+             for (pyb::handle o : outs) b.push_back(HostBuffer::Borrow(o, /*writable=*/true));
+             if (b.size() != k.size()) ThrowIfError(Status::InvalidArgument("one output per key"));
+             return std::make_unique<GetFuture>(s, ns.id, std::move(k), std::move(b), SliceFromPy(layers, heads));
+           },
+           pyb::arg("ns"), pyb::arg("keys"), pyb::arg("outs"), pyb::arg("layers") = pyb::none(),
+           pyb::arg("heads") = pyb::none(), "Starts the gets on a background thread; returns a GetFuture.")
+      .def("reserve",
+           [](std::shared_ptr<PyStore> s, const PyNamespace& ns, pyb::handle key, pyb::handle parent) {
+             BlockRef ref{KeyFromPy(key), parent.is_none() ? ns.root : KeyFromPy(parent)};
+             auto h = s->store->Reserve(ns.id, ref);
+             ThrowIfError(h.status());
+             return WriteView(s, std::move(h).value());
+           },
+           pyb::arg("ns"), pyb::arg("key"), pyb::arg("parent"),
+           "Reserves an object's memory for a zero-copy write (parent None = the root); same errors as put.")
+      .def("acquire",
+           [](std::shared_ptr<PyStore> s, const PyNamespace& ns, pyb::handle key, uint64_t lease_ms) -> pyb::object {
+             auto h = s->store->Acquire(ns.id, KeyFromPy(key), lease_ms);
+             if (h.status().IsNotFound()) return pyb::none();
+             ThrowIfError(h.status());
+             return pyb::cast(ReadView(s, std::move(h).value()));
+           },
+           pyb::arg("ns"), pyb::arg("key"), pyb::arg("lease_ms") = 30000)
+      .def("pin",
+           [](PyStore& s, const PyNamespace& ns, pyb::handle keys, uint64_t lease_ms) -> pyb::object {
+             auto r = s.store->Pin(ns.id, KeysFromPy(keys), lease_ms);
+             if (r.status().IsNotFound()) return pyb::none();
+             ThrowIfError(r.status());
+             return pyb::int_(r.value());
+           },
+           pyb::arg("ns"), pyb::arg("keys"), pyb::arg("lease_ms"),
+           "Pins every key (all or nothing) and returns the lease id; None if any key is absent.")
+      .def("unpin", [](PyStore& s, uint64_t lease) { ThrowIfError(s.store->Unpin(lease)); }, pyb::arg("lease"))
+      .def("remove",
+           [](PyStore& s, const PyNamespace& ns, pyb::handle key) {
+             Status st = s.store->Remove(ns.id, KeyFromPy(key));
+             if (st.IsNotFound()) return false;
+             ThrowIfError(st);
+             return true;
+           },
+           pyb::arg("ns"), pyb::arg("key"), "Removes an object from every tier; False if it was absent.")
+      .def("stats", [](PyStore& s) { return StatsToPy(s.store->Stats()); })
+      .def_property_readonly("arena", [](PyStore& s) -> pyb::object {
+        EmbeddedStore* e = s.embedded();
+        if (e == nullptr) return pyb::none();
+        ArenaInfo a = e->arena();
+        return pyb::make_tuple(reinterpret_cast<uintptr_t>(a.base), a.size_bytes, a.page_bytes);
+      }, "(address, size_bytes, page_bytes) of the DRAM arena of an embedded store; None for a remote one.");
+}
+
+}  // namespace tw::py

@@ -1,0 +1,30 @@
+"""tokenwarehouse.hf with a tiny random Llama: a warehouse hit gives the recompute's logits.
+Needs transformers and a GPU (the device machine); skipped elsewhere."""
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+import tokenwarehouse as tw  # noqa: E402
+import tokenwarehouse.gpu as twg  # noqa: E402
+from tokenwarehouse.hf import Warehouse  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (twg.available()[0] and torch.cuda.is_available()), reason="no GPU")
+
+
+def test_hit_matches_recompute():
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=1000)
+    model = transformers.LlamaForCausalLM(cfg).to("cuda", torch.bfloat16).eval()
+    wh = Warehouse(tw.open(dram_capacity_bytes=64 << 20), model, model_id="tiny", block_tokens=32)
+    ids = torch.randint(0, 1000, (1, 32 * 4 + 5), device="cuda")
+    first = wh.prefill(ids)
+    assert first.cached_tokens == 0
+    assert first.store_job.wait() == 4
+    second = wh.prefill(ids)
+    assert second.cached_tokens == 128
+    diff = (first.logits.float() - second.logits.float()).abs().max().item()
+    assert diff < 0.1 * first.logits.float().abs().max().item() + 1e-2
+    out = wh.generate(ids, max_new_tokens=4, do_sample=False)
+    ref = model.generate(ids, max_new_tokens=4, do_sample=False)
+    assert out.shape == ref.shape

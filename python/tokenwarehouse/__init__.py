@@ -1,0 +1,59 @@
+"""Token Warehouse: a persistent, shared, tiered KV-cache warehouse for LLM inference.
+
+    import tokenwarehouse as tw
+    store = tw.open(dram_capacity_bytes=8 << 30)              # embedded, in this process
+    ns = store.register_namespace(model_id="meta-llama/Llama-3.1-8B", layers=32, kv_heads=8,
+                                  head_dim=128, dtype="bf16")
+    keys = ns.block_keys(token_ids)                            # one 16-byte key per full block
+    matched, tiers = store.lookup(ns, keys)                    # longest cached prefix
+    kv = store.get(ns, keys[0])                                # uint8 array, or None on a miss
+    store.get(ns, keys[0], out=tensor)                         # zero-copy into numpy / torch (CPU)
+    store.put(ns, keys[1], keys[0], kv_bytes)                  # parent None for the first block
+
+Misses are None; every failure raises a subclass of tw.TokenWarehouseError. GPU loads and stores
+are in tokenwarehouse.gpu, the HF transformers integration in tokenwarehouse.hf.
+"""
+
+from . import _native
+from .errors import (
+    BY_CODE as _BY_CODE,
+    CorruptionError,
+    DeadlineExceededError,
+    InternalError,
+    InvalidArgumentError,
+    IOError_,
+    NotFoundError,
+    NotSupportedError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    TokenWarehouseError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+
+_native._set_error_classes(_BY_CODE)
+
+Store = _native.Store
+Namespace = _native.Namespace
+ReadView = _native.ReadView
+WriteView = _native.WriteView
+GetFuture = _native.GetFuture
+__version__ = _native.__version__
+
+
+def open(url: str = "", **options) -> Store:  # noqa: A001 - the natural name, as in io.open
+    """Opens a store.
+
+    url: "" for an embedded store in this process (options: dram_capacity_bytes, page_bytes,
+    huge_pages, prefault); "tw://host:port" or "unix:///path" for a daemon, which raises
+    NotSupportedError until the remote client lands.
+    """
+    return Store(url, **options)
+
+
+__all__ = [
+    "open", "Store", "Namespace", "ReadView", "WriteView", "GetFuture", "TokenWarehouseError",
+    "NotFoundError", "InvalidArgumentError", "ResourceExhaustedError", "UnavailableError",
+    "DeadlineExceededError", "IOError_", "CorruptionError", "PermissionDeniedError",
+    "UnauthenticatedError", "NotSupportedError", "InternalError",
+]
