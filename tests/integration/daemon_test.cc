@@ -195,6 +195,7 @@ TEST(Daemon, ConcurrentClientsOverTcpAndSharedMemory) {
   // Both transports see the same warehouse.
   auto tcp = Open(d.tcp_url());
   auto shm = Open(d.unix_url());
+  ASSERT_TRUE(tcp && shm) << d.log();
   NamespaceId ns = tcp->RegisterNamespace(n, {}).value();
   auto keys = Keys(n, 4, 1000);
   ASSERT_EQ(shm->RegisterNamespace(n, {}).value(), ns);
@@ -250,6 +251,7 @@ TEST(Daemon, TenantQuotaIsEnforced) {
   DaemonProcess d(config);
   ASSERT_TRUE(d.ready()) << d.log();
   auto store = Open(d.tcp_url(), "t");
+  ASSERT_TRUE(store) << d.log();
   const Namespace n = SmallNamespace();
   NamespaceId ns = store->RegisterNamespace(n, {}).value();
   // Over its quota, a tenant evicts its own objects first.
@@ -271,6 +273,7 @@ TEST(Daemon, KilledClientMidPutLeavesNothingVisible) {
   ASSERT_TRUE(d.ready()) << d.log();
   const Namespace n = SmallNamespace();
   auto store = Open(d.unix_url());
+  ASSERT_TRUE(store) << d.log();
   NamespaceId ns = store->RegisterNamespace(n, {}).value();
   auto keys = Keys(n, 2, 99);
   const uint64_t object_bytes = n.geometry.ObjectBytes();
