@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "common/hash.h"
@@ -146,6 +147,10 @@ Status RemoteStore::Call(Conn& c, net::Op op, const std::string& meta, std::stri
   const uint64_t id = c.io->NextRequestId();
   TW_RETURN_IF_ERROR(c.io->Send(op, flags, id, meta));
   if (flags & net::kFlagNoReply) return Status::Ok();
+  return Reply(c, op, id, body);
+}
+
+Status RemoteStore::Reply(Conn& c, net::Op op, uint64_t id, std::string* body) {
   net::FrameHeader h;
   std::string reply;
   TW_RETURN_IF_ERROR(c.io->Receive(op, id, &h, &reply));
@@ -426,63 +431,93 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
   return Status::Ok();
 }
 
-Status RemoteStore::PutShm(Conn& c, const NamespaceId& ns, const PutItem& item, Status* out) {
-  net::ReserveRequest req;
-  req.ns = ns;
-  req.refs.push_back(Translate(ns, item.ref));
-  MetaWriter w;
-  req.Encode(w);
-  std::string body;
-  Status s = Call(c, net::Op::kReserve, w.str(), &body);
-  if (!s.ok()) {
-    *out = s;
-    return c.io->broken() ? s : Status::Ok();
-  }
-  MetaReader r(body);
-  Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, 1);
-  if (!resp.ok() || resp->items.size() != 1) return Malformed("reserve");
-  auto& it = resp->items[0];
-  if (!it.status.ok() || it.id == 0) {  // refused, or already present
-    *out = std::move(it.status);
-    return Status::Ok();
-  }
-  std::vector<std::span<std::byte>> spans;
-  TW_RETURN_IF_ERROR(MapSegments(*c.arena, it.segments, &spans));
-  uint64_t total = 0;
-  for (const auto& sp : spans) total += sp.size();
-  net::IdsRequest abort;
-  abort.ids.push_back(it.id);
-  MetaWriter aw;
-  abort.Encode(aw);
-  if (total != item.data.size()) {
-    *out = Status::InvalidArgument("object is " + std::to_string(item.data.size()) + " bytes; the namespace needs " + std::to_string(total));
-    return Call(c, net::Op::kAbort, aw.str(), nullptr, net::kFlagNoReply);
-  }
-  // Copy and hash in cache-sized steps: each chunk is hashed right after it is copied.
-  net::PayloadChecksum sum;
-  const std::byte* src = item.data.data();
-  for (const auto& sp : spans) {
-    for (size_t off = 0; off < sp.size(); off += kCopyChunk) {
-      const size_t n = std::min(kCopyChunk, sp.size() - off);
-      std::memcpy(sp.data() + off, src, n);
-      sum.Update(src, n);
-      src += n;
+Status RemoteStore::PutShm(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out) {
+  // Pipelined: COMMIT of item i-1 and RESERVE of item i leave together, so n items cost n + 1
+  // round trips, and the copy of each item overlaps nothing but its own. The daemon serves the
+  // COMMIT first, so a chain's parent is visible by the time its child is reserved.
+  out->assign(items.size(), Status::Ok());
+  struct Pending {
+    size_t index;
+    uint64_t write_id;
+    uint64_t checksum;
+  };
+  std::optional<Pending> pending;
+  for (size_t i = 0; i <= items.size(); ++i) {
+    uint64_t commit_rid = 0, reserve_rid = 0;
+    if (pending) {
+      net::CommitRequest commit;
+      commit.items.push_back({pending->write_id, pending->checksum});
+      MetaWriter w;
+      commit.Encode(w);
+      commit_rid = c.io->NextRequestId();
+      TW_RETURN_IF_ERROR(c.io->Send(net::Op::kCommit, 0, commit_rid, w.str()));
     }
+    if (i < items.size()) {
+      net::ReserveRequest req;
+      req.ns = ns;
+      req.refs.push_back(Translate(ns, items[i].ref));
+      MetaWriter w;
+      req.Encode(w);
+      reserve_rid = c.io->NextRequestId();
+      TW_RETURN_IF_ERROR(c.io->Send(net::Op::kReserve, 0, reserve_rid, w.str()));
+    }
+    if (pending) {
+      std::string body;
+      Status s = Reply(c, net::Op::kCommit, commit_rid, &body);
+      if (c.io->broken()) return s;
+      if (s.ok()) {
+        MetaReader r(body);
+        Result<net::ItemsResponse> resp = net::ItemsResponse::Decode(r, 1);
+        if (!resp.ok() || resp->items.size() != 1) return Malformed("commit");
+        s = std::move(resp->items[0]);
+      }
+      (*out)[pending->index] = std::move(s);
+      pending.reset();
+    }
+    if (i == items.size()) break;
+    std::string body;
+    Status s = Reply(c, net::Op::kReserve, reserve_rid, &body);
+    if (c.io->broken()) return s;
+    if (!s.ok()) {
+      (*out)[i] = std::move(s);
+      continue;
+    }
+    MetaReader r(body);
+    Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, 1);
+    if (!resp.ok() || resp->items.size() != 1) return Malformed("reserve");
+    auto& it = resp->items[0];
+    if (!it.status.ok() || it.id == 0) {  // refused, or already present
+      (*out)[i] = std::move(it.status);
+      continue;
+    }
+    std::vector<std::span<std::byte>> spans;
+    TW_RETURN_IF_ERROR(MapSegments(*c.arena, it.segments, &spans));
+    uint64_t total = 0;
+    for (const auto& sp : spans) total += sp.size();
+    const PutItem& item = items[i];
+    if (total != item.data.size()) {
+      (*out)[i] = Status::InvalidArgument("object is " + std::to_string(item.data.size()) + " bytes; the namespace needs " +
+                                          std::to_string(total));
+      net::IdsRequest abort;
+      abort.ids.push_back(it.id);
+      MetaWriter aw;
+      abort.Encode(aw);
+      TW_RETURN_IF_ERROR(Call(c, net::Op::kAbort, aw.str(), nullptr, net::kFlagNoReply));
+      continue;
+    }
+    // Copy and hash in cache-sized steps: each chunk is hashed right after it is copied.
+    net::PayloadChecksum sum;
+    const std::byte* src = item.data.data();
+    for (const auto& sp : spans) {
+      for (size_t off = 0; off < sp.size(); off += kCopyChunk) {
+        const size_t n = std::min(kCopyChunk, sp.size() - off);
+        std::memcpy(sp.data() + off, src, n);
+        sum.Update(src, n);
+        src += n;
+      }
+    }
+    pending = Pending{i, it.id, sum.Digest()};
   }
-  net::CommitRequest commit;
-  commit.items.push_back({it.id, sum.Digest()});
-  MetaWriter cw;
-  commit.Encode(cw);
-  std::string cbody;
-  s = Call(c, net::Op::kCommit, cw.str(), &cbody);
-  if (!s.ok()) {
-    *out = s;
-    return c.io->broken() ? s : Status::Ok();
-  }
-  MetaReader cr(cbody);
-  Result<net::ItemsResponse> cresp = net::ItemsResponse::Decode(cr, 1);
-  if (!cresp.ok() || cresp->items.size() != 1) return Malformed("commit");
-  *out = std::move(cresp->items[0]);
   return Status::Ok();
 }
 
@@ -499,10 +534,7 @@ BatchStatus RemoteStore::PutBatch(const NamespaceId& ns, std::span<const PutItem
   out.transport = Geometry(ns, &g);
   if (!out.transport.ok()) return out;
   out.transport = Run([&](Conn& c) -> Status {
-    if (!c.arena) return PutTcp(c, ns, items, &out.items);
-    out.items.assign(items.size(), Status::Ok());
-    for (size_t i = 0; i < items.size(); ++i) TW_RETURN_IF_ERROR(PutShm(c, ns, items[i], &out.items[i]));
-    return Status::Ok();
+    return c.arena ? PutShm(c, ns, items, &out.items) : PutTcp(c, ns, items, &out.items);
   });
   return out;
 }

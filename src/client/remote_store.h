@@ -91,6 +91,8 @@ class RemoteStore final : public Store {
   Status Run(Fn&& fn);
   // One request without payload; on OK, *body holds the reply metadata after the status.
   Status Call(Conn& c, net::Op op, const std::string& meta, std::string* body, uint16_t flags = 0);
+  // Receives the reply to request `id` (sent earlier); on OK, *body holds what follows the status.
+  Status Reply(Conn& c, net::Op op, uint64_t id, std::string* body);
   Status Register(Conn& c, NsInfo* info, NamespaceId* id);
   // `ref` with the caller's root replaced by the daemon's (first blocks of a chain).
   BlockRef Translate(const NamespaceId& ns, const BlockRef& ref);
@@ -99,7 +101,7 @@ class RemoteStore final : public Store {
   Status GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetItem> items, std::vector<Status>* out);
   Status GetShm(Conn& c, const NamespaceId& ns, const KvGeometry& g, std::span<const GetItem> items, std::vector<Status>* out);
   Status PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out);
-  Status PutShm(Conn& c, const NamespaceId& ns, const PutItem& item, Status* out);
+  Status PutShm(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out);
   // Arena spans of `segments`, bounds-checked against the mapping.
   Status MapSegments(const ShmArena& arena, const std::vector<ByteRun>& segments, std::vector<std::span<std::byte>>* out);
 

@@ -209,6 +209,16 @@ TEST(Daemon, ConcurrentClientsOverTcpAndSharedMemory) {
   ASSERT_TRUE(h.CopyRuns(std::span<const ByteRun>(&all, 1), got).ok());
   EXPECT_EQ(got, expect);
   EXPECT_GE(tcp->Stats().gets, 24u * 6);
+  // A whole chain in one batch, parents first, over each transport (shared memory pipelines it).
+  for (Store* store : {shm.get(), tcp.get()}) {
+    auto chain = Keys(n, 6, store == shm.get() ? 2000 : 3000);
+    std::vector<std::vector<std::byte>> data;
+    std::vector<PutItem> items;
+    for (size_t i = 0; i < chain.size(); ++i) data.push_back(Fill(chain[i], n.geometry.ObjectBytes()));
+    for (size_t i = 0; i < chain.size(); ++i) items.push_back({{chain[i], i ? chain[i - 1] : n.Root()}, data[i]});
+    EXPECT_TRUE(store->PutBatch(ns, items).all_ok());
+    EXPECT_EQ(tcp->Lookup(ns, chain)->matched, chain.size());
+  }
 }
 
 TEST(Daemon, TenantsNeverSeeEachOthersBlocks) {
