@@ -157,7 +157,6 @@ class ServerCore {
   ServerMetrics metrics_;
   EventHub events_;
   std::atomic<uint64_t> next_handle_{1};
-  std::atomic<uint64_t> pinned_by_tenant_check_{0};
 
   std::shared_mutex ns_mu_;
   std::unordered_map<NamespaceId, NamespaceEntry> namespaces_;  // GUARDED_BY(ns_mu_)
