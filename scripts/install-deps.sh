@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  cmake ninja-build g++ clang pkg-config     # build; clang for the libFuzzer targets
+  cmake ninja-build g++ clang pkg-config git # build; clang for the libFuzzer targets; git unpacks llama.cpp
   libclang-rt-14-dev                         # libFuzzer and sanitizer runtimes for clang
   liburing-dev                               # disk tier: O_DIRECT I/O through io_uring
   libssl-dev                                 # SHA-256 block keys, TLS

@@ -18,6 +18,7 @@ exec > >(tee "$OUT/device_log.txt") 2>&1
 PY=${PY:-$(command -v python3)}
 DEV=$PWD/.devdeps
 ARCH_LIB=$DEV/usr/lib/x86_64-linux-gnu
+export PKG_CONFIG_PATH=$DEV/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}  # liburing (static)
 export PYTHONUNBUFFERED=1
 
 echo "== machine ($(date -u +%FT%TZ), commit ${TW_COMMIT:-unknown})"

@@ -12,6 +12,18 @@
 namespace tw {
 
 class Clock;  // src/common/clock.h; tests inject a manual clock
+class Env;    // src/common/env/env.h; tests inject I/O faults
+
+// What the disk tier is offered. Whatever is offered, the tier skips objects already on disk.
+enum class DiskAdmission : uint8_t {
+  // Default: an object goes to disk when DRAM evicts it. DRAM serves hot objects without costing
+  // disk bandwidth, and only what DRAM cannot hold is written; the price is that objects still
+  // in DRAM are lost on a crash (they are a cache: a recompute, never a wrong answer).
+  kOnEvict = 1,
+  // Also queue every Put for disk: everything survives a restart soon after it is stored, at the
+  // cost of writing objects DRAM alone would have served.
+  kWriteThrough = 2,
+};
 
 // Which eviction policy orders the DRAM tier. See docs/design.md for how each behaves.
 enum class EvictionPolicyKind : uint8_t {
@@ -38,6 +50,27 @@ struct EmbeddedStoreOptions {
   std::map<std::string, uint64_t> tenant_quota_bytes;
   // Time source for TTLs and leases; nullptr means the steady clock. Not owned.
   Clock* clock = nullptr;
+
+  // Disk tier: a region log in this directory (local NVMe or a shared filesystem). Empty: no disk tier.
+  std::string disk_dir;
+  // Bytes of region files this store may own (at least two regions). The tier never exceeds it.
+  uint64_t disk_capacity_bytes = 64ull << 30;
+  // Size of each preallocated region file; objects larger than a region are never demoted.
+  uint64_t disk_region_bytes = 256ull << 20;
+  // The write-behind queue: demoted objects are copied here and written by a background thread.
+  // When it is full, the evicting caller waits up to disk_enqueue_wait_ms, then the object is dropped.
+  uint64_t disk_write_queue_bytes = 256ull << 20;
+  uint64_t disk_enqueue_wait_ms = 5000;
+  uint64_t disk_io_bytes = 1ull << 20;  // bytes per I/O
+  uint32_t disk_io_depth = 8;           // I/Os in flight
+  DiskAdmission disk_admission = DiskAdmission::kOnEvict;
+  // Shared directories: each process needs its own owner id and writes only its own regions;
+  // with disk_shared it also serves the regions other owners have sealed.
+  std::string disk_owner = "local";
+  bool disk_shared = false;
+  uint64_t disk_discover_interval_ms = 1000;
+  // The file and I/O seam; nullptr means POSIX. Not owned.
+  Env* disk_env = nullptr;
 };
 
 // The DRAM arena, for the GPU path to register as pinned memory or the daemon to share.
@@ -54,6 +87,11 @@ class EmbeddedStore : public Store {
   static Result<std::unique_ptr<EmbeddedStore>> Open(const EmbeddedStoreOptions& options);
 
   virtual ArenaInfo arena() const = 0;
+
+  // Waits until every object queued for the disk tier is written, then seals the active region so
+  // that a restart needs no scan and other processes sharing the directory can see it. OK without
+  // a disk tier; kUnavailable if the disk tier stopped admitting after an I/O error.
+  virtual Status FlushDisk() = 0;
 };
 
 }  // namespace tw

@@ -212,13 +212,35 @@ class GetFuture {
   std::thread worker_;
 };
 
+DiskAdmission DiskAdmissionFromPy(const std::string& s) {
+  if (s == "on_evict") return DiskAdmission::kOnEvict;
+  if (s == "write_through") return DiskAdmission::kWriteThrough;
+  ThrowIfError(Status::InvalidArgument("disk_admission is 'on_evict' or 'write_through', not '" + s + "'"));
+  return DiskAdmission::kOnEvict;
+}
+
 std::shared_ptr<PyStore> OpenStore(const std::string& url, uint64_t dram_capacity_bytes, uint64_t page_bytes,
-                                   bool huge_pages, bool prefault) {
+                                   bool huge_pages, bool prefault, const std::string& disk_dir,
+                                   pyb::object disk_capacity_bytes, pyb::object disk_region_bytes,
+                                   const std::string& disk_admission, pyb::object disk_write_queue_bytes,
+                                   pyb::object disk_enqueue_wait_ms, pyb::object disk_io_bytes,
+                                   pyb::object disk_io_depth, const std::string& disk_owner, bool disk_shared) {
   EmbeddedStoreOptions o;
   o.dram_capacity_bytes = dram_capacity_bytes;
   o.page_bytes = page_bytes;
   o.huge_pages = huge_pages;
   o.prefault = prefault;
+  // Disk tier (embedded_store.h): None keeps the C++ default of each option.
+  o.disk_dir = disk_dir;
+  if (!disk_capacity_bytes.is_none()) o.disk_capacity_bytes = disk_capacity_bytes.cast<uint64_t>();
+  if (!disk_region_bytes.is_none()) o.disk_region_bytes = disk_region_bytes.cast<uint64_t>();
+  o.disk_admission = DiskAdmissionFromPy(disk_admission);
+  if (!disk_write_queue_bytes.is_none()) o.disk_write_queue_bytes = disk_write_queue_bytes.cast<uint64_t>();
+  if (!disk_enqueue_wait_ms.is_none()) o.disk_enqueue_wait_ms = disk_enqueue_wait_ms.cast<uint64_t>();
+  if (!disk_io_bytes.is_none()) o.disk_io_bytes = disk_io_bytes.cast<uint64_t>();
+  if (!disk_io_depth.is_none()) o.disk_io_depth = disk_io_depth.cast<uint32_t>();
+  o.disk_owner = disk_owner;
+  o.disk_shared = disk_shared;
   Result<std::unique_ptr<Store>> s = Status::Internal("unset");
   {
     pyb::gil_scoped_release nogil;  // pre-faulting a large arena takes seconds
@@ -287,7 +309,26 @@ void BindStore(pyb::module_& m) {
 
   pyb::class_<PyStore, std::shared_ptr<PyStore>>(m, "Store", "A Token Warehouse store (embedded, in this process).")
       .def(pyb::init(&OpenStore), pyb::arg("url") = "", pyb::arg("dram_capacity_bytes") = 1ull << 30,
-           pyb::arg("page_bytes") = 2ull << 20, pyb::arg("huge_pages") = false, pyb::arg("prefault") = true)
+           pyb::arg("page_bytes") = 2ull << 20, pyb::arg("huge_pages") = false, pyb::arg("prefault") = true,
+           pyb::kw_only(), pyb::arg("disk_dir") = "", pyb::arg("disk_capacity_bytes") = pyb::none(),
+           pyb::arg("disk_region_bytes") = pyb::none(), pyb::arg("disk_admission") = "on_evict",
+           pyb::arg("disk_write_queue_bytes") = pyb::none(), pyb::arg("disk_enqueue_wait_ms") = pyb::none(),
+           pyb::arg("disk_io_bytes") = pyb::none(), pyb::arg("disk_io_depth") = pyb::none(),
+           pyb::arg("disk_owner") = "local", pyb::arg("disk_shared") = false)
+      .def("flush_disk",
+           [](PyStore& s) {
+             EmbeddedStore* e = s.embedded();
+             if (e == nullptr) ThrowIfError(Status::NotSupported("flush_disk needs an embedded store"));
+             Status st;
+             {
+               pyb::gil_scoped_release nogil;
+               st = e->FlushDisk();
+             }
+             ThrowIfError(st);
+           },
+           "Waits until every object queued for the disk tier is written, then seals the active region (a "
+           "restart then needs no scan). A no-op without a disk tier; UnavailableError if the tier stopped "
+           "admitting after an I/O error.")
       .def("register_namespace",
            [](PyStore& s, const std::string& model_id, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
               const std::string& dtype, uint32_t block_tokens, const std::string& tenant, const std::string& model_revision,

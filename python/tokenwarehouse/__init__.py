@@ -41,13 +41,27 @@ GetFuture = _native.GetFuture
 __version__ = _native.__version__
 
 
+_ALIASES = {"dram_bytes": "dram_capacity_bytes", "disk_bytes": "disk_capacity_bytes"}
+
+
 def open(url: str = "", **options) -> Store:  # noqa: A001 - the natural name, as in io.open
     """Opens a store.
 
-    url: "" for an embedded store in this process (options: dram_capacity_bytes, page_bytes,
-    huge_pages, prefault); "tw://host:port" or "unix:///path" for a daemon, which raises
-    NotSupportedError until the remote client lands.
+    url: "" for an embedded store in this process; "tw://host:port" or "unix:///path" for a daemon,
+    which raises NotSupportedError until the remote client lands.
+
+    Embedded options: dram_capacity_bytes (alias dram_bytes), page_bytes, huge_pages, prefault; and
+    the disk tier, on when disk_dir is given: disk_dir, disk_capacity_bytes (alias disk_bytes),
+    disk_region_bytes, disk_admission ('on_evict', the default: objects go to disk when DRAM evicts
+    them; 'write_through': every put is queued for disk too, so a restart finds it), disk_write_queue_bytes,
+    disk_enqueue_wait_ms, disk_io_bytes, disk_io_depth, disk_owner, disk_shared. Reopening a store on the
+    same disk_dir finds what an earlier one wrote (call store.flush_disk() before closing it).
     """
+    for alias, name in _ALIASES.items():
+        if alias in options:
+            if name in options:
+                raise TypeError(f"pass {alias} or {name}, not both")
+            options[name] = options.pop(alias)
     return Store(url, **options)
 
 

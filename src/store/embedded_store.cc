@@ -2,6 +2,13 @@
 //
 // Lock discipline: `ns_mu_` guards the namespace and tenant tables (read-mostly, so shared);
 // `writes_mu_` guards open reservations. Neither is held while calling into a tier.
+//
+// Tiering: DRAM first. An object DRAM evicts is offered to the disk tier (DramTierOptions::on_evict
+// -> Demote), which copies it into its bounded write-behind queue; with DiskAdmission::kWriteThrough
+// every Put is offered too. Lookup reports the fastest tier holding each key. Get, Acquire and Pin
+// of an object only on disk promote it: DRAM pages are allocated (evicting, and so demoting, as
+// usual) and the disk tier reads the record straight into them, verifying its checksum; if DRAM has
+// no evictable room, Get still serves from disk through a temporary buffer. Remove clears every tier.
 #include "tw/embedded_store.h"
 
 #include <limits>
@@ -9,7 +16,9 @@
 #include <unordered_map>
 
 #include "common/clock.h"
+#include "common/env/env.h"
 #include "common/segments.h"
+#include "store/tier/disk_tier.h"
 #include "store/tier/dram_tier.h"
 
 namespace tw {
@@ -30,8 +39,16 @@ struct Reservation {
 
 class EmbeddedStoreImpl final : public EmbeddedStore {
  public:
-  EmbeddedStoreImpl(const EmbeddedStoreOptions& options, std::unique_ptr<DramTier> dram)
-      : options_(options), clock_(dram->clock()), dram_(std::move(dram)) {}
+  EmbeddedStoreImpl(const EmbeddedStoreOptions& options, std::unique_ptr<DiskTier> disk)
+      : options_(options), disk_(std::move(disk)) {}
+
+  // Opens the DRAM tier, whose evictions feed this store's Demote.
+  Status Init(DramTierOptions dram) {
+    if (disk_) dram.on_evict = [this](const std::shared_ptr<DramObject>& obj) { Demote(*obj); };
+    TW_ASSIGN_OR_RETURN(dram_, DramTier::Open(dram));
+    clock_ = &dram_->clock();
+    return Status::Ok();
+  }
 
   ~EmbeddedStoreImpl() override {
     // Reservations still open are aborted by their handles, which must not outlive the store.
@@ -74,10 +91,15 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     TW_RETURN_IF_ERROR(FindNamespace(ns, nullptr));
     LookupResult out;
     out.tiers.reserve(keys.size());
-    const uint64_t now = clock_.NowMs();
+    const uint64_t now = clock_->NowMs();
     for (const BlockKey& key : keys) {
-      if (!dram_->Contains(ns, key, now)) break;
-      out.tiers.push_back(Tier::kDram);
+      if (dram_->Contains(ns, key, now)) {
+        out.tiers.push_back(Tier::kDram);
+      } else if (disk_ && disk_->Contains(ns, key)) {
+        out.tiers.push_back(Tier::kDisk);
+      } else {
+        break;
+      }
     }
     out.matched = out.tiers.size();
     lookups_.fetch_add(1, std::memory_order_relaxed);
@@ -98,7 +120,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     if (!s.ok()) return Rejected(std::move(s));
     if (!obj) return Status::Ok();  // already present
     TW_RETURN_IF_ERROR(ScatterAt(dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes), 0, data));
-    dram_->Publish(std::move(obj));
+    PublishNew(std::move(obj));
     return Status::Ok();
   }
 
@@ -121,7 +143,17 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     TW_ASSIGN_OR_RETURN(std::vector<ByteRun> runs, e.nspace.geometry.SliceRuns(slice));
     gets_.fetch_add(1, std::memory_order_relaxed);
-    std::shared_ptr<DramObject> obj = dram_->Find(ns, key, /*record_access=*/true);
+    Status why;
+    std::shared_ptr<DramObject> obj = FindOrPromote(ns, e, key, /*record_access=*/true, &why);
+    if (!obj && why.IsResourceExhausted()) {
+      // DRAM has no evictable room: serve this read from disk without promoting.
+      std::vector<std::byte> tmp(e.object_bytes);
+      std::span<std::byte> whole(tmp);
+      if (disk_->Read(ns, key, {&whole, 1}).ok()) {
+        TW_RETURN_IF_ERROR(GatherRuns({std::span<const std::byte>(tmp)}, runs, out));
+        return Status::Ok();
+      }
+    }
     if (!obj) {
       get_misses_.fetch_add(1, std::memory_order_relaxed);
       return Status::NotFound();
@@ -131,11 +163,57 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return Status::Ok();
   }
 
+  // A prefix load: the objects only on disk are promoted together, their reads in flight at once
+  // (DiskTier::ReadBatch), instead of one object after another. Everything else is Get.
+  BatchStatus GetBatch(const NamespaceId& ns, std::span<const GetItem> items) override {
+    NamespaceEntry e;
+    if (!disk_ || !FindNamespace(ns, &e).ok()) return Store::GetBatch(ns, items);
+    struct Promotion {
+      size_t item;
+      std::shared_ptr<DramObject> obj;
+      std::vector<std::span<std::byte>> segments;
+    };
+    std::vector<Promotion> promotions;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const BlockKey& key = items[i].key;
+      if (dram_->Contains(ns, key, clock_->NowMs())) continue;
+      std::optional<DiskObjectInfo> info = disk_->Find(ns, key);
+      if (!info || info->payload_bytes != e.object_bytes) continue;
+      Result<std::shared_ptr<DramObject>> fresh = dram_->Allocate({.size_bytes = e.object_bytes,
+                                                                   .tenant = e.tenant,
+                                                                   .tenant_quota_bytes = e.quota_bytes,
+                                                                   .ns = ns,
+                                                                   .parent = info->parent});
+      if (!fresh.ok()) break;  // DRAM is full of pinned objects: the rest go one by one through Get
+      std::shared_ptr<DramObject> obj = std::move(*fresh);
+      obj->ns = ns;
+      obj->key = key;
+      obj->parent = info->parent;
+      obj->expires_at_ms = info->expires_at_ms;
+      auto segments = dram_->memory().Segments<std::byte>(obj->pages, AlignUp(obj->size_bytes));
+      promotions.push_back({i, std::move(obj), std::move(segments)});
+    }
+    if (!promotions.empty()) {
+      std::vector<DiskTier::ReadItem> reads;
+      reads.reserve(promotions.size());
+      for (const Promotion& p : promotions) reads.push_back({ns, items[p.item].key, p.segments, Status::Ok()});
+      disk_->ReadBatch(reads);
+      for (size_t j = 0; j < promotions.size(); ++j) {
+        if (reads[j].status.ok()) dram_->Publish(promotions[j].obj);  // false: promoted concurrently, fine
+        else dram_->Abandon(promotions[j].obj);
+      }
+    }
+    return Store::GetBatch(ns, items);  // now served from DRAM (or missed, as Get decides)
+  }
+
   Result<ReadHandle> Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) override {
-    TW_RETURN_IF_ERROR(FindNamespace(ns, nullptr));
+    NamespaceEntry e;
+    TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
     gets_.fetch_add(1, std::memory_order_relaxed);
-    std::shared_ptr<DramObject> obj = dram_->Find(ns, key, /*record_access=*/true);
+    Status why;
+    std::shared_ptr<DramObject> obj = FindOrPromote(ns, e, key, /*record_access=*/true, &why);
+    if (!obj && why.IsResourceExhausted()) return why;  // on disk, but DRAM has no room to map it
     if (!obj) {
       get_misses_.fetch_add(1, std::memory_order_relaxed);
       return Status::NotFound();
@@ -147,13 +225,16 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t lease_ms) override {
-    TW_RETURN_IF_ERROR(FindNamespace(ns, nullptr));
+    NamespaceEntry e;
+    TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
     if (keys.empty()) return Status::InvalidArgument("nothing to pin");
     std::vector<std::shared_ptr<DramObject>> objects;
     objects.reserve(keys.size());
     for (const BlockKey& key : keys) {
-      auto obj = dram_->Find(ns, key, /*record_access=*/false);
+      Status why;
+      auto obj = FindOrPromote(ns, e, key, /*record_access=*/false, &why);
+      if (!obj && why.IsResourceExhausted()) return why;
       if (!obj) return Status::NotFound("key " + key.ToHex() + " is not present; nothing pinned");
       objects.push_back(std::move(obj));
     }
@@ -164,7 +245,9 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
 
   Status Remove(const NamespaceId& ns, const BlockKey& key) override {
     TW_RETURN_IF_ERROR(FindNamespace(ns, nullptr));
-    return dram_->Erase(ns, key) ? Status::Ok() : Status::NotFound();
+    const bool in_dram = dram_->Erase(ns, key);
+    const bool on_disk = disk_ && disk_->Remove(ns, key).ok();
+    return in_dram || on_disk ? Status::Ok() : Status::NotFound();
   }
 
   StoreStats Stats() override {
@@ -181,8 +264,11 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     s.pinned_objects = dram_->leases().pinned_objects();
     s.active_leases = dram_->leases().active_leases();
     s.tiers.push_back(dram_->Stats());
+    if (disk_) s.tiers.push_back(disk_->Stats());
     return s;
   }
+
+  Status FlushDisk() override { return disk_ ? disk_->Seal() : Status::Ok(); }
 
  protected:
   Status CommitWrite(uint64_t id) override {
@@ -194,7 +280,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       r = std::move(it->second);
       writes_.erase(it);
     }
-    if (r.object) dram_->Publish(std::move(r.object));
+    if (r.object) PublishNew(std::move(r.object));
     return Status::Ok();
   }
 
@@ -222,7 +308,60 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return Status::Ok();
   }
 
-  bool Present(const NamespaceId& ns, const BlockKey& key) { return dram_->Contains(ns, key, clock_.NowMs()); }
+  bool Present(const NamespaceId& ns, const BlockKey& key) {
+    return dram_->Contains(ns, key, clock_->NowMs()) || (disk_ && disk_->Contains(ns, key));
+  }
+
+  // Publishes a newly stored object; with write-through it is queued for disk as well.
+  void PublishNew(std::shared_ptr<DramObject> obj) {
+    if (!dram_->Publish(obj)) return;
+    if (disk_ && options_.disk_admission == DiskAdmission::kWriteThrough) Demote(*obj);
+  }
+
+  // The DRAM tier's eviction hook (outside every DRAM lock): offer the object to the disk tier,
+  // which copies it, so the DRAM pages are free as soon as this returns. Dropped quietly when the
+  // namespace is unknown or the disk tier refuses (full queue past its wait, stopped, too large);
+  // the disk tier counts those.
+  void Demote(const DramObject& obj) {
+    NamespaceEntry e;
+    if (!FindNamespace(obj.ns, &e).ok()) return;
+    auto segments = obj.memory->Segments<const std::byte>(obj.pages, obj.size_bytes);
+    (void)disk_->Enqueue(obj.ns, obj.key, obj.parent, e.nspace.geometry, obj.expires_at_ms, segments, obj.size_bytes);
+  }
+
+  // The visible DRAM object, or the disk copy promoted into DRAM, or nullptr (a miss). *why is
+  // kResourceExhausted when the object is on disk but DRAM had no evictable room for it.
+  std::shared_ptr<DramObject> FindOrPromote(const NamespaceId& ns, const NamespaceEntry& e, const BlockKey& key,
+                                            bool record_access, Status* why) {
+    std::shared_ptr<DramObject> obj = dram_->Find(ns, key, record_access);
+    if (obj || !disk_) return obj;
+    std::optional<DiskObjectInfo> info = disk_->Find(ns, key);
+    // A record of another size cannot belong to this namespace's geometry: a miss, never served.
+    if (!info || info->payload_bytes != e.object_bytes) return nullptr;
+    Result<std::shared_ptr<DramObject>> fresh = dram_->Allocate({.size_bytes = e.object_bytes,
+                                                                 .tenant = e.tenant,
+                                                                 .tenant_quota_bytes = e.quota_bytes,
+                                                                 .ns = ns,
+                                                                 .parent = info->parent});
+    if (!fresh.ok()) {
+      *why = fresh.status();
+      return nullptr;
+    }
+    obj = std::move(*fresh);
+    obj->ns = ns;
+    obj->key = key;
+    obj->parent = info->parent;
+    obj->expires_at_ms = info->expires_at_ms;
+    // Pages are whole multiples of 4 KiB, so the padded record fits the object's last page and the
+    // disk tier can read with O_DIRECT straight into them.
+    auto segments = dram_->memory().Segments<std::byte>(obj->pages, AlignUp(obj->size_bytes));
+    if (!disk_->Read(ns, key, segments).ok()) {
+      dram_->Abandon(obj);
+      return nullptr;
+    }
+    if (!dram_->Publish(obj)) return dram_->Find(ns, key, record_access);  // promoted concurrently
+    return obj;
+  }
 
   // The checks shared by Put and Reserve, then the allocation. *obj stays null if the key is present.
   Status Prepare(const NamespaceId& ns, const NamespaceEntry& e, const BlockRef& ref, std::shared_ptr<DramObject>* obj) {
@@ -242,7 +381,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
                                                .ns = ns,
                                                .parent = ref.parent}));
     (*obj)->key = ref.key;
-    (*obj)->expires_at_ms = e.options.ttl_ms ? clock_.NowMs() + e.options.ttl_ms : 0;
+    (*obj)->expires_at_ms = e.options.ttl_ms ? clock_->NowMs() + e.options.ttl_ms : 0;
     return Status::Ok();
   }
 
@@ -252,8 +391,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   const EmbeddedStoreOptions options_;
-  const Clock& clock_;
+  // Declared before dram_ so it is destroyed after it: the disk tier drains its queue last.
+  std::unique_ptr<DiskTier> disk_;
   std::unique_ptr<DramTier> dram_;
+  const Clock* clock_ = nullptr;
 
   std::shared_mutex ns_mu_;
   std::unordered_map<NamespaceId, NamespaceEntry> namespaces_;
@@ -278,8 +419,26 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const EmbeddedStoreOp
   dram.prefault = options.prefault;
   dram.policy = options.eviction;
   dram.clock = options.clock;
-  TW_ASSIGN_OR_RETURN(std::unique_ptr<DramTier> tier, DramTier::Open(dram));
-  return std::unique_ptr<EmbeddedStore>(new EmbeddedStoreImpl(options, std::move(tier)));
+  std::unique_ptr<DiskTier> disk;
+  if (!options.disk_dir.empty()) {
+    DiskTierOptions d;
+    d.dir = options.disk_dir;
+    d.capacity_bytes = options.disk_capacity_bytes;
+    d.region_bytes = options.disk_region_bytes;
+    d.write_queue_bytes = options.disk_write_queue_bytes;
+    d.enqueue_wait_ms = options.disk_enqueue_wait_ms;
+    d.io_bytes = options.disk_io_bytes;
+    d.io_depth = options.disk_io_depth;
+    d.owner = options.disk_owner;
+    d.shared = options.disk_shared;
+    d.discover_interval_ms = options.disk_discover_interval_ms;
+    d.env = options.disk_env;
+    d.clock = options.clock;
+    TW_ASSIGN_OR_RETURN(disk, DiskTier::Open(d));
+  }
+  auto store = std::make_unique<EmbeddedStoreImpl>(options, std::move(disk));
+  TW_RETURN_IF_ERROR(store->Init(dram));
+  return std::unique_ptr<EmbeddedStore>(std::move(store));
 }
 
 }  // namespace tw

@@ -14,7 +14,12 @@ void RegisterBenchDramCommand(CLI::App& bench);
 void RegisterServeCommand(CLI::App& app);
 void RegisterStatsCommand(CLI::App& app);
 void RegisterBenchNetCommand(CLI::App& bench);
+void RegisterFsckCommand(CLI::App& app);
+void RegisterBenchDiskCommand(CLI::App& bench);
 void RegisterSimulateCommand(CLI::App& app);
 void RegisterPlanCommand(CLI::App& app);
+// Built only with llama.cpp (TW_HAVE_LLAMA).
+void RegisterDemoCommand(CLI::App& app);
+void RegisterBenchLlamaCommand(CLI::App& bench);
 
 }  // namespace tw::cli

@@ -18,12 +18,18 @@ int main(int argc, char** argv) {
   tw::cli::RegisterQuickstartCommand(app);
   tw::cli::RegisterServeCommand(app);
   tw::cli::RegisterStatsCommand(app);
+  tw::cli::RegisterFsckCommand(app);
   tw::cli::RegisterSimulateCommand(app);
   tw::cli::RegisterPlanCommand(app);
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);
   tw::cli::RegisterBenchNetCommand(*bench);
+  tw::cli::RegisterBenchDiskCommand(*bench);
+#ifdef TW_HAVE_LLAMA
+  tw::cli::RegisterDemoCommand(app);
+  tw::cli::RegisterBenchLlamaCommand(*bench);
+#endif
   CLI11_PARSE(app, argc, argv);
   return tw::cli::ExitCode();
 }

@@ -1,0 +1,224 @@
+// DiskTier reads: the promotion path. Objects are read straight into the caller's (DRAM) pages with
+// their chunks in flight together, and each payload is checksummed as its chunks arrive, in order,
+// so verification overlaps the I/O instead of following it.
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "common/logging.h"
+#include "store/tier/disk_tier.h"
+
+namespace tw {
+namespace {
+
+bool Aligned(const std::byte* p, uint64_t n) {
+  return reinterpret_cast<uintptr_t>(p) % kIoAlign == 0 && n % kIoAlign == 0;
+}
+
+}  // namespace
+
+Status DiskTier::Read(const NamespaceId& ns, const BlockKey& key, std::span<const std::span<std::byte>> dest) {
+  ReadItem item{ns, key, dest, Status::Ok()};
+  ReadBatch({&item, 1});
+  return item.status;
+}
+
+void DiskTier::ReadBatch(std::span<ReadItem> items) {
+  struct Job {
+    ReadItem* item;
+    Entry e;
+    std::vector<std::span<std::byte>> target;
+    AlignedBuffer bounce;
+    std::byte* header = nullptr;
+    size_t first_op = 0, end_op = 0;  // this job's ops: [first_op] is the header, then payload chunks
+    size_t cursor = 0;
+    uint64_t hashed = 0;
+    std::unique_ptr<PayloadHasher> hasher;
+  };
+  std::vector<Job> jobs;
+  jobs.reserve(items.size());
+  const uint64_t now = clock_->NowMs();
+  for (ReadItem& item : items) {
+    item.status = Status::Ok();
+    const IndexKey k{item.ns, item.key};
+    Entry e;
+    bool found = false;
+    {
+      Shard& s = ShardOf(k);
+      std::lock_guard<std::mutex> lock(s.mu);
+      auto it = s.map.find(k);
+      if (it != s.map.end()) {
+        e = it->second;
+        found = true;
+      }
+    }
+    if (!found) {
+      // Still in the write queue: serve it from the ring.
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      auto it = pending_.find(k);
+      if (it == pending_.end()) {
+        item.status = Status::NotFound();
+        continue;
+      }
+      const Pending& p = *it->second;
+      const std::byte* src = ring_.at(p.ring_offset) + kBlockBytes;
+      uint64_t left = p.meta.payload_bytes;
+      for (const auto& s : item.dest) {
+        const uint64_t n = std::min<uint64_t>(left, s.size());
+        std::memcpy(s.data(), src, n);
+        src += n;
+        left -= n;
+      }
+      if (left) {
+        item.status = Status::InvalidArgument("read buffer smaller than the object");
+        continue;
+      }
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      bytes_read_.fetch_add(p.meta.payload_bytes, std::memory_order_relaxed);
+      continue;
+    }
+    if (Expired(e, now)) {
+      item.status = Status::NotFound();
+      continue;
+    }
+    uint64_t dest_bytes = 0;
+    for (const auto& s : item.dest) dest_bytes += s.size();
+    if (dest_bytes < e.payload_bytes) {
+      item.status = Status::InvalidArgument("read buffer smaller than the object");
+      continue;
+    }
+    Job job;
+    job.item = &item;
+    job.e = std::move(e);
+    const uint64_t stored = RecordMeta::AlignUp4K(job.e.payload_bytes);
+    // O_DIRECT needs aligned buffers of whole blocks: read straight into `dest` when it is made of
+    // them (DRAM pages are), else through a bounce buffer.
+    uint64_t left = stored;
+    for (const auto& s : item.dest) {
+      const uint64_t n = std::min<uint64_t>(left, s.size());
+      if (n == 0 || !Aligned(s.data(), n)) break;
+      job.target.emplace_back(s.data(), n);
+      left -= n;
+    }
+    if (left != 0) {
+      job.target.clear();
+      job.bounce = AlignedBuffer(stored);
+      if (!job.bounce) {
+        item.status = Status::ResourceExhausted("cannot allocate a bounce buffer");
+        continue;
+      }
+      job.target.emplace_back(job.bounce.data(), stored);
+    }
+    job.hasher = std::make_unique<PayloadHasher>();
+    jobs.push_back(std::move(job));
+  }
+  if (jobs.empty()) return;
+
+  // Jobs in the same region file go in one submission; regions are read one after another.
+  std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
+    return a.e.region.get() < b.e.region.get() || (a.e.region == b.e.region && a.e.offset < b.e.offset);
+  });
+  AlignedBuffer headers(jobs.size() * kBlockBytes);
+  if (!headers) {
+    for (Job& j : jobs) j.item->status = Status::ResourceExhausted("cannot allocate read headers");
+    return;
+  }
+  for (size_t from = 0; from < jobs.size();) {
+    size_t to = from + 1;
+    while (to < jobs.size() && jobs[to].e.region == jobs[from].e.region) ++to;
+    std::vector<IoOp> ops;
+    std::vector<uint32_t> op_job;  // op index -> job index
+    for (size_t j = from; j < to; ++j) {
+      Job& job = jobs[j];
+      job.header = headers.data() + j * kBlockBytes;
+      job.first_op = ops.size();
+      ops.push_back({IoOp::Kind::kRead, job.e.offset, job.header, kBlockBytes});
+      uint64_t file_at = job.e.offset + kBlockBytes;
+      for (const auto& s : job.target) {
+        for (uint64_t done = 0; done < s.size(); done += options_.io_bytes) {
+          const uint64_t n = std::min<uint64_t>(options_.io_bytes, s.size() - done);
+          ops.push_back({IoOp::Kind::kRead, file_at, s.data() + done, n});
+          file_at += n;
+        }
+      }
+      job.end_op = ops.size();
+      job.cursor = job.first_op + 1;
+      op_job.resize(ops.size(), static_cast<uint32_t>(j));
+    }
+    std::vector<char> arrived(ops.size(), 0);
+    auto on_done = [&](size_t i) {
+      arrived[i] = 1;
+      Job& job = jobs[op_job[i]];
+      while (job.cursor < job.end_op && arrived[job.cursor]) {
+        const uint64_t n = std::min<uint64_t>(ops[job.cursor].length, job.e.payload_bytes - job.hashed);
+        if (n) job.hasher->Update(ops[job.cursor].data, n);
+        job.hashed += n;
+        ++job.cursor;
+      }
+    };
+    const std::shared_ptr<Region> region = jobs[from].e.region;
+    Status io = region->file->Submit(ops, options_.io_depth, on_done);
+    for (size_t j = from; j < to; ++j) Finish(jobs[j].item, jobs[j].e, io, jobs[j].header, jobs[j].hashed,
+                                               jobs[j].hasher->Digest(), jobs[j].bounce);
+    from = to;
+  }
+}
+
+void DiskTier::Finish(ReadItem* item, const Entry& e, const Status& io, const std::byte* header, uint64_t hashed,
+                      uint64_t digest, const AlignedBuffer& bounce) {
+  const IndexKey k{item->ns, item->key};
+  auto drop = [&] {
+    Shard& s = ShardOf(k);
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.map.find(k);
+    if (it != s.map.end() && it->second.region == e.region) {
+      s.map.erase(it);
+      objects_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  };
+  item->status = Status::NotFound();  // every failure below is a miss
+  if (!io.ok()) {
+    if (!e.region->own && (io.IsNotFound() || io.code() == StatusCode::kIOError)) {
+      drop();  // another owner's region shrank or vanished under us
+      return;
+    }
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    StopAdmitting(io);
+    return;
+  }
+  Result<RecordMeta> m = DecodeRecordHeader(reinterpret_cast<const uint8_t*>(header));
+  const bool stale = m.ok() && m->epoch != e.region->epoch;
+  const bool good = m.ok() && !stale && m->type == RecordType::kObject && m->ns == item->ns && m->key == item->key &&
+                    m->payload_bytes == e.payload_bytes && m->payload_checksum == e.checksum &&
+                    hashed == e.payload_bytes && digest == e.checksum;
+  if (!good) {
+    drop();
+    if (!e.region->own && (stale || ForeignRegionChanged(e.region))) return;  // reused by its owner
+    corrupt_.fetch_add(1, std::memory_order_relaxed);
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    TW_LOG_WARN("disk tier: corrupt record for key {} in {} at {}: dropped", item->key.ToHex(), e.region->path, e.offset);
+    return;
+  }
+  if (bounce) {
+    const std::byte* src = bounce.data();
+    uint64_t left = e.payload_bytes;
+    for (const auto& s : item->dest) {
+      const uint64_t n = std::min<uint64_t>(left, s.size());
+      std::memcpy(s.data(), src, n);
+      src += n;
+      left -= n;
+    }
+  }
+  e.region->last_access_ms.store(clock_->NowMs(), std::memory_order_relaxed);
+  {
+    Shard& s = ShardOf(k);
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.map.find(k);
+    if (it != s.map.end() && it->second.region == e.region) it->second.accessed = true;
+  }
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  bytes_read_.fetch_add(e.payload_bytes, std::memory_order_relaxed);
+  item->status = Status::Ok();
+}
+
+}  // namespace tw

@@ -1,0 +1,198 @@
+// The embedded store over DRAM + disk: demotion, promotion, lookups across tiers, restart, faults.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "common/env/fault_env.h"
+#include "store/tier/disk_test_util.h"
+#include "tw/embedded_store.h"
+#include "tw/namespace.h"
+
+namespace tw {
+namespace {
+
+using testing::FreshDir;
+using testing::PayloadFor;
+
+Namespace TestNamespace() {
+  Namespace ns;
+  ns.tenant = "t";
+  ns.model_id = "disk-test";
+  ns.geometry = KvGeometry{16, 1, 64, KvDtype::kF16, 64};  // 256 KiB objects
+  return ns;
+}
+
+EmbeddedStoreOptions Options(const std::string& dir) {
+  EmbeddedStoreOptions o;
+  o.dram_capacity_bytes = 2ull << 20;  // 8 objects
+  o.page_bytes = 64 << 10;
+  o.prefault = false;
+  o.disk_dir = dir;
+  o.disk_capacity_bytes = 16ull << 20;
+  o.disk_region_bytes = 2ull << 20;
+  o.disk_write_queue_bytes = 2ull << 20;
+  o.disk_io_bytes = 128 << 10;
+  return o;
+}
+
+std::vector<BlockRef> Chain(const Namespace& ns, size_t n) {
+  std::vector<BlockRef> refs;
+  BlockKey parent = ns.Root();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t tokens[1] = {static_cast<uint32_t>(i)};
+    BlockKey key = ChainKey(ns.Id(), parent, tokens);
+    refs.push_back({key, parent});
+    parent = key;
+  }
+  return refs;
+}
+
+struct Fixture {
+  std::unique_ptr<EmbeddedStore> store;
+  Namespace nspace = TestNamespace();
+  NamespaceId ns;
+  std::vector<BlockRef> chain;
+  uint64_t size = nspace.geometry.ObjectBytes();
+
+  explicit Fixture(const EmbeddedStoreOptions& o, size_t blocks = 40) {
+    auto s = EmbeddedStore::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    store = std::move(*s);
+    ns = store->RegisterNamespace(nspace, {}).value();
+    chain = Chain(nspace, blocks);
+  }
+  void PutAll() {
+    for (const BlockRef& r : chain) ASSERT_TRUE(store->Put(ns, r, PayloadFor(r.key, size)).ok());
+  }
+  void CheckAll() {
+    std::vector<std::byte> out(size);
+    for (const BlockRef& r : chain) {
+      ASSERT_TRUE(store->Get(ns, r.key, out).ok());
+      ASSERT_TRUE(out == PayloadFor(r.key, size));
+    }
+  }
+  const TierStats& Disk() {
+    stats = store->Stats();
+    EXPECT_EQ(stats.tiers.size(), 2u);
+    return stats.tiers.back();
+  }
+  StoreStats stats;
+};
+
+TEST(DiskStore, DemotesOnEvictionAndPromotesOnGet) {
+  Fixture f(Options(FreshDir("store_demote")));
+  f.PutAll();  // 40 objects through an 8-object DRAM: the early ones are demoted
+  std::vector<BlockKey> keys;
+  for (const BlockRef& r : f.chain) keys.push_back(r.key);
+  LookupResult hit = f.store->Lookup(f.ns, keys).value();
+  ASSERT_EQ(hit.matched, keys.size());
+  EXPECT_EQ(hit.tiers.front(), Tier::kDisk);
+  EXPECT_EQ(hit.tiers.back(), Tier::kDram);
+  ASSERT_TRUE(f.store->FlushDisk().ok());
+  EXPECT_GE(f.Disk().admissions, 32u);
+  f.CheckAll();  // every disk object is promoted on its way out
+  EXPECT_GE(f.Disk().hits, 32u);
+  EXPECT_EQ(f.Disk().errors, 0u);
+  // A promoted object is in DRAM now; it is also still on disk, so evicting it again writes nothing.
+  const uint64_t written = f.Disk().admissions;
+  hit = f.store->Lookup(f.ns, std::span(keys).first(1)).value();
+  EXPECT_EQ(hit.tiers[0], Tier::kDisk);  // evicted again by the reads that followed
+  ASSERT_TRUE(f.store->FlushDisk().ok());
+  EXPECT_EQ(f.Disk().admissions, written);
+}
+
+TEST(DiskStore, GetBatchPromotesAPrefixTogether) {
+  Fixture f(Options(FreshDir("store_getbatch")));
+  f.PutAll();
+  ASSERT_TRUE(f.store->FlushDisk().ok());
+  std::vector<std::vector<std::byte>> outs(6, std::vector<std::byte>(f.size));
+  std::vector<GetItem> items;
+  for (size_t i = 0; i < outs.size(); ++i) items.push_back({f.chain[i].key, outs[i], KvSlice::All()});
+  BatchStatus b = f.store->GetBatch(f.ns, items);
+  ASSERT_TRUE(b.transport.ok());
+  ASSERT_TRUE(b.all_ok());
+  for (size_t i = 0; i < outs.size(); ++i) EXPECT_TRUE(outs[i] == PayloadFor(f.chain[i].key, f.size)) << i;
+  EXPECT_GE(f.Disk().hits, 6u);
+}
+
+TEST(DiskStore, AcquireAndPinPromote) {
+  Fixture f(Options(FreshDir("store_acquire")));
+  f.PutAll();
+  Result<ReadHandle> h = f.store->Acquire(f.ns, f.chain[0].key, 10'000);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  std::vector<std::byte> all;
+  for (auto seg : h->segments()) all.insert(all.end(), seg.begin(), seg.end());
+  EXPECT_TRUE(all == PayloadFor(f.chain[0].key, f.size));
+  Result<LeaseId> pin = f.store->Pin(f.ns, std::vector<BlockKey>{f.chain[1].key, f.chain[2].key}, 10'000);
+  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
+  LookupResult hit = f.store->Lookup(f.ns, std::vector<BlockKey>{f.chain[1].key}).value();
+  EXPECT_EQ(hit.tiers[0], Tier::kDram);
+}
+
+TEST(DiskStore, RemoveClearsEveryTier) {
+  Fixture f(Options(FreshDir("store_remove")));
+  f.PutAll();
+  ASSERT_TRUE(f.store->Remove(f.ns, f.chain[0].key).ok());      // on disk
+  ASSERT_TRUE(f.store->Remove(f.ns, f.chain.back().key).ok());  // in DRAM
+  std::vector<std::byte> out(f.size);
+  EXPECT_TRUE(f.store->Get(f.ns, f.chain[0].key, out).IsNotFound());
+  EXPECT_TRUE(f.store->Get(f.ns, f.chain.back().key, out).IsNotFound());
+  EXPECT_TRUE(f.store->Remove(f.ns, f.chain[0].key).IsNotFound());
+}
+
+TEST(DiskStore, WarmRestartServesFromDisk) {
+  const std::string dir = FreshDir("store_restart");
+  {
+    EmbeddedStoreOptions o = Options(dir);
+    o.disk_admission = DiskAdmission::kWriteThrough;  // everything reaches disk, even what DRAM holds
+    Fixture f(o);
+    f.PutAll();
+    ASSERT_TRUE(f.store->FlushDisk().ok());
+  }
+  Fixture f(Options(dir));
+  std::vector<BlockKey> keys;
+  for (const BlockRef& r : f.chain) keys.push_back(r.key);
+  LookupResult hit = f.store->Lookup(f.ns, keys).value();
+  ASSERT_EQ(hit.matched, keys.size());
+  for (Tier t : hit.tiers) EXPECT_EQ(t, Tier::kDisk);
+  f.CheckAll();
+  // Chain checks see disk objects: a block whose parent is only on disk can be stored.
+  uint32_t tokens[1] = {999};
+  BlockRef next{ChainKey(f.nspace.Id(), f.chain[3].key, tokens), f.chain[3].key};
+  EXPECT_TRUE(f.store->Put(f.ns, next, PayloadFor(next.key, f.size)).ok());
+}
+
+TEST(DiskStore, DramKeepsServingWhenDiskFails) {
+  FaultInjectingEnv env(Env::Posix());
+  EmbeddedStoreOptions o = Options(FreshDir("store_enospc"));
+  o.disk_env = &env;
+  env.FailWrites(ENOSPC);
+  Fixture f(o);
+  f.PutAll();  // every demotion fails behind the caller; Puts still succeed
+  (void)f.store->FlushDisk();
+  EXPECT_GE(f.Disk().errors, 1u);
+  EXPECT_EQ(f.Disk().objects, 0u);
+  std::vector<std::byte> out(f.size);
+  ASSERT_TRUE(f.store->Get(f.ns, f.chain.back().key, out).ok());
+  EXPECT_TRUE(out == PayloadFor(f.chain.back().key, f.size));
+  EXPECT_TRUE(f.store->Get(f.ns, f.chain[0].key, out).IsNotFound());  // lost from DRAM, never written
+}
+
+TEST(DiskStore, CorruptDiskObjectIsAMiss) {
+  FaultInjectingEnv env(Env::Posix());
+  EmbeddedStoreOptions o = Options(FreshDir("store_flip"));
+  o.disk_env = &env;
+  Fixture f(o);
+  f.PutAll();
+  ASSERT_TRUE(f.store->FlushDisk().ok());
+  env.FlipBitsInNextReads(1);
+  std::vector<std::byte> out(f.size);
+  EXPECT_TRUE(f.store->Get(f.ns, f.chain[0].key, out).IsNotFound());
+  EXPECT_EQ(f.Disk().errors, 1u);
+  EXPECT_EQ(f.stats.get_misses, 1u);
+  ASSERT_TRUE(f.store->Get(f.ns, f.chain[1].key, out).ok());
+  EXPECT_TRUE(out == PayloadFor(f.chain[1].key, f.size));
+}
+
+}  // namespace
+}  // namespace tw

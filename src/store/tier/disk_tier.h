@@ -1,0 +1,262 @@
+// DiskTier: the second tier. A region log on local NVMe or a shared filesystem directory.
+//
+// Policy:
+//  - Admission: the store offers objects (by default, each object the DRAM tier evicts; with
+//    write-through, each Put too). The tier takes every offered object that is not already on disk
+//    and fits a region, as long as it is healthy. After any write or read error (EIO, ENOSPC, ...)
+//    it stops admitting for good (until reopened): one warning in the log, TierStats::errors and
+//    DiskTierCounters::admitting report it, and reads of what is already on disk go on.
+//  - Write-behind: an offered object is copied into a bounded staging ring (write_queue_bytes) and
+//    the caller returns; one writer thread appends queued records to the active region with O_DIRECT
+//    through io_uring (io_bytes per I/O, io_depth in flight). Copying out means the DRAM pages are
+//    free the moment the caller returns, so a slow disk never holds DRAM hostage. When the ring is
+//    full the caller waits up to enqueue_wait_ms (back-pressure), then the object is dropped and
+//    counted: the queue never grows past its bound. A queued object is already visible (Contains,
+//    Read serve it from the ring), so chain checks do not flicker during demotion.
+//  - Promotion: the store promotes a disk hit to DRAM by reading it straight into DRAM pages.
+//    The disk copy stays (objects are immutable), so a re-eviction costs no write.
+//  - Eviction: by region. When every region the tier may own (capacity_bytes / region_bytes) is in
+//    use and the active one is full, the coldest sealed region (least recently read) is reclaimed:
+//    its objects leave the index (expired ones are gone anyway) and the file is reused under a new
+//    epoch. Its objects read since they were written (still hot) are first copied back into the
+//    write queue, as far as it has room, and so re-admitted. Pins live in DRAM (a pinned object has been promoted), so nothing pinned is reclaimed.
+//    The tier never uses more than capacity_bytes of files.
+//  - Durability: a record is indexed only after its write completed, and every read verifies the
+//    record header (key, epoch) and the payload checksum: a torn, failed or corrupt record is a
+//    counted miss, never served. Records survive a process crash (O_DIRECT); regions are fdatasync'd
+//    when sealed. Warm restart loads sealed regions' footers and scans the unsealed one up to its
+//    first bad record, then seals it. Remove appends a tombstone, applied at restart.
+//  - Sharing: several processes may use one directory, each with its own owner id, writing only its
+//    own region files. A region is published when sealed; others discover it (every
+//    discover_interval_ms, or on Discover) and serve it read-only. A reused or deleted region is a
+//    miss for them, never an error or a wrong read.
+//
+// Concurrency: the index is sharded (a mutex per shard). `queue_mu_` guards the staging ring, the
+// queue and the pending map; `regions_mu_` guards the region lists. Only the writer thread touches
+// the active region and writes files. Lock order: regions_mu_ -> shard; queue_mu_ is a leaf.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/env/env.h"
+#include "store/tier/region.h"
+#include "store/tier/region_format.h"
+#include "store/tier/staging_ring.h"
+#include "tw/result.h"
+#include "tw/store.h"
+
+namespace tw {
+
+struct DiskTierOptions {
+  std::string dir;                        // created if missing
+  uint64_t capacity_bytes = 0;            // at least 2 regions
+  uint64_t region_bytes = 256ull << 20;   // multiple of 4 KiB
+  uint64_t write_queue_bytes = 256ull << 20;
+  uint64_t io_bytes = 1ull << 20;         // bytes per I/O (multiple of 4 KiB)
+  uint32_t io_depth = 8;                  // I/Os in flight per batch
+  uint64_t enqueue_wait_ms = 5000;        // back-pressure: longest a demoting caller waits
+  std::string owner = "local";            // [A-Za-z0-9_-], < 32 chars; one process per owner id
+  bool shared = false;                    // discover and serve other owners' sealed regions
+  uint64_t discover_interval_ms = 1000;
+  Env* env = nullptr;                     // nullptr: Env::Posix()
+  const Clock* clock = nullptr;           // for TTLs; nullptr: steady clock
+};
+
+// What the tier knows about an object without reading it.
+struct DiskObjectInfo {
+  BlockKey parent;
+  KvGeometry geometry;
+  uint64_t payload_bytes = 0;
+  uint64_t expires_at_ms = 0;  // store clock; 0: never
+};
+
+// Counters beyond TierStats.
+struct DiskTierCounters {
+  bool admitting = true;
+  uint64_t queued_bytes = 0;
+  uint64_t dropped = 0;        // offered objects not written: queue full, tier stopped, too large
+  uint64_t corrupt = 0;        // records that failed verification on read
+  uint64_t reclaimed_regions = 0;
+  uint64_t readmitted = 0;     // hot objects of reclaimed regions written again
+  uint64_t sealed_regions = 0;
+  uint64_t foreign_regions = 0;
+  uint64_t recovered_objects = 0;  // indexed at open
+  double recovery_s = 0;
+};
+
+class DiskTier {
+ public:
+  // Opens (creating if needed) the directory, takes the owner's lock, rebuilds the index from the
+  // regions found there and starts the writer. kInvalidArgument for bad options; kUnavailable if
+  // another live process holds the owner id; kIOError if the directory cannot be used.
+  static Result<std::unique_ptr<DiskTier>> Open(const DiskTierOptions& options);
+  // Drains the queue, seals the active region, stops the writer.
+  ~DiskTier();
+
+  // Offers an object for write-behind: copies `segments` (the payload, in order, `meta.payload_bytes`
+  // in total) and returns. OK if queued or already present. kUnavailable if the tier stopped
+  // admitting; kResourceExhausted if the queue stayed full for enqueue_wait_ms; kInvalidArgument if
+  // the object cannot fit a region. Blocks only for back-pressure.
+  Status Enqueue(const NamespaceId& ns, const BlockKey& key, const BlockKey& parent, const KvGeometry& geometry,
+                 uint64_t expires_at_ms, std::span<const std::span<const std::byte>> segments, uint64_t payload_bytes);
+
+  bool Contains(const NamespaceId& ns, const BlockKey& key);
+  std::optional<DiskObjectInfo> Find(const NamespaceId& ns, const BlockKey& key);
+
+  // Reads the payload into `dest` and verifies it. `dest` is read into directly when it is made of
+  // 4 KiB-aligned segments covering the payload rounded up to 4 KiB (DRAM pages are), else through a
+  // bounce buffer; it must hold at least the payload. kNotFound on a miss, including a record that
+  // failed verification (dropped and counted) or a region that vanished. Blocks for the I/O.
+  Status Read(const NamespaceId& ns, const BlockKey& key, std::span<const std::span<std::byte>> dest);
+
+  struct ReadItem {
+    NamespaceId ns;
+    BlockKey key;
+    std::span<const std::span<std::byte>> dest;
+    Status status;  // set by ReadBatch
+  };
+  // Reads several objects with their I/Os in flight together (a prefix being loaded), so the disk
+  // is not left idle between one object's last I/O and the next one's first. Same rules as Read.
+  void ReadBatch(std::span<ReadItem> items);
+
+  // Drops the object from the index and appends a tombstone. kNotFound if absent.
+  Status Remove(const NamespaceId& ns, const BlockKey& key);
+
+  // Waits until every queued object is written (or dropped).
+  void Flush();
+  // Flushes, then seals the active region so that other processes can see it.
+  Status Seal();
+  // Looks for other owners' newly sealed, reused or deleted regions (shared mode).
+  Status Discover();
+
+  TierStats Stats() const;
+  DiskTierCounters Counters() const;
+  const DiskTierOptions& options() const { return options_; }
+  uint64_t max_payload_bytes() const;
+
+ private:
+  struct IndexKey {
+    NamespaceId ns;
+    BlockKey key;
+    bool operator==(const IndexKey&) const = default;
+    bool operator<(const IndexKey& o) const { return ns != o.ns ? ns < o.ns : key < o.key; }
+  };
+  struct IndexKeyHash {
+    size_t operator()(const IndexKey& k) const { return k.key.Prefix64() ^ (k.ns.Prefix64() * 0x9E3779B97F4A7C15ull); }
+  };
+  struct Entry {
+    std::shared_ptr<Region> region;
+    uint64_t offset = 0;
+    uint64_t payload_bytes = 0;
+    uint64_t checksum = 0;
+    uint64_t seq = 0;
+    uint64_t expires_at_ms = 0;
+    BlockKey parent;
+    KvGeometry geometry;
+    bool accessed = false;  // read since it was written (or loaded): re-admitted if its region is reclaimed
+  };
+  static constexpr size_t kShards = 64;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<IndexKey, Entry, IndexKeyHash> map;
+  };
+  // A record in the staging ring, waiting for the writer.
+  struct Pending {
+    RecordMeta meta;
+    uint64_t ring_offset = 0;
+    uint64_t expires_at_ms = 0;
+    bool cancelled = false;  // removed while queued: freed, never written
+  };
+  // The region the writer appends to. Writer thread only.
+  struct Active {
+    std::shared_ptr<Region> region;
+    uint64_t data_end = 0;
+    std::vector<RecordMeta> records;
+  };
+
+  explicit DiskTier(const DiskTierOptions& options);
+  Shard& ShardOf(const IndexKey& k) { return shards_[IndexKeyHash()(k) % kShards]; }
+  bool Expired(const Entry& e, uint64_t now_ms) const { return e.expires_at_ms && now_ms >= e.expires_at_ms; }
+
+  // Open-time recovery (disk_recovery.cc).
+  Status Recover();
+  Status LoadRegion(const std::string& name, const std::string& owner, uint64_t seq, bool own,
+                    std::map<IndexKey, uint64_t>* tombstones);
+  void IndexRecords(const std::shared_ptr<Region>& region, const std::vector<RecordMeta>& records,
+                    std::map<IndexKey, uint64_t>* tombstones);
+  // Verifies one read (record header, payload checksum) and settles item->status and the counters.
+  void Finish(ReadItem* item, const Entry& e, const Status& io, const std::byte* header, uint64_t hashed,
+              uint64_t digest, const AlignedBuffer& bounce);
+  // True (and its entries dropped) if another owner's region no longer holds the epoch we indexed.
+  bool ForeignRegionChanged(const std::shared_ptr<Region>& region);
+  // Drops every index entry that points into `region`. Requires regions_mu_. Returns how many.
+  uint64_t DropRegionEntries(const std::shared_ptr<Region>& region);
+
+  // Writer thread (disk_writer.cc).
+  void WriterLoop();
+  void StreamRecords();
+  std::shared_ptr<Pending> PopQueued();
+  void Release(const std::shared_ptr<Pending>& p);
+  void Publish(const Pending& p);
+  Status EnsureActive(uint64_t record_bytes);
+  Status SealActive();
+  Result<std::shared_ptr<Region>> NextRegion();
+  // Copies the still-hot (read since written) objects of a region about to be reclaimed back into
+  // the write queue, as far as it has room without waiting. Writer thread.
+  void Readmit(const std::shared_ptr<Region>& victim);
+  void StopAdmitting(const Status& why);
+  Status EnqueueRecord(const RecordMeta& meta, uint64_t expires_at_ms, std::span<const std::span<const std::byte>> segments);
+
+  uint64_t WallFromStore(uint64_t expires_at_ms) const;
+  uint64_t StoreFromWall(uint64_t expires_wall_ms) const;
+
+  const DiskTierOptions options_;
+  Env* env_;
+  const Clock* clock_;
+  std::unique_ptr<FileLock> lock_;
+  uint64_t max_regions_ = 0;
+
+  std::array<Shard, kShards> shards_;
+  std::atomic<uint64_t> objects_{0};
+
+  mutable std::mutex regions_mu_;
+  std::vector<std::shared_ptr<Region>> own_;                        // GUARDED_BY(regions_mu_)
+  std::map<std::string, std::shared_ptr<Region>> foreign_;          // path -> region; GUARDED_BY(regions_mu_)
+  std::unordered_map<Region*, std::vector<IndexKey>> region_keys_;  // GUARDED_BY(regions_mu_)
+  uint64_t next_region_seq_ = 0;                                    // GUARDED_BY(regions_mu_)
+
+  Active active_;                   // writer thread only (and Open/destructor while it is not running)
+  std::atomic<uint64_t> next_record_seq_{1};
+
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;  // work for the writer
+  std::condition_variable space_cv_;  // ring space or idleness for callers
+  StagingRing ring_;                                                         // GUARDED_BY(queue_mu_)
+  std::deque<std::shared_ptr<Pending>> queue_;                               // GUARDED_BY(queue_mu_)
+  std::unordered_map<IndexKey, std::shared_ptr<Pending>, IndexKeyHash> pending_;  // GUARDED_BY(queue_mu_)
+  bool writing_ = false;       // GUARDED_BY(queue_mu_): a batch is in flight
+  bool writer_ready_ = false;  // GUARDED_BY(queue_mu_): the writer has set up its I/O ring
+  bool seal_requested_ = false;  // GUARDED_BY(queue_mu_)
+  bool stop_ = false;          // GUARDED_BY(queue_mu_)
+  std::thread writer_;
+
+  std::atomic<bool> admitting_{true};
+  std::atomic<uint64_t> hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0}, errors_{0},
+      dropped_{0}, corrupt_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0};
+  double recovery_s_ = 0;
+};
+
+}  // namespace tw

@@ -1,0 +1,392 @@
+// DiskTier's writer thread: drains the staging ring into the active region, seals full regions,
+// and opens or reclaims the next one. Only this thread writes region files (plus Open and the
+// destructor while it is not running), so the active region needs no lock.
+#include <chrono>
+#include <deque>
+#include <random>
+
+#include "common/logging.h"
+#include "store/tier/disk_tier.h"
+
+namespace tw {
+namespace {
+
+uint64_t WallNowMs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+uint64_t NewEpoch() {
+  static std::mutex mu;
+  static std::mt19937_64 gen(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32) ^ WallNowMs());
+  std::lock_guard<std::mutex> lock(mu);
+  uint64_t e;
+  do e = gen(); while (e == 0);
+  return e;
+}
+
+}  // namespace
+
+void DiskTier::WriterLoop() {
+  // Every write comes from the staging ring: register it with this thread's ring once, so no write
+  // pins pages (registering pins them once, which also faults the ring in off the caller's path).
+  // Without it (memlock limit, old kernel) writes work the same, slightly costlier.
+  if (Status s = env_->RegisterIoMemory(ring_.memory()); !s.ok()) {
+    TW_LOG_DEBUG("disk tier: write queue not registered for I/O: {}", s.ToString());
+  }
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  writer_ready_ = true;
+  space_cv_.notify_all();
+  for (;;) {
+    while (queue_.empty() && !seal_requested_ && !stop_) {
+      if (!options_.shared) {
+        queue_cv_.wait(lock);
+        continue;
+      }
+      if (queue_cv_.wait_for(lock, std::chrono::milliseconds(options_.discover_interval_ms)) == std::cv_status::timeout &&
+          queue_.empty() && !stop_) {
+        lock.unlock();
+        (void)Discover();
+        lock.lock();
+      }
+    }
+    if (!queue_.empty()) {
+      writing_ = true;
+      lock.unlock();
+      StreamRecords();
+      lock.lock();
+      writing_ = false;
+      space_cv_.notify_all();
+      continue;
+    }
+    if (seal_requested_) {
+      lock.unlock();
+      Status s = SealActive();
+      if (!s.ok()) StopAdmitting(s);
+      lock.lock();
+      seal_requested_ = false;
+      space_cv_.notify_all();
+      continue;
+    }
+    if (stop_) break;
+  }
+}
+
+// Takes the queue's oldest record, or nullptr if there is none.
+std::shared_ptr<DiskTier::Pending> DiskTier::PopQueued() {
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  if (queue_.empty()) return nullptr;
+  std::shared_ptr<Pending> p = std::move(queue_.front());
+  queue_.pop_front();
+  return p;
+}
+
+// Gives a record's ring space back (written, dropped or cancelled) and ends its pending visibility.
+void DiskTier::Release(const std::shared_ptr<Pending>& p) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    ring_.Free(p->ring_offset);
+    auto it = pending_.find(IndexKey{p->meta.ns, p->meta.key});
+    if (it != pending_.end() && it->second == p) pending_.erase(it);
+  }
+  space_cv_.notify_all();
+}
+
+void DiskTier::StreamRecords() {
+  // Records stream from the queue into the active region as one open-ended run of I/Os: the device
+  // always has io_depth writes in flight while there is anything queued, and each record becomes
+  // visible on disk (indexed) as soon as its own writes complete.
+  struct Planned {
+    std::shared_ptr<Pending> p;
+    uint32_t ops_left = 0;
+    bool planned_all = false;  // every byte has been handed to an op
+    bool done = false;
+  };
+  std::deque<Planned> planned;  // in file order
+  size_t first_live = 0;        // planned[0, first_live) are done and released
+  std::shared_ptr<Pending> held;  // popped but does not fit the active region: goes first next round
+  for (;;) {
+    if (!admitting_.load()) {
+      if (held) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        Release(held);
+        held.reset();
+      }
+      while (auto p = PopQueued()) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        Release(p);
+      }
+      return;
+    }
+    std::shared_ptr<Pending> first = held ? std::move(held) : PopQueued();
+    held.reset();
+    if (!first) return;
+    if (first->cancelled) {
+      Release(first);
+      continue;
+    }
+    const uint64_t limit = options_.region_bytes - kBlockBytes;
+    auto fits = [&](const Pending& p) {
+      return active_.region && active_.data_end + p.meta.record_bytes() + FooterBytes(active_.records.size() + 1) <= limit;
+    };
+    if (!fits(*first)) {
+      Status s = EnsureActive(first->meta.record_bytes());
+      if (!s.ok()) {
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        Release(first);
+        StopAdmitting(s);
+        continue;
+      }
+    }
+    // One stream over the active region: pulls records until the queue is empty or the region full.
+    planned.clear();
+    first_live = 0;
+    bool region_full = false;
+    size_t cur = 0;          // planned[cur] is being cut into ops
+    uint64_t cur_done = 0;   // bytes of planned[cur] handed out
+    std::vector<std::pair<size_t, size_t>> op_records;  // op -> [first, last] planned index it covers
+    auto plan = [&](std::shared_ptr<Pending> p) {
+      p->meta.epoch = active_.region->epoch;
+      p->meta.seq = next_record_seq_.fetch_add(1, std::memory_order_relaxed);
+      p->meta.offset = active_.data_end;
+      EncodeRecordHeader(p->meta, reinterpret_cast<uint8_t*>(ring_.at(p->ring_offset)));
+      active_.data_end += p->meta.record_bytes();
+      active_.records.push_back(p->meta);
+      planned.push_back(Planned{std::move(p)});
+    };
+    plan(std::move(first));
+    auto next = [&](IoOp* op) -> bool {
+      // Find bytes to write: the rest of planned[cur], else the next queued record that fits.
+      while (cur < planned.size() && cur_done == planned[cur].p->meta.record_bytes()) {
+        planned[cur].planned_all = true;
+        ++cur;
+        cur_done = 0;
+      }
+      if (cur == planned.size()) {
+        if (region_full || !admitting_.load()) return false;
+        std::shared_ptr<Pending> p = PopQueued();
+        while (p && p->cancelled) {
+          Release(p);
+          p = PopQueued();
+        }
+        if (!p) return false;  // asked again after the next completion
+        if (!fits(*p)) {
+          held = std::move(p);
+          region_full = true;
+          return false;
+        }
+        plan(std::move(p));
+      }
+      // An op runs up to io_bytes and may continue into the following records while they are
+      // contiguous in both the ring and the file, so no I/O is a record's 4 KiB tail.
+      const Pending& r = *planned[cur].p;
+      op->kind = IoOp::Kind::kWrite;
+      op->offset = r.meta.offset + cur_done;
+      op->data = ring_.at(r.ring_offset) + cur_done;
+      op->length = 0;
+      const size_t first_rec = cur;
+      for (;;) {
+        const Pending& q = *planned[cur].p;
+        const uint64_t n = std::min(options_.io_bytes - op->length, q.meta.record_bytes() - cur_done);
+        op->length += n;
+        cur_done += n;
+        ++planned[cur].ops_left;
+        if (cur_done < q.meta.record_bytes() || op->length == options_.io_bytes) break;
+        if (cur + 1 >= planned.size()) break;
+        const Pending& nq = *planned[cur + 1].p;
+        if (nq.meta.offset != op->offset + op->length || ring_.at(nq.ring_offset) != op->data + op->length) break;
+        planned[cur].planned_all = true;
+        ++cur;
+        cur_done = 0;
+      }
+      op_records.emplace_back(first_rec, cur);
+      return true;
+    };
+    auto on_done = [&](size_t i) {
+      const auto [a, b] = op_records[i];
+      for (size_t j = a; j <= b; ++j) {
+        Planned& pl = planned[j];
+        if (--pl.ops_left == 0 && (pl.planned_all || (j == cur && cur_done == pl.p->meta.record_bytes()))) {
+          pl.done = true;
+          Publish(*pl.p);
+        }
+      }
+      // Release finished records at the front, in order (the ring frees its oldest first).
+      while (first_live < planned.size() && planned[first_live].done) {
+        Release(planned[first_live].p);
+        ++first_live;
+      }
+    };
+    Status s = active_.region->file->Stream(options_.io_depth, next, on_done);
+    if (!s.ok()) {
+      // Records not fully written are never indexed and never listed in the footer.
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      std::vector<RecordMeta> kept;
+      size_t lost = 0;
+      for (size_t j = first_live; j < planned.size(); ++j) lost += !planned[j].done;
+      for (const RecordMeta& m : active_.records) {
+        bool failed = false;
+        for (size_t j = first_live; j < planned.size(); ++j) {
+          if (!planned[j].done && planned[j].p->meta.offset == m.offset) failed = true;
+        }
+        if (!failed) kept.push_back(m);
+      }
+      active_.records = std::move(kept);
+      dropped_.fetch_add(lost, std::memory_order_relaxed);
+      StopAdmitting(s);
+    }
+    for (size_t j = first_live; j < planned.size(); ++j) Release(planned[j].p);
+    planned.clear();
+  }
+}
+
+void DiskTier::Readmit(const std::shared_ptr<Region>& victim) {
+  std::vector<IndexKey> keys;
+  {
+    std::lock_guard<std::mutex> lock(regions_mu_);
+    auto it = region_keys_.find(victim.get());
+    if (it == region_keys_.end()) return;
+    keys = it->second;
+  }
+  const uint64_t now = clock_->NowMs();
+  for (const IndexKey& k : keys) {
+    Entry e;
+    {
+      Shard& s = ShardOf(k);
+      std::lock_guard<std::mutex> lock(s.mu);
+      auto it = s.map.find(k);
+      if (it == s.map.end() || it->second.region != victim || !it->second.accessed || Expired(it->second, now)) continue;
+      e = it->second;
+    }
+    const uint64_t bytes = kBlockBytes + RecordMeta::AlignUp4K(e.payload_bytes);
+    std::optional<uint64_t> off;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      // Never more than half the queue, and never waiting: callers' demotions come first.
+      if (ring_.used_bytes() + bytes <= ring_.capacity_bytes() / 2) off = ring_.TryAllocate(bytes);
+    }
+    if (!off) break;
+    auto p = std::make_shared<Pending>();
+    p->ring_offset = *off;
+    p->expires_at_ms = e.expires_at_ms;
+    std::byte* rec = ring_.at(*off);
+    Status s = victim->file->ReadAt(e.offset, {rec, bytes});
+    Result<RecordMeta> m = s.ok() ? DecodeRecordHeader(reinterpret_cast<const uint8_t*>(rec)) : Result<RecordMeta>(s);
+    if (!m.ok() || m->epoch != victim->epoch || m->key != k.key || m->ns != k.ns ||
+        PayloadChecksum(rec + kBlockBytes, m->payload_bytes) != e.checksum) {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      ring_.Free(*off);  // unreadable now: let it go with the region
+      continue;
+    }
+    p->meta = *m;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      queue_.push_back(p);
+      pending_[k] = p;  // visible from the queue while the region is reused
+    }
+    readmitted_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// Makes a fully written record visible in the index.
+void DiskTier::Publish(const Pending& p) {
+  bytes_written_.fetch_add(p.meta.record_bytes(), std::memory_order_relaxed);
+  if (p.meta.type != RecordType::kObject) return;
+  const IndexKey k{p.meta.ns, p.meta.key};
+  std::lock_guard<std::mutex> lock(regions_mu_);
+  Shard& s = ShardOf(k);
+  std::lock_guard<std::mutex> shard_lock(s.mu);
+  // A record removed while it was being written stays out of the index (its tombstone follows).
+  if (p.cancelled) return;
+  Entry e{active_.region, p.meta.offset, p.meta.payload_bytes, p.meta.payload_checksum, p.meta.seq,
+          p.expires_at_ms, p.meta.parent, p.meta.geometry};
+  if (s.map.emplace(k, std::move(e)).second) {
+    objects_.fetch_add(1, std::memory_order_relaxed);
+    admissions_.fetch_add(1, std::memory_order_relaxed);
+    region_keys_[active_.region.get()].push_back(k);
+  }
+}
+
+Status DiskTier::EnsureActive(uint64_t record_bytes) {
+  if (active_.region) TW_RETURN_IF_ERROR(SealActive());
+  TW_ASSIGN_OR_RETURN(std::shared_ptr<Region> region, NextRegion());
+  active_.region = std::move(region);
+  active_.data_end = kBlockBytes;
+  active_.records.clear();
+  if (active_.data_end + record_bytes + FooterBytes(1) > options_.region_bytes - kBlockBytes) {
+    return Status::InvalidArgument("record larger than a region");
+  }
+  return Status::Ok();
+}
+
+Status DiskTier::SealActive() {
+  if (!active_.region) return Status::Ok();
+  std::shared_ptr<Region> region = std::move(active_.region);
+  active_.region.reset();
+  std::vector<RecordMeta> records = std::move(active_.records);
+  active_.records.clear();
+  TW_RETURN_IF_ERROR(
+      WriteSeal(*region->file, region->epoch, region->region_bytes, active_.data_end, records, options_.io_depth));
+  region->sealed.store(true);
+  sealed_.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
+  auto region = std::make_shared<Region>();
+  region->own = true;
+  region->owner = options_.owner;
+  region->region_bytes = options_.region_bytes;
+  region->epoch = NewEpoch();
+  region->last_access_ms.store(clock_->NowMs());
+  bool fresh = false;
+  {
+    std::lock_guard<std::mutex> lock(regions_mu_);
+    if (own_.size() < max_regions_) {
+      region->seq = next_region_seq_++;
+      region->path = options_.dir + "/" + RegionFileName(options_.owner, region->seq);
+      fresh = true;
+    } else {
+      // Reclaim the coldest sealed region: the least recently read, the oldest on a tie.
+      size_t victim = own_.size();
+      for (size_t i = 0; i < own_.size(); ++i) {
+        if (!own_[i]->sealed.load()) continue;
+        if (victim == own_.size() || own_[i]->last_access_ms.load() < own_[victim]->last_access_ms.load() ||
+            (own_[i]->last_access_ms.load() == own_[victim]->last_access_ms.load() && own_[i]->seq < own_[victim]->seq)) {
+          victim = i;
+        }
+      }
+      if (victim == own_.size()) return Status::Internal("no sealed region to reclaim");
+      std::shared_ptr<Region> old = own_[victim];
+      regions_mu_.unlock();
+      Readmit(old);
+      regions_mu_.lock();
+      evictions_.fetch_add(DropRegionEntries(old), std::memory_order_relaxed);
+      reclaimed_.fetch_add(1, std::memory_order_relaxed);
+      region->seq = old->seq;
+      region->path = old->path;
+      region->file = old->file;
+      own_[victim] = region;
+    }
+  }
+  if (fresh) {
+    FileOptions fo;
+    fo.create = true;
+    TW_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env_->Open(region->path, fo));
+    TW_RETURN_IF_ERROR(file->Preallocate(options_.region_bytes));
+    region->file = std::move(file);
+  }
+  AlignedBuffer header(kBlockBytes);
+  if (!header) return Status::ResourceExhausted("cannot allocate a region header");
+  RegionHeader h{options_.region_bytes, region->epoch, region->seq, WallNowMs(), options_.owner};
+  EncodeRegionHeader(h, reinterpret_cast<uint8_t*>(header.data()));
+  TW_RETURN_IF_ERROR(region->file->WriteAt(0, header.span()));
+  if (fresh) {
+    std::lock_guard<std::mutex> lock(regions_mu_);
+    own_.push_back(region);
+  }
+  return region;
+}
+
+}  // namespace tw
