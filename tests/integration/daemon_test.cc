@@ -257,7 +257,8 @@ TEST(Daemon, TenantsNeverSeeEachOthersBlocks) {
 
 TEST(Daemon, TenantQuotaIsEnforced) {
   const std::string config = "auth:\n  tenants:\n    - {name: small, token_sha256: " + server::HashToken("t") + ", quota_bytes: 2MiB}\n"
-                             "dram: {page_bytes: 64KiB}\n";
+                             "dram: {page_bytes: 64KiB}\n"
+                             "disk: {enabled: false}\n";  // the DRAM quota alone: nothing evicted may reappear from disk
   DaemonProcess d(config);
   ASSERT_TRUE(d.ready()) << d.log();
   auto store = Open(d.tcp_url(), "t");
