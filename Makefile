@@ -1,5 +1,5 @@
 # The README's commands. Every target installs what it needs first (idempotent, fast when done).
-.PHONY: all deps build build-asan quickstart demo test test-release test-asan bench bench-llama clean
+.PHONY: all deps build build-asan serve quickstart demo test test-release test-asan bench bench-net bench-llama clean
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
@@ -20,7 +20,13 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTW_SANITIZE=ON $(CMAKE_FLAGS) > /dev/null
 	@ninja -C $(ASAN_BUILD) -j $(JOBS)
 
-# The first command of the README: the embedded warehouse, end to end, narrated.
+# The first command of the README: the warehouse daemon in the foreground. It prints where it
+# listens and how to try it; Ctrl-C drains and stops. Pass flags with SERVE_FLAGS="--dram 8GiB".
+SERVE_FLAGS ?=
+serve: build
+	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse serve $(SERVE_FLAGS)
+
+# The embedded warehouse, end to end, narrated (no daemon).
 quickstart: build
 	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse quickstart
 
@@ -41,6 +47,10 @@ test-asan: build-asan
 
 bench: build
 	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse bench dram
+
+# The daemon against raw loopback TCP, memcpy and redis-server (starts its own daemon and redis).
+bench-net: build
+	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse bench net
 
 # llama.cpp TTFT, cold vs restored, at 512, 2048 and 8192-token prefixes (a few minutes on 2 cores).
 bench-llama: build

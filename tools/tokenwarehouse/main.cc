@@ -16,12 +16,15 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tokenwarehouse 0.1.0");
   tw::cli::RegisterVersionCommand(app);
   tw::cli::RegisterQuickstartCommand(app);
+  tw::cli::RegisterServeCommand(app);
+  tw::cli::RegisterStatsCommand(app);
   tw::cli::RegisterFsckCommand(app);
   tw::cli::RegisterSimulateCommand(app);
   tw::cli::RegisterPlanCommand(app);
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);
+  tw::cli::RegisterBenchNetCommand(*bench);
   tw::cli::RegisterBenchDiskCommand(*bench);
 #ifdef TW_HAVE_LLAMA
   tw::cli::RegisterDemoCommand(app);
