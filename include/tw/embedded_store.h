@@ -17,6 +17,8 @@ class Clock;  // src/common/clock.h; tests inject a manual clock
 enum class EvictionPolicyKind : uint8_t {
   kLru = 1,
   kPrefixAware = 2,  // LRU over chain leaves: a child always goes before its parent
+  kS3Fifo = 3,       // S3-FIFO: a small probation FIFO filters blocks read once
+  kChainHitDensity = 4,  // learned hits per slot-time by class and age, chain-aware (the default)
 };
 
 struct EmbeddedStoreOptions {
@@ -31,7 +33,7 @@ struct EmbeddedStoreOptions {
   bool shareable_arena = false;
   // Pre-fault the arena at open (MAP_POPULATE); without it the first touch of each page faults.
   bool prefault = true;
-  EvictionPolicyKind eviction = EvictionPolicyKind::kPrefixAware;
+  EvictionPolicyKind eviction = EvictionPolicyKind::kChainHitDensity;
   // Per-tenant byte quotas over all tiers' DRAM use; a tenant not listed is unlimited.
   std::map<std::string, uint64_t> tenant_quota_bytes;
   // Time source for TTLs and leases; nullptr means the steady clock. Not owned.

@@ -180,8 +180,28 @@ TEST_F(EmbeddedStoreTest, TtlExpiresObjects) {
   EXPECT_TRUE(store_->Get(*id, keys[0], out).IsNotFound());
   // Re-registering with another TTL is refused rather than silently changing retention.
   EXPECT_TRUE(store_->RegisterNamespace(short_lived, {.ttl_ms = 5}).status().IsInvalidArgument());
-  // An expired object no longer blocks a fresh store of the same key... after eviction reclaims it.
-  EXPECT_TRUE(store_->Put(*id, RefAt(short_lived, keys, 0), PayloadFor(keys[0], out.size())).ok());
+  // A fresh store of an expired key replaces it, with a new TTL.
+  ASSERT_TRUE(store_->Put(*id, RefAt(short_lived, keys, 0), PayloadFor(keys[0], out.size())).ok());
+  EXPECT_EQ(store_->Lookup(*id, keys)->matched, 1u);
+  ASSERT_TRUE(store_->Get(*id, keys[0], out).ok());
+  EXPECT_EQ(out, PayloadFor(keys[0], out.size()));
+  EXPECT_EQ(Dram().objects, 2u);  // keys[1] is expired (a miss) until eviction reclaims it
+}
+
+TEST_F(EmbeddedStoreTest, ExpiredObjectsAreEvictedBeforeLiveOnes) {
+  Open({}, 4 * 4096);
+  Namespace short_lived = SmallNamespace("t", "ttl-model");
+  NamespaceId sid = store_->RegisterNamespace(short_lived, {.ttl_ms = 10}).value();
+  auto old_live = ChainKeys(nspace_, 2, 30);
+  ASSERT_TRUE(PutChain(*store_, ns_, nspace_, old_live).ok());  // least recently used
+  auto expiring = ChainKeys(short_lived, 2, 31);
+  ASSERT_TRUE(PutChain(*store_, sid, short_lived, expiring).ok());
+  clock_.AdvanceMs(10);
+  auto fresh = ChainKeys(nspace_, 2, 32);
+  ASSERT_TRUE(PutChain(*store_, ns_, nspace_, fresh).ok());
+  EXPECT_EQ(store_->Lookup(ns_, old_live)->matched, 2u);
+  EXPECT_EQ(store_->Lookup(ns_, fresh)->matched, 2u);
+  EXPECT_EQ(Dram().objects, 4u);
 }
 
 TEST_F(EmbeddedStoreTest, NamespacesNeverShareBlocks) {

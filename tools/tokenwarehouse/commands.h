@@ -11,5 +11,7 @@ int& ExitCode();
 void RegisterVersionCommand(CLI::App& app);
 void RegisterQuickstartCommand(CLI::App& app);
 void RegisterBenchDramCommand(CLI::App& bench);
+void RegisterSimulateCommand(CLI::App& app);
+void RegisterPlanCommand(CLI::App& app);
 
 }  // namespace tw::cli

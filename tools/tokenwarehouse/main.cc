@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tokenwarehouse 0.1.0");
   tw::cli::RegisterVersionCommand(app);
   tw::cli::RegisterQuickstartCommand(app);
+  tw::cli::RegisterSimulateCommand(app);
+  tw::cli::RegisterPlanCommand(app);
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);

@@ -10,14 +10,6 @@ DramObject::DramObject(std::shared_ptr<DramMemory> mem, std::vector<PageIndex> p
 
 DramObject::~DramObject() { memory->allocator().Free(pages); }
 
-std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint32_t max_entries) {
-  switch (kind) {
-    case EvictionPolicyKind::kLru: return NewLruPolicy(max_entries);
-    case EvictionPolicyKind::kPrefixAware: return NewPrefixAwarePolicy(max_entries);
-  }
-  return nullptr;
-}
-
 Result<std::unique_ptr<DramTier>> DramTier::Open(const DramTierOptions& options) {
   if (options.page_bytes == 0 || options.page_bytes % 4096 != 0) {
     return Status::InvalidArgument("page_bytes must be a non-zero multiple of 4096");
@@ -115,20 +107,34 @@ bool DramTier::Publish(std::shared_ptr<DramObject> obj) {
     auto it = ps.map.find(IndexKey{obj->ns, obj->parent});
     if (it != ps.map.end()) parent = it->second->slot;
   }
+  std::shared_ptr<DramObject> existing;
   {
     Shard& s = ShardOf(k);
     std::lock_guard<std::mutex> shard_lock(s.mu);
-    if (s.map.count(k)) {
+    auto it = s.map.find(k);
+    if (it != s.map.end()) existing = it->second;
+  }
+  if (existing) {
+    if (!Expired(*existing, clock_->NowMs())) {
       tenant_bytes_[obj->tenant] -= obj->pages.size() * memory_->page_bytes();
       return false;  // objects are immutable: the first copy wins
     }
+    UnlinkLocked(existing);  // an expired copy is a miss; the fresh one replaces it
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
+  {
+    Shard& s = ShardOf(k);
+    std::lock_guard<std::mutex> shard_lock(s.mu);
     TW_CHECK(!free_slots_.empty());  // one slot per page, and every object holds a page
     obj->slot = free_slots_.back();
     free_slots_.pop_back();
     slots_[obj->slot] = obj;
     s.map.emplace(k, obj);
   }
-  policy_->OnInsert(obj->slot, parent);
+  // The fingerprint lets a policy recognise a key that comes back after eviction (S3-FIFO's ghost).
+  const uint64_t fingerprint = obj->key.Prefix64();
+  policy_->OnInsertWithHint(obj->slot, parent, PolicyHint{fingerprint ? fingerprint : 1, PolicyHint::kUnknown});
+  if (obj->expires_at_ms) deadlines_.emplace(obj->expires_at_ms, obj->slot, obj.get());
   objects_.fetch_add(1, std::memory_order_relaxed);
   admissions_.fetch_add(1, std::memory_order_relaxed);
   bytes_written_.fetch_add(obj->size_bytes, std::memory_order_relaxed);
@@ -198,7 +204,20 @@ void DramTier::UnlinkLocked(const std::shared_ptr<DramObject>& obj) {
 bool DramTier::EvictOneLocked(const std::function<bool(const DramObject&)>& extra,
                               std::vector<std::shared_ptr<DramObject>>* evicted) {
   const uint64_t now = clock_->NowMs();
-  EntryId victim = policy_->Victim([&](EntryId id) {
+  EntryId victim = kNoEntry;
+  while (!deadlines_.empty()) {
+    auto [deadline, slot, ptr] = deadlines_.top();
+    if (slots_[slot].get() != ptr) {
+      deadlines_.pop();  // stale: that object already left
+      continue;
+    }
+    if (deadline <= now && (!extra || extra(*ptr))) {
+      deadlines_.pop();
+      victim = slot;
+    }
+    break;
+  }
+  if (victim == kNoEntry) victim = policy_->Victim([&](EntryId id) {
     const DramObject& o = *slots_[id];
     if (o.pins.load(std::memory_order_acquire) != 0 && !Expired(o, now)) return false;
     return !extra || extra(o);
@@ -221,7 +240,7 @@ void DramTier::Demote(std::vector<std::shared_ptr<DramObject>>* evicted) {
 }
 
 uint64_t DramTier::tenant_bytes(uint32_t tenant) const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = tenant_bytes_.find(tenant);
   return it == tenant_bytes_.end() ? 0 : it->second;
 }

@@ -2,9 +2,9 @@
 //
 // Policy:
 //  - Admission: every Put is admitted (the caller asked for it; DRAM is where new KV is hot).
-//  - Eviction: when pages run out, the configured EvictionPolicy (prefix-aware by default) picks
-//    victims among objects that no lease pins; expired objects are misses and are evicted like any
-//    other. When nothing is evictable, allocation fails with kResourceExhausted: it never blocks and
+//  - Eviction: when pages run out, expired objects (misses already) go first, soonest deadline
+//    first; then the configured EvictionPolicy (chain-hd by default) picks victims among
+//    objects that no lease pins. When nothing is evictable, allocation fails with kResourceExhausted: it never blocks and
 //    never evicts a pinned object.
 //  - Demotion: each evicted object is offered to `on_evict` (the disk tier's write-behind queue)
 //    before its pages are released.
@@ -20,6 +20,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <queue>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -40,13 +42,11 @@ struct DramTierOptions {
   bool huge_pages = false;
   bool shareable = false;
   bool prefault = true;
-  EvictionPolicyKind policy = EvictionPolicyKind::kPrefixAware;
+  EvictionPolicyKind policy = EvictionPolicyKind::kChainHitDensity;
   const Clock* clock = nullptr;  // nullptr: steady clock
   // Called, outside every lock, with each object evicted to make room (not with removed ones).
   std::function<void(const std::shared_ptr<DramObject>&)> on_evict;
 };
-
-std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint32_t max_entries);
 
 class DramTier {
  public:
@@ -122,11 +122,15 @@ class DramTier {
   LeaseTable leases_;
   std::array<Shard, kShards> shards_;
 
-  std::mutex mu_;  // guards everything below, the policy and DramObject::slot
+  mutable std::mutex mu_;  // guards everything below, the policy and DramObject::slot
   std::unique_ptr<EvictionPolicy> policy_;
   std::vector<std::shared_ptr<DramObject>> slots_;  // entry id -> visible object
   std::vector<EntryId> free_slots_;
   std::unordered_map<uint32_t, uint64_t> tenant_bytes_;
+  // Objects with a TTL by deadline, soonest first, so expired objects are evicted before any live
+  // one. Entries go stale when their object leaves; they are skipped lazily (slot no longer holds it).
+  using Deadline = std::tuple<uint64_t, EntryId, const DramObject*>;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
 
   std::atomic<uint64_t> objects_{0}, hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0};
 };

@@ -1,0 +1,112 @@
+// `tokenwarehouse plan`: hit ratio versus capacity for every policy (and Belady), plotted, and the
+// DRAM and disk sizes that reach a target share of the unlimited-capacity hit ratio, with the TTFT
+// and GPU seconds they buy. See docs/simulator.md.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "sim/model.h"
+#include "sim/planner.h"
+#include "sim/progress_bar.h"
+#include "sim/report.h"
+#include "sim/svg_plot.h"
+
+namespace tw::cli {
+namespace {
+
+struct PlanArgs {
+  std::string trace;
+  std::string model = "llama-3-8b";
+  uint32_t block_tokens = 512;
+  double target = 0.9;
+  double dram_target = 0.5;
+  std::string dram_size;
+  std::string policy = "default";
+  std::string prefill_points;
+  double dram_gbps = 55, disk_gbps = 1.5;
+  bool json = false;
+  std::string plot;
+};
+
+int RunPlan(const PlanArgs& a) {
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "plan: %s\n", s.ToString().c_str());
+    return 1;
+  };
+  auto model = sim::FindModel(a.model);
+  if (!model.ok()) return fail(model.status());
+  KvGeometry geometry = model->geometry;
+  geometry.block_tokens = a.block_tokens;
+  if (Status s = geometry.Validate(); !s.ok()) return fail(s);
+  auto trace = sim::ReadMooncakeTrace(a.trace);
+  if (!trace.ok()) return fail(trace.status());
+
+  sim::PlanOptions o;
+  o.sizing_policy = a.policy == "default" ? sim::DefaultPolicyName() : a.policy;
+  o.target_share = a.target;
+  o.dram_target_share = std::min(a.dram_target, a.target);
+  o.base.block_tokens = a.block_tokens;
+  o.base.object_bytes = geometry.ObjectBytes();
+  o.base.cost.prefill = model->prefill;
+  if (!a.prefill_points.empty()) {
+    auto c = sim::PrefillCurve::Parse(a.prefill_points);
+    if (!c.ok()) return fail(c.status());
+    o.base.cost.prefill = *c;
+  }
+  o.dram_bytes_per_s = o.base.cost.dram_bytes_per_s = a.dram_gbps * 1e9;
+  o.disk_bytes_per_s = o.base.cost.disk_bytes_per_s = a.disk_gbps * 1e9;
+  if (!a.dram_size.empty()) {
+    auto b = sim::ParseBytes(a.dram_size);
+    if (!b.ok()) return fail(b.status());
+    o.dram_blocks = std::max<uint64_t>(1, *b / o.base.object_bytes);
+  }
+  sim::ProgressBar bar("plan");
+  o.progress = [&bar](uint64_t d, uint64_t t) { bar.Update(d, t); };
+  auto plan = sim::Plan(*trace, o);
+  if (!plan.ok()) return fail(plan.status());
+
+  if (!a.plot.empty()) {
+    sim::PlotSpec spec;
+    spec.title = "Prefix hit ratio vs capacity, " + a.model + " (" + a.trace.substr(a.trace.find_last_of('/') + 1) + ")";
+    spec.x_label = "capacity (% of unique blocks)";
+    spec.y_label = "prefix hit ratio";
+    spec.log_x = true;
+    for (const sim::PolicyCurve& c : plan->curves) {
+      sim::PlotSeries s{c.policy, {}, c.policy == "belady"};
+      for (const sim::CurvePoint& p : c.points) s.points.push_back({100 * p.fraction, p.hit_ratio});
+      spec.series.push_back(std::move(s));
+    }
+    if (Status s = sim::WriteSvg(a.plot, spec); !s.ok()) return fail(s);
+  }
+  if (a.json) {
+    std::cout << sim::PlanResultJson(*plan, o.base.object_bytes) << "\n";
+  } else {
+    std::cout << "model " << a.model << ": " << geometry.ToString() << ", "
+              << sim::FormatBytes(static_cast<double>(o.base.object_bytes)) << " a block\n\n";
+    std::cout << sim::PlanResultTable(*plan, o.base.object_bytes);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterPlanCommand(CLI::App& app) {
+  auto a = std::make_shared<PlanArgs>();
+  CLI::App* cmd = app.add_subcommand("plan", "Capacity planner: hit ratio vs capacity per policy, and the DRAM + disk sizes for a target");
+  cmd->add_option("--trace", a->trace, "Trace in Mooncake JSONL format")->required();
+  cmd->add_option("--model", a->model, "Named model: llama-3-8b, qwen2.5-32b, tinyllama-1.1b")->capture_default_str();
+  cmd->add_option("--block-tokens", a->block_tokens, "Tokens per block of the trace's hash_ids")->capture_default_str();
+  cmd->add_option("--target", a->target, "Share of the unlimited-capacity hit ratio to reach with DRAM + disk")->capture_default_str();
+  cmd->add_option("--dram-target", a->dram_target, "Share of it that DRAM alone should reach (sizes DRAM unless --dram is given)")->capture_default_str();
+  cmd->add_option("--dram", a->dram_size, "Fix the DRAM size (e.g. 512GiB); disk makes up the rest");
+  cmd->add_option("--policy", a->policy, "Policy to size for (default: chain-hd, the store's default)")->capture_default_str();
+  cmd->add_option("--prefill-points", a->prefill_points, "Prefill cost as tokens:seconds points (default: the model's measured curve)");
+  cmd->add_option("--dram-gbps", a->dram_gbps, "DRAM-to-GPU bandwidth, GB/s")->capture_default_str();
+  cmd->add_option("--disk-gbps", a->disk_gbps, "Disk-to-GPU bandwidth, GB/s")->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print one JSON object instead of the tables");
+  cmd->add_option("--plot", a->plot, "Write the hit-ratio curves as SVG");
+  cmd->callback([a] { ExitCode() = RunPlan(*a); });
+}
+
+}  // namespace tw::cli
