@@ -13,5 +13,8 @@ void RegisterQuickstartCommand(CLI::App& app);
 void RegisterBenchDramCommand(CLI::App& bench);
 void RegisterSimulateCommand(CLI::App& app);
 void RegisterPlanCommand(CLI::App& app);
+void RegisterServeCommand(CLI::App& app);
+void RegisterStatsCommand(CLI::App& app);
+void RegisterBenchNetCommand(CLI::App& bench);
 
 }  // namespace tw::cli

@@ -18,9 +18,12 @@ int main(int argc, char** argv) {
   tw::cli::RegisterQuickstartCommand(app);
   tw::cli::RegisterSimulateCommand(app);
   tw::cli::RegisterPlanCommand(app);
+  tw::cli::RegisterServeCommand(app);
+  tw::cli::RegisterStatsCommand(app);
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);
+  tw::cli::RegisterBenchNetCommand(*bench);
   CLI11_PARSE(app, argc, argv);
   return tw::cli::ExitCode();
 }

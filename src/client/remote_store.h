@@ -1,0 +1,120 @@
+// RemoteStore: tw::Store over the wire to a `tokenwarehouse serve` daemon.
+//
+// Transfers: over TCP, GET payloads are received straight into the caller's buffers and verified as
+// they land; PUT payloads are sent straight from the caller's buffers (gathered writes). Over a Unix
+// socket with shared memory, the daemon's DRAM arena is mapped here: GET copies from the arena under
+// a lease, PUT reserves pages, copies into them and commits (the daemon verifies the checksum before
+// the object becomes visible). Batches are split only at the daemon's limits and pipelined, so a
+// 128k-token prefix costs a few round trips.
+//
+// Thread-safety: every method may be called concurrently; each call borrows a pooled connection.
+// `pool_mu_`, `ns_mu_`, `writes_mu_` and `arena_mu_` each guard their own member and are never
+// held across I/O.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "client/connection.h"
+#include "tw/client.h"
+
+namespace tw::client {
+
+// The daemon's DRAM arena mapped into this process.
+struct ShmArena {
+  std::byte* base = nullptr;
+  uint64_t size_bytes = 0;
+  uint64_t id = 0;
+  ~ShmArena();
+};
+
+class RemoteStore final : public Store {
+ public:
+  // Connects once (so a wrong address or token fails here, not on first use).
+  static Result<std::unique_ptr<RemoteStore>> Open(const Endpoint& endpoint, const ClientOptions& options);
+  ~RemoteStore() override;
+
+  Result<NamespaceId> RegisterNamespace(const Namespace& nspace, const NamespaceOptions& options) override;
+  Result<LookupResult> Lookup(const NamespaceId& ns, std::span<const BlockKey> keys) override;
+  Status Put(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data) override;
+  BatchStatus PutBatch(const NamespaceId& ns, std::span<const PutItem> items) override;
+  Result<WriteHandle> Reserve(const NamespaceId& ns, const BlockRef& ref) override;
+  Status Get(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out, const KvSlice& slice) override;
+  BatchStatus GetBatch(const NamespaceId& ns, std::span<const GetItem> items) override;
+  Result<ReadHandle> Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) override;
+  Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t lease_ms) override;
+  Status Unpin(LeaseId lease) override;
+  Status Remove(const NamespaceId& ns, const BlockKey& key) override;
+  StoreStats Stats() override;
+
+  // The tenant the daemon bound this client to.
+  const std::string& tenant() const { return tenant_; }
+  // True when objects move through shared memory.
+  bool shared_memory() const { return shm_; }
+
+ protected:
+  Status CommitWrite(uint64_t id) override;
+  void AbortWrite(uint64_t id) override;
+  void ReleaseRead(uint64_t id) override;
+
+ private:
+  struct Conn {
+    std::unique_ptr<Connection> io;
+    std::shared_ptr<ShmArena> arena;  // null: no shared memory on this connection
+  };
+  struct NsInfo {
+    std::string encoding;
+    uint64_t ttl_ms = 0;
+    KvGeometry geometry;
+  };
+  struct PendingWrite {
+    NamespaceId ns;
+    BlockRef ref;
+    std::vector<std::byte> buffer;           // TCP: the object is built here, sent on commit
+    std::vector<std::span<std::byte>> segs;  // shared memory: the reserved pages
+    std::shared_ptr<ShmArena> arena;
+  };
+
+  RemoteStore(const Endpoint& endpoint, const ClientOptions& options) : endpoint_(endpoint), options_(options) {}
+
+  Result<std::unique_ptr<Conn>> Dial();
+  Result<std::unique_ptr<Conn>> Take();
+  void Give(std::unique_ptr<Conn> conn);
+  // Runs `fn` on a pooled connection; after a transport failure, retries on a fresh one.
+  template <typename Fn>
+  Status Run(Fn&& fn);
+  // One request without payload; on OK, *body holds the reply metadata after the status.
+  Status Call(Conn& c, net::Op op, const std::string& meta, std::string* body, uint16_t flags = 0);
+  Status Register(Conn& c, const NsInfo& info, NamespaceId* id);
+  Status Geometry(const NamespaceId& ns, KvGeometry* geometry);
+
+  Status GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetItem> items, std::vector<Status>* out);
+  Status GetShm(Conn& c, const NamespaceId& ns, const KvGeometry& g, std::span<const GetItem> items, std::vector<Status>* out);
+  Status PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out);
+  Status PutShm(Conn& c, const NamespaceId& ns, const PutItem& item, Status* out);
+  // Arena spans of `segments`, bounds-checked against the mapping.
+  Status MapSegments(const ShmArena& arena, const std::vector<ByteRun>& segments, std::vector<std::span<std::byte>>* out);
+
+  const Endpoint endpoint_;
+  const ClientOptions options_;
+  std::string tenant_;
+  bool shm_ = false;
+
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Conn>> idle_;  // GUARDED_BY(pool_mu_)
+
+  std::shared_mutex ns_mu_;
+  std::unordered_map<NamespaceId, NsInfo> namespaces_;  // GUARDED_BY(ns_mu_)
+
+  std::mutex writes_mu_;
+  uint64_t next_local_id_ = 1;                              // GUARDED_BY(writes_mu_)
+  std::unordered_map<uint64_t, PendingWrite> writes_;       // GUARDED_BY(writes_mu_)
+
+  std::mutex arena_mu_;
+  std::shared_ptr<ShmArena> arena_;  // GUARDED_BY(arena_mu_); the newest mapping
+};
+
+}  // namespace tw::client

@@ -1,0 +1,136 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "common/hash.h"
+#include "net/frame.h"
+#include "net/messages.h"
+#include "net/payload_checksum.h"
+
+namespace tw::net {
+namespace {
+
+TEST(Frame, HeaderRoundTrips) {
+  FrameHeader h;
+  h.type = static_cast<uint8_t>(Op::kGet);
+  h.flags = kFlagNoReply;
+  h.request_id = 0x1122334455667788ull;
+  h.meta_bytes = 77;
+  h.payload_bytes = 1ull << 33;
+  uint8_t buf[kFrameHeaderBytes];
+  EncodeFrameHeader(h, buf);
+  FrameLimits limits;
+  limits.max_payload_bytes = 1ull << 34;
+  Result<FrameHeader> d = DecodeFrameHeader(buf, limits);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->type, h.type);
+  EXPECT_EQ(d->flags, h.flags);
+  EXPECT_EQ(d->request_id, h.request_id);
+  EXPECT_EQ(d->meta_bytes, 77u);
+  EXPECT_EQ(d->payload_bytes, 1ull << 33);
+}
+
+TEST(Frame, RejectsBadMagicVersionFlagsAndLimits) {
+  FrameHeader h;
+  h.type = 1;
+  uint8_t buf[kFrameHeaderBytes];
+  FrameLimits limits;
+  EncodeFrameHeader(h, buf);
+  buf[0] ^= 1;
+  EXPECT_TRUE(DecodeFrameHeader(buf, limits).status().IsCorruption());
+  EncodeFrameHeader(h, buf);
+  buf[4] = 9;
+  EXPECT_EQ(DecodeFrameHeader(buf, limits).status().code(), StatusCode::kNotSupported);
+  EncodeFrameHeader(h, buf);
+  buf[7] = 0x80;
+  EXPECT_TRUE(DecodeFrameHeader(buf, limits).status().IsCorruption());
+  h.meta_bytes = limits.max_meta_bytes + 1;
+  EncodeFrameHeader(h, buf);
+  EXPECT_TRUE(DecodeFrameHeader(buf, limits).status().IsResourceExhausted());
+  EXPECT_TRUE(DecodeFrameHeader(std::span<const uint8_t>(buf, 10), limits).status().IsCorruption());
+}
+
+TEST(Messages, PutRoundTrips) {
+  PutRequest p;
+  p.ns.bytes[0] = 7;
+  for (int i = 0; i < 3; ++i) {
+    PutRequest::Item it;
+    it.key.bytes[1] = static_cast<uint8_t>(i);
+    it.parent.bytes[2] = static_cast<uint8_t>(i);
+    it.length = 1000 + i;
+    it.checksum = 42 + i;
+    p.items.push_back(it);
+  }
+  MetaWriter w;
+  p.Encode(w);
+  Result<PutRequest> d = PutRequest::Decode(w.str(), 4096);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->items.size(), 3u);
+  EXPECT_EQ(d->ns, p.ns);
+  EXPECT_EQ(d->items[2].key, p.items[2].key);
+  EXPECT_EQ(d->items[2].length, 1002u);
+  EXPECT_EQ(d->items[2].checksum, 44u);
+  // Over the batch limit, truncated, or with trailing bytes: refused.
+  EXPECT_FALSE(PutRequest::Decode(w.str(), 2).ok());
+  EXPECT_FALSE(PutRequest::Decode(std::string_view(w.str()).substr(0, w.size() - 1), 4096).ok());
+  EXPECT_FALSE(PutRequest::Decode(w.str() + "x", 4096).ok());
+}
+
+TEST(Messages, ForgedCountsDoNotAllocate) {
+  MetaWriter w;
+  w.Id(NamespaceId{});
+  w.U64(0);
+  w.U32(0xFFFFFFFFu);  // 4 billion keys, none present
+  EXPECT_TRUE(KeysRequest::Decode(w.str(), 0xFFFFFFFFu).status().IsCorruption());
+}
+
+TEST(Messages, ResponsesRoundTrip) {
+  MetaWriter w;
+  w.Stat(Status::Ok());
+  GetResponse g;
+  g.items.push_back({Status::Ok(), 10, 99});
+  g.items.push_back({Status::NotFound(), 0, 0});
+  g.Encode(w);
+  MetaReader r(w.str());
+  ASSERT_TRUE(r.Stat().ok());
+  Result<GetResponse> d = GetResponse::Decode(r, 16);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->items.size(), 2u);
+  EXPECT_EQ(d->items[0].checksum, 99u);
+  EXPECT_TRUE(d->items[1].status.IsNotFound());
+
+  StoreStats s;
+  s.gets = 5;
+  s.tiers.push_back(TierStats{Tier::kDram, 100, 50, 2, 3, 4, 5, 6, 7, 8});
+  MetaWriter ws;
+  EncodeStoreStats(s, ws);
+  MetaReader rs(ws.str());
+  Result<StoreStats> ds = DecodeStoreStats(rs);
+  ASSERT_TRUE(ds.ok());
+  EXPECT_EQ(ds->gets, 5u);
+  ASSERT_EQ(ds->tiers.size(), 1u);
+  EXPECT_EQ(ds->tiers[0].bytes_written, 7u);
+}
+
+TEST(Messages, RandomBytesNeverCrashAnyDecoder) {
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes(rng() % 96, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    for (uint8_t op = 1; op <= static_cast<uint8_t>(Op::kPing); ++op) {
+      (void)ValidateRequestMeta(static_cast<Op>(op), bytes, 64);
+    }
+  }
+}
+
+TEST(PayloadChecksum, StreamingEqualsOneShot) {
+  std::vector<std::byte> data(1 << 20);
+  std::mt19937_64 rng(3);
+  for (auto& b : data) b = std::byte(rng());
+  std::vector<std::span<const std::byte>> segs = {std::span<const std::byte>(data).subspan(0, 12345),
+                                                  std::span<const std::byte>(data).subspan(12345)};
+  EXPECT_EQ(ChecksumOfSegments(segs), Checksum64(data.data(), data.size()));
+}
+
+}  // namespace
+}  // namespace tw::net

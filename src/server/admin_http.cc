@@ -1,0 +1,92 @@
+#include "server/admin_http.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/logging.h"
+#include "server/server_core.h"
+
+namespace tw::server {
+
+Status SplitHostPort(const std::string& address, std::string* host, uint16_t* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) return Status::InvalidArgument("expected host:port, got '" + address + "'");
+  std::string h = address.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h.empty()) return Status::InvalidArgument("expected host:port, got '" + address + "'");
+  unsigned long p = 0;
+  for (size_t i = colon + 1; i < address.size(); ++i) {
+    if (address[i] < '0' || address[i] > '9') return Status::InvalidArgument("bad port in '" + address + "'");
+    p = p * 10 + static_cast<unsigned long>(address[i] - '0');
+    if (p > 65535) return Status::InvalidArgument("bad port in '" + address + "'");
+  }
+  *host = h;
+  *port = static_cast<uint16_t>(p);
+  return Status::Ok();
+}
+
+namespace {
+
+class AdminHttpImpl final : public AdminHttp {
+ public:
+  AdminHttpImpl(ServerCore& core, const std::atomic<bool>& draining) : core_(core), draining_(draining), start_ns_(MonotonicNanos()) {
+    http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(core_.metrics().RenderPrometheus(core_.store().Stats(), Uptime()), "text/plain; version=0.0.4");
+    });
+    http_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(core_.metrics().RenderJson(core_.store().Stats(), Uptime()), "application/json");
+    });
+    http_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+      if (draining_.load()) {
+        res.status = 503;
+        res.set_content("draining\n", "text/plain");
+      } else {
+        res.set_content("ok\n", "text/plain");
+      }
+    });
+  }
+  ~AdminHttpImpl() override { Stop(); }
+
+  Status Bind(const std::string& address) {
+    std::string host;
+    uint16_t port = 0;
+    TW_RETURN_IF_ERROR(SplitHostPort(address, &host, &port));
+    int bound = port ? (http_.bind_to_port(host, port) ? port : -1) : http_.bind_to_any_port(host);
+    if (bound <= 0) return Status::Unavailable("admin HTTP cannot bind " + address);
+    address_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(bound);
+    thread_ = std::thread([this] { http_.listen_after_bind(); });
+    return Status::Ok();
+  }
+
+  std::string address() const override { return address_; }
+
+  void Stop() override {
+    if (thread_.joinable()) {
+      http_.stop();
+      thread_.join();
+    }
+  }
+
+ private:
+  uint64_t Uptime() const { return (MonotonicNanos() - start_ns_) / 1'000'000'000; }
+
+  ServerCore& core_;
+  const std::atomic<bool>& draining_;
+  const uint64_t start_ns_;
+  httplib::Server http_;
+  std::thread thread_;
+  std::string address_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<AdminHttp>> AdminHttp::Start(const std::string& address, ServerCore& core, const std::atomic<bool>& draining) {
+  auto impl = std::make_unique<AdminHttpImpl>(core, draining);
+  TW_RETURN_IF_ERROR(impl->Bind(address));
+  return std::unique_ptr<AdminHttp>(std::move(impl));
+}
+
+}  // namespace tw::server

@@ -1,0 +1,197 @@
+#include "server/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <thread>
+
+#include <yaml-cpp/yaml.h>
+
+namespace tw::server {
+
+namespace {
+
+// yaml-cpp reports errors by throwing; everything below runs inside one try block in
+// ParseServerConfig, which turns them into a Status.
+struct KeyError {
+  std::string message;
+};
+
+void CheckKeys(const YAML::Node& node, const std::string& where, std::initializer_list<const char*> known) {
+  if (!node) return;
+  if (!node.IsMap()) throw KeyError{where + " must be a mapping"};
+  std::set<std::string> allowed(known.begin(), known.end());
+  for (const auto& kv : node) {
+    std::string key = kv.first.as<std::string>();
+    if (!allowed.count(key)) throw KeyError{"unknown key '" + (where.empty() ? key : where + "." + key) + "'"};
+  }
+}
+
+template <typename T>
+void Read(const YAML::Node& node, const char* key, T* out) {
+  if (node && node[key]) *out = node[key].as<T>();
+}
+
+void ReadBytes(const YAML::Node& node, const char* key, uint64_t* out) {
+  if (!node || !node[key]) return;
+  Result<uint64_t> v = ParseBytes(node[key].as<std::string>());
+  if (!v.ok()) throw KeyError{std::string(key) + ": " + std::string(v.status().message())};
+  *out = *v;
+}
+
+void ReadBytes32(const YAML::Node& node, const char* key, uint32_t* out) {
+  uint64_t v = *out;
+  ReadBytes(node, key, &v);
+  if (v > UINT32_MAX) throw KeyError{std::string(key) + " is too large"};
+  *out = static_cast<uint32_t>(v);
+}
+
+}  // namespace
+
+std::string ServerConfig::UnixSocketPath() const {
+  if (unix_socket == "none") return "";
+  if (unix_socket.empty()) return data_dir + "/tw.sock";
+  return unix_socket;
+}
+
+Result<uint64_t> ParseBytes(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  size_t start = i;
+  uint64_t v = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    if (v > (UINT64_MAX - 9) / 10) return Status::InvalidArgument("size too large: " + std::string(text));
+    v = v * 10 + static_cast<uint64_t>(text[i] - '0');
+    ++i;
+  }
+  if (i == start) return Status::InvalidArgument("not a size: '" + std::string(text) + "'");
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  std::string unit(text.substr(i));
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  uint64_t mult = 1;
+  if (unit.empty() || unit == "b") mult = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib") mult = 1ull << 10;
+  else if (unit == "m" || unit == "mb" || unit == "mib") mult = 1ull << 20;
+  else if (unit == "g" || unit == "gb" || unit == "gib") mult = 1ull << 30;
+  else if (unit == "t" || unit == "tb" || unit == "tib") mult = 1ull << 40;
+  else return Status::InvalidArgument("unknown size unit in '" + std::string(text) + "' (use KiB, MiB, GiB, TiB)");
+  if (v > UINT64_MAX / mult) return Status::InvalidArgument("size too large: " + std::string(text));
+  return v * mult;
+}
+
+Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
+  ServerConfig c;
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    if (!root || root.IsNull()) return c;
+    CheckKeys(root, "", {"listen", "unix_socket", "admin_listen", "data_dir", "io_threads", "dram", "disk", "auth",
+                         "shared_memory", "limits", "log_level"});
+    Read(root, "listen", &c.listen);
+    Read(root, "unix_socket", &c.unix_socket);
+    Read(root, "admin_listen", &c.admin_listen);
+    Read(root, "data_dir", &c.data_dir);
+    Read(root, "io_threads", &c.io_threads);
+    Read(root, "log_level", &c.log_level);
+    Read(root, "shared_memory", &c.shared_memory);
+
+    const YAML::Node dram = root["dram"];
+    CheckKeys(dram, "dram", {"capacity_bytes", "page_bytes", "huge_pages", "eviction"});
+    ReadBytes(dram, "capacity_bytes", &c.dram_capacity_bytes);
+    ReadBytes(dram, "page_bytes", &c.page_bytes);
+    Read(dram, "huge_pages", &c.huge_pages);
+    if (dram && dram["eviction"]) {
+      std::string e = dram["eviction"].as<std::string>();
+      if (e == "lru") c.eviction = EvictionPolicyKind::kLru;
+      else if (e == "prefix_aware") c.eviction = EvictionPolicyKind::kPrefixAware;
+      else throw KeyError{"dram.eviction must be lru or prefix_aware, not '" + e + "'"};
+    }
+
+    const YAML::Node disk = root["disk"];
+    CheckKeys(disk, "disk", {"directory", "capacity_bytes"});
+    Read(disk, "directory", &c.disk_directory);
+    ReadBytes(disk, "capacity_bytes", &c.disk_capacity_bytes);
+
+    const YAML::Node auth = root["auth"];
+    CheckKeys(auth, "auth", {"allow_anonymous_loopback", "anonymous_tenant", "anonymous_shared_memory", "tenants"});
+    Read(auth, "allow_anonymous_loopback", &c.allow_anonymous_loopback);
+    Read(auth, "anonymous_tenant", &c.anonymous_tenant);
+    Read(auth, "anonymous_shared_memory", &c.anonymous_shared_memory);
+    if (auth && auth["tenants"]) {
+      if (!auth["tenants"].IsSequence()) throw KeyError{"auth.tenants must be a list"};
+      for (const YAML::Node& t : auth["tenants"]) {
+        CheckKeys(t, "auth.tenants[]", {"name", "token_sha256", "quota_bytes", "shared_memory"});
+        TenantConfig tc;
+        Read(t, "name", &tc.name);
+        Read(t, "token_sha256", &tc.token_sha256);
+        ReadBytes(t, "quota_bytes", &tc.quota_bytes);
+        Read(t, "shared_memory", &tc.shared_memory);
+        c.tenants.push_back(std::move(tc));
+      }
+    }
+
+    const YAML::Node limits = root["limits"];
+    CheckKeys(limits, "limits", {"max_connections", "max_meta_bytes", "max_payload_bytes", "max_batch",
+                                 "max_handles_per_connection", "idle_timeout_ms", "request_timeout_ms",
+                                 "drain_timeout_ms", "lease_ms"});
+    Read(limits, "max_connections", &c.max_connections);
+    ReadBytes32(limits, "max_meta_bytes", &c.frame_limits.max_meta_bytes);
+    ReadBytes(limits, "max_payload_bytes", &c.frame_limits.max_payload_bytes);
+    Read(limits, "max_batch", &c.frame_limits.max_batch);
+    Read(limits, "max_handles_per_connection", &c.max_handles_per_connection);
+    Read(limits, "idle_timeout_ms", &c.idle_timeout_ms);
+    Read(limits, "request_timeout_ms", &c.request_timeout_ms);
+    Read(limits, "drain_timeout_ms", &c.drain_timeout_ms);
+    Read(limits, "lease_ms", &c.lease_ms);
+  } catch (const KeyError& e) {
+    return Status::InvalidArgument("config: " + e.message);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("config: ") + e.what());
+  }
+  return c;
+}
+
+Result<ServerConfig> LoadServerConfig(const std::string& path) {
+  std::string text;
+  {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return Status::IOError("cannot open config file " + path);
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    std::fclose(f);
+  }
+  Result<ServerConfig> c = ParseServerConfig(text);
+  if (!c.ok()) return c.status().WithContext(path);
+  return c;
+}
+
+Status FinalizeConfig(ServerConfig* c) {
+  if (c->dram_capacity_bytes == 0) {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page = sysconf(_SC_PAGE_SIZE);
+    uint64_t phys = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : (8ull << 30);
+    c->dram_capacity_bytes = std::min<uint64_t>(phys / 8, 4ull << 30);
+  }
+  if (c->page_bytes == 0) return Status::InvalidArgument("dram.page_bytes must be > 0");
+  c->dram_capacity_bytes -= c->dram_capacity_bytes % c->page_bytes;
+  if (c->dram_capacity_bytes == 0) return Status::InvalidArgument("dram.capacity_bytes is smaller than one page");
+  if (c->io_threads == 0) c->io_threads = std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1, 4);
+  if (c->listen.empty() && c->UnixSocketPath().empty()) return Status::InvalidArgument("neither listen nor unix_socket is set");
+  if (c->frame_limits.max_batch == 0 || c->frame_limits.max_meta_bytes < 64) {
+    return Status::InvalidArgument("limits.max_batch and limits.max_meta_bytes must allow at least one item");
+  }
+  std::set<std::string> names;
+  for (const TenantConfig& t : c->tenants) {
+    if (t.name.empty()) return Status::InvalidArgument("auth.tenants[]: a tenant needs a name");
+    if (!names.insert(t.name).second) return Status::InvalidArgument("auth.tenants[]: tenant '" + t.name + "' is listed twice");
+    if (t.token_sha256.size() != 64 ||
+        !std::all_of(t.token_sha256.begin(), t.token_sha256.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); })) {
+      return Status::InvalidArgument("auth.tenants[" + t.name + "].token_sha256 must be 64 hex digits (tokenwarehouse serve --hash-token)");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace tw::server

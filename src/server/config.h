@@ -1,0 +1,69 @@
+// ServerConfig: everything `tokenwarehouse serve` reads from its YAML file (docs/operations.md lists
+// every key with its default). The defaults are the embedded single-machine setup: loopback only,
+// anonymous access from loopback, a DRAM arena sized from the machine, data under ./tw-data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "net/frame.h"
+#include "tw/embedded_store.h"
+#include "tw/result.h"
+
+namespace tw::server {
+
+struct TenantConfig {
+  std::string name;
+  std::string token_sha256;   // lower-case hex SHA-256 of the token; tokens are never stored in clear
+  uint64_t quota_bytes = 0;   // 0: unlimited
+  bool shared_memory = false; // may map the DRAM arena (sees every tenant's bytes: trusted engines only)
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:7700";  // host:port for TCP; empty disables TCP
+  std::string unix_socket;                // empty: <data_dir>/tw.sock; "none" disables
+  std::string admin_listen = "127.0.0.1:7701";  // /metrics, /healthz, /stats; empty disables
+  std::string data_dir = "tw-data";
+  uint32_t io_threads = 0;                // 0: min(4, cores)
+
+  uint64_t dram_capacity_bytes = 0;       // 0: an eighth of physical memory, at most 4 GiB
+  uint64_t page_bytes = 2ull << 20;
+  bool huge_pages = false;
+  EvictionPolicyKind eviction = EvictionPolicyKind::kPrefixAware;
+
+  std::string disk_directory;             // empty: <data_dir>/disk (once the disk tier exists)
+  uint64_t disk_capacity_bytes = 0;
+
+  bool allow_anonymous_loopback = true;   // unauthenticated clients from loopback / the Unix socket
+  std::string anonymous_tenant = "default";
+  bool anonymous_shared_memory = true;
+  std::vector<TenantConfig> tenants;
+
+  bool shared_memory = true;              // offer the arena over the Unix socket at all
+  net::FrameLimits frame_limits;
+  uint32_t max_connections = 1024;
+  uint32_t max_handles_per_connection = 4096;  // open shared-memory leases and reservations
+  uint64_t idle_timeout_ms = 300'000;     // a connection with no request for this long is closed
+  uint64_t request_timeout_ms = 60'000;   // a request must arrive whole within this
+  uint64_t drain_timeout_ms = 10'000;     // SIGTERM: in-flight requests get this long to finish
+  uint64_t lease_ms = 30'000;             // leases behind GET streams and shared-memory ACQUIRE
+
+  std::string log_level = "info";
+
+  // The path the Unix socket listens on (resolves the default), or empty when disabled.
+  std::string UnixSocketPath() const;
+};
+
+// Parses a YAML file. kInvalidArgument names the offending key; unknown keys are errors too, so a
+// typo never silently falls back to a default.
+Result<ServerConfig> LoadServerConfig(const std::string& path);
+Result<ServerConfig> ParseServerConfig(const std::string& yaml_text);
+
+// "4GiB", "512MiB", "1G", "123" -> bytes.
+Result<uint64_t> ParseBytes(std::string_view text);
+
+// Fills machine-dependent defaults (DRAM size, threads) and checks consistency.
+Status FinalizeConfig(ServerConfig* config);
+
+}  // namespace tw::server

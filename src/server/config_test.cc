@@ -1,0 +1,85 @@
+#include <gtest/gtest.h>
+
+#include "server/auth.h"
+#include "server/config.h"
+
+namespace tw::server {
+namespace {
+
+TEST(ServerConfig, ParsesEveryKey) {
+  Result<ServerConfig> c = ParseServerConfig(R"(
+listen: 0.0.0.0:9000
+unix_socket: none
+admin_listen: ""
+data_dir: /var/lib/tw
+io_threads: 3
+shared_memory: false
+log_level: debug
+dram: {capacity_bytes: 2GiB, page_bytes: 1MiB, huge_pages: true, eviction: lru}
+disk: {directory: /nvme/tw, capacity_bytes: 100GiB}
+auth:
+  allow_anonymous_loopback: false
+  anonymous_tenant: anon
+  anonymous_shared_memory: false
+  tenants:
+    - {name: alice, token_sha256: "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90", quota_bytes: 1GiB, shared_memory: true}
+limits: {max_connections: 10, max_meta_bytes: 64KiB, max_payload_bytes: 256MiB, max_batch: 100,
+         max_handles_per_connection: 5, idle_timeout_ms: 1000, request_timeout_ms: 2000, drain_timeout_ms: 3000, lease_ms: 4000}
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen, "0.0.0.0:9000");
+  EXPECT_EQ(c->UnixSocketPath(), "");
+  EXPECT_EQ(c->dram_capacity_bytes, 2ull << 30);
+  EXPECT_EQ(c->page_bytes, 1ull << 20);
+  EXPECT_EQ(c->eviction, EvictionPolicyKind::kLru);
+  EXPECT_EQ(c->disk_capacity_bytes, 100ull << 30);
+  ASSERT_EQ(c->tenants.size(), 1u);
+  EXPECT_EQ(c->tenants[0].quota_bytes, 1ull << 30);
+  EXPECT_EQ(c->frame_limits.max_meta_bytes, 64u << 10);
+  EXPECT_EQ(c->frame_limits.max_batch, 100u);
+  EXPECT_EQ(c->lease_ms, 4000u);
+  EXPECT_TRUE(FinalizeConfig(&*c).ok());
+}
+
+TEST(ServerConfig, RejectsUnknownKeysAndBadValues) {
+  EXPECT_TRUE(ParseServerConfig("listne: 1.2.3.4:5").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseServerConfig("dram: {capacity: 1GiB}").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseServerConfig("dram: {capacity_bytes: 1 parsec}").status().IsInvalidArgument());
+  Result<ServerConfig> c = ParseServerConfig("auth: {tenants: [{name: bob, token_sha256: abc}]}");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(FinalizeConfig(&*c).IsInvalidArgument());
+}
+
+TEST(ServerConfig, DefaultsAreTheEmbeddedSetup) {
+  Result<ServerConfig> c = ParseServerConfig("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->listen, "127.0.0.1:7700");
+  EXPECT_TRUE(c->allow_anonymous_loopback);
+  ASSERT_TRUE(FinalizeConfig(&*c).ok());
+  EXPECT_GT(c->dram_capacity_bytes, 0u);
+  EXPECT_EQ(c->UnixSocketPath(), "tw-data/tw.sock");
+}
+
+TEST(Auth, TokensAreComparedByHashAndAnonymousIsLoopbackOnly) {
+  ServerConfig c;
+  c.tenants.push_back({"alice", HashToken("s3cret"), 0, false});
+  Authenticator auth(c);
+  EXPECT_EQ(auth.Authenticate("s3cret", false)->tenant, "alice");
+  EXPECT_EQ(auth.Authenticate("wrong", true).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.Authenticate("", true)->tenant, "default");
+  EXPECT_EQ(auth.Authenticate("", false).status().code(), StatusCode::kUnauthenticated);
+  c.allow_anonymous_loopback = false;
+  Authenticator strict(c);
+  EXPECT_EQ(strict.Authenticate("", true).status().code(), StatusCode::kUnauthenticated);
+}
+
+TEST(ParseBytes, Units) {
+  EXPECT_EQ(*ParseBytes("123"), 123u);
+  EXPECT_EQ(*ParseBytes("4GiB"), 4ull << 30);
+  EXPECT_EQ(*ParseBytes("512 mb"), 512ull << 20);
+  EXPECT_FALSE(ParseBytes("").ok());
+  EXPECT_FALSE(ParseBytes("99999999999999999999999").ok());
+}
+
+}  // namespace
+}  // namespace tw::server

@@ -1,0 +1,191 @@
+// ServerImpl: listeners and the I/O thread pool around ServerCore and Session.
+//
+// Threads: `io_threads` run one io_context; each connection lives on its own strand, so a session
+// never needs a lock, and connections spread over all threads. Accept loops are coroutines too.
+// Shutdown order: stop accepting -> drain sessions -> close stragglers -> stop threads -> admin.
+#include "server/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "common/logging.h"
+#include "server/admin_http.h"
+#include "server/server_core.h"
+#include "server/session.h"
+
+namespace tw::server {
+
+namespace {
+
+using asio::awaitable;
+using asio::redirect_error;
+using asio::use_awaitable;
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(const ServerConfig& config, std::unique_ptr<ServerCore> core)
+      : config_(config), core_(std::move(core)), io_(static_cast<int>(config.io_threads)) {}
+
+  ~ServerImpl() override { Shutdown(); }
+
+  Status Start() override {
+    asio::error_code ec;
+    if (!config_.listen.empty()) {
+      std::string host;
+      uint16_t port = 0;
+      TW_RETURN_IF_ERROR(SplitHostPort(config_.listen, &host, &port));
+      asio::ip::address addr = asio::ip::make_address(host, ec);
+      if (ec) return Status::InvalidArgument("listen: '" + host + "' is not an IP address");
+      tcp_ = std::make_unique<asio::ip::tcp::acceptor>(io_);
+      asio::ip::tcp::endpoint ep(addr, port);
+      tcp_->open(ep.protocol(), ec);
+      if (!ec) tcp_->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) tcp_->bind(ep, ec);
+      if (!ec) tcp_->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) return Status::Unavailable("cannot listen on " + config_.listen + ": " + ec.message());
+      auto local = tcp_->local_endpoint(ec);
+      tcp_address_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string()) + ":" +
+                     std::to_string(local.port());
+      if (!local.address().is_loopback()) {
+        TW_LOG_WARN("listening on {} beyond loopback: {}", tcp_address_,
+                    config_.tenants.empty() ? "no tenants are configured, so only loopback peers get in (anonymously)"
+                                            : "remote peers must present a tenant token (traffic is not encrypted)");
+      }
+    }
+    const std::string upath = config_.UnixSocketPath();
+    if (!upath.empty()) {
+      std::error_code fec;
+      std::filesystem::create_directories(std::filesystem::path(upath).parent_path(), fec);
+      ::unlink(upath.c_str());  // a stale socket from a killed daemon
+      unix_ = std::make_unique<asio::local::stream_protocol::acceptor>(io_);
+      asio::local::stream_protocol::endpoint ep(upath);
+      unix_->open(ep.protocol(), ec);
+      if (!ec) unix_->bind(ep, ec);
+      if (!ec) unix_->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) return Status::Unavailable("cannot listen on unix socket " + upath + ": " + ec.message());
+      ::chmod(upath.c_str(), 0660);  // owner and group: engines run as the same user or group
+      unix_path_ = upath;
+    }
+    if (!config_.admin_listen.empty()) {
+      TW_ASSIGN_OR_RETURN(admin_, AdminHttp::Start(config_.admin_listen, *core_, draining_));
+    }
+    if (config_.allow_anonymous_loopback) {
+      TW_LOG_INFO("anonymous access is ON for loopback TCP and the Unix socket (tenant '{}'); set "
+                  "auth.allow_anonymous_loopback: false to require tokens",
+                  config_.anonymous_tenant);
+    } else {
+      TW_LOG_INFO("anonymous access is OFF: every client needs a tenant token");
+    }
+    if (tcp_) asio::co_spawn(io_, AcceptTcp(), asio::detached);
+    if (unix_) asio::co_spawn(io_, AcceptUnix(), asio::detached);
+    for (uint32_t i = 0; i < config_.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+    started_ = true;
+    return Status::Ok();
+  }
+
+  void Shutdown() override {
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    draining_ = true;
+    asio::post(io_, [this] {
+      asio::error_code ec;
+      if (tcp_) tcp_->close(ec);
+      if (unix_) unix_->close(ec);
+    });
+    const size_t live = sessions_.size();
+    if (live) TW_LOG_INFO("draining {} connection(s) (up to {} ms)", live, config_.drain_timeout_ms);
+    sessions_.DrainAll();
+    if (!sessions_.WaitEmpty(config_.drain_timeout_ms)) {
+      TW_LOG_WARN("drain timed out; closing {} connection(s) mid-request (their unfinished writes are dropped)", sessions_.size());
+      sessions_.CloseAll();
+      (void)sessions_.WaitEmpty(2000);
+    }
+    io_.stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    if (admin_) admin_->Stop();
+    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+    TW_LOG_INFO("stopped");
+  }
+
+  std::string tcp_address() const override { return tcp_address_; }
+  std::string unix_path() const override { return unix_path_; }
+  std::string admin_address() const override { return admin_ ? admin_->address() : ""; }
+  ServerCore& core() override { return *core_; }
+
+ private:
+  // True if a new connection fits under limits.max_connections.
+  bool Admit() {
+    if (core_->metrics().connections_open.load() < config_.max_connections) return true;
+    core_->metrics().connections_rejected.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+
+  void Launch(Session::Socket socket, bool local, bool is_unix) {
+    ConnectionState conn;
+    conn.id = next_conn_.fetch_add(1, std::memory_order_relaxed);
+    conn.local_peer = local;
+    conn.unix_socket = is_unix;
+    std::make_shared<Session>(std::move(socket), *core_, sessions_, std::move(conn))->Start();
+  }
+
+  awaitable<void> AcceptTcp() {
+    asio::error_code ec;
+    while (!draining_) {
+      asio::ip::tcp::socket s(asio::make_strand(io_));
+      co_await tcp_->async_accept(s, redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (draining_ || ec == asio::error::operation_aborted) break;
+        continue;  // e.g. EMFILE: keep serving the connections we have
+      }
+      if (!Admit()) continue;  // closes `s`
+      s.set_option(asio::ip::tcp::no_delay(true), ec);
+      auto peer = s.remote_endpoint(ec);
+      const bool local = !ec && peer.address().is_loopback();
+      Launch(Session::Socket(std::move(s)), local, false);
+    }
+  }
+
+  awaitable<void> AcceptUnix() {
+    asio::error_code ec;
+    while (!draining_) {
+      asio::local::stream_protocol::socket s(asio::make_strand(io_));
+      co_await unix_->async_accept(s, redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (draining_ || ec == asio::error::operation_aborted) break;
+        continue;
+      }
+      if (!Admit()) continue;
+      Launch(Session::Socket(std::move(s)), true, true);
+    }
+  }
+
+  const ServerConfig config_;
+  std::unique_ptr<ServerCore> core_;  // outlives io_: sessions destroyed with io_ still release handles
+  SessionRegistry sessions_;
+  asio::io_context io_;
+  std::unique_ptr<asio::ip::tcp::acceptor> tcp_;
+  std::unique_ptr<asio::local::stream_protocol::acceptor> unix_;
+  std::unique_ptr<AdminHttp> admin_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> next_conn_{1};
+  bool started_ = false;
+  bool stopped_ = false;
+  std::string tcp_address_, unix_path_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config_in) {
+  ServerConfig config = config_in;
+  TW_RETURN_IF_ERROR(FinalizeConfig(&config));
+  TW_ASSIGN_OR_RETURN(std::unique_ptr<ServerCore> core, ServerCore::Create(config));
+  return std::unique_ptr<Server>(new ServerImpl(config, std::move(core)));
+}
+
+}  // namespace tw::server

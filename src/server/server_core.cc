@@ -1,0 +1,550 @@
+#include "server/server_core.h"
+
+#include <random>
+
+#include "common/logging.h"
+#include "net/payload_checksum.h"
+
+namespace tw::server {
+
+using net::MetaReader;
+using net::MetaWriter;
+
+namespace {
+
+Reply StatusReply(Status s, bool close = false) {
+  Reply r;
+  MetaWriter w;
+  w.Stat(s);
+  r.meta = std::move(w.str());
+  r.status = std::move(s);
+  r.close = close;
+  return r;
+}
+
+// A reply whose body follows an OK status.
+template <typename Body>
+Reply OkReply(const Body& body) {
+  Reply r;
+  MetaWriter w;
+  w.Stat(Status::Ok());
+  body.Encode(w);
+  r.meta = std::move(w.str());
+  return r;
+}
+
+// Malformed metadata: the peer is broken or hostile, and the stream cannot be trusted any more.
+Reply Malformed(const Status& s) { return StatusReply(s, /*close=*/true); }
+
+constexpr std::string_view kUnknownNamespace = "unknown namespace: register it first";
+
+}  // namespace
+
+std::vector<std::span<const std::byte>> SliceSegments(const std::vector<std::span<const std::byte>>& segments,
+                                                      std::span<const ByteRun> runs) {
+  std::vector<std::span<const std::byte>> out;
+  size_t seg = 0;
+  uint64_t seg_start = 0;  // object offset where segments[seg] begins
+  for (const ByteRun& run : runs) {
+    uint64_t off = run.offset, left = run.length;
+    // Runs are in layout order, so the segment cursor only moves forward.
+    while (seg < segments.size() && seg_start + segments[seg].size() <= off) {
+      seg_start += segments[seg].size();
+      ++seg;
+    }
+    size_t s = seg;
+    uint64_t s_start = seg_start;
+    while (left > 0 && s < segments.size()) {
+      const uint64_t in_seg = off - s_start;
+      const uint64_t n = std::min<uint64_t>(left, segments[s].size() - in_seg);
+      out.push_back(segments[s].subspan(in_seg, n));
+      off += n;
+      left -= n;
+      s_start += segments[s].size();
+      ++s;
+    }
+  }
+  return out;
+}
+
+Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& config) {
+  EmbeddedStoreOptions options;
+  options.dram_capacity_bytes = config.dram_capacity_bytes;
+  options.page_bytes = config.page_bytes;
+  options.huge_pages = config.huge_pages;
+  options.shareable_arena = config.shared_memory;
+  options.eviction = config.eviction;
+  for (const TenantConfig& t : config.tenants) {
+    if (t.quota_bytes) options.tenant_quota_bytes[t.name] = t.quota_bytes;
+  }
+  TW_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(options));
+  return std::unique_ptr<ServerCore>(new ServerCore(config, std::move(store)));
+}
+
+ServerCore::ServerCore(const ServerConfig& config, std::unique_ptr<EmbeddedStore> store)
+    : config_(config),
+      store_(std::move(store)),
+      arena_(store_->arena()),
+      arena_id_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1),
+      auth_(config) {}
+
+ServerCore::~ServerCore() {
+  // Handles must go before the store they point into.
+  std::lock_guard<std::mutex> lock(handles_mu_);
+  handles_.clear();
+}
+
+Reply ServerCore::Handle(ConnectionState& conn, const net::FrameHeader& h, std::string_view meta) {
+  const auto op = static_cast<net::Op>(h.type);
+  if (!conn.authenticated && op != net::Op::kHello) {
+    metrics_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    return StatusReply(Status::Unauthenticated("send HELLO first"), true);
+  }
+  if (h.payload_bytes != 0) return Malformed(Status::Corruption(std::string(net::OpName(op)) + " carries no payload"));
+  switch (op) {
+    case net::Op::kHello: return Hello(conn, meta);
+    case net::Op::kRegister: return Register(conn, meta);
+    case net::Op::kLookup: return Lookup(conn, meta);
+    case net::Op::kRemove: return Remove(conn, meta);
+    case net::Op::kPin: return Pin(conn, meta);
+    case net::Op::kUnpin: return Unpin(conn, meta);
+    case net::Op::kStats: return meta.empty() ? Stats() : Malformed(Status::Corruption("stats takes no metadata"));
+    case net::Op::kAcquire: return Acquire(conn, meta);
+    case net::Op::kReserve: return Reserve(conn, meta);
+    case net::Op::kCommit: return Commit(conn, meta);
+    case net::Op::kRelease:
+    case net::Op::kAbort: return CloseHandles(conn, meta);
+    case net::Op::kPing: return meta.empty() ? StatusReply(Status::Ok()) : Malformed(Status::Corruption("ping takes no metadata"));
+    default: return Malformed(Status::InvalidArgument("unexpected op " + std::to_string(h.type)));
+  }
+}
+
+Reply ServerCore::Hello(ConnectionState& conn, std::string_view meta) {
+  Result<net::HelloRequest> req = net::HelloRequest::Decode(meta);
+  if (!req.ok()) return Malformed(req.status());
+  if (conn.authenticated) return StatusReply(Status::InvalidArgument("HELLO sent twice"), true);
+  if (req->min_version > net::kProtocolVersion || req->max_version < net::kProtocolVersion) {
+    return StatusReply(Status::NotSupported("this daemon speaks protocol version " + std::to_string(net::kProtocolVersion)), true);
+  }
+  Result<Identity> id = auth_.Authenticate(req->token, conn.local_peer);
+  if (!id.ok()) {
+    metrics_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    TW_LOG_WARN("connection {}: authentication failed: {}", conn.id, id.status().ToString());
+    return StatusReply(id.status(), true);
+  }
+  conn.authenticated = true;
+  conn.identity = *id;
+  net::HelloResponse resp;
+  resp.tenant = conn.identity.tenant;
+  resp.max_meta_bytes = config_.frame_limits.max_meta_bytes;
+  resp.max_payload_bytes = config_.frame_limits.max_payload_bytes;
+  resp.max_batch = config_.frame_limits.max_batch;
+  Reply r;
+  if (req->want_shm && conn.unix_socket && conn.identity.shared_memory && arena_.memfd >= 0) {
+    conn.shm_granted = true;
+    resp.shm = true;
+    resp.arena_id = arena_id_;
+    resp.arena_bytes = arena_.size_bytes;
+    resp.page_bytes = arena_.page_bytes;
+    r.attach_fd = arena_.memfd;
+  }
+  TW_LOG_DEBUG("connection {}: tenant '{}' ({}), shared memory {}", conn.id, conn.identity.tenant, req->client_name,
+               conn.shm_granted ? "on" : "off");
+  Reply ok = OkReply(resp);
+  ok.attach_fd = r.attach_fd;
+  return ok;
+}
+
+Status ServerCore::OwnNamespace(const ConnectionState& conn, const NamespaceId& ns, NamespaceEntry* entry) {
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  auto it = namespaces_.find(ns);
+  if (it == namespaces_.end() || it->second.tenant != conn.identity.tenant) return Status::InvalidArgument(kUnknownNamespace);
+  if (entry) *entry = it->second;
+  return Status::Ok();
+}
+
+Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
+  Result<net::RegisterRequest> req = net::RegisterRequest::Decode(meta);
+  if (!req.ok()) return Malformed(req.status());
+  Result<Namespace> nspace = Namespace::Decode(req->nspace);
+  if (!nspace.ok()) return StatusReply(Status::InvalidArgument("bad namespace encoding: " + nspace.status().ToString()));
+  // The tenant is the caller's identity, whatever the client wrote.
+  nspace->tenant = conn.identity.tenant;
+  NamespaceOptions options;
+  options.ttl_ms = req->ttl_ms;
+  Result<NamespaceId> id = store_->RegisterNamespace(*nspace, options);
+  if (!id.ok()) return StatusReply(id.status());
+  {
+    std::unique_lock<std::shared_mutex> lock(ns_mu_);
+    namespaces_[*id] = NamespaceEntry{conn.identity.tenant, nspace->geometry, nspace->geometry.ObjectBytes()};
+  }
+  MetaWriter w;
+  w.Stat(Status::Ok());
+  w.Id(*id);
+  Reply r;
+  r.meta = std::move(w.str());
+  return r;
+}
+
+Reply ServerCore::Lookup(ConnectionState& conn, std::string_view meta) {
+  Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
+  if (!req.ok()) return Malformed(req.status());
+  Status s = OwnNamespace(conn, req->ns, nullptr);
+  if (!s.ok()) return StatusReply(std::move(s));
+  Result<LookupResult> res = store_->Lookup(req->ns, req->keys);
+  if (!res.ok()) return StatusReply(res.status());
+  net::LookupResponse resp;
+  resp.matched = static_cast<uint32_t>(res->matched);
+  resp.tiers = std::move(res->tiers);
+  return OkReply(resp);
+}
+
+Reply ServerCore::Remove(ConnectionState& conn, std::string_view meta) {
+  Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
+  if (!req.ok()) return Malformed(req.status());
+  Status s = OwnNamespace(conn, req->ns, nullptr);
+  if (!s.ok()) return StatusReply(std::move(s));
+  net::ItemsResponse resp;
+  for (const BlockKey& key : req->keys) {
+    Status item = store_->Remove(req->ns, key);
+    if (item.ok()) Published(conn.identity.tenant, net::EventKind::kRemoved, req->ns, key);
+    resp.items.push_back(std::move(item));
+  }
+  return OkReply(resp);
+}
+
+Reply ServerCore::Pin(ConnectionState& conn, std::string_view meta) {
+  Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
+  if (!req.ok()) return Malformed(req.status());
+  Status s = OwnNamespace(conn, req->ns, nullptr);
+  if (!s.ok()) return StatusReply(std::move(s));
+  Result<LeaseId> lease = store_->Pin(req->ns, req->keys, req->lease_ms);
+  if (!lease.ok()) return StatusReply(lease.status());
+  {
+    std::lock_guard<std::mutex> lock(pins_mu_);
+    pins_[*lease] = conn.identity.tenant;
+  }
+  MetaWriter w;
+  w.Stat(Status::Ok());
+  w.U64(*lease);
+  Reply r;
+  r.meta = std::move(w.str());
+  return r;
+}
+
+Reply ServerCore::Unpin(ConnectionState& conn, std::string_view meta) {
+  Result<net::IdsRequest> req = net::IdsRequest::Decode(meta, config_.frame_limits.max_batch);
+  if (!req.ok()) return Malformed(req.status());
+  net::ItemsResponse resp;
+  for (uint64_t lease : req->ids) {
+    bool mine = false;
+    {
+      std::lock_guard<std::mutex> lock(pins_mu_);
+      auto it = pins_.find(lease);
+      mine = it != pins_.end() && it->second == conn.identity.tenant;
+      if (mine) pins_.erase(it);
+    }
+    resp.items.push_back(mine ? store_->Unpin(lease) : Status::InvalidArgument("unknown lease"));
+  }
+  return OkReply(resp);
+}
+
+Reply ServerCore::Stats() {
+  MetaWriter w;
+  w.Stat(Status::Ok());
+  net::EncodeStoreStats(store_->Stats(), w);
+  Reply r;
+  r.meta = std::move(w.str());
+  return r;
+}
+
+std::vector<ByteRun> ServerCore::ArenaOffsets(const std::vector<std::span<const std::byte>>& segs) const {
+  std::vector<ByteRun> out;
+  out.reserve(segs.size());
+  const auto* base = static_cast<const std::byte*>(arena_.base);
+  for (const auto& s : segs) out.push_back(ByteRun{static_cast<uint64_t>(s.data() - base), s.size()});
+  return out;
+}
+
+uint64_t ServerCore::AddHandle(ConnectionState& conn, HandleEntry entry) {
+  const uint64_t id = next_handle_.fetch_add(1, std::memory_order_relaxed);
+  entry.owner = conn.id;
+  entry.tenant = conn.identity.tenant;
+  {
+    std::lock_guard<std::mutex> lock(handles_mu_);
+    handles_.emplace(id, std::move(entry));
+  }
+  conn.handles.push_back(id);
+  ++conn.open_handles;
+  return id;
+}
+
+Reply ServerCore::Acquire(ConnectionState& conn, std::string_view meta) {
+  Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
+  if (!req.ok()) return Malformed(req.status());
+  if (!conn.shm_granted) return StatusReply(Status::PermissionDenied("shared memory was not granted on this connection"));
+  Status s = OwnNamespace(conn, req->ns, nullptr);
+  if (!s.ok()) return StatusReply(std::move(s));
+  const uint64_t lease_ms = req->lease_ms ? req->lease_ms : config_.lease_ms;
+  net::SegmentsResponse resp;
+  for (const BlockKey& key : req->keys) {
+    net::SegmentsResponse::Item item;
+    if (conn.open_handles >= config_.max_handles_per_connection) {
+      item.status = Status::ResourceExhausted("too many open leases on this connection (limits.max_handles_per_connection)");
+    } else {
+      Result<ReadHandle> h = store_->Acquire(req->ns, key, lease_ms);
+      if (h.ok()) {
+        item.segments = ArenaOffsets(h->segments());
+        HandleEntry e;
+        e.ns = req->ns;
+        e.key = key;
+        e.read = std::move(*h);
+        item.id = AddHandle(conn, std::move(e));
+      } else {
+        item.status = h.status();
+      }
+    }
+    resp.items.push_back(std::move(item));
+  }
+  return OkReply(resp);
+}
+
+Reply ServerCore::Reserve(ConnectionState& conn, std::string_view meta) {
+  Result<net::ReserveRequest> req = net::ReserveRequest::Decode(meta, config_.frame_limits.max_batch);
+  if (!req.ok()) return Malformed(req.status());
+  if (!conn.shm_granted) return StatusReply(Status::PermissionDenied("shared memory was not granted on this connection"));
+  Status s = OwnNamespace(conn, req->ns, nullptr);
+  if (!s.ok()) return StatusReply(std::move(s));
+  net::SegmentsResponse resp;
+  for (const BlockRef& ref : req->refs) {
+    net::SegmentsResponse::Item item;
+    if (conn.open_handles >= config_.max_handles_per_connection) {
+      item.status = Status::ResourceExhausted("too many open reservations on this connection (limits.max_handles_per_connection)");
+    } else {
+      Result<WriteHandle> h = store_->Reserve(req->ns, ref);
+      if (!h.ok()) {
+        item.status = h.status();
+      } else if (!h->segments().empty()) {  // empty: already present, nothing to write (id stays 0)
+        std::vector<std::span<const std::byte>> segs(h->segments().begin(), h->segments().end());
+        item.segments = ArenaOffsets(segs);
+        HandleEntry e;
+        e.ns = req->ns;
+        e.key = ref.key;
+        e.write = std::move(*h);
+        item.id = AddHandle(conn, std::move(e));
+      }
+    }
+    resp.items.push_back(std::move(item));
+  }
+  return OkReply(resp);
+}
+
+Reply ServerCore::Commit(ConnectionState& conn, std::string_view meta) {
+  Result<net::CommitRequest> req = net::CommitRequest::Decode(meta, config_.frame_limits.max_batch);
+  if (!req.ok()) return Malformed(req.status());
+  net::ItemsResponse resp;
+  for (const auto& item : req->items) {
+    HandleEntry e;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> lock(handles_mu_);
+      auto it = handles_.find(item.write_id);
+      if (it != handles_.end() && it->second.tenant == conn.identity.tenant && it->second.write.open()) {
+        e = std::move(it->second);
+        handles_.erase(it);
+        found = true;
+      }
+    }
+    if (!found) {
+      resp.items.push_back(Status::InvalidArgument("unknown reservation (aborted, committed, or its connection closed)"));
+      continue;
+    }
+    if (e.owner == conn.id && conn.open_handles) --conn.open_handles;
+    const uint64_t sum = net::ChecksumOfSegments(e.write.segments());
+    if (sum != item.checksum) {
+      metrics_.checksum_failures.fetch_add(1, std::memory_order_relaxed);
+      resp.items.push_back(Status::Corruption("payload checksum mismatch: the object was not stored"));
+      continue;  // e.write's destructor aborts the reservation
+    }
+    const std::byte* first = e.write.segments().front().data();
+    Status s = store_->Commit(e.write);
+    if (s.ok()) {
+      RememberChecksum(e.ns, e.key, first, sum);
+      Published(conn.identity.tenant, net::EventKind::kStored, e.ns, e.key);
+    }
+    resp.items.push_back(std::move(s));
+  }
+  return OkReply(resp);
+}
+
+Reply ServerCore::CloseHandles(ConnectionState& conn, std::string_view meta) {
+  Result<net::IdsRequest> req = net::IdsRequest::Decode(meta, config_.frame_limits.max_batch);
+  if (!req.ok()) return Malformed(req.status());
+  std::vector<HandleEntry> closing;  // destroyed outside the lock: releasing calls into the store
+  size_t unknown = 0;
+  {
+    std::lock_guard<std::mutex> lock(handles_mu_);
+    for (uint64_t id : req->ids) {
+      auto it = handles_.find(id);
+      if (it == handles_.end() || it->second.tenant != conn.identity.tenant) {
+        ++unknown;
+        continue;
+      }
+      if (it->second.owner == conn.id && conn.open_handles) --conn.open_handles;
+      closing.push_back(std::move(it->second));
+      handles_.erase(it);
+    }
+  }
+  closing.clear();
+  return StatusReply(unknown ? Status::InvalidArgument(std::to_string(unknown) + " unknown handle ids") : Status::Ok());
+}
+
+void ServerCore::CloseConnection(ConnectionState& conn) {
+  std::vector<HandleEntry> closing;
+  {
+    std::lock_guard<std::mutex> lock(handles_mu_);
+    for (uint64_t id : conn.handles) {
+      auto it = handles_.find(id);
+      if (it != handles_.end() && it->second.owner == conn.id) {
+        closing.push_back(std::move(it->second));
+        handles_.erase(it);
+      }
+    }
+  }
+  conn.handles.clear();
+  conn.open_handles = 0;
+  closing.clear();  // reservations abort, leases end
+}
+
+Status ServerCore::CheckSubscribe(const ConnectionState& conn) const {
+  if (!conn.authenticated) return Status::Unauthenticated("send HELLO first");
+  return Status::Ok();
+}
+
+void ServerCore::RememberChecksum(const NamespaceId& ns, const BlockKey& key, const std::byte* first, uint64_t checksum) {
+  std::lock_guard<std::mutex> lock(sums_mu_);
+  // Evicted objects leave stale entries behind; a full wipe now and then bounds the table without
+  // per-eviction callbacks. A stale entry is harmless: it is keyed by where the bytes live.
+  if (sums_.size() >= kMaxSums) sums_.clear();
+  sums_[SumKey{ns, key}] = SumEntry{first, checksum};
+}
+
+uint64_t ServerCore::WholeObjectChecksum(const NamespaceId& ns, const BlockKey& key,
+                                         const std::vector<std::span<const std::byte>>& segs) {
+  const std::byte* first = segs.empty() ? nullptr : segs.front().data();
+  {
+    std::lock_guard<std::mutex> lock(sums_mu_);
+    auto it = sums_.find(SumKey{ns, key});
+    if (it != sums_.end() && it->second.first == first) return it->second.checksum;
+  }
+  const uint64_t sum = net::ChecksumOfSegments(segs);
+  RememberChecksum(ns, key, first, sum);
+  return sum;
+}
+
+GetPlan ServerCore::PlanGet(ConnectionState& conn, std::string_view meta) {
+  GetPlan plan;
+  Result<net::GetRequest> req = net::GetRequest::Decode(meta, config_.frame_limits.max_batch);
+  NamespaceEntry ns;
+  if (req.ok()) plan.status = OwnNamespace(conn, req->ns, &ns);
+  if (!req.ok() || !plan.status.ok()) {
+    if (!req.ok()) plan.status = req.status();
+    MetaWriter w;
+    w.Stat(plan.status);
+    plan.meta = std::move(w.str());
+    return plan;
+  }
+  net::GetResponse resp;
+  resp.items.reserve(req->items.size());
+  for (const auto& item : req->items) {
+    net::GetResponse::Item out;
+    Result<std::vector<ByteRun>> runs = ns.geometry.SliceRuns(item.slice);
+    if (!runs.ok()) {
+      out.status = runs.status();
+    } else if (plan.payload_bytes + ns.geometry.SliceBytes(item.slice) > config_.frame_limits.max_payload_bytes) {
+      out.status = Status::ResourceExhausted("response would exceed limits.max_payload_bytes: ask in smaller batches");
+    } else {
+      Result<ReadHandle> h = store_->Acquire(req->ns, item.key, config_.lease_ms);
+      if (!h.ok()) {
+        out.status = h.status();
+      } else {
+        std::vector<std::span<const std::byte>> spans =
+            item.slice.IsAll() ? h->segments() : SliceSegments(h->segments(), *runs);
+        out.length = 0;
+        for (const auto& s : spans) out.length += s.size();
+        out.checksum = item.slice.IsAll() ? WholeObjectChecksum(req->ns, item.key, spans) : net::ChecksumOfSegments(spans);
+        plan.payload.insert(plan.payload.end(), spans.begin(), spans.end());
+        plan.payload_bytes += out.length;
+        plan.holds.push_back(std::move(*h));
+      }
+    }
+    resp.items.push_back(std::move(out));
+  }
+  MetaWriter w;
+  w.Stat(Status::Ok());
+  resp.Encode(w);
+  plan.meta = std::move(w.str());
+  return plan;
+}
+
+Status ServerCore::CheckPut(ConnectionState& conn, const net::PutRequest& req, uint64_t payload_bytes) {
+  TW_RETURN_IF_ERROR(OwnNamespace(conn, req.ns, nullptr));
+  uint64_t sum = 0;
+  for (const auto& item : req.items) {
+    if (item.length > payload_bytes - sum) return Status::Corruption("put items' lengths exceed the frame payload");
+    sum += item.length;
+  }
+  if (sum != payload_bytes) return Status::Corruption("put items' lengths do not add up to the frame payload");
+  return Status::Ok();
+}
+
+PutSlot ServerCore::BeginPut(ConnectionState& conn, const net::PutRequest& req, size_t index) {
+  PutSlot slot;
+  slot.discard = true;
+  const auto& item = req.items[index];
+  NamespaceEntry ns;
+  slot.status = OwnNamespace(conn, req.ns, &ns);
+  if (!slot.status.ok()) return slot;
+  if (item.length != ns.object_bytes) {
+    slot.status = Status::InvalidArgument("object is " + std::to_string(item.length) + " bytes; geometry " +
+                                          ns.geometry.ToString() + " needs " + std::to_string(ns.object_bytes));
+    return slot;
+  }
+  Result<WriteHandle> h = store_->Reserve(req.ns, BlockRef{item.key, item.parent});
+  if (!h.ok()) {
+    slot.status = h.status();
+    return slot;
+  }
+  if (h->segments().empty()) return slot;  // already present: OK, bytes discarded
+  slot.segments = h->segments();
+  slot.handle = std::move(*h);
+  slot.discard = false;
+  return slot;
+}
+
+Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, size_t index, PutSlot& slot,
+                             uint64_t computed_checksum) {
+  if (slot.discard) return slot.status;
+  const auto& item = req.items[index];
+  if (computed_checksum != item.checksum) {
+    metrics_.checksum_failures.fetch_add(1, std::memory_order_relaxed);
+    slot.handle = WriteHandle();  // aborts: never visible
+    return Status::Corruption("payload checksum mismatch: the object was not stored");
+  }
+  const std::byte* first = slot.segments.front().data();
+  TW_RETURN_IF_ERROR(store_->Commit(slot.handle));
+  RememberChecksum(req.ns, item.key, first, computed_checksum);
+  Published(conn.identity.tenant, net::EventKind::kStored, req.ns, item.key);
+  return Status::Ok();
+}
+
+void ServerCore::Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key) {
+  net::Event e;
+  e.kind = kind;
+  e.ns = ns;
+  e.key = key;
+  e.tier = Tier::kDram;
+  if (events_.Publish(tenant, e)) metrics_.events_published.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace tw::server

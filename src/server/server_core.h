@@ -1,0 +1,176 @@
+// ServerCore: what the daemon does with each request, apart from moving bytes on sockets.
+//
+// It owns the store and the server-wide tables: which tenant owns each namespace (so a connection
+// can only name its own tenant's namespaces: another tenant's id answers exactly like an unknown
+// one, so it cannot even be probed), the shared-memory handles (leases and reservations) clients
+// hold, a cache of whole-object checksums, and the event hub. Sessions (session.cc) parse frames
+// and stream payloads; ServerCore decides. Everything here is free of Asio.
+//
+// Thread-safety: all methods may be called concurrently from any I/O thread. ConnectionState is
+// owned by one session and only ever touched from it. `ns_mu_`, `handles_mu_`, `sums_mu_` each guard
+// their own table and are never held together or across a store call.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net/messages.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/event_hub.h"
+#include "server/metrics.h"
+#include "tw/embedded_store.h"
+
+namespace tw::server {
+
+// Per-connection state, owned by its session.
+struct ConnectionState {
+  uint64_t id = 0;
+  bool local_peer = false;   // loopback TCP or the Unix socket
+  bool unix_socket = false;
+  bool authenticated = false;
+  Identity identity;
+  bool shm_granted = false;
+  std::vector<uint64_t> handles;  // ids opened by this connection (some may be closed already)
+  size_t open_handles = 0;
+};
+
+// The answer to a request that needs no payload streaming.
+struct Reply {
+  Status status;          // the request's outcome (also the first field of `meta`), for metrics
+  std::string meta;
+  bool close = false;     // close the connection once the reply is sent
+  int attach_fd = -1;     // pass this fd with SCM_RIGHTS along the reply (HELLO granting shared memory)
+};
+
+// A GET answer whose payload is gathered straight from DRAM pages.
+struct GetPlan {
+  Status status;
+  std::string meta;
+  std::vector<std::span<const std::byte>> payload;
+  uint64_t payload_bytes = 0;
+  std::vector<ReadHandle> holds;  // keep the pages pinned until the payload is sent
+};
+
+// One item of a streaming PUT: where its bytes go.
+struct PutSlot {
+  Status status;        // not OK: read and discard the item's bytes, report this status
+  bool discard = false; // read and discard the bytes (an error, or the key is already present)
+  WriteHandle handle;
+  std::vector<std::span<std::byte>> segments;
+};
+
+class ServerCore {
+ public:
+  static Result<std::unique_ptr<ServerCore>> Create(const ServerConfig& config);
+  ~ServerCore();
+
+  // Every request but GET, PUT and SUBSCRIBE (which stream). Only HELLO is accepted before HELLO.
+  Reply Handle(ConnectionState& conn, const net::FrameHeader& header, std::string_view meta);
+
+  // GET: resolves every item, pins it, and lays out the response (statuses, lengths, checksums).
+  GetPlan PlanGet(ConnectionState& conn, std::string_view meta);
+
+  // PUT: checks the request's namespace and that the items' lengths sum to the payload.
+  Status CheckPut(ConnectionState& conn, const net::PutRequest& req, uint64_t payload_bytes);
+  PutSlot BeginPut(ConnectionState& conn, const net::PutRequest& req, size_t index);
+  // Publishes the filled item if `computed_checksum` matches the one the client sent.
+  Status FinishPut(ConnectionState& conn, const net::PutRequest& req, size_t index, PutSlot& slot, uint64_t computed_checksum);
+
+  // Drops every handle the connection still holds (its reservations abort: nothing partial is visible).
+  void CloseConnection(ConnectionState& conn);
+
+  // Status to refuse SUBSCRIBE with, or OK.
+  Status CheckSubscribe(const ConnectionState& conn) const;
+
+  EmbeddedStore& store() { return *store_; }
+  ServerMetrics& metrics() { return metrics_; }
+  EventHub& events() { return events_; }
+  const ServerConfig& config() const { return config_; }
+  const Authenticator& auth() const { return auth_; }
+  uint64_t arena_id() const { return arena_id_; }
+
+ private:
+  struct NamespaceEntry {
+    std::string tenant;
+    KvGeometry geometry;
+    uint64_t object_bytes = 0;
+  };
+  struct HandleEntry {
+    uint64_t owner = 0;
+    std::string tenant;
+    NamespaceId ns;
+    BlockKey key;
+    ReadHandle read;
+    WriteHandle write;
+  };
+  struct SumKey {
+    NamespaceId ns;
+    BlockKey key;
+    bool operator==(const SumKey&) const = default;
+  };
+  struct SumKeyHash {
+    size_t operator()(const SumKey& k) const { return k.key.Prefix64() ^ (k.ns.Prefix64() * 0x9E3779B97F4A7C15ull); }
+  };
+  struct SumEntry {
+    const std::byte* first = nullptr;  // where the object's bytes started: a re-stored object moves
+    uint64_t checksum = 0;
+  };
+
+  ServerCore(const ServerConfig& config, std::unique_ptr<EmbeddedStore> store);
+
+  Reply Hello(ConnectionState& conn, std::string_view meta);
+  Reply Register(ConnectionState& conn, std::string_view meta);
+  Reply Lookup(ConnectionState& conn, std::string_view meta);
+  Reply Remove(ConnectionState& conn, std::string_view meta);
+  Reply Pin(ConnectionState& conn, std::string_view meta);
+  Reply Unpin(ConnectionState& conn, std::string_view meta);
+  Reply Stats();
+  Reply Acquire(ConnectionState& conn, std::string_view meta);
+  Reply Reserve(ConnectionState& conn, std::string_view meta);
+  Reply Commit(ConnectionState& conn, std::string_view meta);
+  Reply CloseHandles(ConnectionState& conn, std::string_view meta);  // RELEASE and ABORT
+
+  // OK if `ns` is registered by the connection's tenant; fills *entry.
+  Status OwnNamespace(const ConnectionState& conn, const NamespaceId& ns, NamespaceEntry* entry);
+  uint64_t AddHandle(ConnectionState& conn, HandleEntry entry);
+  uint64_t WholeObjectChecksum(const NamespaceId& ns, const BlockKey& key, const std::vector<std::span<const std::byte>>& segs);
+  void RememberChecksum(const NamespaceId& ns, const BlockKey& key, const std::byte* first, uint64_t checksum);
+  std::vector<ByteRun> ArenaOffsets(const std::vector<std::span<const std::byte>>& segs) const;
+  void Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key);
+
+  const ServerConfig config_;
+  std::unique_ptr<EmbeddedStore> store_;
+  const ArenaInfo arena_;
+  const uint64_t arena_id_;
+  Authenticator auth_;
+  ServerMetrics metrics_;
+  EventHub events_;
+  std::atomic<uint64_t> next_handle_{1};
+  std::atomic<uint64_t> pinned_by_tenant_check_{0};
+
+  std::shared_mutex ns_mu_;
+  std::unordered_map<NamespaceId, NamespaceEntry> namespaces_;  // GUARDED_BY(ns_mu_)
+
+  std::mutex handles_mu_;
+  std::unordered_map<uint64_t, HandleEntry> handles_;  // GUARDED_BY(handles_mu_)
+
+  std::mutex pins_mu_;
+  std::unordered_map<LeaseId, std::string> pins_;  // lease -> tenant; GUARDED_BY(pins_mu_)
+
+  static constexpr size_t kMaxSums = 1 << 20;
+  std::mutex sums_mu_;
+  std::unordered_map<SumKey, SumEntry, SumKeyHash> sums_;  // GUARDED_BY(sums_mu_)
+};
+
+// The spans of `segments` that hold the object bytes named by `runs`, in order.
+std::vector<std::span<const std::byte>> SliceSegments(const std::vector<std::span<const std::byte>>& segments,
+                                                      std::span<const ByteRun> runs);
+
+}  // namespace tw::server

@@ -1,0 +1,368 @@
+#include "server/session.h"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "common/clock.h"
+#include "common/logging.h"
+#include "net/payload_checksum.h"
+
+namespace tw::server {
+
+namespace {
+
+using asio::awaitable;
+using asio::redirect_error;
+using asio::use_awaitable;
+
+// PUT payloads are hashed in chunks as they arrive, while the chunk is still in cache.
+constexpr size_t kHashChunkBytes = 512 << 10;
+constexpr size_t kScratchBytes = 256 << 10;
+
+std::array<uint8_t, net::kFrameHeaderBytes> ReplyHeader(const net::FrameHeader& request, size_t meta_bytes, uint64_t payload_bytes) {
+  net::FrameHeader h;
+  h.type = static_cast<uint8_t>(request.type | net::kResponseBit);
+  h.request_id = request.request_id;
+  h.meta_bytes = static_cast<uint32_t>(meta_bytes);
+  h.payload_bytes = payload_bytes;
+  std::array<uint8_t, net::kFrameHeaderBytes> out;
+  net::EncodeFrameHeader(h, out.data());
+  return out;
+}
+
+}  // namespace
+
+Session::Session(Socket socket, ServerCore& core, SessionRegistry& registry, ConnectionState conn)
+    : socket_(std::move(socket)),
+      core_(core),
+      registry_(registry),
+      conn_(std::move(conn)),
+      watchdog_(socket_.get_executor()),
+      event_wake_(socket_.get_executor()) {}
+
+Session::~Session() { core_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed); }
+
+void Session::Start() {
+  auto self = shared_from_this();
+  registry_.Add(self);
+  core_.metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
+  core_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+  // Exceptions cannot escape: every socket operation reports through an error_code, and the
+  // completion handler swallows anything else (e.g. bad_alloc) by closing the connection.
+  asio::co_spawn(socket_.get_executor(), [self]() -> awaitable<void> { co_await self->Run(); },
+                 [self](std::exception_ptr e) {
+                   if (e) TW_LOG_ERROR("connection {}: unexpected exception; closed", self->conn_.id);
+                 });
+  asio::co_spawn(socket_.get_executor(), [self]() -> awaitable<void> { co_await self->Watchdog(); }, asio::detached);
+}
+
+void Session::BeginDrain() {
+  auto self = shared_from_this();
+  asio::post(socket_.get_executor(), [self] {
+    self->draining_ = true;
+    if (self->idle_ || self->subscribed_) self->Close();
+  });
+}
+
+void Session::ForceClose() {
+  auto self = shared_from_this();
+  asio::post(socket_.get_executor(), [self] { self->Close(); });
+}
+
+void Session::Close() {
+  if (closed_) return;
+  closed_ = true;
+  asio::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_both, ec);
+  socket_.close(ec);
+  watchdog_.cancel();
+  event_wake_.cancel();
+}
+
+void Session::SetDeadline(uint64_t timeout_ms) { deadline_ns_ = timeout_ms ? MonotonicNanos() + timeout_ms * 1'000'000 : 0; }
+
+awaitable<void> Session::Watchdog() {
+  auto self = shared_from_this();
+  asio::error_code ec;
+  while (!closed_) {
+    watchdog_.expires_after(std::chrono::milliseconds(250));
+    co_await watchdog_.async_wait(redirect_error(use_awaitable, ec));
+    if (closed_) break;
+    if (deadline_ns_ && MonotonicNanos() > deadline_ns_) {
+      core_.metrics().timeouts.fetch_add(1, std::memory_order_relaxed);
+      TW_LOG_INFO("connection {}: closed after {} (limits.{})", conn_.id, idle_ ? "idling" : "a slow request",
+                  idle_ ? "idle_timeout_ms" : "request_timeout_ms");
+      Close();
+    }
+  }
+}
+
+awaitable<void> Session::Run() {
+  auto self = shared_from_this();
+  const auto& limits = core_.config().frame_limits;
+  std::array<uint8_t, net::kFrameHeaderBytes> hbuf;
+  std::string meta;
+  asio::error_code ec;
+  while (!closed_ && !draining_) {
+    idle_ = true;
+    SetDeadline(core_.config().idle_timeout_ms);
+    co_await asio::async_read(socket_, asio::buffer(hbuf), redirect_error(use_awaitable, ec));
+    if (ec) break;
+    idle_ = false;
+    SetDeadline(core_.config().request_timeout_ms);
+    Result<net::FrameHeader> header = net::DecodeFrameHeader(hbuf, limits);
+    net::FrameHeader h;
+    if (header.ok()) h = *header;
+    const bool request_op = header.ok() && net::IsKnownRequestOp(h.type);
+    if (!request_op) {
+      core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
+      Status s = header.ok() ? Status::InvalidArgument("unknown request op " + std::to_string(h.type)) : header.status();
+      TW_LOG_INFO("connection {}: bad frame ({}); closing", conn_.id, s.ToString());
+      net::MetaWriter w;
+      w.Stat(s);
+      h.type = header.ok() ? h.type & ~net::kResponseBit : 0;
+      h.request_id = LoadLE64(hbuf.data() + 8);
+      h.flags = 0;
+      co_await SendReply(h, w.str());
+      break;
+    }
+    meta.resize(h.meta_bytes);
+    co_await asio::async_read(socket_, asio::buffer(meta), redirect_error(use_awaitable, ec));
+    if (ec) break;
+    if (!co_await Serve(h, std::move(meta))) break;
+    meta = std::string();
+  }
+  Close();
+  core_.CloseConnection(conn_);
+  registry_.Remove(this);
+}
+
+awaitable<bool> Session::Serve(const net::FrameHeader& h, std::string meta) {
+  const uint64_t t0 = MonotonicNanos();
+  const auto op = static_cast<net::Op>(h.type);
+  if (conn_.authenticated || op == net::Op::kHello) {
+    switch (op) {
+      case net::Op::kGet: co_return co_await ServeGet(h, meta);
+      case net::Op::kPut: co_return co_await ServePut(h, meta);
+      case net::Op::kSubscribe: co_return co_await ServeSubscribe(h);
+      default: break;
+    }
+  }
+  if (op == net::Op::kPut || op == net::Op::kGet) {
+    // Unauthenticated streaming request: fall through to Handle, which refuses it and closes.
+  }
+  Reply reply = core_.Handle(conn_, h, meta);
+  if (!reply.status.ok() && reply.close) core_.metrics().malformed_frames.fetch_add(reply.status.IsCorruption(), std::memory_order_relaxed);
+  bool ok = true;
+  if (!(h.flags & net::kFlagNoReply) || reply.close) ok = co_await SendReply(h, reply.meta, {}, 0, reply.attach_fd);
+  core_.metrics().RecordRequest(op, reply.status, 0, 0, MonotonicNanos() - t0);
+  co_return ok && !reply.close;
+}
+
+awaitable<bool> Session::ServeGet(const net::FrameHeader& h, std::string_view meta) {
+  const uint64_t t0 = MonotonicNanos();
+  GetPlan plan = core_.PlanGet(conn_, meta);
+  const bool malformed = plan.status.IsCorruption();
+  if (malformed) core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
+  bool ok = h.payload_bytes == 0 && co_await SendReply(h, plan.meta, plan.payload, plan.payload_bytes);
+  plan.holds.clear();  // the bytes are in the socket: let the pages go
+  core_.metrics().RecordRequest(net::Op::kGet, plan.status, 0, plan.payload_bytes, MonotonicNanos() - t0);
+  co_return ok && !malformed;
+}
+
+awaitable<bool> Session::Discard(uint64_t n) {
+  if (scratch_.empty()) scratch_.resize(kScratchBytes);
+  asio::error_code ec;
+  while (n > 0) {
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n, scratch_.size()));
+    co_await asio::async_read(socket_, asio::buffer(scratch_.data(), chunk), redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+    n -= chunk;
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view meta) {
+  const uint64_t t0 = MonotonicNanos();
+  Result<net::PutRequest> req = net::PutRequest::Decode(meta, core_.config().frame_limits.max_batch);
+  Status check = req.ok() ? core_.CheckPut(conn_, *req, h.payload_bytes) : req.status();
+  if (!check.ok()) {
+    net::MetaWriter w;
+    w.Stat(check);
+    // A malformed request means the stream cannot be trusted: reply and close. A well-formed one
+    // for a namespace the caller cannot use is refused after skipping its payload.
+    const bool fatal = check.IsCorruption();
+    if (fatal) core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
+    bool ok = fatal || co_await Discard(h.payload_bytes);
+    ok = ok && co_await SendReply(h, w.str());
+    core_.metrics().RecordRequest(net::Op::kPut, check, h.payload_bytes, 0, MonotonicNanos() - t0);
+    co_return ok && !fatal;
+  }
+  net::ItemsResponse resp;
+  resp.items.reserve(req->items.size());
+  asio::error_code ec;
+  net::PayloadChecksum sum;
+  std::vector<asio::mutable_buffer> bufs;
+  for (size_t i = 0; i < req->items.size(); ++i) {
+    PutSlot slot = core_.BeginPut(conn_, *req, i);
+    if (slot.discard) {
+      if (!co_await Discard(req->items[i].length)) co_return false;
+      resp.items.push_back(slot.status);
+      continue;
+    }
+    // Read the object straight into its pages, a chunk at a time, hashing each chunk on arrival.
+    // A connection that dies here destroys `slot`, whose handle aborts the write: nothing visible.
+    sum.Reset();
+    for (const auto& seg : slot.segments) {
+      for (size_t off = 0; off < seg.size(); off += kHashChunkBytes) {
+        const size_t n = std::min(kHashChunkBytes, seg.size() - off);
+        co_await asio::async_read(socket_, asio::buffer(seg.data() + off, n), redirect_error(use_awaitable, ec));
+        if (ec) co_return false;
+        sum.Update(seg.data() + off, n);
+      }
+    }
+    resp.items.push_back(core_.FinishPut(conn_, *req, i, slot, sum.Digest()));
+  }
+  net::MetaWriter w;
+  w.Stat(Status::Ok());
+  resp.Encode(w);
+  bool ok = (h.flags & net::kFlagNoReply) || co_await SendReply(h, w.str());
+  core_.metrics().RecordRequest(net::Op::kPut, Status::Ok(), h.payload_bytes, 0, MonotonicNanos() - t0);
+  co_return ok;
+}
+
+awaitable<bool> Session::ServeSubscribe(const net::FrameHeader& h) {
+  net::MetaWriter w;
+  w.Stat(Status::Ok());
+  if (!co_await SendReply(h, w.str())) co_return false;
+  core_.metrics().RecordRequest(net::Op::kSubscribe, Status::Ok(), 0, 0, 0);
+  subscribed_ = true;
+  SetDeadline(0);
+  auto self = shared_from_this();
+  auto executor = socket_.get_executor();
+  auto sub = core_.events().Subscribe(conn_.identity.tenant, [self, executor] {
+    asio::post(executor, [self] { self->event_wake_.cancel(); });
+  });
+  asio::error_code ec;
+  bool ok = true;
+  while (ok && !closed_ && !draining_) {
+    std::deque<net::Event> batch;
+    bool overflowed;
+    {
+      std::lock_guard<std::mutex> lock(sub->mu);
+      batch.swap(sub->queue);
+      overflowed = sub->overflowed;
+    }
+    if (overflowed) {
+      TW_LOG_WARN("connection {}: subscriber fell {} events behind; closing", conn_.id, EventHub::kMaxQueued);
+      break;
+    }
+    for (const net::Event& e : batch) {
+      net::MetaWriter ew;
+      e.Encode(ew);
+      net::FrameHeader eh = h;
+      eh.type = static_cast<uint8_t>(net::Op::kEvent) & ~net::kResponseBit;  // SendReply adds the bit back
+      ok = co_await SendReply(eh, ew.str());
+      if (!ok) break;
+    }
+    if (!ok || !batch.empty()) continue;
+    event_wake_.expires_after(std::chrono::seconds(5));
+    co_await event_wake_.async_wait(redirect_error(use_awaitable, ec));
+  }
+  core_.events().Unsubscribe(sub);
+  co_return false;
+}
+
+awaitable<bool> Session::SendReply(const net::FrameHeader& request, const std::string& meta,
+                                   std::span<const std::span<const std::byte>> payload, uint64_t payload_bytes, int attach_fd) {
+  if (closed_) co_return false;
+  auto header = ReplyHeader(request, meta.size(), payload_bytes);
+  if (request.type == static_cast<uint8_t>(net::Op::kEvent)) header[5] = static_cast<uint8_t>(net::Op::kEvent);
+  if (attach_fd >= 0) {
+    std::string frame(reinterpret_cast<const char*>(header.data()), header.size());
+    frame += meta;
+    co_return co_await SendWithFd(reinterpret_cast<const uint8_t*>(frame.data()), frame.size(), attach_fd);
+  }
+  std::vector<asio::const_buffer> bufs;
+  bufs.reserve(2 + payload.size());
+  bufs.emplace_back(header.data(), header.size());
+  bufs.emplace_back(meta.data(), meta.size());
+  for (const auto& s : payload) bufs.emplace_back(s.data(), s.size());
+  asio::error_code ec;
+  co_await asio::async_write(socket_, bufs, redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+awaitable<bool> Session::SendWithFd(const uint8_t* data, size_t size, int fd) {
+  // Asio has no ancillary-data API: send the first chunk with sendmsg on the native descriptor
+  // (waiting for writability when the buffer is full), the rest with an ordinary write.
+  asio::error_code ec;
+  size_t sent = 0;
+  for (;;) {
+    msghdr msg{};
+    iovec iov{const_cast<uint8_t*>(data), size};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    const ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+      sent = static_cast<size_t>(n);
+      break;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) co_return false;
+    co_await socket_.async_wait(asio::socket_base::wait_write, redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+  }
+  if (sent < size) {
+    co_await asio::async_write(socket_, asio::buffer(data + sent, size - sent), redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+  }
+  co_return true;
+}
+
+// ---- SessionRegistry
+
+void SessionRegistry::Add(const std::shared_ptr<Session>& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_[s.get()] = s;
+}
+
+void SessionRegistry::Remove(Session* s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_.erase(s);
+  cv_.notify_all();
+}
+
+size_t SessionRegistry::size() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sessions_.size();
+}
+
+void SessionRegistry::DrainAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [p, weak] : sessions_) {
+    if (auto s = weak.lock()) s->BeginDrain();
+  }
+}
+
+void SessionRegistry::CloseAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [p, weak] : sessions_) {
+    if (auto s = weak.lock()) s->ForceClose();
+  }
+}
+
+bool SessionRegistry::WaitEmpty(uint64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return sessions_.empty(); });
+}
+
+}  // namespace tw::server

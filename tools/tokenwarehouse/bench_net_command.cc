@@ -1,0 +1,494 @@
+// `tokenwarehouse bench net`: the daemon's data path against its ceilings, in one run.
+//
+// Ceilings, measured here on this machine: memcpy (one thread, 32 MiB buffers) and raw loopback TCP
+// (one stream, a plain socket pair). Then the daemon (started in-process on free ports) moves the
+// same objects over TCP (tw://) and over the shared-memory path (unix://), and redis-server (started
+// on a free port if installed; spoken to in RESP over a plain socket) SETs and GETs them too. Every
+// figure is the median of --reps rounds; each round moves --round-mib of 2 MiB and of 32 MiB objects
+// in one pipelined batch, the way an engine loads a long prefix.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "bench_util.h"
+#include "commands.h"
+#include "server/server.h"
+#include "tw/client.h"
+
+namespace tw::cli {
+namespace {
+
+struct NetOptions {
+  int reps = 5;
+  uint64_t round_mib = 256;
+  uint64_t dram_mib = 1536;
+  bool json = false;
+  bool redis = true;
+};
+
+struct SizeResult {
+  uint64_t object_bytes = 0;
+  double tcp_get = 0, tcp_put = 0, shm_get = 0, shm_put = 0, redis_get = 0, redis_set = 0;
+};
+
+// ---- ceilings
+
+double MemcpyGbps(int reps) {
+  constexpr size_t kBytes = 32 << 20;
+  Buffer a(kBytes), b(kBytes);
+  std::memset(a.data, 1, kBytes);
+  std::vector<double> v;
+  for (int r = 0; r < reps * 4; ++r) {
+    const uint64_t t0 = MonotonicNanos();
+    std::memcpy(b.data, a.data, kBytes);
+    v.push_back(Gbps(kBytes, MonotonicNanos() - t0));
+  }
+  return Median(v);
+}
+
+int ListenLoopback(uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 4) != 0) {
+    close(fd);
+    return -1;
+  }
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+int ConnectLoopback(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool WriteAll(int fd, const void* p, size_t n) {
+  auto* c = static_cast<const char*>(p);
+  while (n) {
+    ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    c += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool ReadAll(int fd, void* p, size_t n) {
+  auto* c = static_cast<char*>(p);
+  while (n) {
+    ssize_t r = recv(fd, c, n, 0);
+    if (r <= 0) return false;
+    c += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// One TCP stream over loopback, 32 MiB writes and reads, no protocol: the network ceiling.
+double RawTcpGbps(uint64_t round_bytes, int reps) {
+  constexpr size_t kChunk = 32 << 20;
+  uint16_t port = 0;
+  int lfd = ListenLoopback(&port);
+  if (lfd < 0) return 0;
+  int cfd = ConnectLoopback(port);
+  int sfd = accept(lfd, nullptr, nullptr);
+  close(lfd);
+  Buffer src(kChunk), dst(kChunk);
+  std::memset(src.data, 7, kChunk);
+  const size_t chunks = std::max<size_t>(1, round_bytes / kChunk);
+  std::vector<double> v;
+  for (int r = 0; r < reps; ++r) {
+    std::thread sender([&] {
+      for (size_t i = 0; i < chunks; ++i) WriteAll(cfd, src.data, kChunk);
+    });
+    const uint64_t t0 = MonotonicNanos();
+    for (size_t i = 0; i < chunks; ++i) ReadAll(sfd, dst.data, kChunk);
+    v.push_back(Gbps(chunks * kChunk, MonotonicNanos() - t0));
+    sender.join();
+  }
+  close(cfd);
+  close(sfd);
+  return Median(v);
+}
+
+// ---- redis-server, spoken to in RESP
+
+class Redis {
+ public:
+  ~Redis() {
+    if (fd_ >= 0) close(fd_);
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  bool Start() {
+    uint16_t port = 0;
+    int probe = ListenLoopback(&port);  // a free port, released just before redis takes it
+    if (probe < 0) return false;
+    close(probe);
+    pid_ = fork();
+    if (pid_ == 0) {
+      int devnull = ::open("/dev/null", 0);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      const std::string p = std::to_string(port);
+      execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--protected-mode", "no", "--maxmemory", "0", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && fd_ < 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      fd_ = ConnectLoopback(port);
+    }
+    return fd_ >= 0;
+  }
+
+  // Pipelined SETs of every (key, value), then every reply.
+  bool SetAll(const std::vector<std::string>& keys, const std::vector<std::span<const std::byte>>& values) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::string head = "*3\r\n$3\r\nSET\r\n$" + std::to_string(keys[i].size()) + "\r\n" + keys[i] + "\r\n$" +
+                         std::to_string(values[i].size()) + "\r\n";
+      iovec iov[3] = {{head.data(), head.size()}, {const_cast<std::byte*>(values[i].data()), values[i].size()}, {const_cast<char*>("\r\n"), 2}};
+      if (!WriteV(iov, 3)) return false;
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (ReadLine() != "+OK") return false;
+    }
+    return true;
+  }
+
+  // Pipelined GETs, each value read straight into its output buffer.
+  bool GetAll(const std::vector<std::string>& keys, const std::vector<std::span<std::byte>>& out) {
+    std::string req;
+    for (const auto& k : keys) req += "*2\r\n$3\r\nGET\r\n$" + std::to_string(k.size()) + "\r\n" + k + "\r\n";
+    if (!WriteAll(fd_, req.data(), req.size())) return false;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::string line = ReadLine();
+      if (line.empty() || line[0] != '$' || std::stoull(line.substr(1)) != out[i].size()) return false;
+      if (!ReadBuffered(out[i].data(), out[i].size())) return false;
+      char crlf[2];
+      if (!ReadBuffered(crlf, 2)) return false;
+    }
+    return true;
+  }
+
+  void FlushAll() {
+    const char cmd[] = "*1\r\n$8\r\nFLUSHALL\r\n";
+    WriteAll(fd_, cmd, sizeof cmd - 1);
+    (void)ReadLine();
+  }
+
+ private:
+  bool WriteV(iovec* iov, int n) {
+    while (n > 0) {
+      ssize_t w = writev(fd_, iov, n);
+      if (w <= 0) return false;
+      while (n > 0 && static_cast<size_t>(w) >= iov->iov_len) {
+        w -= static_cast<ssize_t>(iov->iov_len);
+        ++iov;
+        --n;
+      }
+      if (n > 0) {
+        iov->iov_base = static_cast<char*>(iov->iov_base) + w;
+        iov->iov_len -= static_cast<size_t>(w);
+      }
+    }
+    return true;
+  }
+  // Reads through a small buffer for reply lines; large values bypass it.
+  bool Fill() {
+    ssize_t r = recv(fd_, buf_, sizeof buf_, 0);
+    if (r <= 0) return false;
+    head_ = 0;
+    tail_ = static_cast<size_t>(r);
+    return true;
+  }
+  std::string ReadLine() {
+    std::string line;
+    for (;;) {
+      if (head_ == tail_ && !Fill()) return "";
+      char c = buf_[head_++];
+      if (c == '\n') break;
+      if (c != '\r') line.push_back(c);
+    }
+    return line;
+  }
+  bool ReadBuffered(void* p, size_t n) {
+    auto* c = static_cast<char*>(p);
+    const size_t have = std::min(n, tail_ - head_);
+    std::memcpy(c, buf_ + head_, have);
+    head_ += have;
+    return ReadAll(fd_, c + have, n - have);
+  }
+
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  char buf_[64 << 10];
+  size_t head_ = 0, tail_ = 0;
+};
+
+// ---- the warehouse
+
+// 16 layers x 8 KV heads x 128 dims, bf16: 64 KiB per token, so block_tokens picks the object size.
+Namespace NetNamespace(uint64_t object_bytes) {
+  Namespace ns;
+  ns.tenant = "bench";
+  ns.model_id = "bench-net-" + std::to_string(object_bytes);
+  ns.geometry = KvGeometry{16, 8, 128, KvDtype::kBF16, static_cast<uint32_t>(object_bytes / (64 << 10))};
+  return ns;
+}
+
+std::vector<BlockRef> RandomRefs(const Namespace& ns, size_t n, std::mt19937_64& rng) {
+  std::vector<BlockRef> refs(n);
+  for (auto& r : refs) {
+    for (auto& b : r.key.bytes) b = static_cast<uint8_t>(rng());
+    r.parent = ns.Root();  // every block a first block: no chain order to respect between rounds
+  }
+  return refs;
+}
+
+struct Transfer {
+  double put_gbps = 0, get_gbps = 0;
+};
+
+Status MeasureStore(Store& store, uint64_t object_bytes, size_t count, int reps, const Buffer& src, Buffer& dst, std::mt19937_64& rng,
+                    Transfer* out) {
+  const Namespace nspace = NetNamespace(object_bytes);
+  TW_ASSIGN_OR_RETURN(NamespaceId ns, store.RegisterNamespace(nspace, {}));
+  std::vector<double> puts, gets;
+  for (int r = 0; r < reps; ++r) {
+    std::vector<BlockRef> refs = RandomRefs(nspace, count, rng);
+    std::vector<PutItem> pitems;
+    std::vector<GetItem> gitems;
+    for (size_t i = 0; i < count; ++i) {
+      pitems.push_back({refs[i], std::span<const std::byte>(src.data + i * object_bytes, object_bytes)});
+      gitems.push_back({refs[i].key, std::span<std::byte>(dst.data + i * object_bytes, object_bytes), KvSlice::All()});
+    }
+    uint64_t t0 = MonotonicNanos();
+    BatchStatus p = store.PutBatch(ns, pitems);
+    puts.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+    if (!p.all_ok()) return p.transport.ok() ? p.items[0].WithContext("put") : p.transport.WithContext("put");
+    t0 = MonotonicNanos();
+    BatchStatus g = store.GetBatch(ns, gitems);
+    gets.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+    if (!g.all_ok()) return g.transport.ok() ? g.items[0].WithContext("get") : g.transport.WithContext("get");
+    if (std::memcmp(src.data, dst.data, count * object_bytes) != 0) return Status::Internal("GET returned different bytes");
+    for (const auto& ref : refs) (void)store.Remove(ns, ref.key);
+  }
+  out->put_gbps = Median(puts);
+  out->get_gbps = Median(gets);
+  return Status::Ok();
+}
+
+Status MeasureLookup(Store& store, std::vector<double>* us) {
+  Namespace nspace = NetNamespace(2 << 20);
+  TW_ASSIGN_OR_RETURN(NamespaceId ns, store.RegisterNamespace(nspace, {}));
+  // A 32-block prefix (8k tokens at 256 per block), the first 16 present.
+  std::vector<uint32_t> tokens(32 * nspace.geometry.block_tokens);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint32_t>(i * 2654435761u);
+  std::vector<BlockKey> keys = nspace.BlockKeys(tokens);
+  std::vector<std::byte> kv(nspace.geometry.ObjectBytes());
+  for (size_t i = 0; i < 16; ++i) TW_RETURN_IF_ERROR(store.Put(ns, {keys[i], i ? keys[i - 1] : nspace.Root()}, kv));
+  for (int i = 0; i < 2000; ++i) {
+    const uint64_t t0 = MonotonicNanos();
+    TW_ASSIGN_OR_RETURN(LookupResult r, store.Lookup(ns, keys));
+    us->push_back((MonotonicNanos() - t0) / 1e3);
+    if (r.matched != 16) return Status::Internal("lookup matched " + std::to_string(r.matched));
+  }
+  return Status::Ok();
+}
+
+int Run(const NetOptions& o) {
+  spdlog::set_level(spdlog::level::warn);
+  std::mt19937_64 rng(42);
+  const uint64_t round_bytes = o.round_mib << 20;
+  Progress("memcpy ceiling...");
+  const double memcpy_gbps = MemcpyGbps(o.reps);
+  Progress("raw loopback TCP ceiling...");
+  const double raw_tcp_gbps = RawTcpGbps(round_bytes, o.reps);
+
+  Progress("starting a daemon (%llu MiB arena)...", static_cast<unsigned long long>(o.dram_mib));
+  const std::string dir = "/tmp/tw-bench-net-" + std::to_string(getpid());
+  server::ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.admin_listen = "";
+  config.data_dir = dir;
+  config.dram_capacity_bytes = o.dram_mib << 20;
+  config.io_threads = 2;
+  config.log_level = "warn";
+  Result<std::unique_ptr<server::Server>> srv = server::Server::Create(config);
+  if (srv.ok()) {
+    if (Status s = (*srv)->Start(); !s.ok()) srv = s;
+  }
+  if (!srv.ok()) {
+    std::fprintf(stderr, "bench net: %s\n", srv.status().ToString().c_str());
+    return 1;
+  }
+  ClientOptions copt;
+  copt.client_name = "bench net";
+  Result<std::unique_ptr<Store>> tcp = OpenStore("tw://" + (*srv)->tcp_address(), copt);
+  Result<std::unique_ptr<Store>> shm = OpenStore("unix://" + (*srv)->unix_path(), copt);
+  if (!tcp.ok() || !shm.ok()) {
+    std::fprintf(stderr, "bench net: %s\n", (tcp.ok() ? shm.status() : tcp.status()).ToString().c_str());
+    return 1;
+  }
+
+  Redis redis;
+  const bool have_redis = o.redis && redis.Start();
+  Buffer src(round_bytes), dst(round_bytes);
+  for (size_t i = 0; i < round_bytes; i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(src.data + i, &v, 8);
+  }
+  std::vector<SizeResult> sizes;
+  for (uint64_t object_bytes : {2ull << 20, 32ull << 20}) {
+    SizeResult sr;
+    sr.object_bytes = object_bytes;
+    const size_t count = std::max<size_t>(1, round_bytes / object_bytes);
+    Transfer t;
+    Progress("tw TCP, %llu MiB objects...", static_cast<unsigned long long>(object_bytes >> 20));
+    if (Status s = MeasureStore(**tcp, object_bytes, count, o.reps, src, dst, rng, &t); !s.ok()) {
+      std::fprintf(stderr, "bench net: tcp: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    sr.tcp_put = t.put_gbps;
+    sr.tcp_get = t.get_gbps;
+    Progress("tw shared memory, %llu MiB objects...", static_cast<unsigned long long>(object_bytes >> 20));
+    if (Status s = MeasureStore(**shm, object_bytes, count, o.reps, src, dst, rng, &t); !s.ok()) {
+      std::fprintf(stderr, "bench net: shm: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    sr.shm_put = t.put_gbps;
+    sr.shm_get = t.get_gbps;
+    if (have_redis) {
+      Progress("redis-server, %llu MiB objects...", static_cast<unsigned long long>(object_bytes >> 20));
+      std::vector<double> sets, gets;
+      for (int r = 0; r < o.reps; ++r) {
+        std::vector<std::string> keys;
+        std::vector<std::span<const std::byte>> values;
+        std::vector<std::span<std::byte>> outs;
+        for (size_t i = 0; i < count; ++i) {
+          keys.push_back("kv:" + std::to_string(r) + ":" + std::to_string(i));
+          values.emplace_back(src.data + i * object_bytes, object_bytes);
+          outs.emplace_back(dst.data + i * object_bytes, object_bytes);
+        }
+        uint64_t t0 = MonotonicNanos();
+        bool ok = redis.SetAll(keys, values);
+        sets.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+        t0 = MonotonicNanos();
+        ok = ok && redis.GetAll(keys, outs);
+        gets.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+        redis.FlushAll();
+        if (!ok) {
+          std::fprintf(stderr, "bench net: redis-server stopped answering\n");
+          sets.clear();
+          gets.clear();
+          break;
+        }
+      }
+      sr.redis_set = Median(sets);
+      sr.redis_get = Median(gets);
+    }
+    sizes.push_back(sr);
+  }
+  Progress("LOOKUP latency...");
+  std::vector<double> lookup_us;
+  if (Status s = MeasureLookup(**tcp, &lookup_us); !s.ok()) {
+    std::fprintf(stderr, "bench net: lookup: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::vector<double> lookup_shm_us;
+  (void)MeasureLookup(**shm, &lookup_shm_us);
+  Progress("%s", "");
+  tcp->reset();
+  shm->reset();
+  (*srv)->Shutdown();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+
+  const SizeResult& big = sizes.back();
+  const double p50 = Percentile(lookup_us, 50), p99 = Percentile(lookup_us, 99);
+  if (o.json) {
+    std::printf("{\"memcpy_gbps\":%.3f,\"raw_tcp_gbps\":%.3f,\"tw_tcp_get_gbps\":%.3f,\"tw_tcp_put_gbps\":%.3f,"
+                "\"tw_shm_get_gbps\":%.3f,\"tw_shm_put_gbps\":%.3f,\"redis_get_gbps\":%.3f,\"redis_set_gbps\":%.3f,"
+                "\"lookup_us_p50\":%.1f,\"lookup_us_p99\":%.1f,\"lookup_keys\":32,\"lookup_unix_us_p50\":%.1f,"
+                "\"reps\":%d,\"round_mib\":%llu,\"sizes\":[",
+                memcpy_gbps, raw_tcp_gbps, big.tcp_get, big.tcp_put, big.shm_get, big.shm_put, big.redis_get, big.redis_set, p50, p99,
+                Percentile(lookup_shm_us, 50), o.reps, static_cast<unsigned long long>(o.round_mib));
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const SizeResult& s = sizes[i];
+      std::printf("%s{\"object_mib\":%llu,\"tw_tcp_get_gbps\":%.3f,\"tw_tcp_put_gbps\":%.3f,\"tw_shm_get_gbps\":%.3f,"
+                  "\"tw_shm_put_gbps\":%.3f,\"redis_get_gbps\":%.3f,\"redis_set_gbps\":%.3f}",
+                  i ? "," : "", static_cast<unsigned long long>(s.object_bytes >> 20), s.tcp_get, s.tcp_put, s.shm_get, s.shm_put,
+                  s.redis_get, s.redis_set);
+    }
+    std::printf("]}\n");
+    return 0;
+  }
+  std::printf("bench net: medians of %d rounds, %llu MiB per round, one client thread\n", o.reps,
+              static_cast<unsigned long long>(o.round_mib));
+  std::printf("  ceilings: memcpy %.2f GB/s, raw loopback TCP %.2f GB/s\n", memcpy_gbps, raw_tcp_gbps);
+  std::printf("  %-8s %10s %10s %10s %10s %10s %10s\n", "object", "tcp GET", "tcp PUT", "shm GET", "shm PUT", "redis GET", "redis SET");
+  for (const SizeResult& s : sizes) {
+    std::printf("  %4llu MiB %8.2f   %8.2f   %8.2f   %8.2f   %8.2f   %8.2f    GB/s\n", static_cast<unsigned long long>(s.object_bytes >> 20),
+                s.tcp_get, s.tcp_put, s.shm_get, s.shm_put, s.redis_get, s.redis_set);
+  }
+  std::printf("  LOOKUP of 32 keys over TCP: p50 %.1f us, p99 %.1f us (unix socket p50 %.1f us)\n", p50, p99,
+              Percentile(lookup_shm_us, 50));
+  auto verdict = [](double ratio, double target) { return ratio >= target ? "ok" : "BELOW TARGET"; };
+  std::printf("  targets (32 MiB objects):\n");
+  std::printf("    TCP GET / raw TCP = %.2f (>= 0.7: %s)\n", big.tcp_get / raw_tcp_gbps, verdict(big.tcp_get / raw_tcp_gbps, 0.7));
+  if (big.redis_get > 0) {
+    std::printf("    TCP GET / redis GET = %.2f (>= 2: %s)\n", big.tcp_get / big.redis_get, verdict(big.tcp_get / big.redis_get, 2.0));
+  } else {
+    std::printf("    TCP GET / redis GET: redis-server not found\n");
+  }
+  std::printf("    shm GET / memcpy = %.2f (>= 0.7: %s)\n", big.shm_get / memcpy_gbps, verdict(big.shm_get / memcpy_gbps, 0.7));
+  return 0;
+}
+
+}  // namespace
+
+void RegisterBenchNetCommand(CLI::App& bench) {
+  auto o = std::make_shared<NetOptions>();
+  CLI::App* cmd = bench.add_subcommand("net", "Daemon GET/PUT over TCP and shared memory vs raw TCP, memcpy and redis-server");
+  cmd->add_option("--reps", o->reps, "rounds per figure (the median is reported)");
+  cmd->add_option("--round-mib", o->round_mib, "MiB moved per round and object size");
+  cmd->add_option("--dram-mib", o->dram_mib, "the bench daemon's DRAM arena");
+  cmd->add_flag("--json", o->json, "print one JSON object");
+  cmd->add_flag("!--no-redis", o->redis, "skip redis-server");
+  cmd->callback([o] { ExitCode() = Run(*o); });
+}
+
+}  // namespace tw::cli

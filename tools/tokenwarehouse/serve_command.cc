@@ -1,0 +1,146 @@
+// `tokenwarehouse serve`: the warehouse daemon in the foreground.
+//
+// Reads the YAML config (docs/operations.md), lets flags override the common keys, starts the
+// listeners, prints where it listens and how to try it, then waits for SIGTERM / SIGINT and drains.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "commands.h"
+#include "common/clock.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/server.h"
+
+namespace tw::cli {
+namespace {
+
+struct ServeFlags {
+  std::string config_path;
+  std::string listen, unix_socket, admin, data_dir, dram, disk_dir, disk_size, log_level, ready_file, hash_token;
+  uint32_t io_threads = 0;
+};
+
+std::string HumanBytes(uint64_t b) {
+  char buf[64];
+  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(b) / (1ull << 30));
+  else std::snprintf(buf, sizeof buf, "%.0f MiB", static_cast<double>(b) / (1ull << 20));
+  return buf;
+}
+
+int Run(const ServeFlags& f) {
+  if (!f.hash_token.empty()) {
+    std::printf("%s\n", server::HashToken(f.hash_token).c_str());
+    return 0;
+  }
+  server::ServerConfig config;
+  if (!f.config_path.empty()) {
+    Result<server::ServerConfig> loaded = server::LoadServerConfig(f.config_path);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "serve: %s\n", loaded.status().ToString().c_str());
+      return 2;
+    }
+    config = std::move(*loaded);
+  }
+  if (!f.listen.empty()) config.listen = f.listen == "none" ? "" : f.listen;
+  if (!f.unix_socket.empty()) config.unix_socket = f.unix_socket;
+  if (!f.admin.empty()) config.admin_listen = f.admin == "none" ? "" : f.admin;
+  if (!f.data_dir.empty()) config.data_dir = f.data_dir;
+  if (!f.disk_dir.empty()) config.disk_directory = f.disk_dir;
+  if (!f.log_level.empty()) config.log_level = f.log_level;
+  if (f.io_threads) config.io_threads = f.io_threads;
+  for (auto [text, out] : {std::pair{&f.dram, &config.dram_capacity_bytes}, std::pair{&f.disk_size, &config.disk_capacity_bytes}}) {
+    if (text->empty()) continue;
+    Result<uint64_t> v = server::ParseBytes(*text);
+    if (!v.ok()) {
+      std::fprintf(stderr, "serve: %s\n", v.status().ToString().c_str());
+      return 2;
+    }
+    *out = *v;
+  }
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (!config.disk_directory.empty() || config.disk_capacity_bytes) {
+    spdlog::warn("disk tier options are set, but this build has no disk tier yet: objects live in DRAM only");
+  }
+
+  // Block the stop signals before any thread starts, so every thread inherits the mask and only
+  // sigwait below sees them: a signal never interrupts an I/O thread mid-request.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const uint64_t t0 = MonotonicNanos();
+  Result<std::unique_ptr<server::Server>> created = server::Server::Create(config);
+  if (!created.ok()) {
+    std::fprintf(stderr, "serve: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
+  server::Server& srv = **created;
+  if (Status s = srv.Start(); !s.ok()) {
+    std::fprintf(stderr, "serve: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  server::ServerConfig effective = config;
+  (void)server::FinalizeConfig(&effective);
+  std::printf("Token Warehouse daemon is up (%.1f s)\n", (MonotonicNanos() - t0) / 1e9);
+  if (!srv.tcp_address().empty()) std::printf("  tcp     tw://%s\n", srv.tcp_address().c_str());
+  if (!srv.unix_path().empty()) {
+    std::printf("  unix    unix://%s   (shared memory %s)\n", srv.unix_path().c_str(), effective.shared_memory ? "on" : "off");
+  }
+  if (!srv.admin_address().empty()) std::printf("  admin   http://%s/metrics  /healthz  /stats\n", srv.admin_address().c_str());
+  std::printf("  dram    %s arena, %s pages, pre-faulted\n", HumanBytes(effective.dram_capacity_bytes).c_str(),
+              HumanBytes(effective.page_bytes).c_str());
+  std::printf("  auth    %s; %zu tenant(s) with tokens\n",
+              effective.allow_anonymous_loopback ? ("anonymous from loopback ON (tenant '" + effective.anonymous_tenant + "')").c_str()
+                                                 : "anonymous OFF",
+              effective.tenants.size());
+  std::printf("Try it, from another terminal:\n");
+  const std::string addr = !srv.tcp_address().empty() ? "tw://" + srv.tcp_address() : "unix://" + srv.unix_path();
+  std::printf("  build/tools/tokenwarehouse/tokenwarehouse stats --addr %s\n", addr.c_str());
+  if (!srv.admin_address().empty()) std::printf("  curl -s http://%s/metrics | grep -E '^tw_(gets|puts|hit)'\n", srv.admin_address().c_str());
+  std::printf("  build/tools/tokenwarehouse/tokenwarehouse bench net   # its own daemon: TCP, shared memory, redis\n");
+  std::printf("Ctrl-C (or SIGTERM) drains in-flight requests and stops.\n");
+  std::fflush(stdout);
+  if (!f.ready_file.empty()) {
+    std::ofstream ready(f.ready_file + ".tmp");
+    ready << "tcp=" << srv.tcp_address() << "\nunix=" << srv.unix_path() << "\nadmin=" << srv.admin_address() << "\n";
+    ready.close();
+    std::rename((f.ready_file + ".tmp").c_str(), f.ready_file.c_str());
+  }
+
+  int sig = 0;
+  sigwait(&stop, &sig);
+  spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  srv.Shutdown();
+  return 0;
+}
+
+}  // namespace
+
+void RegisterServeCommand(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Run the warehouse daemon in the foreground (Ctrl-C drains and stops)");
+  cmd->add_option("-c,--config", flags->config_path, "YAML config file (docs/operations.md); flags override it");
+  cmd->add_option("--listen", flags->listen, "TCP host:port (default 127.0.0.1:7700; port 0 picks one; 'none' disables)");
+  cmd->add_option("--unix", flags->unix_socket, "Unix socket path (default <data-dir>/tw.sock; 'none' disables)");
+  cmd->add_option("--admin", flags->admin, "admin HTTP host:port for /metrics /healthz /stats (default 127.0.0.1:7701; 'none')");
+  cmd->add_option("--data-dir", flags->data_dir, "data directory (default ./tw-data)");
+  cmd->add_option("--dram", flags->dram, "DRAM arena size, e.g. 8GiB (default: 1/8 of memory, at most 4 GiB)");
+  cmd->add_option("--disk-dir", flags->disk_dir, "disk tier directory (default <data-dir>/disk)");
+  cmd->add_option("--disk-size", flags->disk_size, "disk tier capacity, e.g. 100GiB");
+  cmd->add_option("--io-threads", flags->io_threads, "network threads (default min(4, cores))");
+  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
+  cmd->add_option("--ready-file", flags->ready_file, "write the bound addresses here once listening (for scripts and tests)");
+  cmd->add_option("--hash-token", flags->hash_token, "print the token_sha256 of a token for the config, and exit");
+  cmd->callback([flags] { ExitCode() = Run(*flags); });
+}
+
+}  // namespace tw::cli
