@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,6 +55,14 @@ class EmbeddedStore : public Store {
   static Result<std::unique_ptr<EmbeddedStore>> Open(const EmbeddedStoreOptions& options);
 
   virtual ArenaInfo arena() const = 0;
+
+  // Calls `fn` with the namespace and key of every visible object, until it returns false. A scan
+  // for background work (cluster re-replication), not a snapshot: objects stored or evicted while
+  // it runs may or may not be seen. Never blocks other calls for more than one index shard; `fn`
+  // runs with no lock held and may call back into the store.
+  using ObjectVisitor =
+      std::function<bool(const Namespace& nspace, const NamespaceOptions& options, const BlockKey& key)>;
+  virtual void ForEachObject(const ObjectVisitor& fn) = 0;
 };
 
 }  // namespace tw
