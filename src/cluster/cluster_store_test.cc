@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "cluster/fake_node.h"
 #include "store/store_test_util.h"
 
@@ -204,6 +206,66 @@ TEST_F(ClusterStoreTest, UnknownNamespaceAndEmptyClusterAreErrors) {
   members_->Set({});
   auto keys = ChainKeys(nspace_, 1, 10);
   EXPECT_EQ(store_->Lookup(ns_, keys).status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace tw::cluster
+
+#include "cluster/rebalancer.h"
+
+namespace tw::cluster {
+namespace {
+
+TEST_F(ClusterStoreTest, SurvivorsRestoreTwoCopiesAfterANodeLeaves) {
+  auto keys = PutChain(30, 11);
+  fake_.nodes["n2"]->SetDown(true);
+  members_->Set(MembersOf({"n0", "n1"}));  // n2's lease expired
+  std::vector<std::unique_ptr<Rebalancer>> rebalancers;
+  for (const char* id : {"n0", "n1"}) {
+    RebalancerOptions o;
+    o.self_id = id;
+    o.settle_ms = 10;
+    auto r = Rebalancer::Start(o, fake_.nodes[id]->inner().get(), members_, fake_.Factory());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    rebalancers.push_back(std::move(*r));
+    rebalancers.back()->Kick();
+  }
+  for (auto& r : rebalancers) ASSERT_TRUE(r->WaitIdle(10000));
+  for (auto& r : rebalancers) ASSERT_TRUE(r->WaitIdle(10000));
+  for (const BlockKey& k : keys) {
+    EXPECT_TRUE(fake_.nodes["n0"]->Has(ns_, k));
+    EXPECT_TRUE(fake_.nodes["n1"]->Has(ns_, k));
+  }
+  uint64_t copied = 0;
+  for (auto& r : rebalancers) copied += r->stats().copies_done;
+  // Only the objects that had a copy on n2 needed one: about 2/3 of them, each copied once.
+  EXPECT_GT(copied, 10u);
+  EXPECT_LE(copied, 30u);
+  EXPECT_EQ(rebalancers[0]->stats().backlog, 0u);
+}
+
+TEST(EmbeddedStoreScan, ForEachObjectVisitsEveryObject) {
+  EmbeddedStoreOptions o;
+  o.dram_capacity_bytes = 1 << 20;
+  o.page_bytes = 4096;
+  auto store = EmbeddedStore::Open(o).value();
+  Namespace nspace = SmallNamespace();
+  NamespaceOptions opts;
+  opts.ttl_ms = 60000;
+  NamespaceId ns = store->RegisterNamespace(nspace, opts).value();
+  auto keys = ChainKeys(nspace, 10, 12);
+  ASSERT_TRUE(tw::testing::PutChain(*store, ns, nspace, keys).ok());
+  std::set<BlockKey> seen;
+  store->ForEachObject([&](const Namespace& n, const NamespaceOptions& no, const BlockKey& k) {
+    EXPECT_EQ(n.Id(), ns);
+    EXPECT_EQ(no.ttl_ms, 60000u);
+    seen.insert(k);
+    return true;
+  });
+  EXPECT_EQ(seen, std::set<BlockKey>(keys.begin(), keys.end()));
+  int visits = 0;
+  store->ForEachObject([&](const Namespace&, const NamespaceOptions&, const BlockKey&) { return ++visits < 3; });
+  EXPECT_EQ(visits, 3);
 }
 
 }  // namespace

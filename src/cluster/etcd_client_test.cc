@@ -6,12 +6,12 @@
 
 #include "cluster/etcd_client.h"
 #include "cluster/membership.h"
-#include "cluster/test_etcd.h"
+#include "cluster/local_etcd.h"
 
 namespace tw::cluster {
 namespace {
 
-using testing::TestEtcd;
+using cluster::LocalEtcd;
 
 TEST(Base64, RoundTripsEveryLength) {
   std::string all;
@@ -40,7 +40,7 @@ TEST(EtcdUrl, Parses) {
 class EtcdTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto e = TestEtcd::Start();
+    auto e = LocalEtcd::Start();
     if (e.status().code() == StatusCode::kNotSupported) GTEST_SKIP() << e.status().ToString();
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     etcd_ = std::move(*e);
@@ -66,7 +66,7 @@ class EtcdTest : public ::testing::Test {
     }
     return pred();
   }
-  std::unique_ptr<TestEtcd> etcd_;
+  std::unique_ptr<LocalEtcd> etcd_;
   std::unique_ptr<EtcdClient> client_;
 };
 

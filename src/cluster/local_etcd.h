@@ -1,4 +1,4 @@
-// TestEtcd: a private etcd for tests, on free loopback ports with its data in a temp directory.
+// LocalEtcd: a private etcd for tests and benchmarks, on free loopback ports with its data in a temp directory.
 // Stop/Start keep the data (an outage), the destructor kills it and removes the directory.
 #pragma once
 
@@ -9,18 +9,18 @@
 
 #include "tw/result.h"
 
-namespace tw::cluster::testing {
+namespace tw::cluster {
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 // Blocks until something accepts TCP connections on 127.0.0.1:port, or timeout_ms passes.
 bool WaitForPort(int port, int timeout_ms);
 
-class TestEtcd {
+class LocalEtcd {
  public:
   // kNotSupported if no etcd binary is installed (tests skip); kUnavailable if it does not come up in 15 s.
-  static Result<std::unique_ptr<TestEtcd>> Start();
-  ~TestEtcd();
+  static Result<std::unique_ptr<LocalEtcd>> Start();
+  ~LocalEtcd();
 
   std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
   std::string url() const { return "etcd://" + endpoint(); }
@@ -29,7 +29,7 @@ class TestEtcd {
   Status Restart();
 
  private:
-  TestEtcd() = default;
+  LocalEtcd() = default;
   Status Spawn();
   std::string dir_;
   int client_port_ = 0;
@@ -37,4 +37,4 @@ class TestEtcd {
   pid_t pid_ = -1;
 };
 
-}  // namespace tw::cluster::testing
+}  // namespace tw::cluster

@@ -13,7 +13,9 @@ const Member* MemberList::Find(const std::string& node_id) const {
 }
 
 std::string EncodeMember(const Member& member) {
-  return nlohmann::json{{"node_id", member.node_id}, {"addr", member.addr}, {"joined_ms", member.joined_ms}}.dump();
+  nlohmann::json j{{"node_id", member.node_id}, {"addr", member.addr}, {"joined_ms", member.joined_ms}};
+  if (!member.admin.empty()) j["admin"] = member.admin;
+  return j.dump();
 }
 
 Result<Member> DecodeMember(std::string_view value) {
@@ -29,6 +31,8 @@ Result<Member> DecodeMember(std::string_view value) {
   m.node_id = id->get<std::string>();
   m.addr = addr->get<std::string>();
   if (joined != j.end() && joined->is_number_unsigned()) m.joined_ms = joined->get<uint64_t>();
+  auto admin = j.find("admin");
+  if (admin != j.end() && admin->is_string()) m.admin = admin->get<std::string>();
   if (m.node_id.empty() || m.addr.empty()) return Status::InvalidArgument("member value has an empty node_id or addr");
   return m;
 }

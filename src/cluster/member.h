@@ -1,7 +1,7 @@
 // Member and MemberList: who is in the cluster, as one observer last saw it.
 //
 // A member is a warehouse node registered in etcd under `<prefix><node_id>` with a lease the node
-// keeps alive; its value is a small JSON object ({"node_id","addr","joined_ms"}). A MemberList is
+// keeps alive; its value is a small JSON object ({"node_id","addr","joined_ms","admin"}). A MemberList is
 // an immutable snapshot: placement and the cluster store read one snapshot per call, so a call
 // never sees membership change halfway.
 #pragma once
@@ -22,6 +22,7 @@ struct Member {
   // Wall-clock ms when this incarnation registered. Placement ramps a node's weight up from here,
   // so a restarted (empty) node becomes an owner gradually again.
   uint64_t joined_ms = 0;
+  std::string admin;    // its admin HTTP host:port (/metrics, /stats); may be empty
 
   friend bool operator==(const Member&, const Member&) = default;
 };

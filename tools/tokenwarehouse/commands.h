@@ -16,5 +16,8 @@ void RegisterPlanCommand(CLI::App& app);
 void RegisterServeCommand(CLI::App& app);
 void RegisterStatsCommand(CLI::App& app);
 void RegisterBenchNetCommand(CLI::App& bench);
+void RegisterBenchClusterCommand(CLI::App& bench);
+// `stats --cluster etcd://...`: every member and its cluster counters (stats_cluster.cc).
+int RunClusterStats(const std::string& etcd_url, bool json);
 
 }  // namespace tw::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);
   tw::cli::RegisterBenchNetCommand(*bench);
+  tw::cli::RegisterBenchClusterCommand(*bench);
   CLI11_PARSE(app, argc, argv);
   return tw::cli::ExitCode();
 }
