@@ -35,6 +35,8 @@ struct Opts {
   std::string out;
 };
 
+constexpr uint64_t kNodeDramBytes = 1ull << 30;
+
 struct Figure {
   std::string setup;
   double put_gbps = 0, get_gbps = 0;
@@ -69,7 +71,8 @@ std::string Shell(const char* cmd) {
 }
 
 // PUT for `seconds` from `threads` threads (distinct keys), then GET random written keys as long.
-Result<Figure> Measure(const std::string& setup, Store& store, const Namespace& nspace, const Opts& o) {
+// PUTs stop at `max_objects` (half the cluster's capacity): an evicted object would read as a miss.
+Result<Figure> Measure(const std::string& setup, Store& store, const Namespace& nspace, const Opts& o, uint64_t max_objects) {
   TW_ASSIGN_OR_RETURN(NamespaceId ns, store.RegisterNamespace(nspace, {}));
   const uint64_t bytes = nspace.geometry.ObjectBytes();
   std::vector<std::vector<BlockKey>> written(o.threads);
@@ -88,7 +91,7 @@ Result<Figure> Measure(const std::string& setup, Store& store, const Namespace& 
   auto [puts, put_ns] = run([&](uint32_t t, uint64_t end, std::atomic<uint64_t>& ops) {
     std::vector<std::byte> data(bytes, std::byte(t));
     uint32_t i = 0;
-    while (MonotonicNanos() < end) {
+    while (MonotonicNanos() < end && ops.load() < max_objects) {
       std::vector<uint32_t> tokens(nspace.geometry.block_tokens, 0);
       tokens[0] = t;
       tokens[1 % tokens.size()] = ++i;
@@ -197,7 +200,7 @@ int Run(const Opts& o) {
   const double memcpy_gbps = MemcpyGbps(64ull << 20);
   cluster::LocalClusterOptions lo;
   lo.binary = SelfExe();
-  lo.dram = "1GiB";
+  lo.dram = std::to_string(kNodeDramBytes);
   lo.lease_ttl_s = 2;
   ClusterClientOptions co;
   co.node.io_timeout_ms = 1000;
@@ -222,7 +225,8 @@ int Run(const Opts& o) {
       return 1;
     }
     Progress("bench cluster: %d node(s), R=%u: PUT then GET, %.1f s each, %u threads\n", nodes, lo.replicas, o.seconds, o.threads);
-    auto f = Measure(std::to_string(nodes) + (nodes == 1 ? " node, R=1" : " nodes, R=2"), **store, nspace, o);
+    const uint64_t max_objects = nodes * kNodeDramBytes / lo.replicas / bytes / 2;
+    auto f = Measure(std::to_string(nodes) + (nodes == 1 ? " node, R=1" : " nodes, R=2"), **store, nspace, o, max_objects);
     if (!f.ok()) {
       std::fprintf(stderr, "bench cluster: %s\n", f.status().ToString().c_str());
       return 1;
