@@ -1,5 +1,5 @@
 # The README's commands. Every target installs what it needs first (idempotent, fast when done).
-.PHONY: all deps build build-asan quickstart test test-release test-asan bench clean
+.PHONY: all deps build build-asan serve quickstart test test-release test-asan bench bench-net clean
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
@@ -19,7 +19,13 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTW_SANITIZE=ON $(CMAKE_FLAGS) > /dev/null
 	@ninja -C $(ASAN_BUILD) -j $(JOBS)
 
-# The first command of the README: the embedded warehouse, end to end, narrated.
+# The first command of the README: the warehouse daemon in the foreground. It prints where it
+# listens and how to try it; Ctrl-C drains and stops. Pass flags with SERVE_FLAGS="--dram 8GiB".
+SERVE_FLAGS ?=
+serve: build
+	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse serve $(SERVE_FLAGS)
+
+# The embedded warehouse, end to end, narrated (no daemon).
 quickstart: build
 	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse quickstart
 
@@ -35,6 +41,10 @@ test-asan: build-asan
 
 bench: build
 	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse bench dram
+
+# The daemon against raw loopback TCP, memcpy and redis-server (starts its own daemon and redis).
+bench-net: build
+	@$(BUILD)/tools/tokenwarehouse/tokenwarehouse bench net
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

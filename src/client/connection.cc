@@ -78,7 +78,12 @@ Result<std::unique_ptr<Connection>> Connection::Dial(const Endpoint& ep, uint64_
         return Errno("connect to " + ep.ToString());
       }
     }
-    fcntl(fd, F_SETFL, flags);  // blocking again: every wait below goes through poll with a timeout
+    // Blocking again, with kernel timeouts on every send and receive: one syscall per step instead
+    // of a poll and a non-blocking call, and a dead daemon still costs only io_timeout_ms.
+    fcntl(fd, F_SETFL, flags);
+    timeval tv{static_cast<time_t>(io_timeout_ms / 1000), static_cast<suseconds_t>((io_timeout_ms % 1000) * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return Status::Ok();
   };
   if (ep.kind == Endpoint::Kind::kUnix) {
@@ -121,16 +126,6 @@ Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status Connection::WaitFor(short events) {
-  pollfd p{fd_, events, 0};
-  for (;;) {
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<uint64_t>(io_timeout_ms_, 1u << 30)));
-    if (r > 0) return Status::Ok();
-    if (r == 0) return Fail(Status::DeadlineExceeded("no progress from the daemon within io_timeout_ms"));
-    if (errno != EINTR) return Fail(Errno("poll"));
-  }
-}
-
 Status Connection::WaitReadable(uint64_t timeout_ms) {
   pollfd p{fd_, POLLIN, 0};
   const uint64_t deadline = MonotonicNanos() + timeout_ms * 1'000'000;
@@ -166,13 +161,10 @@ Status Connection::Send(net::Op op, uint16_t flags, uint64_t request_id, std::st
     msghdr msg{};
     msg.msg_iov = iov.data() + first;
     msg.msg_iovlen = std::min<size_t>(iov.size() - first, IOV_MAX);
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        TW_RETURN_IF_ERROR(WaitFor(POLLOUT));
-        continue;
-      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Fail(Status::DeadlineExceeded("send: no progress within io_timeout_ms"));
       return Fail(Errno("send"));
     }
     auto left = static_cast<size_t>(n);
@@ -197,7 +189,7 @@ Status Connection::ReadExact(void* data, size_t size, int* fd_out) {
       alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
       msg.msg_control = control;
       msg.msg_controllen = sizeof control;
-      n = ::recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
       if (n > 0) {
         for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
           if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
@@ -209,7 +201,7 @@ Status Connection::ReadExact(void* data, size_t size, int* fd_out) {
         }
       }
     } else {
-      n = ::recv(fd_, p, size, MSG_DONTWAIT);
+      n = ::recv(fd_, p, size, MSG_WAITALL);
     }
     if (n > 0) {
       p += n;
@@ -218,10 +210,7 @@ Status Connection::ReadExact(void* data, size_t size, int* fd_out) {
     }
     if (n == 0) return Fail(Status::Unavailable("the daemon closed the connection"));
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      TW_RETURN_IF_ERROR(WaitFor(POLLIN));
-      continue;
-    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Fail(Status::DeadlineExceeded("recv: no reply within io_timeout_ms"));
     return Fail(Errno("recv"));
   }
   return Status::Ok();

@@ -1,6 +1,6 @@
 // Connection: one blocking client connection to the daemon (TCP or Unix socket), speaking frames.
 //
-// Every wait is bounded by the I/O timeout (poll), so a dead daemon costs a timeout, not a hang.
+// Every send and receive is bounded by the I/O timeout (SO_RCVTIMEO / SO_SNDTIMEO), so a dead daemon costs a timeout, not a hang.
 // After any transport error the connection is `broken()` and must be discarded: the stream position
 // is unknown. Not thread-safe: the remote store hands each connection to one caller at a time.
 #pragma once
@@ -57,7 +57,6 @@ class Connection {
     broken_ = true;
     return s;
   }
-  Status WaitFor(short events);
   Status ReadExact(void* data, size_t size, int* fd_out = nullptr);
 
   int fd_;

@@ -94,9 +94,9 @@ Result<std::unique_ptr<RemoteStore::Conn>> RemoteStore::Dial() {
     std::shared_lock<std::shared_mutex> lock(ns_mu_);
     for (const auto& [nid, info] : namespaces_) known.push_back(info);
   }
-  for (const NsInfo& info : known) {
+  for (NsInfo& info : known) {
     NamespaceId ignored;
-    TW_RETURN_IF_ERROR(Register(*c, info, &ignored));
+    TW_RETURN_IF_ERROR(Register(*c, &info, &ignored));
   }
   return c;
 }
@@ -156,17 +156,25 @@ Status RemoteStore::Call(Conn& c, net::Op op, const std::string& meta, std::stri
   return s;
 }
 
-Status RemoteStore::Register(Conn& c, const NsInfo& info, NamespaceId* id) {
+Status RemoteStore::Register(Conn& c, NsInfo* info, NamespaceId* id) {
   net::RegisterRequest req;
-  req.nspace = info.encoding;
-  req.ttl_ms = info.ttl_ms;
+  req.nspace = info->encoding;
+  req.ttl_ms = info->ttl_ms;
   MetaWriter w;
   req.Encode(w);
   std::string body;
   TW_RETURN_IF_ERROR(Call(c, net::Op::kRegister, w.str(), &body));
   MetaReader r(body);
   *id = r.Id<NamespaceIdTag>();
+  info->server_root = r.Id<BlockKeyTag>();
   return r.Finish("register reply");
+}
+
+BlockRef RemoteStore::Translate(const NamespaceId& ns, const BlockRef& ref) {
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  auto it = namespaces_.find(ns);
+  if (it == namespaces_.end() || ref.parent != it->second.client_root) return ref;
+  return BlockRef{ref.key, it->second.server_root};
 }
 
 Status RemoteStore::Geometry(const NamespaceId& ns, KvGeometry* geometry) {
@@ -179,9 +187,9 @@ Status RemoteStore::Geometry(const NamespaceId& ns, KvGeometry* geometry) {
 
 Result<NamespaceId> RemoteStore::RegisterNamespace(const Namespace& nspace, const NamespaceOptions& options) {
   TW_RETURN_IF_ERROR(nspace.Validate());
-  NsInfo info{nspace.Encode(), options.ttl_ms, nspace.geometry};
+  NsInfo info{nspace.Encode(), options.ttl_ms, nspace.geometry, nspace.Root(), BlockKey()};
   NamespaceId id;
-  TW_RETURN_IF_ERROR(Run([&](Conn& c) { return Register(c, info, &id); }));
+  TW_RETURN_IF_ERROR(Run([&](Conn& c) { return Register(c, &info, &id); }));
   std::unique_lock<std::shared_mutex> lock(ns_mu_);
   namespaces_[id] = std::move(info);
   return id;
@@ -386,7 +394,8 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
         continue;
       }
       if (!req.items.empty() && bytes + it.data.size() > lim.max_payload_bytes) break;
-      req.items.push_back({it.ref.key, it.ref.parent, it.data.size(), Checksum64(it.data.data(), it.data.size())});
+      const BlockRef ref = Translate(ns, it.ref);
+      req.items.push_back({ref.key, ref.parent, it.data.size(), Checksum64(it.data.data(), it.data.size())});
       payload.push_back(it.data);
       bytes += it.data.size();
       f.index.push_back(i++);
@@ -419,7 +428,7 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
 Status RemoteStore::PutShm(Conn& c, const NamespaceId& ns, const PutItem& item, Status* out) {
   net::ReserveRequest req;
   req.ns = ns;
-  req.refs.push_back(item.ref);
+  req.refs.push_back(Translate(ns, item.ref));
   MetaWriter w;
   req.Encode(w);
   std::string body;
@@ -511,7 +520,7 @@ Result<WriteHandle> RemoteStore::Reserve(const NamespaceId& ns, const BlockRef& 
     if (!c.arena) return Status::Ok();
     net::ReserveRequest req;
     req.ns = ns;
-    req.refs.push_back(ref);
+    req.refs.push_back(Translate(ns, ref));
     MetaWriter w;
     req.Encode(w);
     std::string body;

@@ -69,6 +69,8 @@ class RemoteStore final : public Store {
     std::string encoding;
     uint64_t ttl_ms = 0;
     KvGeometry geometry;
+    BlockKey client_root;  // Root() of the namespace as the caller wrote it (its tenant field)
+    BlockKey server_root;  // Root() of the namespace the daemon bound to our tenant
   };
   struct PendingWrite {
     NamespaceId ns;
@@ -88,7 +90,9 @@ class RemoteStore final : public Store {
   Status Run(Fn&& fn);
   // One request without payload; on OK, *body holds the reply metadata after the status.
   Status Call(Conn& c, net::Op op, const std::string& meta, std::string* body, uint16_t flags = 0);
-  Status Register(Conn& c, const NsInfo& info, NamespaceId* id);
+  Status Register(Conn& c, NsInfo* info, NamespaceId* id);
+  // `ref` with the caller's root replaced by the daemon's (first blocks of a chain).
+  BlockRef Translate(const NamespaceId& ns, const BlockRef& ref);
   Status Geometry(const NamespaceId& ns, KvGeometry* geometry);
 
   Status GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetItem> items, std::vector<Status>* out);

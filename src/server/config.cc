@@ -9,6 +9,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "store/eviction/policy.h"
+
 namespace tw::server {
 
 namespace {
@@ -102,10 +104,9 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     ReadBytes(dram, "page_bytes", &c.page_bytes);
     Read(dram, "huge_pages", &c.huge_pages);
     if (dram && dram["eviction"]) {
-      std::string e = dram["eviction"].as<std::string>();
-      if (e == "lru") c.eviction = EvictionPolicyKind::kLru;
-      else if (e == "prefix_aware") c.eviction = EvictionPolicyKind::kPrefixAware;
-      else throw KeyError{"dram.eviction must be lru or prefix_aware, not '" + e + "'"};
+      Result<EvictionPolicyKind> e = ParseEvictionPolicyKind(dram["eviction"].as<std::string>());
+      if (!e.ok()) throw KeyError{"dram.eviction: " + std::string(e.status().message())};
+      c.eviction = *e;
     }
 
     const YAML::Node disk = root["disk"];

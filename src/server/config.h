@@ -30,7 +30,7 @@ struct ServerConfig {
   uint64_t dram_capacity_bytes = 0;       // 0: an eighth of physical memory, at most 4 GiB
   uint64_t page_bytes = 2ull << 20;
   bool huge_pages = false;
-  EvictionPolicyKind eviction = EvictionPolicyKind::kPrefixAware;
+  EvictionPolicyKind eviction = EmbeddedStoreOptions().eviction;  // the store's default
 
   std::string disk_directory;             // empty: <data_dir>/disk (once the disk tier exists)
   uint64_t disk_capacity_bytes = 0;

@@ -15,7 +15,7 @@ data_dir: /var/lib/tw
 io_threads: 3
 shared_memory: false
 log_level: debug
-dram: {capacity_bytes: 2GiB, page_bytes: 1MiB, huge_pages: true, eviction: lru}
+dram: {capacity_bytes: 2GiB, page_bytes: 1MiB, huge_pages: true, eviction: s3fifo}
 disk: {directory: /nvme/tw, capacity_bytes: 100GiB}
 auth:
   allow_anonymous_loopback: false
@@ -31,7 +31,7 @@ limits: {max_connections: 10, max_meta_bytes: 64KiB, max_payload_bytes: 256MiB, 
   EXPECT_EQ(c->UnixSocketPath(), "");
   EXPECT_EQ(c->dram_capacity_bytes, 2ull << 30);
   EXPECT_EQ(c->page_bytes, 1ull << 20);
-  EXPECT_EQ(c->eviction, EvictionPolicyKind::kLru);
+  EXPECT_EQ(c->eviction, EvictionPolicyKind::kS3Fifo);
   EXPECT_EQ(c->disk_capacity_bytes, 100ull << 30);
   ASSERT_EQ(c->tenants.size(), 1u);
   EXPECT_EQ(c->tenants[0].quota_bytes, 1ull << 30);

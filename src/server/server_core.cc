@@ -181,6 +181,9 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   MetaWriter w;
   w.Stat(Status::Ok());
   w.Id(*id);
+  // The root of the bound namespace: the client's own Root() was computed with the tenant it
+  // wrote, so it names first blocks with that and the client library translates.
+  w.Id(nspace->Root());
   Reply r;
   r.meta = std::move(w.str());
   return r;

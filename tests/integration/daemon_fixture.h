@@ -1,0 +1,104 @@
+// DaemonProcess: a real `tokenwarehouse serve` started with fork/exec on free ports, for
+// integration tests. The binary path comes from the build (TW_BINARY).
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tw::testing {
+
+class DaemonProcess {
+ public:
+  // `config_yaml` is written to a file and passed with --config; flags pick free ports.
+  explicit DaemonProcess(const std::string& config_yaml = "", std::string listen = "127.0.0.1:0") : listen_(std::move(listen)) {
+    static int counter = 0;
+    dir_ = std::filesystem::temp_directory_path() / ("tw-it-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::create_directories(dir_);
+    config_path_ = (dir_ / "config.yaml").string();
+    std::ofstream(config_path_) << config_yaml;
+    Start();
+  }
+  ~DaemonProcess() {
+    Kill(SIGKILL);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void Start() {
+    const std::string ready = (dir_ / "ready").string();
+    std::filesystem::remove(ready);
+    std::vector<std::string> args = {TW_BINARY, "serve", "--config", config_path_, "--listen", listen_, "--admin", "127.0.0.1:0",
+                                     "--unix", (dir_ / "tw.sock").string(), "--data-dir", dir_.string(), "--dram", "128MiB",
+                                     "--ready-file", ready, "--log-level", "warn"};
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::freopen((dir_ / "daemon.log").c_str(), "a", stdout);
+      std::freopen((dir_ / "daemon.log").c_str(), "a", stderr);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 600 && !std::filesystem::exists(ready); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::ifstream in(ready);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto eq = line.find('=');
+      if (eq != std::string::npos) fields_[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+
+  bool ready() const { return fields_.count("tcp") && !fields_.at("tcp").empty(); }
+  std::string tcp_url() const { return "tw://" + fields_.at("tcp"); }
+  std::string unix_url() const { return "unix://" + fields_.at("unix"); }
+  std::string admin() const { return fields_.at("admin"); }
+  uint16_t tcp_port() const { return static_cast<uint16_t>(std::stoi(fields_.at("tcp").substr(fields_.at("tcp").rfind(':') + 1))); }
+  pid_t pid() const { return pid_; }
+  std::string log() const {
+    std::ifstream in(dir_ / "daemon.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+  // Waits for exit; returns the exit status (or -1 on timeout / signal).
+  int Wait(int timeout_ms = 20000) {
+    for (int i = 0; i < timeout_ms / 10; ++i) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+  bool alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+  void Kill(int sig) {
+    if (pid_ <= 0) return;
+    kill(pid_, sig);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::string config_path_;
+  std::string listen_;
+  pid_t pid_ = -1;
+  std::map<std::string, std::string> fields_;
+};
+
+}  // namespace tw::testing

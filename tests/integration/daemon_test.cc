@@ -1,0 +1,477 @@
+// Integration tests against real daemons (fork/exec of the built binary on free ports).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "client/connection.h"
+#include "common/hash.h"
+#include "daemon_fixture.h"
+#include "net/messages.h"
+#include "server/auth.h"
+#include "tw/client.h"
+
+namespace tw {
+namespace {
+
+using testing::DaemonProcess;
+
+// 2 layers x 2 heads x 64 dims x f16 x 64 tokens: 64 KiB objects.
+Namespace SmallNamespace(const std::string& model = "it-model") {
+  Namespace n;
+  n.tenant = "client-side-tenant-is-ignored";
+  n.model_id = model;
+  n.geometry = KvGeometry{2, 2, 64, KvDtype::kF16, 64};
+  return n;
+}
+
+std::vector<std::byte> Fill(const BlockKey& key, size_t n) {
+  std::vector<std::byte> v(n);
+  std::mt19937_64 rng(key.Prefix64());
+  for (auto& b : v) b = std::byte(rng());
+  return v;
+}
+
+std::vector<BlockKey> Keys(const Namespace& n, size_t blocks, uint32_t salt) {
+  std::vector<uint32_t> tokens(blocks * n.geometry.block_tokens);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint32_t>(i * 31 + salt);
+  return n.BlockKeys(tokens);
+}
+
+std::unique_ptr<Store> Open(const std::string& url, const std::string& token = "") {
+  ClientOptions o;
+  o.token = token;
+  o.io_timeout_ms = 10000;
+  Result<std::unique_ptr<Store>> s = OpenStore(url, o);
+  EXPECT_TRUE(s.ok()) << url << ": " << s.status().ToString();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+// Stores keys[0..n) as a chain; returns how many succeeded.
+size_t PutChain(Store& store, const NamespaceId& ns, const Namespace& n, const std::vector<BlockKey>& keys) {
+  size_t ok = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto data = Fill(keys[i], n.geometry.ObjectBytes());
+    ok += store.Put(ns, {keys[i], i ? keys[i - 1] : n.Root()}, data).ok();
+  }
+  return ok;
+}
+
+int RawConnect(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+std::string Frame(net::Op op, uint64_t id, const std::string& meta, uint64_t payload_bytes = 0) {
+  net::FrameHeader h;
+  h.type = static_cast<uint8_t>(op);
+  h.request_id = id;
+  h.meta_bytes = static_cast<uint32_t>(meta.size());
+  h.payload_bytes = payload_bytes;
+  uint8_t buf[net::kFrameHeaderBytes];
+  net::EncodeFrameHeader(h, buf);
+  return std::string(reinterpret_cast<char*>(buf), sizeof buf) + meta;
+}
+
+std::string HelloMeta(const std::string& token = "") {
+  net::HelloRequest hello;
+  hello.token = token;
+  net::MetaWriter w;
+  hello.Encode(w);
+  return w.str();
+}
+
+// Reads one reply frame; returns its status (kUnavailable if the connection closed first).
+Status ReadReply(int fd, std::string* body = nullptr) {
+  uint8_t hb[net::kFrameHeaderBytes];
+  size_t got = 0;
+  while (got < sizeof hb) {
+    ssize_t n = recv(fd, hb + got, sizeof hb - got, 0);
+    if (n <= 0) return Status::Unavailable("closed");
+    got += static_cast<size_t>(n);
+  }
+  net::FrameLimits lim;
+  lim.max_payload_bytes = UINT64_MAX;
+  Result<net::FrameHeader> h = net::DecodeFrameHeader(hb, lim);
+  if (!h.ok()) return h.status();
+  std::string meta(h->meta_bytes, '\0');
+  got = 0;
+  while (got < meta.size()) {
+    ssize_t n = recv(fd, meta.data() + got, meta.size() - got, 0);
+    if (n <= 0) return Status::Unavailable("closed");
+    got += static_cast<size_t>(n);
+  }
+  net::MetaReader r(meta);
+  Status s = r.Stat();
+  if (body) *body = std::string(r.rest());
+  return s;
+}
+
+uint64_t Checksum64Of(const std::vector<std::byte>& v) { return Checksum64(v.data(), v.size()); }
+
+bool SendAll(int fd, const std::string& bytes) {
+  return send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+}
+
+// A raw connection that said HELLO and registered `n`: the daemon's namespace id and root.
+struct RawSession {
+  int fd = -1;
+  NamespaceId ns;
+  BlockKey root;
+};
+
+RawSession OpenRaw(uint16_t port, const Namespace& n) {
+  RawSession r;
+  r.fd = RawConnect(port);
+  if (!SendAll(r.fd, Frame(net::Op::kHello, 1, HelloMeta())) || !ReadReply(r.fd).ok()) return r;
+  net::RegisterRequest reg;
+  reg.nspace = n.Encode();
+  net::MetaWriter rw;
+  reg.Encode(rw);
+  std::string body;
+  if (!SendAll(r.fd, Frame(net::Op::kRegister, 2, rw.str())) || !ReadReply(r.fd, &body).ok()) return r;
+  net::MetaReader rr(body);
+  r.ns = rr.Id<NamespaceIdTag>();
+  r.root = rr.Id<BlockKeyTag>();
+  return r;
+}
+
+
+// ---- Tests
+
+// Small objects: pages of their size, so 128 MiB holds every object the tests store.
+const char kSmallPages[] = "dram: {page_bytes: 64KiB}\n";
+
+TEST(Daemon, ConcurrentClientsOverTcpAndSharedMemory) {
+  DaemonProcess d(kSmallPages);
+  ASSERT_TRUE(d.ready()) << d.log();
+  const Namespace n = SmallNamespace();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      auto store = Open(t % 2 ? d.unix_url() : d.tcp_url());
+      if (!store) {
+        ++failures;
+        return;
+      }
+      NamespaceId ns = store->RegisterNamespace(n, {}).value();
+      auto keys = Keys(n, 24, static_cast<uint32_t>(t));
+      if (PutChain(*store, ns, n, keys) != keys.size()) ++failures;
+      // Read back everything, with one batched round trip, and a slice of one.
+      std::vector<std::vector<std::byte>> outs(keys.size(), std::vector<std::byte>(n.geometry.ObjectBytes()));
+      std::vector<GetItem> items;
+      for (size_t i = 0; i < keys.size(); ++i) items.push_back({keys[i], outs[i], KvSlice::All()});
+      BatchStatus b = store->GetBatch(ns, items);
+      if (!b.all_ok()) ++failures;
+      for (size_t i = 0; i < keys.size(); ++i) failures += outs[i] != Fill(keys[i], outs[i].size());
+      KvSlice layer1 = KvSlice::Layers(1, 2);
+      std::vector<std::byte> slice(n.geometry.SliceBytes(layer1));
+      if (!store->Get(ns, keys[3], slice, layer1).ok()) ++failures;
+      auto full = Fill(keys[3], n.geometry.ObjectBytes());
+      failures += std::memcmp(slice.data(), full.data() + full.size() / 2, slice.size()) != 0;
+      if (store->Lookup(ns, keys)->matched != keys.size()) ++failures;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0) << d.log();
+  // Both transports see the same warehouse.
+  auto tcp = Open(d.tcp_url());
+  auto shm = Open(d.unix_url());
+  NamespaceId ns = tcp->RegisterNamespace(n, {}).value();
+  auto keys = Keys(n, 4, 1000);
+  ASSERT_EQ(shm->RegisterNamespace(n, {}).value(), ns);
+  ASSERT_EQ(PutChain(*shm, ns, n, keys), 4u);
+  EXPECT_EQ(tcp->Lookup(ns, keys)->matched, 4u);
+  ReadHandle h = shm->Acquire(ns, keys[0], 1000).value();
+  EXPECT_EQ(h.size_bytes(), n.geometry.ObjectBytes());
+  auto expect = Fill(keys[0], n.geometry.ObjectBytes());
+  std::vector<std::byte> got(expect.size());
+  ByteRun all{0, expect.size()};
+  ASSERT_TRUE(h.CopyRuns(std::span<const ByteRun>(&all, 1), got).ok());
+  EXPECT_EQ(got, expect);
+  EXPECT_GE(tcp->Stats().gets, 24u * 6);
+}
+
+TEST(Daemon, TenantsNeverSeeEachOthersBlocks) {
+  const std::string config = "auth:\n  allow_anonymous_loopback: false\n  tenants:\n"
+                             "    - {name: alice, token_sha256: " + server::HashToken("alice-token") + ", shared_memory: true}\n"
+                             "    - {name: bob, token_sha256: " + server::HashToken("bob-token") + "}\n";
+  DaemonProcess d(config);
+  ASSERT_TRUE(d.ready()) << d.log();
+  ClientOptions anon;
+  EXPECT_EQ(OpenStore(d.tcp_url(), anon).status().code(), StatusCode::kUnauthenticated);
+  ClientOptions wrong;
+  wrong.token = "guess";
+  EXPECT_EQ(OpenStore(d.unix_url(), wrong).status().code(), StatusCode::kUnauthenticated);
+
+  auto alice = Open(d.unix_url(), "alice-token");
+  auto bob = Open(d.tcp_url(), "bob-token");
+  ASSERT_TRUE(alice && bob);
+  const Namespace n = SmallNamespace();  // the very same namespace fields and tokens
+  NamespaceId a_ns = alice->RegisterNamespace(n, {}).value();
+  NamespaceId b_ns = bob->RegisterNamespace(n, {}).value();
+  EXPECT_NE(a_ns, b_ns);
+  auto keys = Keys(n, 8, 7);
+  ASSERT_EQ(PutChain(*alice, a_ns, n, keys), keys.size());
+  EXPECT_EQ(alice->Lookup(a_ns, keys)->matched, keys.size());
+  // Bob computes the same keys: they do not exist for him.
+  EXPECT_EQ(bob->Lookup(b_ns, keys)->matched, 0u);
+  std::vector<std::byte> out(n.geometry.ObjectBytes());
+  EXPECT_TRUE(bob->Get(b_ns, keys[0], out).IsNotFound());
+  // Naming Alice's namespace id outright is answered like an unknown namespace.
+  EXPECT_TRUE(bob->Lookup(a_ns, keys).status().IsInvalidArgument());
+  EXPECT_TRUE(bob->Get(a_ns, keys[0], out).IsInvalidArgument());
+  EXPECT_TRUE(bob->Remove(a_ns, keys[0]).IsInvalidArgument());
+  EXPECT_FALSE(bob->Pin(a_ns, keys, 1000).ok());
+  EXPECT_EQ(alice->Lookup(a_ns, keys)->matched, keys.size());
+}
+
+TEST(Daemon, TenantQuotaIsEnforced) {
+  const std::string config = "auth:\n  tenants:\n    - {name: small, token_sha256: " + server::HashToken("t") + ", quota_bytes: 2MiB}\n"
+                             "dram: {page_bytes: 64KiB}\n";
+  DaemonProcess d(config);
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto store = Open(d.tcp_url(), "t");
+  const Namespace n = SmallNamespace();
+  NamespaceId ns = store->RegisterNamespace(n, {}).value();
+  // Over its quota, a tenant evicts its own objects first.
+  auto keys = Keys(n, 64, 3);  // 4 MiB of 64 KiB objects: twice the quota
+  EXPECT_EQ(PutChain(*store, ns, n, keys), keys.size());
+  EXPECT_LE(store->Stats().tiers[0].used_bytes, 2u << 20);
+  EXPECT_LT(store->Lookup(ns, keys)->matched, keys.size());
+  // When all it holds is pinned, it is refused.
+  auto pinned = Keys(n, 32, 4);  // exactly the quota
+  ASSERT_EQ(PutChain(*store, ns, n, pinned), pinned.size());
+  ASSERT_TRUE(store->Pin(ns, pinned, 60000).ok());
+  auto more = Keys(n, 1, 5);
+  auto data = Fill(more[0], n.geometry.ObjectBytes());
+  EXPECT_TRUE(store->Put(ns, {more[0], n.Root()}, data).IsResourceExhausted());
+}
+
+TEST(Daemon, KilledClientMidPutLeavesNothingVisible) {
+  DaemonProcess d(kSmallPages);
+  ASSERT_TRUE(d.ready()) << d.log();
+  const Namespace n = SmallNamespace();
+  auto store = Open(d.unix_url());
+  NamespaceId ns = store->RegisterNamespace(n, {}).value();
+  auto keys = Keys(n, 2, 99);
+  const uint64_t object_bytes = n.geometry.ObjectBytes();
+
+  // 1. Over TCP: a child sends a PUT frame and half its payload, then is killed.
+  int ready_pipe[2];
+  ASSERT_EQ(pipe(ready_pipe), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    RawSession raw = OpenRaw(d.tcp_port(), n);
+    const int fd = raw.fd;
+    net::PutRequest put;
+    put.ns = raw.ns;
+    auto data = Fill(keys[0], object_bytes);
+    put.items.push_back({keys[0], raw.root, object_bytes, Checksum64Of(data)});
+    net::MetaWriter w;
+    put.Encode(w);
+    SendAll(fd, Frame(net::Op::kPut, 3, w.str(), object_bytes));
+    SendAll(fd, std::string(reinterpret_cast<char*>(data.data()), object_bytes / 2));
+    (void)!write(ready_pipe[1], "x", 1);
+    pause();
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(ready_pipe[0], &c, 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+
+  // 2. Over shared memory: a child reserves pages, fills half, and is killed before COMMIT.
+  pid_t child2 = fork();
+  if (child2 == 0) {
+    ClientOptions o;
+    auto s = OpenStore(d.unix_url(), o);
+    if (!s.ok()) _exit(1);
+    NamespaceId cns = (*s)->RegisterNamespace(n, {}).value();
+    Result<WriteHandle> h = (*s)->Reserve(cns, {keys[1], n.Root()});
+    if (!h.ok()) _exit(2);
+    auto data = Fill(keys[1], object_bytes);
+    (void)h->Write(0, std::span<const std::byte>(data).subspan(0, object_bytes / 2));
+    (void)!write(ready_pipe[1], "y", 1);
+    pause();
+    _exit(0);
+  }
+  ASSERT_EQ(read(ready_pipe[0], &c, 1), 1);
+  kill(child2, SIGKILL);
+  waitpid(child2, nullptr, 0);
+  close(ready_pipe[0]);
+  close(ready_pipe[1]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  for (const BlockKey& k : keys) {
+    EXPECT_EQ(store->Lookup(ns, std::vector<BlockKey>{k})->matched, 0u);
+    std::vector<std::byte> out(object_bytes);
+    EXPECT_TRUE(store->Get(ns, k, out).IsNotFound());
+  }
+  // The reserved pages went back: the whole arena is free again.
+  EXPECT_EQ(store->Stats().tiers[0].used_bytes, 0u);
+  // And the keys can be stored properly afterwards.
+  EXPECT_EQ(PutChain(*store, ns, n, {keys[0]}), 1u);
+}
+
+TEST(Daemon, CorruptPayloadIsRefused) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.ready()) << d.log();
+  const Namespace n = SmallNamespace();
+  auto store = Open(d.tcp_url());
+  NamespaceId ns = store->RegisterNamespace(n, {}).value();
+  auto keys = Keys(n, 1, 5);
+  const uint64_t object_bytes = n.geometry.ObjectBytes();
+  RawSession raw = OpenRaw(d.tcp_port(), n);
+  const int fd = raw.fd;
+  ASSERT_EQ(raw.ns, ns);
+  const BlockKey root = raw.root;
+  std::string body;
+  auto data = Fill(keys[0], object_bytes);
+  net::PutRequest put;
+  put.ns = ns;
+  put.items.push_back({keys[0], root, object_bytes, 12345});  // wrong checksum
+  net::MetaWriter w;
+  put.Encode(w);
+  ASSERT_TRUE(SendAll(fd, Frame(net::Op::kPut, 3, w.str(), object_bytes) + std::string(reinterpret_cast<char*>(data.data()), object_bytes)));
+  ASSERT_TRUE(ReadReply(fd, &body).ok());
+  net::MetaReader pr(body);
+  Result<net::ItemsResponse> items = net::ItemsResponse::Decode(pr, 1);
+  ASSERT_TRUE(items.ok());
+  EXPECT_TRUE(items->items[0].IsCorruption()) << items->items[0].ToString();
+  close(fd);
+  EXPECT_EQ(store->Lookup(ns, keys)->matched, 0u);
+}
+
+TEST(Daemon, SurvivesMalformedFrames) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.ready()) << d.log();
+  std::mt19937_64 rng(2024);
+  int refused = 0;
+  for (int i = 0; i < 400; ++i) {
+    int fd = RawConnect(d.tcp_port());
+    ASSERT_GE(fd, 0) << "daemon stopped accepting after " << i << " malformed connections\n" << d.log();
+    std::string bytes;
+    const int kind = i % 8;
+    const bool hello_first = kind >= 4;
+    if (hello_first) bytes = Frame(net::Op::kHello, 1, HelloMeta());
+    if (kind == 0 || kind == 4) {  // pure noise
+      bytes += std::string(rng() % 200 + 1, '\0');
+      for (size_t k = bytes.size() - 1; k > 0 && bytes[k] == '\0'; --k) bytes[k] = static_cast<char>(rng());
+    } else if (kind == 1 || kind == 5) {  // a valid header of a random op with garbage metadata
+      std::string meta(rng() % 100, '\0');
+      for (char& ch : meta) ch = static_cast<char>(rng());
+      bytes += Frame(static_cast<net::Op>(rng() % 20), 2, meta);
+    } else if (kind == 2 || kind == 6) {  // header limits: huge metadata or payload
+      bytes += Frame(net::Op::kGet, 3, "", 1ull << 60);
+    } else {  // a header with a flipped bit
+      std::string f = Frame(net::Op::kLookup, 4, std::string(40, '\0'));
+      f[rng() % net::kFrameHeaderBytes] ^= static_cast<char>(1 << (rng() % 8));
+      bytes += f;
+    }
+    SendAll(fd, bytes);
+    shutdown(fd, SHUT_WR);
+    std::string tail;
+    Status s = ReadReply(fd);
+    if (hello_first && s.ok()) s = ReadReply(fd);
+    refused += !s.ok();
+    close(fd);
+  }
+  EXPECT_GT(refused, 300);
+  EXPECT_TRUE(d.alive());
+  auto store = Open(d.tcp_url());
+  ASSERT_TRUE(store);
+  const Namespace n = SmallNamespace();
+  NamespaceId ns = store->RegisterNamespace(n, {}).value();
+  EXPECT_EQ(PutChain(*store, ns, n, Keys(n, 2, 1)), 2u);
+}
+
+TEST(Daemon, SigtermDrainsTheRequestInFlight) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.ready()) << d.log();
+  const Namespace n = SmallNamespace();
+  auto store = Open(d.tcp_url());
+  NamespaceId ns = store->RegisterNamespace(n, {}).value();
+  const uint64_t object_bytes = n.geometry.ObjectBytes();
+  auto keys = Keys(n, 1, 11);
+
+  RawSession raw = OpenRaw(d.tcp_port(), n);
+  const int fd = raw.fd;
+  ASSERT_EQ(raw.ns, ns);
+  const BlockKey root = raw.root;
+  std::string body;
+  auto data = Fill(keys[0], object_bytes);
+  net::PutRequest put;
+  put.ns = ns;
+  put.items.push_back({keys[0], root, object_bytes, Checksum64Of(data)});
+  net::MetaWriter w;
+  put.Encode(w);
+  // Half the PUT, then SIGTERM, then the rest: the daemon must finish it and acknowledge it.
+  const std::string payload(reinterpret_cast<char*>(data.data()), object_bytes);
+  ASSERT_TRUE(SendAll(fd, Frame(net::Op::kPut, 3, w.str(), object_bytes) + payload.substr(0, object_bytes / 2)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  d.Signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(d.alive()) << "the daemon exited with a request in flight";
+  // Meanwhile it refuses new connections' requests (it stopped accepting).
+  ASSERT_TRUE(SendAll(fd, payload.substr(object_bytes / 2)));
+  ASSERT_TRUE(ReadReply(fd, &body).ok());
+  net::MetaReader pr(body);
+  Result<net::ItemsResponse> items = net::ItemsResponse::Decode(pr, 1);
+  ASSERT_TRUE(items.ok());
+  EXPECT_TRUE(items->items[0].ok()) << items->items[0].ToString();
+  // After the reply the connection is closed and the daemon exits cleanly.
+  EXPECT_FALSE(ReadReply(fd).ok());
+  close(fd);
+  EXPECT_EQ(d.Wait(), 0) << d.log();
+}
+
+TEST(Daemon, ClientReconnectsAfterRestartAndEventsFlow) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.ready()) << d.log();
+  const Namespace n = SmallNamespace();
+  auto store = Open(d.tcp_url());
+  NamespaceId ns = store->RegisterNamespace(n, {}).value();
+  Result<std::unique_ptr<EventStream>> events = Subscribe(d.tcp_url());
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  auto keys = Keys(n, 3, 21);
+  ASSERT_EQ(PutChain(*store, ns, n, keys), 3u);
+  for (const BlockKey& k : keys) {
+    Result<StoreEvent> e = (*events)->Next(5000);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_EQ(e->kind, StoreEvent::Kind::kStored);
+    EXPECT_EQ(e->key, k);
+    EXPECT_EQ(e->ns, ns);
+  }
+  EXPECT_EQ((*events)->Next(50).status().code(), StatusCode::kDeadlineExceeded);
+
+  // Same port after a restart: the client reconnects and re-registers its namespace by itself.
+  const uint16_t port = d.tcp_port();
+  d.Kill(SIGKILL);
+  DaemonProcess d2("", "127.0.0.1:" + std::to_string(port));
+  if (!d2.ready()) GTEST_SKIP() << "port " << port << " was taken meanwhile";
+  EXPECT_EQ(store->Lookup(ns, keys)->matched, 0u);  // DRAM does not survive a restart
+  EXPECT_EQ(PutChain(*store, ns, n, keys), 3u);
+  EXPECT_EQ(store->Lookup(ns, keys)->matched, 3u);
+}
+
+}  // namespace
+}  // namespace tw
