@@ -7,6 +7,9 @@
 
 namespace tw::cluster {
 
+// After a failed call to etcd: soon enough to notice its return, slow enough not to hammer it.
+constexpr uint64_t kRetryMs = 250;
+
 Result<std::unique_ptr<Membership>> Membership::Start(const MembershipOptions& options) {
   if (options.prefix.empty() || options.prefix.back() != '/') {
     return Status::InvalidArgument("membership prefix must end with '/'");
@@ -94,6 +97,7 @@ bool Membership::KeepRegistered(uint64_t now_ms) {
     }
     if (!ttl.status().IsNotFound()) {
       NoteResult(ttl.status());
+      next_keepalive_ms_ = now_ms + kRetryMs;  // etcd away: retry soon, without spinning
       return false;
     }
     // Expired while etcd could not hear us (a partition, a long pause): register afresh.
@@ -165,7 +169,6 @@ bool Membership::Refresh() {
 
 void Membership::Loop() {
   uint64_t next_refresh_ms = 0;
-  constexpr uint64_t kRetryMs = 250;  // after a failure: quick enough to notice etcd's return
   while (!stop_.load()) {
     const uint64_t now = SteadyClock::Default()->NowMs();
     bool ok = KeepRegistered(now);
