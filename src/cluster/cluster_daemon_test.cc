@@ -132,6 +132,7 @@ class ClusterDaemonTest : public ::testing::Test {
     LocalClusterOptions o;
     o.binary = TW_BINARY;
     o.nodes = 3;
+    o.join_ramp_s = JoinRampS();
     o.dram = "256MiB";
     auto c = LocalCluster::Start(o);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -139,13 +140,15 @@ class ClusterDaemonTest : public ::testing::Test {
     ClusterClientOptions co;
     co.node.io_timeout_ms = 500;  // a paused node costs a reader at most this, once per suspect period
     co.node.connect_timeout_ms = 300;
-    co.join_ramp_ms = 0;
+    co.join_ramp_ms = static_cast<uint64_t>(JoinRampS() * 1000);
     auto s = OpenClusterStore(cluster_->url(), co);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
     nspace_ = TestNamespace();
     ns_ = store_->RegisterNamespace(nspace_, {}).value();
   }
+
+  virtual double JoinRampS() const { return 0; }
 
   // How many of the running nodes hold `key`, asked directly.
   int Copies(const BlockKey& key) {
@@ -289,6 +292,35 @@ TEST_F(ClusterDaemonTest, StoppingEtcdKeepsReadsAndWritesWorking) {
     if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(healthy);
+}
+
+// Joins ramp up over 3 s here (30 s by default), so the test sees a node become an owner gradually.
+class ClusterJoinTest : public ClusterDaemonTest {
+ protected:
+  double JoinRampS() const override { return 3; }
+};
+
+TEST_F(ClusterJoinTest, ANewNodeRampsUpWhileReadsFallBackAndNothingIsLost) {
+  Load load(store_.get(), nspace_, ns_);
+  load.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto added = cluster_->AddNode();
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  ASSERT_TRUE(cluster_->WaitForMembers(4, 8000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(4500));  // past the ramp
+  load.StopAll();
+  ExpectLoadClean(load);
+  EXPECT_EQ(load.write_failures.load(), 0u);
+  // The newcomer received objects (copied by its peers and by read repair), and every object
+  // still has two copies.
+  const auto acked = load.acked();
+  bool received = false;
+  for (int waited = 0; waited < 10000 && !received; waited += 250) {
+    for (size_t i = 0; i < acked.size() && !received; i += 3) received = Holds(*added, acked[i]);
+    if (!received) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_TRUE(received);
+  EXPECT_TRUE(WaitForCopies(acked, 2, 15000));
 }
 
 }  // namespace

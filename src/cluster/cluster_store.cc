@@ -66,8 +66,9 @@ class ClusterStore::Impl {
     std::vector<size_t> order = p.ReadOrder(key, r);
     if (wide) {
       // Point reads also try two more ranks: a put that found owners down wrote there.
+      const size_t want = order.size() + 2;
       for (size_t i : p.Rank(key)) {
-        if (order.size() >= p.ReadOrder(key, r).size() + 2) break;
+        if (order.size() >= want) break;
         if (std::find(order.begin(), order.end(), i) == order.end()) order.push_back(i);
       }
     }
