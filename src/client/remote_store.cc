@@ -36,6 +36,7 @@ Result<std::unique_ptr<RemoteStore>> RemoteStore::Open(const Endpoint& endpoint,
   std::unique_ptr<RemoteStore> store(new RemoteStore(endpoint, options));
   TW_ASSIGN_OR_RETURN(std::unique_ptr<Conn> conn, store->Dial());
   store->shm_ = conn->arena != nullptr;
+  store->tenant_ = conn->tenant;
   store->Give(std::move(conn));
   return store;
 }
@@ -68,7 +69,7 @@ Result<std::unique_ptr<RemoteStore::Conn>> RemoteStore::Dial() {
   c->io->peer_limits().max_meta_bytes = resp->max_meta_bytes;
   c->io->peer_limits().max_payload_bytes = resp->max_payload_bytes;
   c->io->peer_limits().max_batch = std::max<uint32_t>(resp->max_batch, 1);
-  tenant_ = resp->tenant;
+  c->tenant = resp->tenant;
   if (resp->shm && fd >= 0) {
     std::lock_guard<std::mutex> lock(arena_mu_);
     if (arena_ && arena_->id == resp->arena_id) {
@@ -395,7 +396,7 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
       }
       if (!req.items.empty() && bytes + it.data.size() > lim.max_payload_bytes) break;
       const BlockRef ref = Translate(ns, it.ref);
-      req.items.push_back({ref.key, ref.parent, it.data.size(), Checksum64(it.data.data(), it.data.size())});
+      req.items.push_back({ref.key, ref.parent, it.data.size(), net::PayloadChecksum64(it.data.data(), it.data.size())});
       payload.push_back(it.data);
       bytes += it.data.size();
       f.index.push_back(i++);

@@ -64,6 +64,7 @@ class RemoteStore final : public Store {
   struct Conn {
     std::unique_ptr<Connection> io;
     std::shared_ptr<ShmArena> arena;  // null: no shared memory on this connection
+    std::string tenant;               // what the daemon bound this connection to
   };
   struct NsInfo {
     std::string encoding;
@@ -104,7 +105,7 @@ class RemoteStore final : public Store {
 
   const Endpoint endpoint_;
   const ClientOptions options_;
-  std::string tenant_;
+  std::string tenant_;  // set once by Open
   bool shm_ = false;
 
   std::mutex pool_mu_;

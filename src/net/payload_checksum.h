@@ -25,6 +25,9 @@ class PayloadChecksum {
   void* state_;  // XXH3_state_t*, opaque so xxhash.h stays out of includers
 };
 
+// Checksum64 of one contiguous range, through the same fast path.
+uint64_t PayloadChecksum64(const void* data, size_t size);
+
 // Checksum64 of the concatenation of `segments`.
 template <typename Byte>
 uint64_t ChecksumOfSegments(const std::vector<std::span<Byte>>& segments) {

@@ -1,6 +1,6 @@
 // `tokenwarehouse bench net`: the daemon's data path against its ceilings, in one run.
 //
-// Ceilings, measured here on this machine: memcpy (one thread, 32 MiB buffers) and raw loopback TCP
+// Ceilings, measured in every round on this machine: memcpy (one thread, 32 MiB copies) and raw loopback TCP
 // (one stream, a plain socket pair). Then the daemon (started in-process on free ports) moves the
 // same objects over TCP (tw://) and over the shared-memory path (unix://), and redis-server (started
 // on a free port if installed; spoken to in RESP over a plain socket) SETs and GETs them too. Every
@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -42,21 +43,25 @@ struct NetOptions {
 struct SizeResult {
   uint64_t object_bytes = 0;
   double tcp_get = 0, tcp_put = 0, shm_get = 0, shm_put = 0, redis_get = 0, redis_set = 0;
+  double tcp_get_cpu = 0;  // GB per CPU-second, all threads
 };
 
 // ---- ceilings
 
-double MemcpyGbps(int reps) {
-  constexpr size_t kBytes = 32 << 20;
-  Buffer a(kBytes), b(kBytes);
-  std::memset(a.data, 1, kBytes);
-  std::vector<double> v;
-  for (int r = 0; r < reps * 4; ++r) {
-    const uint64_t t0 = MonotonicNanos();
-    std::memcpy(b.data, a.data, kBytes);
-    v.push_back(Gbps(kBytes, MonotonicNanos() - t0));
-  }
-  return Median(v);
+// CPU time of the whole process (every thread: client, daemon, sender), in nanoseconds. Bytes per
+// CPU-second is the figure the machine's other load cannot distort: it says what each path costs.
+uint64_t ProcessCpuNanos() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto ns = [](const timeval& t) { return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(t.tv_usec) * 1000ull; };
+  return ns(u.ru_utime) + ns(u.ru_stime);
+}
+
+// One round of memcpy over `bytes` in 32 MiB copies (fresh destinations: like a GET's output).
+double MemcpyRound(const Buffer& src, Buffer& dst, uint64_t bytes) {
+  const uint64_t t0 = MonotonicNanos();
+  for (uint64_t off = 0; off < bytes; off += 32 << 20) std::memcpy(dst.data + off, src.data + off, std::min<uint64_t>(32 << 20, bytes - off));
+  return Gbps(bytes, MonotonicNanos() - t0);
 }
 
 int ListenLoopback(uint16_t* port) {
@@ -114,31 +119,39 @@ bool ReadAll(int fd, void* p, size_t n) {
 }
 
 // One TCP stream over loopback, 32 MiB writes and reads, no protocol: the network ceiling.
-double RawTcpGbps(uint64_t round_bytes, int reps) {
-  constexpr size_t kChunk = 32 << 20;
-  uint16_t port = 0;
-  int lfd = ListenLoopback(&port);
-  if (lfd < 0) return 0;
-  int cfd = ConnectLoopback(port);
-  int sfd = accept(lfd, nullptr, nullptr);
-  close(lfd);
-  Buffer src(kChunk), dst(kChunk);
-  std::memset(src.data, 7, kChunk);
-  const size_t chunks = std::max<size_t>(1, round_bytes / kChunk);
-  std::vector<double> v;
-  for (int r = 0; r < reps; ++r) {
+class RawTcp {
+ public:
+  RawTcp() : src_(kChunk), dst_(kChunk) {
+    std::memset(src_.data, 7, kChunk);
+    uint16_t port = 0;
+    int lfd = ListenLoopback(&port);
+    if (lfd < 0) return;
+    cfd_ = ConnectLoopback(port);
+    sfd_ = accept(lfd, nullptr, nullptr);
+    close(lfd);
+  }
+  ~RawTcp() {
+    if (cfd_ >= 0) close(cfd_);
+    if (sfd_ >= 0) close(sfd_);
+  }
+  double Round(uint64_t bytes) {
+    if (cfd_ < 0 || sfd_ < 0) return 0;
+    const size_t chunks = std::max<size_t>(1, bytes / kChunk);
     std::thread sender([&] {
-      for (size_t i = 0; i < chunks; ++i) WriteAll(cfd, src.data, kChunk);
+      for (size_t i = 0; i < chunks; ++i) WriteAll(cfd_, src_.data, kChunk);
     });
     const uint64_t t0 = MonotonicNanos();
-    for (size_t i = 0; i < chunks; ++i) ReadAll(sfd, dst.data, kChunk);
-    v.push_back(Gbps(chunks * kChunk, MonotonicNanos() - t0));
+    for (size_t i = 0; i < chunks; ++i) ReadAll(sfd_, dst_.data, kChunk);
+    const double gbps = Gbps(chunks * kChunk, MonotonicNanos() - t0);
     sender.join();
+    return gbps;
   }
-  close(cfd);
-  close(sfd);
-  return Median(v);
-}
+
+ private:
+  static constexpr size_t kChunk = 32 << 20;
+  Buffer src_, dst_;
+  int cfd_ = -1, sfd_ = -1;
+};
 
 // ---- redis-server, spoken to in RESP
 
@@ -278,36 +291,29 @@ std::vector<BlockRef> RandomRefs(const Namespace& ns, size_t n, std::mt19937_64&
   return refs;
 }
 
-struct Transfer {
-  double put_gbps = 0, get_gbps = 0;
-};
-
-Status MeasureStore(Store& store, uint64_t object_bytes, size_t count, int reps, const Buffer& src, Buffer& dst, std::mt19937_64& rng,
-                    Transfer* out) {
-  const Namespace nspace = NetNamespace(object_bytes);
-  TW_ASSIGN_OR_RETURN(NamespaceId ns, store.RegisterNamespace(nspace, {}));
-  std::vector<double> puts, gets;
-  for (int r = 0; r < reps; ++r) {
-    std::vector<BlockRef> refs = RandomRefs(nspace, count, rng);
-    std::vector<PutItem> pitems;
-    std::vector<GetItem> gitems;
-    for (size_t i = 0; i < count; ++i) {
-      pitems.push_back({refs[i], std::span<const std::byte>(src.data + i * object_bytes, object_bytes)});
-      gitems.push_back({refs[i].key, std::span<std::byte>(dst.data + i * object_bytes, object_bytes), KvSlice::All()});
-    }
-    uint64_t t0 = MonotonicNanos();
-    BatchStatus p = store.PutBatch(ns, pitems);
-    puts.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
-    if (!p.all_ok()) return p.transport.ok() ? p.items[0].WithContext("put") : p.transport.WithContext("put");
-    t0 = MonotonicNanos();
-    BatchStatus g = store.GetBatch(ns, gitems);
-    gets.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
-    if (!g.all_ok()) return g.transport.ok() ? g.items[0].WithContext("get") : g.transport.WithContext("get");
-    if (std::memcmp(src.data, dst.data, count * object_bytes) != 0) return Status::Internal("GET returned different bytes");
-    for (const auto& ref : refs) (void)store.Remove(ns, ref.key);
+// One round: PUT `count` fresh objects in one batch, GET them back in one batch, check, remove.
+Status StoreRound(Store& store, const Namespace& nspace, const NamespaceId& ns, size_t count, const Buffer& src, Buffer& dst,
+                  std::mt19937_64& rng, std::vector<double>* puts, std::vector<double>* gets, std::vector<double>* get_cpu = nullptr) {
+  const uint64_t object_bytes = nspace.geometry.ObjectBytes();
+  std::vector<BlockRef> refs = RandomRefs(nspace, count, rng);
+  std::vector<PutItem> pitems;
+  std::vector<GetItem> gitems;
+  for (size_t i = 0; i < count; ++i) {
+    pitems.push_back({refs[i], std::span<const std::byte>(src.data + i * object_bytes, object_bytes)});
+    gitems.push_back({refs[i].key, std::span<std::byte>(dst.data + i * object_bytes, object_bytes), KvSlice::All()});
   }
-  out->put_gbps = Median(puts);
-  out->get_gbps = Median(gets);
+  uint64_t t0 = MonotonicNanos();
+  BatchStatus p = store.PutBatch(ns, pitems);
+  puts->push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+  if (!p.all_ok()) return p.transport.ok() ? p.items[0].WithContext("put") : p.transport.WithContext("put");
+  t0 = MonotonicNanos();
+  const uint64_t c0 = ProcessCpuNanos();
+  BatchStatus g = store.GetBatch(ns, gitems);
+  gets->push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+  if (get_cpu) get_cpu->push_back(Gbps(count * object_bytes, ProcessCpuNanos() - c0));
+  if (!g.all_ok()) return g.transport.ok() ? g.items[0].WithContext("get") : g.transport.WithContext("get");
+  if (std::memcmp(src.data, dst.data, count * object_bytes) != 0) return Status::Internal("GET returned different bytes");
+  for (const auto& ref : refs) (void)store.Remove(ns, ref.key);
   return Status::Ok();
 }
 
@@ -333,11 +339,6 @@ int Run(const NetOptions& o) {
   spdlog::set_level(spdlog::level::warn);
   std::mt19937_64 rng(42);
   const uint64_t round_bytes = o.round_mib << 20;
-  Progress("memcpy ceiling...");
-  const double memcpy_gbps = MemcpyGbps(o.reps);
-  Progress("raw loopback TCP ceiling...");
-  const double raw_tcp_gbps = RawTcpGbps(round_bytes, o.reps);
-
   Progress("starting a daemon (%llu MiB arena)...", static_cast<unsigned long long>(o.dram_mib));
   const std::string dir = "/tmp/tw-bench-net-" + std::to_string(getpid());
   server::ServerConfig config;
@@ -366,62 +367,73 @@ int Run(const NetOptions& o) {
 
   Redis redis;
   const bool have_redis = o.redis && redis.Start();
+  RawTcp raw;
   Buffer src(round_bytes), dst(round_bytes);
   for (size_t i = 0; i < round_bytes; i += 8) {
     const uint64_t v = rng();
     std::memcpy(src.data + i, &v, 8);
   }
+  // Ceilings are measured in every round, right before the warehouse moves the same bytes, so load
+  // from other processes on the machine hits both sides of each ratio alike.
+  std::vector<double> raw_rounds, memcpy_rounds, raw_cpu;
   std::vector<SizeResult> sizes;
   for (uint64_t object_bytes : {2ull << 20, 32ull << 20}) {
     SizeResult sr;
     sr.object_bytes = object_bytes;
     const size_t count = std::max<size_t>(1, round_bytes / object_bytes);
-    Transfer t;
-    Progress("tw TCP, %llu MiB objects...", static_cast<unsigned long long>(object_bytes >> 20));
-    if (Status s = MeasureStore(**tcp, object_bytes, count, o.reps, src, dst, rng, &t); !s.ok()) {
-      std::fprintf(stderr, "bench net: tcp: %s\n", s.ToString().c_str());
+    const Namespace nspace = NetNamespace(object_bytes);
+    Result<NamespaceId> tcp_ns = (*tcp)->RegisterNamespace(nspace, {});
+    Result<NamespaceId> shm_ns = (*shm)->RegisterNamespace(nspace, {});
+    if (!tcp_ns.ok() || !shm_ns.ok()) {
+      std::fprintf(stderr, "bench net: register: %s\n", (tcp_ns.ok() ? shm_ns.status() : tcp_ns.status()).ToString().c_str());
       return 1;
     }
-    sr.tcp_put = t.put_gbps;
-    sr.tcp_get = t.get_gbps;
-    Progress("tw shared memory, %llu MiB objects...", static_cast<unsigned long long>(object_bytes >> 20));
-    if (Status s = MeasureStore(**shm, object_bytes, count, o.reps, src, dst, rng, &t); !s.ok()) {
-      std::fprintf(stderr, "bench net: shm: %s\n", s.ToString().c_str());
-      return 1;
-    }
-    sr.shm_put = t.put_gbps;
-    sr.shm_get = t.get_gbps;
-    if (have_redis) {
-      Progress("redis-server, %llu MiB objects...", static_cast<unsigned long long>(object_bytes >> 20));
-      std::vector<double> sets, gets;
-      for (int r = 0; r < o.reps; ++r) {
-        std::vector<std::string> keys;
-        std::vector<std::span<const std::byte>> values;
-        std::vector<std::span<std::byte>> outs;
-        for (size_t i = 0; i < count; ++i) {
-          keys.push_back("kv:" + std::to_string(r) + ":" + std::to_string(i));
-          values.emplace_back(src.data + i * object_bytes, object_bytes);
-          outs.emplace_back(dst.data + i * object_bytes, object_bytes);
-        }
-        uint64_t t0 = MonotonicNanos();
-        bool ok = redis.SetAll(keys, values);
-        sets.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
-        t0 = MonotonicNanos();
-        ok = ok && redis.GetAll(keys, outs);
-        gets.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
-        redis.FlushAll();
-        if (!ok) {
-          std::fprintf(stderr, "bench net: redis-server stopped answering\n");
-          sets.clear();
-          gets.clear();
-          break;
-        }
+    std::vector<double> tcp_put, tcp_get, shm_put, shm_get, redis_set, redis_get, tcp_get_cpu;
+    for (int r = 0; r < o.reps; ++r) {
+      Progress("%llu MiB objects, round %d/%d...", static_cast<unsigned long long>(object_bytes >> 20), r + 1, o.reps);
+      const uint64_t c0 = ProcessCpuNanos();
+      raw_rounds.push_back(raw.Round(round_bytes));
+      raw_cpu.push_back(Gbps(round_bytes, ProcessCpuNanos() - c0));
+      memcpy_rounds.push_back(MemcpyRound(src, dst, round_bytes));
+      Status s = StoreRound(**tcp, nspace, *tcp_ns, count, src, dst, rng, &tcp_put, &tcp_get, &tcp_get_cpu);
+      if (s.ok()) s = StoreRound(**shm, nspace, *shm_ns, count, src, dst, rng, &shm_put, &shm_get);
+      if (!s.ok()) {
+        std::fprintf(stderr, "bench net: %s\n", s.ToString().c_str());
+        return 1;
       }
-      sr.redis_set = Median(sets);
-      sr.redis_get = Median(gets);
+      if (!have_redis) continue;
+      std::vector<std::string> keys;
+      std::vector<std::span<const std::byte>> values;
+      std::vector<std::span<std::byte>> outs;
+      for (size_t i = 0; i < count; ++i) {
+        keys.push_back("kv:" + std::to_string(r) + ":" + std::to_string(i));
+        values.emplace_back(src.data + i * object_bytes, object_bytes);
+        outs.emplace_back(dst.data + i * object_bytes, object_bytes);
+      }
+      uint64_t t0 = MonotonicNanos();
+      bool ok = redis.SetAll(keys, values);
+      redis_set.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+      t0 = MonotonicNanos();
+      ok = ok && redis.GetAll(keys, outs);
+      redis_get.push_back(Gbps(count * object_bytes, MonotonicNanos() - t0));
+      redis.FlushAll();
+      if (!ok) {
+        std::fprintf(stderr, "bench net: redis-server stopped answering\n");
+        return 1;
+      }
     }
+    sr.tcp_put = Median(tcp_put);
+    sr.tcp_get = Median(tcp_get);
+    sr.tcp_get_cpu = Median(tcp_get_cpu);
+    sr.shm_put = Median(shm_put);
+    sr.shm_get = Median(shm_get);
+    sr.redis_set = Median(redis_set);
+    sr.redis_get = Median(redis_get);
     sizes.push_back(sr);
   }
+  const double raw_tcp_gbps = Median(raw_rounds);
+  const double memcpy_gbps = Median(memcpy_rounds);
+  const double raw_tcp_cpu = Median(raw_cpu);
   Progress("LOOKUP latency...");
   std::vector<double> lookup_us;
   if (Status s = MeasureLookup(**tcp, &lookup_us); !s.ok()) {
@@ -443,9 +455,9 @@ int Run(const NetOptions& o) {
     std::printf("{\"memcpy_gbps\":%.3f,\"raw_tcp_gbps\":%.3f,\"tw_tcp_get_gbps\":%.3f,\"tw_tcp_put_gbps\":%.3f,"
                 "\"tw_shm_get_gbps\":%.3f,\"tw_shm_put_gbps\":%.3f,\"redis_get_gbps\":%.3f,\"redis_set_gbps\":%.3f,"
                 "\"lookup_us_p50\":%.1f,\"lookup_us_p99\":%.1f,\"lookup_keys\":32,\"lookup_unix_us_p50\":%.1f,"
-                "\"reps\":%d,\"round_mib\":%llu,\"sizes\":[",
+                "\"raw_tcp_cpu_gbps\":%.3f,\"tw_tcp_get_cpu_gbps\":%.3f,\"reps\":%d,\"round_mib\":%llu,\"sizes\":[",
                 memcpy_gbps, raw_tcp_gbps, big.tcp_get, big.tcp_put, big.shm_get, big.shm_put, big.redis_get, big.redis_set, p50, p99,
-                Percentile(lookup_shm_us, 50), o.reps, static_cast<unsigned long long>(o.round_mib));
+                Percentile(lookup_shm_us, 50), raw_tcp_cpu, big.tcp_get_cpu, o.reps, static_cast<unsigned long long>(o.round_mib));
     for (size_t i = 0; i < sizes.size(); ++i) {
       const SizeResult& s = sizes[i];
       std::printf("%s{\"object_mib\":%llu,\"tw_tcp_get_gbps\":%.3f,\"tw_tcp_put_gbps\":%.3f,\"tw_shm_get_gbps\":%.3f,"
@@ -464,6 +476,8 @@ int Run(const NetOptions& o) {
     std::printf("  %4llu MiB %8.2f   %8.2f   %8.2f   %8.2f   %8.2f   %8.2f    GB/s\n", static_cast<unsigned long long>(s.object_bytes >> 20),
                 s.tcp_get, s.tcp_put, s.shm_get, s.shm_put, s.redis_get, s.redis_set);
   }
+  std::printf("  CPU cost (GB moved per CPU-second, all threads): raw TCP %.2f, tw TCP GET %.2f (2 MiB) %.2f (32 MiB)\n", raw_tcp_cpu,
+              sizes.front().tcp_get_cpu, big.tcp_get_cpu);
   std::printf("  LOOKUP of 32 keys over TCP: p50 %.1f us, p99 %.1f us (unix socket p50 %.1f us)\n", p50, p99,
               Percentile(lookup_shm_us, 50));
   auto verdict = [](double ratio, double target) { return ratio >= target ? "ok" : "BELOW TARGET"; };
