@@ -21,6 +21,7 @@ PACKAGES=(
 
   redis-server                               # the peer `bench net` compares against
   etcd-server                                # cluster membership tests
+  nlohmann-json3-dev                         # cluster: etcd JSON gateway, member records
 )
 
 missing=()

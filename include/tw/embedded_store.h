@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -92,6 +93,14 @@ class EmbeddedStore : public Store {
   // that a restart needs no scan and other processes sharing the directory can see it. OK without
   // a disk tier; kUnavailable if the disk tier stopped admitting after an I/O error.
   virtual Status FlushDisk() = 0;
+
+  // Calls `fn` with the namespace and key of every visible object, until it returns false. A scan
+  // for background work (cluster re-replication), not a snapshot: objects stored or evicted while
+  // it runs may or may not be seen. Never blocks other calls for more than one index shard; `fn`
+  // runs with no lock held and may call back into the store.
+  using ObjectVisitor =
+      std::function<bool(const Namespace& nspace, const NamespaceOptions& options, const BlockKey& key)>;
+  virtual void ForEachObject(const ObjectVisitor& fn) = 0;
 };
 
 }  // namespace tw

@@ -34,15 +34,25 @@ class AdminHttpImpl final : public AdminHttp {
  public:
   AdminHttpImpl(ServerCore& core, const std::atomic<bool>& draining) : core_(core), draining_(draining), start_ns_(MonotonicNanos()) {
     http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(core_.metrics().RenderPrometheus(core_.store().Stats(), Uptime()), "text/plain; version=0.0.4");
+      std::string text = core_.metrics().RenderPrometheus(core_.store().Stats(), Uptime());
+      if (auto ext = core_.admin_extension(); ext && ext->prometheus) text += ext->prometheus();
+      res.set_content(text, "text/plain; version=0.0.4");
     });
     http_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(core_.metrics().RenderJson(core_.store().Stats(), Uptime()), "application/json");
+      std::string json = core_.metrics().RenderJson(core_.store().Stats(), Uptime());
+      if (auto ext = core_.admin_extension(); ext && ext->json && !json.empty() && json.back() == '}') {
+        json.pop_back();
+        json += ",\"cluster\":" + ext->json() + "}";
+      }
+      res.set_content(json, "application/json");
     });
     http_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
       if (draining_.load()) {
         res.status = 503;
         res.set_content("draining\n", "text/plain");
+      } else if (auto ext = core_.admin_extension(); ext && ext->degraded && !ext->degraded().empty()) {
+        // Still serving (200): a load balancer must not drop a node that only lost etcd.
+        res.set_content("degraded: " + ext->degraded() + "\n", "text/plain");
       } else {
         res.set_content("ok\n", "text/plain");
       }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -95,6 +96,17 @@ class ServerCore {
 
   EmbeddedStore& store() { return *store_; }
   ServerMetrics& metrics() { return metrics_; }
+
+  // Hook for subsystems outside the server (the cluster, src/cluster/cluster_node.h) to add to the
+  // admin endpoints: extra Prometheus text for /metrics, a JSON value under "cluster" in /stats,
+  // and a reason /healthz reports "degraded" (empty: healthy). Set once any time; thread-safe.
+  struct AdminExtension {
+    std::function<std::string()> prometheus;
+    std::function<std::string()> json;
+    std::function<std::string()> degraded;
+  };
+  void SetAdminExtension(std::shared_ptr<const AdminExtension> ext) { std::atomic_store(&admin_ext_, std::move(ext)); }
+  std::shared_ptr<const AdminExtension> admin_extension() const { return std::atomic_load(&admin_ext_); }
   EventHub& events() { return events_; }
   const ServerConfig& config() const { return config_; }
   const Authenticator& auth() const { return auth_; }
@@ -155,6 +167,7 @@ class ServerCore {
   const uint64_t arena_id_;
   Authenticator auth_;
   ServerMetrics metrics_;
+  std::shared_ptr<const AdminExtension> admin_ext_;  // accessed only through atomic_load/store
   EventHub events_;
   std::atomic<uint64_t> next_handle_{1};
 

@@ -63,6 +63,22 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return ArenaInfo{a.base(), a.size_bytes(), dram_->memory().page_bytes(), a.fd()};
   }
 
+  void ForEachObject(const ObjectVisitor& fn) override {
+    // Namespace lookups per key would take ns_mu_ once per object; cache the last one instead
+    // (keys of one namespace cluster together only by chance, but the table is tiny).
+    NamespaceId last_id;
+    NamespaceEntry last;
+    bool have_last = false;
+    dram_->ForEachKey([&](const NamespaceId& ns, const BlockKey& key) {
+      if (!have_last || !(ns == last_id)) {
+        if (!FindNamespace(ns, &last).ok()) return true;
+        last_id = ns;
+        have_last = true;
+      }
+      return fn(last.nspace, last.options, key);
+    });
+  }
+
   Result<NamespaceId> RegisterNamespace(const Namespace& nspace, const NamespaceOptions& options) override {
     TW_RETURN_IF_ERROR(nspace.Validate());
     const NamespaceId id = nspace.Id();

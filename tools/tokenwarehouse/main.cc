@@ -16,11 +16,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tokenwarehouse 0.1.0");
   tw::cli::RegisterVersionCommand(app);
   tw::cli::RegisterQuickstartCommand(app);
-  tw::cli::RegisterServeCommand(app);
-  tw::cli::RegisterStatsCommand(app);
   tw::cli::RegisterFsckCommand(app);
   tw::cli::RegisterSimulateCommand(app);
   tw::cli::RegisterPlanCommand(app);
+  tw::cli::RegisterServeCommand(app);
+  tw::cli::RegisterStatsCommand(app);
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);
   tw::cli::RegisterBenchDramCommand(*bench);
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   tw::cli::RegisterDemoCommand(app);
   tw::cli::RegisterBenchLlamaCommand(*bench);
 #endif
+  tw::cli::RegisterBenchClusterCommand(*bench);
   CLI11_PARSE(app, argc, argv);
   return tw::cli::ExitCode();
 }

@@ -17,6 +17,7 @@
 #include "server/config.h"
 #include "server/server_core.h"
 #include "server/server.h"
+#include "serve_cluster.h"
 
 namespace tw::cli {
 namespace {
@@ -25,6 +26,7 @@ struct ServeFlags {
   std::string config_path;
   std::string listen, unix_socket, admin, data_dir, dram, disk_dir, disk_size, log_level, ready_file, hash_token;
   uint32_t io_threads = 0;
+  ClusterFlags cluster;  // serve_cluster.h
 };
 
 std::string HumanBytes(uint64_t b) {
@@ -123,8 +125,18 @@ int Run(const ServeFlags& f) {
     std::rename((f.ready_file + ".tmp").c_str(), f.ready_file.c_str());
   }
 
+  // Cluster membership and re-replication start once the listener is up, so peers that see this
+  // node in etcd can reach it at once.
+  Result<std::unique_ptr<ClusterRuntime>> cluster = StartCluster(f.cluster, srv);
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "serve: %s\n", cluster.status().ToString().c_str());
+    srv.Shutdown();
+    return 2;
+  }
+
   int sig = 0;
   sigwait(&stop, &sig);
+  cluster->reset();  // leave the cluster first: peers stop sending before the listener closes
   spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   srv.Shutdown();
   return 0;
@@ -147,6 +159,7 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
   cmd->add_option("--ready-file", flags->ready_file, "write the bound addresses here once listening (for scripts and tests)");
   cmd->add_option("--hash-token", flags->hash_token, "print the token_sha256 of a token for the config, and exit");
+  AddClusterFlags(*cmd, &flags->cluster);
   cmd->callback([flags] { ExitCode() = Run(*flags); });
 }
 

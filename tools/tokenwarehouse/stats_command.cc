@@ -57,11 +57,15 @@ void RegisterStatsCommand(CLI::App& app) {
   auto addr = std::make_shared<std::string>("tw://127.0.0.1:7700");
   auto token = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto cluster = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("stats", "Print a running daemon's counters: hits, misses, tiers, pins");
   cmd->add_option("--addr", *addr, "daemon URL: tw://host:port or unix:///path");
   cmd->add_option("--token", *token, "tenant token (or TW_TOKEN)")->envname("TW_TOKEN");
   cmd->add_flag("--json", *json, "machine-readable output");
-  cmd->callback([addr, token, json] { ExitCode() = Run(*addr, *token, *json); });
+  cmd->add_option("--cluster", *cluster, "a whole cluster instead: etcd://HOST:PORT (stats_cluster.cc)");
+  cmd->callback([addr, token, json, cluster] {
+    ExitCode() = cluster->empty() ? Run(*addr, *token, *json) : RunClusterStats(*cluster, *json);
+  });
 }
 
 }  // namespace tw::cli

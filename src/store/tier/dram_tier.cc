@@ -259,4 +259,19 @@ TierStats DramTier::Stats() const {
   return s;
 }
 
+void DramTier::ForEachKey(const std::function<bool(const NamespaceId&, const BlockKey&)>& fn) {
+  std::vector<std::pair<NamespaceId, BlockKey>> keys;
+  for (Shard& shard : shards_) {
+    keys.clear();
+    {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      keys.reserve(shard.map.size());
+      for (const auto& [k, obj] : shard.map) keys.emplace_back(k.ns, k.key);
+    }
+    for (const auto& [ns, key] : keys) {
+      if (!fn(ns, key)) return;
+    }
+  }
+}
+
 }  // namespace tw

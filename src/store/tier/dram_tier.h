@@ -74,6 +74,9 @@ class DramTier {
   // The visible, unexpired object, or nullptr. `record_access` feeds the eviction policy (a hit).
   std::shared_ptr<DramObject> Find(const NamespaceId& ns, const BlockKey& key, bool record_access);
   bool Contains(const NamespaceId& ns, const BlockKey& key, uint64_t now_ms);
+  // The (namespace, key) of every visible object, one shard at a time (each shard's lock held only
+  // while copying its keys out); stops when `fn` returns false. `fn` runs with no lock held.
+  void ForEachKey(const std::function<bool(const NamespaceId&, const BlockKey&)>& fn);
   // Hides and releases the object. false if it was not present.
   bool Erase(const NamespaceId& ns, const BlockKey& key);
 

@@ -1,0 +1,272 @@
+#include "cluster/cluster_store.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "cluster/fake_node.h"
+#include "store/store_test_util.h"
+
+namespace tw::cluster {
+namespace {
+
+using tw::testing::ChainKeys;
+using tw::testing::PayloadFor;
+using tw::testing::RefAt;
+using tw::testing::SmallNamespace;
+
+class ClusterStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 3; ++i) fake_.Add("n" + std::to_string(i));
+    members_ = std::make_shared<StaticMembers>(MembersOf({"n0", "n1", "n2"}));
+    Open({});
+  }
+  static std::vector<Member> MembersOf(std::vector<std::string> ids, uint64_t joined_ms = 0) {
+    std::vector<Member> out;
+    for (auto& id : ids) out.push_back({id, id + ":1", joined_ms});
+    return out;
+  }
+  void Open(ClusterStoreOptions o) {
+    o.suspect_ms = 60000;
+    auto s = ClusterStore::Create(o, members_, fake_.Factory());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+    nspace_ = SmallNamespace();
+    ns_ = store_->RegisterNamespace(nspace_, {}).value();
+  }
+  std::vector<BlockKey> PutChain(size_t n, uint32_t seed) {
+    auto keys = ChainKeys(nspace_, n, seed);
+    std::vector<std::vector<std::byte>> data;
+    std::vector<PutItem> items;
+    for (size_t i = 0; i < n; ++i) data.push_back(PayloadFor(keys[i], Bytes()));
+    for (size_t i = 0; i < n; ++i) items.push_back({RefAt(nspace_, keys, i), data[i]});
+    BatchStatus bs = store_->PutBatch(ns_, items);
+    EXPECT_TRUE(bs.transport.ok()) << bs.transport.ToString();
+    for (auto& s : bs.items) EXPECT_TRUE(s.ok()) << s.ToString();
+    return keys;
+  }
+  int Copies(const BlockKey& k) {
+    int c = 0;
+    for (auto& [id, node] : fake_.nodes) c += node->Has(ns_, k);
+    return c;
+  }
+  uint64_t Bytes() const { return nspace_.geometry.ObjectBytes(); }
+  void ExpectReadable(const std::vector<BlockKey>& keys) {
+    for (const BlockKey& k : keys) {
+      std::vector<std::byte> out(Bytes());
+      Status s = store_->Get(ns_, k, out);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      ASSERT_EQ(out, PayloadFor(k, Bytes()));
+    }
+  }
+
+  testing::FakeCluster fake_;
+  std::shared_ptr<StaticMembers> members_;
+  std::unique_ptr<ClusterStore> store_;
+  Namespace nspace_;
+  NamespaceId ns_;
+};
+
+TEST_F(ClusterStoreTest, PutWritesRReplicasSpreadOverTheNodes) {
+  auto keys = PutChain(30, 1);
+  for (const BlockKey& k : keys) EXPECT_EQ(Copies(k), 2);
+  for (auto& [id, node] : fake_.nodes) EXPECT_GT(node->inner()->Stats().tiers[0].objects, 5u) << id;
+  ExpectReadable(keys);
+}
+
+TEST_F(ClusterStoreTest, LookupFindsTheLongestPrefixAcrossNodes) {
+  auto keys = PutChain(20, 2);
+  auto r = store_->Lookup(ns_, keys);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->matched, 20u);
+  EXPECT_EQ(r->tiers.size(), 20u);
+  // Remove block 7 everywhere: the prefix stops there.
+  ASSERT_TRUE(store_->Remove(ns_, keys[7]).ok());
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 7u);
+  // Remove block 3 from one replica only: the other replica still answers.
+  for (auto& [id, node] : fake_.nodes) {
+    if (node->Has(ns_, keys[3])) {
+      ASSERT_TRUE(node->inner()->Remove(ns_, keys[3]).ok());
+      break;
+    }
+  }
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 7u);
+  EXPECT_EQ(store_->Lookup(ns_, {})->matched, 0u);
+}
+
+TEST_F(ClusterStoreTest, ReadsFailOverWhenANodeIsDown) {
+  auto keys = PutChain(40, 3);
+  fake_.nodes["n1"]->SetDown(true);
+  ExpectReadable(keys);
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 40u);
+  std::vector<std::vector<std::byte>> outs(keys.size(), std::vector<std::byte>(Bytes()));
+  std::vector<GetItem> items;
+  for (size_t i = 0; i < keys.size(); ++i) items.push_back({keys[i], outs[i], KvSlice::All()});
+  BatchStatus bs = store_->GetBatch(ns_, items);
+  ASSERT_TRUE(bs.transport.ok());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_TRUE(bs.items[i].ok()) << bs.items[i].ToString();
+    ASSERT_EQ(outs[i], PayloadFor(keys[i], Bytes()));
+  }
+  EXPECT_GT(store_->cluster_stats().read_failovers, 0u);
+  bool saw_suspect = false;
+  for (auto& p : store_->cluster_stats().peers) saw_suspect |= p.node_id == "n1" && p.suspect && p.errors > 0;
+  EXPECT_TRUE(saw_suspect);
+}
+
+TEST_F(ClusterStoreTest, PutsWithANodeDownStillMakeTwoCopies) {
+  fake_.nodes["n2"]->SetDown(true);
+  auto keys = PutChain(20, 4);
+  for (const BlockKey& k : keys) EXPECT_EQ(Copies(k), 2) << "n2 is down but counted? it holds nothing";
+  EXPECT_EQ(store_->cluster_stats().puts_under_replicated, 0u);
+  fake_.nodes["n2"]->SetDown(false);
+  ExpectReadable(keys);
+}
+
+TEST_F(ClusterStoreTest, AMissIsNotFoundAndAllNodesDownIsUnavailable) {
+  auto keys = ChainKeys(nspace_, 1, 5);
+  std::vector<std::byte> out(Bytes());
+  EXPECT_TRUE(store_->Get(ns_, keys[0], out).IsNotFound());
+  for (auto& [id, n] : fake_.nodes) n->SetDown(true);
+  EXPECT_EQ(store_->Get(ns_, keys[0], out).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 0u);
+  EXPECT_FALSE(store_->Put(ns_, RefAt(nspace_, keys, 0), PayloadFor(keys[0], Bytes())).ok());
+}
+
+TEST_F(ClusterStoreTest, AJoiningNodeMissesFallBackAndHotObjectsMoveByReadRepair) {
+  auto keys = PutChain(40, 6);
+  fake_.Add("n3");
+  // n3 joined half a ramp ago: it owns some keys already but holds none of them.
+  members_->Set([] {
+    auto m = MembersOf({"n0", "n1", "n2"});
+    m.push_back({"n3", "n3:1", WallNowMs() - 5000});
+    return m;
+  }());
+  ClusterStoreOptions o;
+  o.join_ramp_ms = 10000;
+  Open(o);
+  ExpectReadable(keys);  // every read succeeds, falling back past n3
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 40u);
+  store_->DrainRepairs();
+  // The objects n3 now owns were copied to it by the reads.
+  EXPECT_GT(store_->cluster_stats().repairs, 0u);
+  EXPECT_GT(fake_.nodes["n3"]->inner()->Stats().tiers[0].objects, 0u);
+}
+
+TEST_F(ClusterStoreTest, RestartedEmptyNodeIsReadAround) {
+  auto keys = PutChain(30, 7);
+  fake_.nodes["n0"]->Wipe();  // restarted, empty, forgot the namespace
+  ExpectReadable(keys);
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 30u);
+}
+
+TEST_F(ClusterStoreTest, ReplicasArePerNamespace) {
+  ClusterStoreOptions o;
+  o.replicas_by_model["hot-model"] = 3;
+  Open(o);
+  Namespace hot = SmallNamespace("t", "hot-model");
+  NamespaceId hot_id = store_->RegisterNamespace(hot, {}).value();
+  EXPECT_EQ(store_->ReplicasOf(hot_id), 3u);
+  EXPECT_EQ(store_->ReplicasOf(ns_), 2u);
+  auto keys = ChainKeys(hot, 5, 8);
+  for (size_t i = 0; i < keys.size(); ++i) ASSERT_TRUE(store_->Put(hot_id, RefAt(hot, keys, i), PayloadFor(keys[i], Bytes())).ok());
+  for (const BlockKey& k : keys) {
+    int c = 0;
+    for (auto& [id, node] : fake_.nodes) c += node->Has(hot_id, k);
+    EXPECT_EQ(c, 3);
+  }
+}
+
+TEST_F(ClusterStoreTest, ReserveCommitAcquireAndPin) {
+  auto keys = ChainKeys(nspace_, 2, 9);
+  auto h = store_->Reserve(ns_, RefAt(nspace_, keys, 0));
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(h->Write(0, PayloadFor(keys[0], Bytes())).ok());
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 0u);
+  ASSERT_TRUE(store_->Commit(*h).ok());
+  EXPECT_EQ(Copies(keys[0]), 2);
+  auto r = store_->Acquire(ns_, keys[0], 1000);
+  ASSERT_TRUE(r.ok());
+  std::vector<std::byte> got(Bytes());
+  ByteRun all{0, Bytes()};
+  ASSERT_TRUE(r->CopyRuns(std::span<const ByteRun>(&all, 1), got).ok());
+  EXPECT_EQ(got, PayloadFor(keys[0], Bytes()));
+  auto lease = store_->Pin(ns_, std::span<const BlockKey>(keys.data(), 1), 1000);
+  ASSERT_TRUE(lease.ok());
+  EXPECT_TRUE(store_->Unpin(*lease).ok());
+  EXPECT_TRUE(store_->Pin(ns_, keys, 1000).status().IsNotFound());  // keys[1] absent: nothing pinned
+  EXPECT_GE(store_->Stats().tiers[0].objects, 2u);
+}
+
+TEST_F(ClusterStoreTest, UnknownNamespaceAndEmptyClusterAreErrors) {
+  NamespaceId bogus;
+  bogus.bytes[0] = 1;
+  EXPECT_TRUE(store_->Lookup(bogus, {}).status().IsInvalidArgument());
+  members_->Set({});
+  auto keys = ChainKeys(nspace_, 1, 10);
+  EXPECT_EQ(store_->Lookup(ns_, keys).status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace tw::cluster
+
+#include "cluster/rebalancer.h"
+
+namespace tw::cluster {
+namespace {
+
+TEST_F(ClusterStoreTest, SurvivorsRestoreTwoCopiesAfterANodeLeaves) {
+  auto keys = PutChain(30, 11);
+  fake_.nodes["n2"]->SetDown(true);
+  members_->Set(MembersOf({"n0", "n1"}));  // n2's lease expired
+  std::vector<std::unique_ptr<Rebalancer>> rebalancers;
+  for (const char* id : {"n0", "n1"}) {
+    RebalancerOptions o;
+    o.self_id = id;
+    o.settle_ms = 10;
+    auto r = Rebalancer::Start(o, fake_.nodes[id]->inner().get(), members_, fake_.Factory());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    rebalancers.push_back(std::move(*r));
+    rebalancers.back()->Kick();
+  }
+  for (auto& r : rebalancers) ASSERT_TRUE(r->WaitIdle(10000));
+  for (auto& r : rebalancers) ASSERT_TRUE(r->WaitIdle(10000));
+  for (const BlockKey& k : keys) {
+    EXPECT_TRUE(fake_.nodes["n0"]->Has(ns_, k));
+    EXPECT_TRUE(fake_.nodes["n1"]->Has(ns_, k));
+  }
+  uint64_t copied = 0;
+  for (auto& r : rebalancers) copied += r->stats().copies_done;
+  // Only the objects that had a copy on n2 needed one: about 2/3 of them, each copied once.
+  EXPECT_GT(copied, 10u);
+  EXPECT_LE(copied, 30u);
+  EXPECT_EQ(rebalancers[0]->stats().backlog, 0u);
+}
+
+TEST(EmbeddedStoreScan, ForEachObjectVisitsEveryObject) {
+  EmbeddedStoreOptions o;
+  o.dram_capacity_bytes = 1 << 20;
+  o.page_bytes = 4096;
+  auto store = EmbeddedStore::Open(o).value();
+  Namespace nspace = SmallNamespace();
+  NamespaceOptions opts;
+  opts.ttl_ms = 60000;
+  NamespaceId ns = store->RegisterNamespace(nspace, opts).value();
+  auto keys = ChainKeys(nspace, 10, 12);
+  ASSERT_TRUE(tw::testing::PutChain(*store, ns, nspace, keys).ok());
+  std::set<BlockKey> seen;
+  store->ForEachObject([&](const Namespace& n, const NamespaceOptions& no, const BlockKey& k) {
+    EXPECT_EQ(n.Id(), ns);
+    EXPECT_EQ(no.ttl_ms, 60000u);
+    seen.insert(k);
+    return true;
+  });
+  EXPECT_EQ(seen, std::set<BlockKey>(keys.begin(), keys.end()));
+  int visits = 0;
+  store->ForEachObject([&](const Namespace&, const NamespaceOptions&, const BlockKey&) { return ++visits < 3; });
+  EXPECT_EQ(visits, 3);
+}
+
+}  // namespace
+}  // namespace tw::cluster
