@@ -9,9 +9,7 @@ PACKAGES=(
   liburing-dev                               # disk tier: O_DIRECT I/O through io_uring
   libssl-dev                                 # SHA-256 block keys, TLS
   libxxhash-dev                              # xxh3-128 keys, fast checksums
-  libzstd-dev liblz4-dev                     # object codecs
   libgtest-dev libgmock-dev                  # unit tests
-  libbenchmark-dev                           # bench/micro
   libcli11-dev                               # the tokenwarehouse command line
   libyaml-cpp-dev                            # daemon configuration
   libspdlog-dev                              # logging
