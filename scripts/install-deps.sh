@@ -7,7 +7,7 @@ PACKAGES=(
   cmake ninja-build g++ clang pkg-config git # build; clang for the libFuzzer targets; git unpacks llama.cpp
   libclang-rt-14-dev                         # libFuzzer and sanitizer runtimes for clang
   liburing-dev                               # disk tier: O_DIRECT I/O through io_uring
-  libssl-dev                                 # SHA-256 block keys, TLS
+  libssl-dev openssl                         # SHA-256 block keys, TLS; the openssl tool makes test certificates
   libxxhash-dev                              # xxh3-128 keys, fast checksums
   libgtest-dev libgmock-dev                  # unit tests
   libcli11-dev                               # the tokenwarehouse command line

@@ -2,6 +2,8 @@
 // `tokenwarehouse serve` daemon.
 //
 //   tw://host:port     the daemon over TCP (any machine)
+//   tws://host:port    the same over TLS (the daemon runs with tls.cert_file); the certificate is
+//                      verified against options.tls_ca_file or the system's trust store
 //   unix:///path       the daemon over a Unix socket; with shared memory (the default) objects move
 //                      through the daemon's DRAM arena mapped into this process: one memcpy, no socket
 //   embedded:          an in-process EmbeddedStore (options.embedded)
@@ -32,6 +34,8 @@ struct ClientOptions {
   uint32_t retries = 1;                 // reconnect-and-retry attempts after a transport failure
   bool shared_memory = true;            // unix:// only: map the daemon's arena if it allows
   uint64_t lease_ms = 30000;            // leases behind shared-memory reads
+  std::string tls_ca_file;              // tws:// only: PEM certificates to trust (a CA, or the daemon's
+                                        // self-signed certificate); empty: the system's trust store
   EmbeddedStoreOptions embedded;        // embedded: only
 };
 

@@ -31,7 +31,9 @@ int WaitMs(uint64_t deadline_ns) {
 
 }  // namespace
 
-std::string Endpoint::ToString() const { return kind == Kind::kTcp ? "tw://" + host + ":" + std::to_string(port) : "unix://" + path; }
+std::string Endpoint::ToString() const {
+  return kind == Kind::kTcp ? (tls ? "tws://" : "tw://") + host + ":" + std::to_string(port) : "unix://" + path;
+}
 
 Result<Endpoint> ParseEndpoint(std::string_view url) {
   Endpoint e;
@@ -41,8 +43,11 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
     if (e.path.empty() || e.path.size() >= sizeof(sockaddr_un::sun_path)) return Status::InvalidArgument("bad unix socket path in '" + std::string(url) + "'");
     return e;
   }
-  if (!url.starts_with("tw://")) return Status::InvalidArgument("unknown URL scheme in '" + std::string(url) + "' (tw://, unix://, embedded:)");
-  std::string_view rest = url.substr(5);
+  e.tls = url.starts_with("tws://");
+  if (!e.tls && !url.starts_with("tw://")) {
+    return Status::InvalidArgument("unknown URL scheme in '" + std::string(url) + "' (tw://, tws://, unix://, embedded:)");
+  }
+  std::string_view rest = url.substr(e.tls ? 6 : 5);
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   const size_t colon = rest.rfind(':');
   if (colon == std::string_view::npos) return Status::InvalidArgument("missing port in '" + std::string(url) + "'");
@@ -60,7 +65,9 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
   return e;
 }
 
-Result<std::unique_ptr<Connection>> Connection::Dial(const Endpoint& ep, uint64_t connect_timeout_ms, uint64_t io_timeout_ms) {
+Result<std::unique_ptr<Connection>> Connection::Dial(const Endpoint& ep, uint64_t connect_timeout_ms, uint64_t io_timeout_ms,
+                                                     const TlsClient* tls) {
+  if (ep.tls && !tls) return Status::InvalidArgument("tws:// needs TLS settings (internal: no TlsClient given)");
   int fd = -1;
   auto connect_nonblocking = [&](const sockaddr* addr, socklen_t len) -> Status {
     const int flags = fcntl(fd, F_GETFL, 0);
@@ -119,14 +126,22 @@ Result<std::unique_ptr<Connection>> Connection::Dial(const Endpoint& ep, uint64_
   if (fd < 0) return last;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return std::unique_ptr<Connection>(new Connection(fd, false, io_timeout_ms));
+  std::unique_ptr<Connection> conn(new Connection(fd, false, io_timeout_ms));
+  if (ep.tls) {
+    Result<std::unique_ptr<TlsChannel>> channel = tls->Handshake(fd, ep.host);
+    if (!channel.ok()) return channel.status().WithContext(ep.ToString());
+    conn->tls_ = std::move(*channel);
+  }
+  return conn;
 }
 
 Connection::~Connection() {
+  tls_.reset();  // before the socket it runs on
   if (fd_ >= 0) ::close(fd_);
 }
 
 Status Connection::WaitReadable(uint64_t timeout_ms) {
+  if (tls_ && tls_->HasBuffered()) return Status::Ok();
   pollfd p{fd_, POLLIN, 0};
   const uint64_t deadline = MonotonicNanos() + timeout_ms * 1'000'000;
   for (;;) {
@@ -149,6 +164,14 @@ Status Connection::Send(net::Op op, uint16_t flags, uint64_t request_id, std::st
   uint8_t header[net::kFrameHeaderBytes];
   net::EncodeFrameHeader(h, header);
 
+  if (tls_) {
+    std::vector<std::pair<const void*, size_t>> pieces;
+    pieces.reserve(2 + payload.size());
+    pieces.emplace_back(header, sizeof header);
+    pieces.emplace_back(meta.data(), meta.size());
+    for (const auto& p : payload) pieces.emplace_back(p.data(), p.size());
+    return SendTls(pieces);
+  }
   std::vector<iovec> iov;
   iov.reserve(2 + payload.size());
   iov.push_back({header, sizeof header});
@@ -177,7 +200,34 @@ Status Connection::Send(net::Op op, uint16_t flags, uint64_t request_id, std::st
   return Status::Ok();
 }
 
+Status Connection::SendTls(const std::vector<std::pair<const void*, size_t>>& pieces) {
+  // Small pieces (header, metadata, small objects) are coalesced so that one request is one TLS
+  // record where it fits, not one record per piece; large payloads go out as they are.
+  constexpr size_t kCoalesceBytes = 16 << 10;
+  std::string small;
+  for (const auto& [data, size] : pieces) {
+    if (size == 0) continue;
+    if (small.size() + size <= kCoalesceBytes) {
+      small.append(static_cast<const char*>(data), size);
+      continue;
+    }
+    if (!small.empty()) {
+      if (Status s = tls_->Write(small.data(), small.size()); !s.ok()) return Fail(s);
+      small.clear();
+    }
+    if (Status s = tls_->Write(data, size); !s.ok()) return Fail(s);
+  }
+  if (!small.empty()) {
+    if (Status s = tls_->Write(small.data(), small.size()); !s.ok()) return Fail(s);
+  }
+  return Status::Ok();
+}
+
 Status Connection::ReadExact(void* data, size_t size, int* fd_out) {
+  if (tls_) {
+    Status s = tls_->Read(data, size);
+    return s.ok() ? s : Fail(s);
+  }
   auto* p = static_cast<char*>(data);
   while (size > 0) {
     ssize_t n;

@@ -9,7 +9,10 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "client/tls_client.h"
 #include "net/frame.h"
 #include "net/payload_checksum.h"
 #include "tw/result.h"
@@ -21,15 +24,19 @@ struct Endpoint {
   std::string host;
   uint16_t port = 0;
   std::string path;
+  bool tls = false;  // tws://: TCP with TLS
   std::string ToString() const;
 };
 
-// Parses "tw://host:port" or "unix:///path". kInvalidArgument otherwise.
+// Parses "tw://host:port", "tws://host:port" or "unix:///path". kInvalidArgument otherwise.
 Result<Endpoint> ParseEndpoint(std::string_view url);
 
 class Connection {
  public:
-  static Result<std::unique_ptr<Connection>> Dial(const Endpoint& endpoint, uint64_t connect_timeout_ms, uint64_t io_timeout_ms);
+  // `tls` is required for a tws:// endpoint (its handshake runs here, within the I/O timeout) and
+  // ignored otherwise.
+  static Result<std::unique_ptr<Connection>> Dial(const Endpoint& endpoint, uint64_t connect_timeout_ms, uint64_t io_timeout_ms,
+                                                  const TlsClient* tls = nullptr);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -58,8 +65,10 @@ class Connection {
     return s;
   }
   Status ReadExact(void* data, size_t size, int* fd_out = nullptr);
+  Status SendTls(const std::vector<std::pair<const void*, size_t>>& pieces);
 
   int fd_;
+  std::unique_ptr<TlsChannel> tls_;  // null: plain socket
   bool is_unix_;
   uint64_t io_timeout_ms_;
   bool broken_ = false;

@@ -58,8 +58,12 @@ Status Expect(client::Connection& io, net::Op op, const std::string& meta, uint6
 
 Result<std::unique_ptr<EventStream>> Subscribe(std::string_view url, const ClientOptions& options) {
   TW_ASSIGN_OR_RETURN(client::Endpoint ep, client::ParseEndpoint(url));
+  std::shared_ptr<client::TlsClient> tls;
+  if (ep.tls) {
+    TW_ASSIGN_OR_RETURN(tls, client::TlsClient::Create(options.tls_ca_file));
+  }
   TW_ASSIGN_OR_RETURN(std::unique_ptr<client::Connection> io,
-                      client::Connection::Dial(ep, options.connect_timeout_ms, options.io_timeout_ms));
+                      client::Connection::Dial(ep, options.connect_timeout_ms, options.io_timeout_ms, tls.get()));
   net::HelloRequest hello;
   hello.token = options.token;
   hello.client_name = options.client_name;

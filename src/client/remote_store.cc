@@ -35,6 +35,9 @@ ShmArena::~ShmArena() {
 
 Result<std::unique_ptr<RemoteStore>> RemoteStore::Open(const Endpoint& endpoint, const ClientOptions& options) {
   std::unique_ptr<RemoteStore> store(new RemoteStore(endpoint, options));
+  if (endpoint.tls) {
+    TW_ASSIGN_OR_RETURN(store->tls_, TlsClient::Create(options.tls_ca_file));
+  }
   TW_ASSIGN_OR_RETURN(std::unique_ptr<Conn> conn, store->Dial());
   store->shm_ = conn->arena != nullptr;
   store->tenant_ = conn->tenant;
@@ -46,7 +49,7 @@ RemoteStore::~RemoteStore() = default;
 
 Result<std::unique_ptr<RemoteStore::Conn>> RemoteStore::Dial() {
   auto c = std::make_unique<Conn>();
-  TW_ASSIGN_OR_RETURN(c->io, Connection::Dial(endpoint_, options_.connect_timeout_ms, options_.io_timeout_ms));
+  TW_ASSIGN_OR_RETURN(c->io, Connection::Dial(endpoint_, options_.connect_timeout_ms, options_.io_timeout_ms, tls_.get()));
   net::HelloRequest hello;
   hello.token = options_.token;
   hello.client_name = options_.client_name;

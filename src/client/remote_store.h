@@ -107,6 +107,7 @@ class RemoteStore final : public Store {
 
   const Endpoint endpoint_;
   const ClientOptions options_;
+  std::shared_ptr<TlsClient> tls_;  // tws:// only; set once by Open
   std::string tenant_;  // set once by Open
   bool shm_ = false;
 

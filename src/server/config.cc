@@ -89,7 +89,7 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     YAML::Node root = YAML::Load(yaml_text);
     if (!root || root.IsNull()) return c;
     CheckKeys(root, "", {"listen", "unix_socket", "admin_listen", "data_dir", "io_threads", "dram", "disk", "auth",
-                         "shared_memory", "limits", "log_level"});
+                         "shared_memory", "limits", "tls", "log_level"});
     Read(root, "listen", &c.listen);
     Read(root, "unix_socket", &c.unix_socket);
     Read(root, "admin_listen", &c.admin_listen);
@@ -136,6 +136,11 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
         c.tenants.push_back(std::move(tc));
       }
     }
+
+    const YAML::Node tls = root["tls"];
+    CheckKeys(tls, "tls", {"cert_file", "key_file"});
+    Read(tls, "cert_file", &c.tls_cert_file);
+    Read(tls, "key_file", &c.tls_key_file);
 
     const YAML::Node limits = root["limits"];
     CheckKeys(limits, "limits", {"max_connections", "max_meta_bytes", "max_payload_bytes", "max_batch",
@@ -185,6 +190,10 @@ Status FinalizeConfig(ServerConfig* c) {
   if (c->dram_capacity_bytes == 0) return Status::InvalidArgument("dram.capacity_bytes is smaller than one page");
   if (c->io_threads == 0) c->io_threads = std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1, 4);
   if (c->listen.empty() && c->UnixSocketPath().empty()) return Status::InvalidArgument("neither listen nor unix_socket is set");
+  if (c->tls_cert_file.empty() != c->tls_key_file.empty()) {
+    return Status::InvalidArgument("tls.cert_file and tls.key_file go together: set both or neither");
+  }
+  if (c->tls_enabled() && c->listen.empty()) return Status::InvalidArgument("tls is set but TCP is off (listen is empty)");
   if (c->frame_limits.max_batch == 0 || c->frame_limits.max_meta_bytes < 64) {
     return Status::InvalidArgument("limits.max_batch and limits.max_meta_bytes must allow at least one item");
   }

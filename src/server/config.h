@@ -51,6 +51,13 @@ struct ServerConfig {
   uint64_t drain_timeout_ms = 10'000;     // SIGTERM: in-flight requests get this long to finish
   uint64_t lease_ms = 30'000;             // leases behind GET streams and shared-memory ACQUIRE
 
+  // TLS for the TCP listener (the Unix socket stays plain: it never leaves the host). Both set: every
+  // TCP connection must speak TLS 1.2 or newer; both empty: plain TCP. PEM files; the certificate file
+  // may hold the chain.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool tls_enabled() const { return !tls_cert_file.empty(); }
+
   std::string log_level = "info";
 
   // The path the Unix socket listens on (resolves the default), or empty when disabled.

@@ -74,6 +74,17 @@ TEST(Auth, TokensAreComparedByHashAndAnonymousIsLoopbackOnly) {
   EXPECT_EQ(strict.Authenticate("", true).status().code(), StatusCode::kUnauthenticated);
 }
 
+TEST(ServerConfig, TlsNeedsCertificateAndKeyTogether) {
+  Result<ServerConfig> c = ParseServerConfig("tls:\n  cert_file: /etc/tw/cert.pem\n  key_file: /etc/tw/key.pem\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->tls_enabled());
+  EXPECT_TRUE(FinalizeConfig(&*c).ok());
+  Result<ServerConfig> half = ParseServerConfig("tls:\n  cert_file: /etc/tw/cert.pem\n");
+  ASSERT_TRUE(half.ok());
+  EXPECT_EQ(FinalizeConfig(&*half).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(ParseServerConfig("tls:\n  certfile: x\n").ok());  // a typo is an error, not a silent default
+}
+
 TEST(ParseBytes, Units) {
   EXPECT_EQ(*ParseBytes("123"), 123u);
   EXPECT_EQ(*ParseBytes("4GiB"), 4ull << 30);

@@ -65,6 +65,7 @@ std::string ServerMetrics::RenderPrometheus(const StoreStats& s, uint64_t uptime
       {"tw_auth_failures_total", "HELLOs refused.", &auth_failures},
       {"tw_malformed_frames_total", "Frames that failed to parse (the connection was closed).", &malformed_frames},
       {"tw_timeouts_total", "Connections closed for idleness or a slow request.", &timeouts},
+      {"tw_tls_handshake_failures_total", "TCP connections closed because their TLS handshake failed.", &tls_handshake_failures},
       {"tw_checksum_failures_total", "Stored payloads whose checksum did not verify (never made visible).", &checksum_failures},
       {"tw_events_published_total", "SUBSCRIBE events sent.", &events_published},
   };
@@ -175,6 +176,7 @@ std::string ServerMetrics::RenderJson(const StoreStats& s, uint64_t uptime_s) co
   field("connections_total", Load(connections_total));
   field("auth_failures", Load(auth_failures));
   field("malformed_frames", Load(malformed_frames));
+  field("tls_handshake_failures", Load(tls_handshake_failures));
   field("checksum_failures", Load(checksum_failures));
   field("lookups", s.lookups);
   field("lookup_keys", s.lookup_keys);

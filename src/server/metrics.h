@@ -28,6 +28,7 @@ class ServerMetrics {
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> malformed_frames{0};
   std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> tls_handshake_failures{0};
   std::atomic<uint64_t> checksum_failures{0};      // PUT / COMMIT payloads that did not verify
   std::atomic<uint64_t> events_published{0};
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <filesystem>
 #include <thread>
 
@@ -34,6 +35,7 @@ class ServerImpl final : public Server {
 
   Status Start() override {
     asio::error_code ec;
+    if (config_.tls_enabled()) TW_RETURN_IF_ERROR(LoadTls());
     if (!config_.listen.empty()) {
       std::string host;
       uint16_t port = 0;
@@ -51,10 +53,12 @@ class ServerImpl final : public Server {
       tcp_address_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string()) + ":" +
                      std::to_string(local.port());
       if (!local.address().is_loopback()) {
-        TW_LOG_WARN("listening on {} beyond loopback: {}", tcp_address_,
+        TW_LOG_WARN("listening on {} beyond loopback: {}{}", tcp_address_,
                     config_.tenants.empty() ? "no tenants are configured, so only loopback peers get in (anonymously)"
-                                            : "remote peers must present a tenant token (traffic is not encrypted)");
+                                            : "remote peers must present a tenant token",
+                    tls_ ? "" : " (traffic is not encrypted: set tls.cert_file and tls.key_file)");
       }
+      if (tls_) TW_LOG_INFO("TCP speaks TLS only (certificate {})", config_.tls_cert_file);
     }
     const std::string upath = config_.UnixSocketPath();
     if (!upath.empty()) {
@@ -127,12 +131,30 @@ class ServerImpl final : public Server {
     return false;
   }
 
+  // The TLS context every TCP session shares. TLS 1.2 at least; OpenSSL's default cipher list.
+  Status LoadTls() {
+    tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    asio::error_code ec;
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                          asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                      ec);
+    if (!ec) tls_->use_certificate_chain_file(config_.tls_cert_file, ec);
+    if (ec) return Status::InvalidArgument("tls.cert_file " + config_.tls_cert_file + ": " + ec.message());
+    tls_->use_private_key_file(config_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) return Status::InvalidArgument("tls.key_file " + config_.tls_key_file + ": " + ec.message());
+    if (SSL_CTX_check_private_key(tls_->native_handle()) != 1) {
+      return Status::InvalidArgument("tls.key_file " + config_.tls_key_file + " does not match tls.cert_file");
+    }
+    return Status::Ok();
+  }
+
   void Launch(Session::Socket socket, bool local, bool is_unix) {
     ConnectionState conn;
     conn.id = next_conn_.fetch_add(1, std::memory_order_relaxed);
     conn.local_peer = local;
     conn.unix_socket = is_unix;
-    std::make_shared<Session>(std::move(socket), *core_, sessions_, std::move(conn))->Start();
+    asio::ssl::context* tls = is_unix ? nullptr : tls_.get();
+    std::make_shared<Session>(std::move(socket), tls, *core_, sessions_, std::move(conn))->Start();
   }
 
   awaitable<void> AcceptTcp() {
@@ -170,6 +192,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<ServerCore> core_;  // outlives io_: sessions destroyed with io_ still release handles
   SessionRegistry sessions_;
   asio::io_context io_;
+  std::unique_ptr<asio::ssl::context> tls_;  // null: plain TCP
   std::unique_ptr<asio::ip::tcp::acceptor> tcp_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_;
   std::unique_ptr<AdminHttp> admin_;

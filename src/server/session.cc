@@ -33,13 +33,15 @@ std::array<uint8_t, net::kFrameHeaderBytes> ReplyHeader(const net::FrameHeader& 
 
 }  // namespace
 
-Session::Session(Socket socket, ServerCore& core, SessionRegistry& registry, ConnectionState conn)
+Session::Session(Socket socket, asio::ssl::context* tls, ServerCore& core, SessionRegistry& registry, ConnectionState conn)
     : socket_(std::move(socket)),
       core_(core),
       registry_(registry),
       conn_(std::move(conn)),
       watchdog_(socket_.get_executor()),
-      event_wake_(socket_.get_executor()) {}
+      event_wake_(socket_.get_executor()) {
+  if (tls) tls_.emplace(std::move(socket_), *tls);
+}
 
 Session::~Session() { core_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -50,16 +52,17 @@ void Session::Start() {
   core_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
   // Exceptions cannot escape: every socket operation reports through an error_code, and the
   // completion handler swallows anything else (e.g. bad_alloc) by closing the connection.
-  asio::co_spawn(socket_.get_executor(), [self]() -> awaitable<void> { co_await self->Run(); },
+  auto executor = socket().get_executor();
+  asio::co_spawn(executor, [self]() -> awaitable<void> { co_await self->Run(); },
                  [self](std::exception_ptr e) {
                    if (e) TW_LOG_ERROR("connection {}: unexpected exception; closed", self->conn_.id);
                  });
-  asio::co_spawn(socket_.get_executor(), [self]() -> awaitable<void> { co_await self->Watchdog(); }, asio::detached);
+  asio::co_spawn(executor, [self]() -> awaitable<void> { co_await self->Watchdog(); }, asio::detached);
 }
 
 void Session::BeginDrain() {
   auto self = shared_from_this();
-  asio::post(socket_.get_executor(), [self] {
+  asio::post(socket().get_executor(), [self] {
     self->draining_ = true;
     if (self->idle_ || self->subscribed_) self->Close();
   });
@@ -67,15 +70,17 @@ void Session::BeginDrain() {
 
 void Session::ForceClose() {
   auto self = shared_from_this();
-  asio::post(socket_.get_executor(), [self] { self->Close(); });
+  asio::post(socket().get_executor(), [self] { self->Close(); });
 }
 
 void Session::Close() {
   if (closed_) return;
   closed_ = true;
+  // No TLS close_notify: the peer sees the connection end either way, and waiting for a graceful
+  // TLS shutdown would let a stalled peer hold the session open.
   asio::error_code ec;
-  socket_.shutdown(asio::socket_base::shutdown_both, ec);
-  socket_.close(ec);
+  socket().shutdown(asio::socket_base::shutdown_both, ec);
+  socket().close(ec);
   watchdog_.cancel();
   event_wake_.cancel();
 }
@@ -104,10 +109,19 @@ awaitable<void> Session::Run() {
   std::array<uint8_t, net::kFrameHeaderBytes> hbuf;
   std::string meta;
   asio::error_code ec;
-  while (!closed_ && !draining_) {
+  if (tls_) {
+    // The handshake must finish within the request timeout, or the watchdog closes the socket.
+    SetDeadline(core_.config().request_timeout_ms);
+    co_await tls_->async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec));
+    if (ec) {
+      core_.metrics().tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      TW_LOG_INFO("connection {}: TLS handshake failed ({}); closed", conn_.id, ec.message());
+    }
+  }
+  while (!ec && !closed_ && !draining_) {
     idle_ = true;
     SetDeadline(core_.config().idle_timeout_ms);
-    co_await asio::async_read(socket_, asio::buffer(hbuf), redirect_error(use_awaitable, ec));
+    co_await ReadExactly(asio::buffer(hbuf), ec);
     if (ec) break;
     idle_ = false;
     SetDeadline(core_.config().request_timeout_ms);
@@ -128,7 +142,7 @@ awaitable<void> Session::Run() {
       break;
     }
     meta.resize(h.meta_bytes);
-    co_await asio::async_read(socket_, asio::buffer(meta), redirect_error(use_awaitable, ec));
+    co_await ReadExactly(asio::buffer(meta), ec);
     if (ec) break;
     if (!co_await Serve(h, std::move(meta))) break;
     meta = std::string();
@@ -176,7 +190,7 @@ awaitable<bool> Session::Discard(uint64_t n) {
   asio::error_code ec;
   while (n > 0) {
     const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n, scratch_.size()));
-    co_await asio::async_read(socket_, asio::buffer(scratch_.data(), chunk), redirect_error(use_awaitable, ec));
+    co_await ReadExactly(asio::buffer(scratch_.data(), chunk), ec);
     if (ec) co_return false;
     n -= chunk;
   }
@@ -217,7 +231,7 @@ awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view me
     for (const auto& seg : slot.segments) {
       for (size_t off = 0; off < seg.size(); off += kHashChunkBytes) {
         const size_t n = std::min(kHashChunkBytes, seg.size() - off);
-        co_await asio::async_read(socket_, asio::buffer(seg.data() + off, n), redirect_error(use_awaitable, ec));
+        co_await ReadExactly(asio::buffer(seg.data() + off, n), ec);
         if (ec) co_return false;
         sum.Update(seg.data() + off, n);
       }
@@ -240,7 +254,7 @@ awaitable<bool> Session::ServeSubscribe(const net::FrameHeader& h) {
   subscribed_ = true;
   SetDeadline(0);
   auto self = shared_from_this();
-  auto executor = socket_.get_executor();
+  auto executor = socket().get_executor();
   auto sub = core_.events().Subscribe(conn_.identity.tenant, [self, executor] {
     asio::post(executor, [self] { self->event_wake_.cancel(); });
   });
@@ -290,11 +304,28 @@ awaitable<bool> Session::SendReply(const net::FrameHeader& request, const std::s
   bufs.emplace_back(meta.data(), meta.size());
   for (const auto& s : payload) bufs.emplace_back(s.data(), s.size());
   asio::error_code ec;
-  co_await asio::async_write(socket_, bufs, redirect_error(use_awaitable, ec));
+  co_await WriteAll(bufs, ec);
   co_return !ec;
 }
 
+awaitable<void> Session::ReadExactly(asio::mutable_buffer buffer, asio::error_code& ec) {
+  if (tls_) {
+    co_await asio::async_read(*tls_, buffer, redirect_error(use_awaitable, ec));
+  } else {
+    co_await asio::async_read(socket_, buffer, redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> Session::WriteAll(const std::vector<asio::const_buffer>& buffers, asio::error_code& ec) {
+  if (tls_) {
+    co_await asio::async_write(*tls_, buffers, redirect_error(use_awaitable, ec));
+  } else {
+    co_await asio::async_write(socket_, buffers, redirect_error(use_awaitable, ec));
+  }
+}
+
 awaitable<bool> Session::SendWithFd(const uint8_t* data, size_t size, int fd) {
+  // Only Unix sockets pass descriptors, and they never run TLS: write to the socket itself.
   // Asio has no ancillary-data API: send the first chunk with sendmsg on the native descriptor
   // (waiting for writability when the buffer is full), the rest with an ordinary write.
   asio::error_code ec;

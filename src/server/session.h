@@ -10,8 +10,10 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <memory>
+#include <optional>
 
 #include "server/server_core.h"
 
@@ -23,7 +25,9 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   using Socket = asio::generic::stream_protocol::socket;
 
-  Session(Socket socket, ServerCore& core, SessionRegistry& registry, ConnectionState conn);
+  // With `tls` (TCP listeners configured for TLS), the session handshakes first and every byte after
+  // that goes through the TLS stream; without it, bytes go to the socket as they are.
+  Session(Socket socket, asio::ssl::context* tls, ServerCore& core, SessionRegistry& registry, ConnectionState conn);
   ~Session();
 
   void Start();
@@ -49,8 +53,14 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> SendWithFd(const uint8_t* data, size_t size, int fd);
   void Close();
   void SetDeadline(uint64_t timeout_ms);
+  // The stream bytes go through: TLS or the plain socket. Both fill `ec`, never throw.
+  asio::awaitable<void> ReadExactly(asio::mutable_buffer buffer, asio::error_code& ec);
+  asio::awaitable<void> WriteAll(const std::vector<asio::const_buffer>& buffers, asio::error_code& ec);
+  // The socket under any TLS layer.
+  Socket& socket() { return tls_ ? tls_->next_layer() : socket_; }
 
-  Socket socket_;
+  Socket socket_;  // moved into tls_ when TLS is on
+  std::optional<asio::ssl::stream<Socket>> tls_;
   ServerCore& core_;
   SessionRegistry& registry_;
   ConnectionState conn_;

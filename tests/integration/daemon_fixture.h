@@ -50,7 +50,15 @@ class DaemonProcess {
       execv(argv[0], argv.data());
       _exit(127);
     }
-    for (int i = 0; i < 600 && !std::filesystem::exists(ready); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 600 && !std::filesystem::exists(ready); ++i) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {  // it gave up (bad config, port taken): stop waiting
+        pid_ = -1;
+        exit_status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     std::ifstream in(ready);
     std::string line;
     while (std::getline(in, line)) {
@@ -75,6 +83,7 @@ class DaemonProcess {
   }
   // Waits for exit; returns the exit status (or -1 on timeout / signal).
   int Wait(int timeout_ms = 20000) {
+    if (pid_ <= 0) return exit_status_;
     for (int i = 0; i < timeout_ms / 10; ++i) {
       int st = 0;
       if (waitpid(pid_, &st, WNOHANG) == pid_) {
@@ -98,6 +107,7 @@ class DaemonProcess {
   std::string config_path_;
   std::string listen_;
   pid_t pid_ = -1;
+  int exit_status_ = -1;  // of a daemon that exited during Start
   std::map<std::string, std::string> fields_;
 };
 

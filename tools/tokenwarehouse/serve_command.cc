@@ -25,6 +25,7 @@ namespace {
 struct ServeFlags {
   std::string config_path;
   std::string listen, unix_socket, admin, data_dir, dram, disk_dir, disk_size, log_level, ready_file, hash_token;
+  std::string tls_cert, tls_key;
   uint32_t io_threads = 0;
   ClusterFlags cluster;  // serve_cluster.h
 };
@@ -56,6 +57,8 @@ int Run(const ServeFlags& f) {
   if (!f.data_dir.empty()) config.data_dir = f.data_dir;
   if (!f.disk_dir.empty()) config.disk_directory = f.disk_dir;
   if (!f.log_level.empty()) config.log_level = f.log_level;
+  if (!f.tls_cert.empty()) config.tls_cert_file = f.tls_cert;
+  if (!f.tls_key.empty()) config.tls_key_file = f.tls_key;
   if (f.io_threads) config.io_threads = f.io_threads;
   for (auto [text, out] : {std::pair{&f.dram, &config.dram_capacity_bytes}, std::pair{&f.disk_size, &config.disk_capacity_bytes}}) {
     if (text->empty()) continue;
@@ -94,7 +97,10 @@ int Run(const ServeFlags& f) {
   server::ServerConfig effective = config;
   (void)server::FinalizeConfig(&effective);
   std::printf("Token Warehouse daemon is up (%.1f s)\n", (MonotonicNanos() - t0) / 1e9);
-  if (!srv.tcp_address().empty()) std::printf("  tcp     tw://%s\n", srv.tcp_address().c_str());
+  const std::string tcp_scheme = effective.tls_enabled() ? "tws://" : "tw://";
+  if (!srv.tcp_address().empty()) {
+    std::printf("  tcp     %s%s%s\n", tcp_scheme.c_str(), srv.tcp_address().c_str(), effective.tls_enabled() ? "   (TLS)" : "");
+  }
   if (!srv.unix_path().empty()) {
     std::printf("  unix    unix://%s   (shared memory %s)\n", srv.unix_path().c_str(), effective.shared_memory ? "on" : "off");
   }
@@ -112,8 +118,9 @@ int Run(const ServeFlags& f) {
                                                  : "anonymous OFF",
               effective.tenants.size());
   std::printf("Try it, from another terminal:\n");
-  const std::string addr = !srv.tcp_address().empty() ? "tw://" + srv.tcp_address() : "unix://" + srv.unix_path();
-  std::printf("  build/tools/tokenwarehouse/tokenwarehouse stats --addr %s\n", addr.c_str());
+  const std::string addr = !srv.tcp_address().empty() ? tcp_scheme + srv.tcp_address() : "unix://" + srv.unix_path();
+  std::printf("  build/tools/tokenwarehouse/tokenwarehouse stats --addr %s%s\n", addr.c_str(),
+              effective.tls_enabled() && !srv.tcp_address().empty() ? " --tls-ca <CA or certificate PEM>" : "");
   if (!srv.admin_address().empty()) std::printf("  curl -s http://%s/metrics | grep -E '^tw_(gets|puts|hit)'\n", srv.admin_address().c_str());
   std::printf("  build/tools/tokenwarehouse/tokenwarehouse bench net   # its own daemon: TCP, shared memory, redis\n");
   std::printf("Ctrl-C (or SIGTERM) drains in-flight requests and stops.\n");
@@ -158,6 +165,8 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--io-threads", flags->io_threads, "network threads (default min(4, cores))");
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
   cmd->add_option("--ready-file", flags->ready_file, "write the bound addresses here once listening (for scripts and tests)");
+  cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate (chain) for TLS on TCP; with --tls-key, TCP speaks TLS only");
+  cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert");
   cmd->add_option("--hash-token", flags->hash_token, "print the token_sha256 of a token for the config, and exit");
   AddClusterFlags(*cmd, &flags->cluster);
   cmd->callback([flags] { ExitCode() = Run(*flags); });

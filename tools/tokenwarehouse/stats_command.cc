@@ -8,9 +8,10 @@
 namespace tw::cli {
 namespace {
 
-int Run(const std::string& addr, const std::string& token, bool json) {
+int Run(const std::string& addr, const std::string& token, const std::string& tls_ca, bool json) {
   ClientOptions options;
   options.token = token;
+  options.tls_ca_file = tls_ca;
   options.shared_memory = false;
   options.client_name = "tokenwarehouse stats";
   options.connect_timeout_ms = 3000;
@@ -56,15 +57,17 @@ int Run(const std::string& addr, const std::string& token, bool json) {
 void RegisterStatsCommand(CLI::App& app) {
   auto addr = std::make_shared<std::string>("tw://127.0.0.1:7700");
   auto token = std::make_shared<std::string>();
+  auto tls_ca = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto cluster = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("stats", "Print a running daemon's counters: hits, misses, tiers, pins");
-  cmd->add_option("--addr", *addr, "daemon URL: tw://host:port or unix:///path");
+  cmd->add_option("--addr", *addr, "daemon URL: tw://host:port, tws://host:port (TLS) or unix:///path");
+  cmd->add_option("--tls-ca", *tls_ca, "tws:// only: PEM certificate(s) to trust (default: the system's trust store)");
   cmd->add_option("--token", *token, "tenant token (or TW_TOKEN)")->envname("TW_TOKEN");
   cmd->add_flag("--json", *json, "machine-readable output");
   cmd->add_option("--cluster", *cluster, "a whole cluster instead: etcd://HOST:PORT (stats_cluster.cc)");
-  cmd->callback([addr, token, json, cluster] {
-    ExitCode() = cluster->empty() ? Run(*addr, *token, *json) : RunClusterStats(*cluster, *json);
+  cmd->callback([addr, token, tls_ca, json, cluster] {
+    ExitCode() = cluster->empty() ? Run(*addr, *token, *tls_ca, *json) : RunClusterStats(*cluster, *json);
   });
 }
 
