@@ -99,9 +99,14 @@ typedef struct tw_namespace tw_namespace_t;
 /* ---- store ---- */
 
 typedef struct tw_store_options {
-  /* NULL or "" opens an embedded, in-process warehouse. A URL ("tw://host:port", "unix:///path")
-   * connects to a `tokenwarehouse serve` daemon: TW_NOT_SUPPORTED in this build. */
+  /* NULL or "" opens an embedded, in-process warehouse. A URL connects to a `tokenwarehouse serve`
+   * daemon: "unix:///path" (same host; objects move through shared memory), "tw://host:port" (TCP),
+   * "tws://host:port" (TCP with TLS). The remaining embedded options are then ignored. */
   const char* url;
+  const char* token;            /* daemon: the tenant's token; NULL or "": anonymous (loopback only) */
+  const char* tls_ca_file;      /* tws:// only: PEM certificates to trust; NULL: the system's store */
+  uint64_t io_timeout_ms;       /* daemon: bound on any single wait; 0: 30 s */
+  /* Embedded store only: */
   uint64_t dram_capacity_bytes; /* default 1 GiB */
   uint64_t page_bytes;          /* arena allocation unit; default 2 MiB */
   int huge_pages;               /* back the arena with reserved 2 MiB huge pages if any; default 0 */
@@ -110,8 +115,10 @@ typedef struct tw_store_options {
 
 void tw_store_options_init(tw_store_options_t* options);
 
-/* Opens a store into *out. TW_INVALID_ARGUMENT for bad sizes, TW_RESOURCE_EXHAUSTED if the arena
- * cannot be mapped, TW_NOT_SUPPORTED for a URL. Blocks while the arena is pre-faulted. */
+/* Opens a store into *out. TW_INVALID_ARGUMENT for bad sizes or a malformed URL,
+ * TW_RESOURCE_EXHAUSTED if the arena cannot be mapped, TW_UNAVAILABLE if the daemon cannot be
+ * reached, TW_UNAUTHENTICATED if it refuses the token (or a tws:// certificate does not verify).
+ * Blocks while an embedded arena is pre-faulted. */
 tw_status_t tw_store_open(const tw_store_options_t* options, tw_store_t** out);
 /* Closes the store and frees its memory. NULL is a no-op. Every namespace handle of it must be freed
  * first (or never used again). */

@@ -224,8 +224,14 @@ std::shared_ptr<PyStore> OpenStore(const std::string& url, uint64_t dram_capacit
                                    pyb::object disk_capacity_bytes, pyb::object disk_region_bytes,
                                    const std::string& disk_admission, pyb::object disk_write_queue_bytes,
                                    pyb::object disk_enqueue_wait_ms, pyb::object disk_io_bytes,
-                                   pyb::object disk_io_depth, const std::string& disk_owner, bool disk_shared) {
-  EmbeddedStoreOptions o;
+                                   pyb::object disk_io_depth, const std::string& disk_owner, bool disk_shared,
+                                   const std::string& token, const std::string& tls_ca_file, pyb::object io_timeout_ms) {
+  ClientOptions client;
+  client.client_name = "tokenwarehouse-python";
+  client.token = token;
+  client.tls_ca_file = tls_ca_file;
+  if (!io_timeout_ms.is_none()) client.io_timeout_ms = io_timeout_ms.cast<uint64_t>();
+  EmbeddedStoreOptions& o = client.embedded;
   o.dram_capacity_bytes = dram_capacity_bytes;
   o.page_bytes = page_bytes;
   o.huge_pages = huge_pages;
@@ -244,7 +250,7 @@ std::shared_ptr<PyStore> OpenStore(const std::string& url, uint64_t dram_capacit
   Result<std::unique_ptr<Store>> s = Status::Internal("unset");
   {
     pyb::gil_scoped_release nogil;  // pre-faulting a large arena takes seconds
-    s = tw::OpenStore(url, o);
+    s = tw::OpenStoreByUrl(url, client);
   }
   ThrowIfError(s.status());
   auto out = std::make_shared<PyStore>();
@@ -307,14 +313,15 @@ void BindStore(pyb::module_& m) {
       .def("done", &GetFuture::done)
       .def("wait", &GetFuture::Wait);
 
-  pyb::class_<PyStore, std::shared_ptr<PyStore>>(m, "Store", "A Token Warehouse store (embedded, in this process).")
+  pyb::class_<PyStore, std::shared_ptr<PyStore>>(m, "Store", "A Token Warehouse store: embedded in this process, or a daemon's (tw://, tws://, unix://).")
       .def(pyb::init(&OpenStore), pyb::arg("url") = "", pyb::arg("dram_capacity_bytes") = 1ull << 30,
            pyb::arg("page_bytes") = 2ull << 20, pyb::arg("huge_pages") = false, pyb::arg("prefault") = true,
            pyb::kw_only(), pyb::arg("disk_dir") = "", pyb::arg("disk_capacity_bytes") = pyb::none(),
            pyb::arg("disk_region_bytes") = pyb::none(), pyb::arg("disk_admission") = "on_evict",
            pyb::arg("disk_write_queue_bytes") = pyb::none(), pyb::arg("disk_enqueue_wait_ms") = pyb::none(),
            pyb::arg("disk_io_bytes") = pyb::none(), pyb::arg("disk_io_depth") = pyb::none(),
-           pyb::arg("disk_owner") = "local", pyb::arg("disk_shared") = false)
+           pyb::arg("disk_owner") = "local", pyb::arg("disk_shared") = false, pyb::arg("token") = "",
+           pyb::arg("tls_ca_file") = "", pyb::arg("io_timeout_ms") = pyb::none())
       .def("flush_disk",
            [](PyStore& s) {
              EmbeddedStore* e = s.embedded();

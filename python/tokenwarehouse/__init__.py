@@ -47,8 +47,11 @@ _ALIASES = {"dram_bytes": "dram_capacity_bytes", "disk_bytes": "disk_capacity_by
 def open(url: str = "", **options) -> Store:  # noqa: A001 - the natural name, as in io.open
     """Opens a store.
 
-    url: "" for an embedded store in this process; "tw://host:port" or "unix:///path" for a daemon,
-    which raises NotSupportedError until the remote client lands.
+    url: "" for an embedded store in this process; for a `tokenwarehouse serve` daemon,
+    "unix:///path" (same host: objects move through shared memory), "tw://host:port" (TCP) or
+    "tws://host:port" (TCP with TLS). Daemon options: token (the tenant's token; "" is anonymous,
+    loopback only), tls_ca_file (tws://: PEM certificates to trust; "" uses the system's store),
+    io_timeout_ms. Embedded options are ignored for a daemon.
 
     Embedded options: dram_capacity_bytes (alias dram_bytes), page_bytes, huge_pages, prefault; and
     the disk tier, on when disk_dir is given: disk_dir, disk_capacity_bytes (alias disk_bytes),

@@ -89,12 +89,15 @@ tw_status_t tw_store_open(const tw_store_options_t* o, tw_store_t** out) {
   if (o == nullptr || out == nullptr) return Invalid("tw_store_open: options and out are required");
   *out = nullptr;
   return Guard([&] {
-    tw::EmbeddedStoreOptions eo;
-    eo.dram_capacity_bytes = o->dram_capacity_bytes;
-    eo.page_bytes = o->page_bytes;
-    eo.huge_pages = o->huge_pages != 0;
-    eo.prefault = o->prefault != 0;
-    auto store = tw::OpenStore(o->url ? o->url : "", eo);
+    tw::ClientOptions co;
+    co.embedded.dram_capacity_bytes = o->dram_capacity_bytes;
+    co.embedded.page_bytes = o->page_bytes;
+    co.embedded.huge_pages = o->huge_pages != 0;
+    co.embedded.prefault = o->prefault != 0;
+    co.token = Str(o->token);
+    co.tls_ca_file = Str(o->tls_ca_file);
+    if (o->io_timeout_ms) co.io_timeout_ms = o->io_timeout_ms;
+    auto store = tw::OpenStoreByUrl(o->url ? o->url : "", co);
     if (!store.ok()) return Report(store.status());
     *out = new tw_store{std::move(store).value()};
     return TW_OK;
