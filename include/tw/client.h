@@ -43,14 +43,8 @@ struct ClientOptions {
 // kUnauthenticated if it refuses the token.
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url, const ClientOptions& options = {});
 
-// A router's view of the warehouse: every block stored or removed in the caller's tenant.
-struct StoreEvent {
-  enum class Kind : uint8_t { kStored = 1, kRemoved = 2, kEvicted = 3 };
-  Kind kind = Kind::kStored;
-  NamespaceId ns;
-  BlockKey key;
-  Tier tier = Tier::kDram;
-};
+// A router's view of the warehouse is a stream of StoreEvent (include/tw/store.h): every block
+// stored, moved between tiers or removed in the caller's tenant.
 
 class EventStream {
  public:

@@ -72,6 +72,12 @@ struct EmbeddedStoreOptions {
   uint64_t disk_discover_interval_ms = 1000;
   // The file and I/O seam; nullptr means POSIX. Not owned.
   Env* disk_env = nullptr;
+
+  // Tier changes the store makes by itself (Put and Remove are the caller's own and not reported):
+  // kEvicted{kDram} when DRAM drops an object to make room, then kStored{kDisk} if the disk tier took
+  // it; kEvicted{kDisk} when the disk tier reclaims a region. Called on the thread that caused it,
+  // outside the store's locks: keep it quick and never call back into the store. Empty: no events.
+  std::function<void(const StoreEvent&)> on_event;
 };
 
 // The DRAM arena, for the GPU path to register as pinned memory or the daemon to share.

@@ -93,6 +93,19 @@ struct TierStats {
   uint64_t errors = 0;       // I/O errors and corrupt objects found
 };
 
+// What happened to a block, for routers (the daemon's SUBSCRIBE) and listeners of the store. A
+// block is available while some tier holds it: kStored{tier} says `tier` now holds it,
+// kEvicted{tier} that `tier` let it go to make room (another tier may still hold it: an object DRAM
+// evicts is usually demoted, reported as kStored{kDisk} right after), kRemoved that every tier
+// dropped it on request.
+struct StoreEvent {
+  enum class Kind : uint8_t { kStored = 1, kRemoved = 2, kEvicted = 3 };
+  Kind kind = Kind::kStored;
+  NamespaceId ns;
+  BlockKey key;
+  Tier tier = Tier::kDram;
+};
+
 struct StoreStats {
   uint64_t lookups = 0;
   uint64_t lookup_keys = 0;     // keys asked for in all lookups

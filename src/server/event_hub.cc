@@ -10,12 +10,14 @@ std::shared_ptr<EventHub::Subscriber> EventHub::Subscribe(std::string tenant, st
   sub->wake = std::move(wake);
   std::lock_guard<std::mutex> lock(mu_);
   subscribers_.push_back(sub);
+  count_.store(subscribers_.size(), std::memory_order_relaxed);
   return sub;
 }
 
 void EventHub::Unsubscribe(const std::shared_ptr<Subscriber>& sub) {
   std::lock_guard<std::mutex> lock(mu_);
   subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), sub), subscribers_.end());
+  count_.store(subscribers_.size(), std::memory_order_relaxed);
 }
 
 size_t EventHub::Publish(const std::string& tenant, const net::Event& event) {

@@ -7,6 +7,7 @@
 // subscriber's own mutex guards its queue. Lock order: hub -> subscriber.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -34,10 +35,13 @@ class EventHub {
   void Unsubscribe(const std::shared_ptr<Subscriber>& sub);
   // Returns how many subscribers received the event.
   size_t Publish(const std::string& tenant, const net::Event& event);
+  // A cheap check (no lock) for callers that must do work to build an event.
+  bool HasSubscribers() const { return count_.load(std::memory_order_relaxed) > 0; }
 
  private:
   std::mutex mu_;
   std::vector<std::shared_ptr<Subscriber>> subscribers_;  // GUARDED_BY(mu_)
+  std::atomic<size_t> count_{0};                          // subscribers_.size(), readable without mu_
 };
 
 }  // namespace tw::server

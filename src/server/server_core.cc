@@ -67,44 +67,10 @@ std::vector<std::span<const std::byte>> SliceSegments(const std::vector<std::spa
   return out;
 }
 
-namespace {
-
-// Wires the disk tier's options once EmbeddedStoreOptions has them (the disk tier lands on main
-// separately). Templates, so the code compiles both before and after: the member names are only
-// looked up when they exist.
-template <typename Options>
-bool ApplyDiskOptions(Options& o, const ServerConfig& c) {
-  if constexpr (requires { o.disk_dir; o.disk_capacity_bytes; o.disk_admission; }) {
-    o.disk_dir = c.disk_directory.empty() ? c.data_dir + "/disk" : c.disk_directory;
-    if (c.disk_capacity_bytes) o.disk_capacity_bytes = c.disk_capacity_bytes;
-    using Admission = decltype(o.disk_admission);
-    o.disk_admission = c.disk_admission == "on_evict" ? Admission::kOnEvict : Admission::kWriteThrough;
-    return true;
-  } else {
-    return false;
-  }
-}
-
-template <typename S>
-Status FlushDiskIfAny(S& store) {
-  if constexpr (requires { store.FlushDisk(); }) {
-    return store.FlushDisk();
-  } else {
-    return Status::Ok();
-  }
-}
-
-}  // namespace
-
-bool DiskTierAvailable() {
-  EmbeddedStoreOptions o;
-  ServerConfig c;
-  return ApplyDiskOptions(o, c);
-}
-
-Status ServerCore::FlushDisk() { return FlushDiskIfAny(*store_); }
+Status ServerCore::FlushDisk() { return store_->FlushDisk(); }
 
 Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& config) {
+  std::unique_ptr<ServerCore> core(new ServerCore(config));
   EmbeddedStoreOptions options;
   options.dram_capacity_bytes = config.dram_capacity_bytes;
   options.page_bytes = config.page_bytes;
@@ -114,24 +80,31 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
   for (const TenantConfig& t : config.tenants) {
     if (t.quota_bytes) options.tenant_quota_bytes[t.name] = t.quota_bytes;
   }
-  if (config.disk_enabled && !ApplyDiskOptions(options, config)) {
-    TW_LOG_WARN("this build has no disk tier yet: objects live in DRAM only and do not survive a restart");
+  if (config.disk_enabled) {
+    options.disk_dir = config.disk_directory.empty() ? config.data_dir + "/disk" : config.disk_directory;
+    if (config.disk_capacity_bytes) options.disk_capacity_bytes = config.disk_capacity_bytes;
+    options.disk_admission = config.disk_admission == "on_evict" ? DiskAdmission::kOnEvict : DiskAdmission::kWriteThrough;
   }
-  TW_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(options));
-  return std::unique_ptr<ServerCore>(new ServerCore(config, std::move(store)));
+  // Evictions and demotions reach subscribers as events. The store is destroyed first (~ServerCore),
+  // so the listener never outlives what it touches.
+  options.on_event = [c = core.get()](const StoreEvent& e) { c->OnStoreEvent(e); };
+  TW_ASSIGN_OR_RETURN(core->store_, EmbeddedStore::Open(options));
+  core->arena_ = core->store_->arena();
+  return core;
 }
 
-ServerCore::ServerCore(const ServerConfig& config, std::unique_ptr<EmbeddedStore> store)
+ServerCore::ServerCore(const ServerConfig& config)
     : config_(config),
-      store_(std::move(store)),
-      arena_(store_->arena()),
       arena_id_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1),
       auth_(config) {}
 
 ServerCore::~ServerCore() {
-  // Handles must go before the store they point into.
-  std::lock_guard<std::mutex> lock(handles_mu_);
-  handles_.clear();
+  // Handles must go before the store they point into; the store before the tables its events use.
+  {
+    std::lock_guard<std::mutex> lock(handles_mu_);
+    handles_.clear();
+  }
+  store_.reset();
 }
 
 Reply ServerCore::Handle(ConnectionState& conn, const net::FrameHeader& h, std::string_view meta) {
@@ -581,13 +554,25 @@ Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, 
   return Status::Ok();
 }
 
-void ServerCore::Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key) {
+void ServerCore::Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key, Tier tier) {
   net::Event e;
   e.kind = kind;
   e.ns = ns;
   e.key = key;
-  e.tier = Tier::kDram;
+  e.tier = tier;
   if (events_.Publish(tenant, e)) metrics_.events_published.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ServerCore::OnStoreEvent(const StoreEvent& e) {
+  if (!events_.HasSubscribers()) return;  // the common case: no router listens, nothing to look up
+  std::string tenant;
+  {
+    std::shared_lock<std::shared_mutex> lock(ns_mu_);
+    auto it = namespaces_.find(e.ns);
+    if (it == namespaces_.end()) return;  // registered before a restart and not since: nobody can name it
+    tenant = it->second.tenant;
+  }
+  Published(tenant, static_cast<net::EventKind>(e.kind), e.ns, e.key, e.tier);
 }
 
 }  // namespace tw::server

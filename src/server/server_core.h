@@ -139,7 +139,7 @@ class ServerCore {
     uint64_t checksum = 0;
   };
 
-  ServerCore(const ServerConfig& config, std::unique_ptr<EmbeddedStore> store);
+  explicit ServerCore(const ServerConfig& config);
 
   Reply Hello(ConnectionState& conn, std::string_view meta);
   Reply Register(ConnectionState& conn, std::string_view meta);
@@ -159,11 +159,14 @@ class ServerCore {
   uint64_t WholeObjectChecksum(const NamespaceId& ns, const BlockKey& key, const std::vector<std::span<const std::byte>>& segs);
   void RememberChecksum(const NamespaceId& ns, const BlockKey& key, const std::byte* first, uint64_t checksum);
   std::vector<ByteRun> ArenaOffsets(const std::vector<std::span<const std::byte>>& segs) const;
-  void Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key);
+  void Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key,
+                 Tier tier = Tier::kDram);
+  // The store's listener (EmbeddedStoreOptions::on_event): evictions and demotions to subscribers.
+  void OnStoreEvent(const StoreEvent& e);
 
   const ServerConfig config_;
-  std::unique_ptr<EmbeddedStore> store_;
-  const ArenaInfo arena_;
+  std::unique_ptr<EmbeddedStore> store_;  // set by Create
+  ArenaInfo arena_;                       // set by Create
   const uint64_t arena_id_;
   Authenticator auth_;
   ServerMetrics metrics_;
@@ -184,9 +187,6 @@ class ServerCore {
   std::mutex sums_mu_;
   std::unordered_map<SumKey, SumEntry, SumKeyHash> sums_;  // GUARDED_BY(sums_mu_)
 };
-
-// True once the store has a disk tier the daemon can configure.
-bool DiskTierAvailable();
 
 // The spans of `segments` that hold the object bytes named by `runs`, in order.
 std::vector<std::span<const std::byte>> SliceSegments(const std::vector<std::span<const std::byte>>& segments,

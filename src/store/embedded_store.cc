@@ -44,7 +44,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
 
   // Opens the DRAM tier, whose evictions feed this store's Demote.
   Status Init(DramTierOptions dram) {
-    if (disk_) dram.on_evict = [this](const std::shared_ptr<DramObject>& obj) { Demote(*obj); };
+    if (disk_ || options_.on_event) dram.on_evict = [this](const std::shared_ptr<DramObject>& obj) { OnDramEvict(*obj); };
     TW_ASSIGN_OR_RETURN(dram_, DramTier::Open(dram));
     clock_ = &dram_->clock();
     return Status::Ok();
@@ -348,11 +348,20 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   // which copies it, so the DRAM pages are free as soon as this returns. Dropped quietly when the
   // namespace is unknown or the disk tier refuses (full queue past its wait, stopped, too large);
   // the disk tier counts those.
-  void Demote(const DramObject& obj) {
+  // Returns true if the disk tier holds the object now (queued counts: it serves from its queue).
+  bool Demote(const DramObject& obj) {
     NamespaceEntry e;
-    if (!FindNamespace(obj.ns, &e).ok()) return;
+    if (!FindNamespace(obj.ns, &e).ok()) return false;
     auto segments = obj.memory->Segments<const std::byte>(obj.pages, obj.size_bytes);
-    (void)disk_->Enqueue(obj.ns, obj.key, obj.parent, e.nspace.geometry, obj.expires_at_ms, segments, obj.size_bytes);
+    return disk_->Enqueue(obj.ns, obj.key, obj.parent, e.nspace.geometry, obj.expires_at_ms, segments, obj.size_bytes).ok();
+  }
+
+  // The DRAM tier's eviction hook: demote, then tell the listener where the object went.
+  void OnDramEvict(const DramObject& obj) {
+    const bool demoted = disk_ && Demote(obj);
+    if (!options_.on_event) return;
+    options_.on_event(StoreEvent{StoreEvent::Kind::kEvicted, obj.ns, obj.key, Tier::kDram});
+    if (demoted) options_.on_event(StoreEvent{StoreEvent::Kind::kStored, obj.ns, obj.key, Tier::kDisk});
   }
 
   // The visible DRAM object, or the disk copy promoted into DRAM, or nullptr (a miss). *why is
@@ -460,6 +469,11 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const EmbeddedStoreOp
     d.discover_interval_ms = options.disk_discover_interval_ms;
     d.env = options.disk_env;
     d.clock = options.clock;
+    if (options.on_event) {
+      d.on_evict = [listener = options.on_event](const NamespaceId& ns, const BlockKey& key) {
+        listener(StoreEvent{StoreEvent::Kind::kEvicted, ns, key, Tier::kDisk});
+      };
+    }
     TW_ASSIGN_OR_RETURN(disk, DiskTier::Open(d));
   }
   auto store = std::make_unique<EmbeddedStoreImpl>(options, std::move(disk));

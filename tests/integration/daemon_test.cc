@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "client/connection.h"
@@ -494,8 +495,56 @@ TEST(Daemon, ClientReconnectsAfterRestartAndEventsFlow) {
 namespace tw {
 namespace {
 
+TEST(Daemon, SubscribersSeeEvictionsAndDemotionsOfTheirTenantOnly) {
+  // 128 MiB of 2 MiB pages hold 64 objects: 100 puts evict at least 36, each demoted to disk.
+  const std::string config = "disk: {admission: on_evict}\nauth:\n  tenants:\n"
+                             "    - {name: alice, token_sha256: " + server::HashToken("alice-token") + "}\n"
+                             "    - {name: bob, token_sha256: " + server::HashToken("bob-token") + "}\n";
+  DaemonProcess d(config);
+  ASSERT_TRUE(d.ready()) << d.log();
+  ClientOptions alice_opts, bob_opts;
+  alice_opts.token = "alice-token";
+  bob_opts.token = "bob-token";
+  Result<std::unique_ptr<EventStream>> alice_events = Subscribe(d.tcp_url(), alice_opts);
+  Result<std::unique_ptr<EventStream>> bob_events = Subscribe(d.tcp_url(), bob_opts);
+  ASSERT_TRUE(alice_events.ok() && bob_events.ok());
+  auto alice = Open(d.tcp_url(), "alice-token");
+  const Namespace n = SmallNamespace();
+  NamespaceId ns = alice->RegisterNamespace(n, {}).value();
+  auto keys = Keys(n, 100, 77);
+  ASSERT_EQ(PutChain(*alice, ns, n, keys), keys.size());
+
+  size_t stored_dram = 0, evicted_dram = 0, stored_disk = 0;
+  std::set<BlockKey> evicted;
+  for (;;) {
+    Result<StoreEvent> e = (*alice_events)->Next(2000);
+    if (!e.ok()) {
+      ASSERT_EQ(e.status().code(), StatusCode::kDeadlineExceeded) << e.status().ToString();
+      break;
+    }
+    ASSERT_EQ(e->ns, ns);
+    if (e->kind == StoreEvent::Kind::kStored && e->tier == Tier::kDram) ++stored_dram;
+    if (e->kind == StoreEvent::Kind::kEvicted && e->tier == Tier::kDram) {
+      ++evicted_dram;
+      evicted.insert(e->key);
+    }
+    if (e->kind == StoreEvent::Kind::kStored && e->tier == Tier::kDisk) {
+      ++stored_disk;
+      EXPECT_TRUE(evicted.count(e->key)) << "a demotion follows the eviction of the same block";
+    }
+  }
+  EXPECT_EQ(stored_dram, keys.size());
+  EXPECT_GE(evicted_dram, 36u);
+  EXPECT_EQ(stored_disk, evicted_dram);
+  // What the events say is what a lookup finds: the evicted blocks are served from disk.
+  LookupResult hit = alice->Lookup(ns, keys).value();
+  ASSERT_EQ(hit.matched, keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(hit.tiers[i] == Tier::kDisk, evicted.count(keys[i]) > 0) << i;
+  // Bob's subscription saw none of it.
+  EXPECT_EQ((*bob_events)->Next(100).status().code(), StatusCode::kDeadlineExceeded);
+}
+
 TEST(Daemon, RestartServesWhatTheDiskTierHeld) {
-  if (!server::DiskTierAvailable()) GTEST_SKIP() << "this build has no disk tier yet";
   DaemonProcess d("disk: {capacity_bytes: 1GiB, admission: write_through}\n");
   ASSERT_TRUE(d.ready()) << d.log();
   const Namespace n = SmallNamespace();

@@ -107,11 +107,11 @@ int Run(const ServeFlags& f) {
   if (!srv.admin_address().empty()) std::printf("  admin   http://%s/metrics  /healthz  /stats\n", srv.admin_address().c_str());
   std::printf("  dram    %s arena, %s pages, pre-faulted\n", HumanBytes(effective.dram_capacity_bytes).c_str(),
               HumanBytes(effective.page_bytes).c_str());
-  if (server::DiskTierAvailable() && effective.disk_enabled) {
+  if (effective.disk_enabled) {
     std::printf("  disk    %s (%s)\n", effective.disk_directory.empty() ? (effective.data_dir + "/disk").c_str() : effective.disk_directory.c_str(),
                 effective.disk_admission.c_str());
   } else {
-    std::printf("  disk    none in this build: DRAM only\n");
+    std::printf("  disk    off (disk.enabled: false): DRAM only, nothing survives a restart\n");
   }
   std::printf("  auth    %s; %zu tenant(s) with tokens\n",
               effective.allow_anonymous_loopback ? ("anonymous from loopback ON (tenant '" + effective.anonymous_tenant + "')").c_str()

@@ -172,7 +172,7 @@ void DiskTier::IndexRecords(const std::shared_ptr<Region>& region, const std::ve
   all.insert(all.end(), keys.begin(), keys.end());
 }
 
-uint64_t DiskTier::DropRegionEntries(const std::shared_ptr<Region>& region) {
+uint64_t DiskTier::DropRegionEntries(const std::shared_ptr<Region>& region, std::vector<IndexKey>* dropped_keys) {
   auto it = region_keys_.find(region.get());
   if (it == region_keys_.end()) return 0;
   uint64_t dropped = 0;
@@ -183,6 +183,7 @@ uint64_t DiskTier::DropRegionEntries(const std::shared_ptr<Region>& region) {
     if (e != s.map.end() && e->second.region == region) {
       s.map.erase(e);
       ++dropped;
+      if (dropped_keys) dropped_keys->push_back(k);
     }
   }
   objects_.fetch_sub(dropped, std::memory_order_relaxed);

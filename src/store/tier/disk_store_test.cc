@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <map>
+#include <mutex>
 
 #include "common/env/fault_env.h"
 #include "store/tier/disk_test_util.h"
@@ -127,6 +129,44 @@ TEST(DiskStore, AcquireAndPinPromote) {
   ASSERT_TRUE(pin.ok()) << pin.status().ToString();
   LookupResult hit = f.store->Lookup(f.ns, std::vector<BlockKey>{f.chain[1].key}).value();
   EXPECT_EQ(hit.tiers[0], Tier::kDram);
+}
+
+TEST(DiskStore, ReportsEvictionsDemotionsAndRegionReclaims) {
+  std::mutex mu;
+  std::vector<StoreEvent> events;
+  EmbeddedStoreOptions o = Options(FreshDir("store_events"));
+  o.on_event = [&](const StoreEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(e);
+  };
+  Fixture f(o, 100);  // ~92 demoted objects of 256 KiB overflow the 16 MiB disk tier: regions are reclaimed
+  f.PutAll();
+  ASSERT_TRUE(f.store->FlushDisk().ok());
+  const StoreStats stats = f.store->Stats();
+  std::lock_guard<std::mutex> lock(mu);
+  std::map<BlockKey, int> dram_evicted;  // key -> index of its event
+  size_t demoted = 0, disk_evicted = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const StoreEvent& e = events[i];
+    EXPECT_EQ(e.ns, f.ns);
+    if (e.kind == StoreEvent::Kind::kEvicted && e.tier == Tier::kDram) {
+      EXPECT_TRUE(dram_evicted.emplace(e.key, static_cast<int>(i)).second) << "evicted from DRAM twice";
+    } else if (e.kind == StoreEvent::Kind::kStored && e.tier == Tier::kDisk) {
+      // Demotion is reported right after the DRAM eviction of the same object.
+      ASSERT_TRUE(dram_evicted.count(e.key));
+      ++demoted;
+    } else if (e.kind == StoreEvent::Kind::kEvicted && e.tier == Tier::kDisk) {
+      ++disk_evicted;
+      std::vector<std::byte> out(f.size);
+      EXPECT_TRUE(f.store->Get(f.ns, e.key, out).IsNotFound()) << "a reclaimed object is gone from every tier";
+    } else {
+      ADD_FAILURE() << "unexpected event kind " << int(e.kind) << " tier " << int(e.tier);
+    }
+  }
+  EXPECT_EQ(dram_evicted.size(), stats.tiers.front().evictions);
+  EXPECT_EQ(demoted, dram_evicted.size());  // the disk tier took every one (back-pressure, no drops)
+  EXPECT_GT(disk_evicted, 0u);
+  EXPECT_EQ(disk_evicted, stats.tiers.back().evictions);  // nothing was read, so nothing re-admitted
 }
 
 TEST(DiskStore, RemoveClearsEveryTier) {

@@ -39,6 +39,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <deque>
 #include <map>
 #include <memory>
@@ -73,6 +74,9 @@ struct DiskTierOptions {
   uint64_t discover_interval_ms = 1000;
   Env* env = nullptr;                     // nullptr: Env::Posix()
   const Clock* clock = nullptr;           // for TTLs; nullptr: steady clock
+  // Called, outside every lock and on the writer thread, for each object a reclaimed region takes
+  // out of the tier (not for those re-admitted, removed or expired).
+  std::function<void(const NamespaceId&, const BlockKey&)> on_evict;
 };
 
 // What the tier knows about an object without reading it.
@@ -202,8 +206,9 @@ class DiskTier {
               uint64_t digest, const AlignedBuffer& bounce);
   // True (and its entries dropped) if another owner's region no longer holds the epoch we indexed.
   bool ForeignRegionChanged(const std::shared_ptr<Region>& region);
-  // Drops every index entry that points into `region`. Requires regions_mu_. Returns how many.
-  uint64_t DropRegionEntries(const std::shared_ptr<Region>& region);
+  // Drops every index entry that points into `region`. Requires regions_mu_. Returns how many, and
+  // appends their keys to *dropped if given.
+  uint64_t DropRegionEntries(const std::shared_ptr<Region>& region, std::vector<IndexKey>* dropped = nullptr);
 
   // Writer thread (disk_writer.cc).
   void WriterLoop();

@@ -341,6 +341,7 @@ Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
   region->epoch = NewEpoch();
   region->last_access_ms.store(clock_->NowMs());
   bool fresh = false;
+  std::vector<IndexKey> evicted;  // taken out by a reclaim, reported once the locks are released
   {
     std::lock_guard<std::mutex> lock(regions_mu_);
     if (own_.size() < max_regions_) {
@@ -362,13 +363,21 @@ Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
       regions_mu_.unlock();
       Readmit(old);
       regions_mu_.lock();
-      evictions_.fetch_add(DropRegionEntries(old), std::memory_order_relaxed);
+      evictions_.fetch_add(DropRegionEntries(old, options_.on_evict ? &evicted : nullptr), std::memory_order_relaxed);
       reclaimed_.fetch_add(1, std::memory_order_relaxed);
       region->seq = old->seq;
       region->path = old->path;
       region->file = old->file;
       own_[victim] = region;
     }
+  }
+  for (const IndexKey& k : evicted) {
+    bool readmitted;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      readmitted = pending_.count(k) > 0;  // still served, from the queue, then from its new region
+    }
+    if (!readmitted) options_.on_evict(k.ns, k.key);
   }
   if (fresh) {
     FileOptions fo;
