@@ -202,8 +202,11 @@ class Store {
   // Items are stored in order, so a batch may carry a chain whose parents come first.
   virtual BatchStatus PutBatch(const NamespaceId& ns, std::span<const PutItem> items);
 
-  // Zero-copy write: reserves the object's memory. Same errors as Put. If the key is already present,
-  // returns a handle whose Commit is a no-op success. Publish with Commit; the handle's destructor aborts.
+  // Zero-copy write: reserves the object's memory. Same errors as Put, except that the parent may
+  // also be reserved and not yet committed, so a whole chain can be reserved at once; commit it
+  // from its first block (a child whose parent is not present at its Commit is refused with
+  // kInvalidArgument and dropped). If the key is already present, returns a handle whose Commit is
+  // a no-op success. Publish with Commit; the handle's destructor aborts.
   virtual Result<WriteHandle> Reserve(const NamespaceId& ns, const BlockRef& ref) = 0;
   // Publishes a reserved object. kInvalidArgument if the handle is closed (already committed,
   // aborted, or default-constructed). Closes the handle whatever the outcome.

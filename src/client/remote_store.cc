@@ -435,91 +435,108 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
 }
 
 Status RemoteStore::PutShm(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out) {
-  // Pipelined: COMMIT of item i-1 and RESERVE of item i leave together, so n items cost n + 1
-  // round trips, and the copy of each item overlaps nothing but its own. The daemon serves the
-  // COMMIT first, so a chain's parent is visible by the time its child is reserved.
+  // Windows of items: one RESERVE for the whole window (the daemon accepts a parent reserved in
+  // the same window), the copies, then one COMMIT in chain order, sent together with the next
+  // window's RESERVE. A 500-block prefix costs a handful of round trips. A window holds at most an
+  // eighth of the arena, so a big batch never reserves memory the daemon needs for others.
   out->assign(items.size(), Status::Ok());
-  struct Pending {
+  const uint64_t window_bytes = std::max<uint64_t>(c.arena->size_bytes / 8, 1);
+  const size_t max_batch = c.io->peer_limits().max_batch;
+  struct Written {
     size_t index;
     uint64_t write_id;
     uint64_t checksum;
   };
-  std::optional<Pending> pending;
-  for (size_t i = 0; i <= items.size(); ++i) {
-    uint64_t commit_rid = 0, reserve_rid = 0;
-    if (pending) {
+  std::vector<Written> to_commit;  // the previous window's objects, copied, in chain order
+  uint64_t commit_rid = 0;
+  size_t next = 0;
+  while (next < items.size() || !to_commit.empty()) {
+    if (!to_commit.empty()) {
       net::CommitRequest commit;
-      commit.items.push_back({pending->write_id, pending->checksum});
+      for (const Written& w : to_commit) commit.items.push_back({w.write_id, w.checksum});
       MetaWriter w;
       commit.Encode(w);
       commit_rid = c.io->NextRequestId();
       TW_RETURN_IF_ERROR(c.io->Send(net::Op::kCommit, 0, commit_rid, w.str()));
     }
-    if (i < items.size()) {
+    const size_t first = next;
+    uint64_t reserve_rid = 0;
+    if (next < items.size()) {
       net::ReserveRequest req;
       req.ns = ns;
-      req.refs.push_back(Translate(ns, items[i].ref));
+      uint64_t bytes = 0;
+      while (next < items.size() && req.refs.size() < max_batch && (req.refs.empty() || bytes + items[next].data.size() <= window_bytes)) {
+        bytes += items[next].data.size();
+        req.refs.push_back(Translate(ns, items[next++].ref));
+      }
       MetaWriter w;
       req.Encode(w);
       reserve_rid = c.io->NextRequestId();
       TW_RETURN_IF_ERROR(c.io->Send(net::Op::kReserve, 0, reserve_rid, w.str()));
     }
-    if (pending) {
+    if (!to_commit.empty()) {
       std::string body;
       Status s = Reply(c, net::Op::kCommit, commit_rid, &body);
       if (c.io->broken()) return s;
+      std::optional<net::ItemsResponse> resp;
       if (s.ok()) {
         MetaReader r(body);
-        Result<net::ItemsResponse> resp = net::ItemsResponse::Decode(r, 1);
-        if (!resp.ok() || resp->items.size() != 1) return Malformed("commit");
-        s = std::move(resp->items[0]);
+        Result<net::ItemsResponse> decoded = net::ItemsResponse::Decode(r, to_commit.size());
+        if (!decoded.ok() || decoded->items.size() != to_commit.size()) return Malformed("commit");
+        resp = std::move(*decoded);
       }
-      (*out)[pending->index] = std::move(s);
-      pending.reset();
+      for (size_t k = 0; k < to_commit.size(); ++k) (*out)[to_commit[k].index] = resp ? std::move(resp->items[k]) : s;
+      to_commit.clear();
     }
-    if (i == items.size()) break;
+    if (reserve_rid == 0) break;
     std::string body;
     Status s = Reply(c, net::Op::kReserve, reserve_rid, &body);
     if (c.io->broken()) return s;
     if (!s.ok()) {
-      (*out)[i] = std::move(s);
+      for (size_t i = first; i < next; ++i) (*out)[i] = s;
       continue;
     }
     MetaReader r(body);
-    Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, 1);
-    if (!resp.ok() || resp->items.size() != 1) return Malformed("reserve");
-    auto& it = resp->items[0];
-    if (!it.status.ok() || it.id == 0) {  // refused, or already present
-      (*out)[i] = std::move(it.status);
-      continue;
+    Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, next - first);
+    if (!resp.ok() || resp->items.size() != next - first) return Malformed("reserve");
+    std::vector<uint64_t> aborts;
+    for (size_t i = first; i < next; ++i) {
+      auto& it = resp->items[i - first];
+      if (!it.status.ok() || it.id == 0) {  // refused, or already present
+        (*out)[i] = std::move(it.status);
+        continue;
+      }
+      std::vector<std::span<std::byte>> spans;
+      TW_RETURN_IF_ERROR(MapSegments(*c.arena, it.segments, &spans));
+      uint64_t total = 0;
+      for (const auto& sp : spans) total += sp.size();
+      const PutItem& item = items[i];
+      if (total != item.data.size()) {
+        (*out)[i] = Status::InvalidArgument("object is " + std::to_string(item.data.size()) + " bytes; the namespace needs " +
+                                            std::to_string(total));
+        aborts.push_back(it.id);
+        continue;
+      }
+      // Copy and hash in cache-sized steps: each chunk is hashed right after it is copied.
+      net::PayloadChecksum sum;
+      const std::byte* src = item.data.data();
+      for (const auto& sp : spans) {
+        for (size_t off = 0; off < sp.size(); off += kCopyChunk) {
+          const size_t n = std::min(kCopyChunk, sp.size() - off);
+          std::memcpy(sp.data() + off, src, n);
+          sum.Update(src, n);
+          src += n;
+        }
+      }
+      to_commit.push_back(Written{i, it.id, sum.Digest()});
     }
-    std::vector<std::span<std::byte>> spans;
-    TW_RETURN_IF_ERROR(MapSegments(*c.arena, it.segments, &spans));
-    uint64_t total = 0;
-    for (const auto& sp : spans) total += sp.size();
-    const PutItem& item = items[i];
-    if (total != item.data.size()) {
-      (*out)[i] = Status::InvalidArgument("object is " + std::to_string(item.data.size()) + " bytes; the namespace needs " +
-                                          std::to_string(total));
+    if (!aborts.empty()) {
       net::IdsRequest abort;
-      abort.ids.push_back(it.id);
+      abort.ids = std::move(aborts);
       MetaWriter aw;
       abort.Encode(aw);
       TW_RETURN_IF_ERROR(Call(c, net::Op::kAbort, aw.str(), nullptr, net::kFlagNoReply));
-      continue;
     }
-    // Copy and hash in cache-sized steps: each chunk is hashed right after it is copied.
-    net::PayloadChecksum sum;
-    const std::byte* src = item.data.data();
-    for (const auto& sp : spans) {
-      for (size_t off = 0; off < sp.size(); off += kCopyChunk) {
-        const size_t n = std::min(kCopyChunk, sp.size() - off);
-        std::memcpy(sp.data() + off, src, n);
-        sum.Update(src, n);
-        src += n;
-      }
-    }
-    pending = Pending{i, it.id, sum.Digest()};
   }
   return Status::Ok();
 }

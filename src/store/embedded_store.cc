@@ -12,6 +12,7 @@
 #include "tw/embedded_store.h"
 
 #include <limits>
+#include <map>
 #include <shared_mutex>
 #include <unordered_map>
 
@@ -35,6 +36,7 @@ struct NamespaceEntry {
 
 struct Reservation {
   std::shared_ptr<DramObject> object;  // nullptr: the key was already present, commit is a no-op
+  bool parent_was_reserved = false;    // the parent was itself only reserved: check it at commit
 };
 
 class EmbeddedStoreImpl final : public EmbeddedStore {
@@ -144,13 +146,15 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     NamespaceEntry e;
     Status s = FindNamespace(ns, &e);
     std::shared_ptr<DramObject> obj;
-    if (s.ok()) s = Prepare(ns, e, ref, &obj);
+    bool parent_reserved = false;
+    if (s.ok()) s = Prepare(ns, e, ref, &obj, &parent_reserved);
     if (!s.ok()) return Rejected(std::move(s));
     std::vector<std::span<std::byte>> segments;
     if (obj) segments = dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes);
     std::lock_guard<std::mutex> lock(writes_mu_);
     const uint64_t id = next_write_id_++;
-    writes_.emplace(id, Reservation{std::move(obj)});
+    if (obj) ++reserved_keys_[{ns, ref.key}];
+    writes_.emplace(id, Reservation{std::move(obj), parent_reserved});
     return WriteHandle(this, id, std::move(segments));
   }
 
@@ -263,6 +267,14 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       if (it == writes_.end()) return Status::InvalidArgument("unknown reservation");
       r = std::move(it->second);
       writes_.erase(it);
+      if (r.object) ForgetReservedLocked(r.object->ns, r.object->key);
+    }
+    if (r.object && r.parent_was_reserved && !Present(r.object->ns, r.object->parent)) {
+      // Its parent was aborted, or is still waiting for its own commit: publishing this object
+      // would leave it unreachable by any Lookup.
+      dram_->Abandon(r.object);
+      return Rejected(Status::InvalidArgument("parent " + r.object->parent.ToHex() +
+                                              " was not committed first: commit a chain from its first block"));
     }
     if (r.object) PublishNew(std::move(r.object));
     return Status::Ok();
@@ -276,8 +288,14 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       if (it == writes_.end()) return;
       r = std::move(it->second);
       writes_.erase(it);
+      if (r.object) ForgetReservedLocked(r.object->ns, r.object->key);
     }
     if (r.object) dram_->Abandon(r.object);
+  }
+
+  void ForgetReservedLocked(const NamespaceId& ns, const BlockKey& key) {
+    auto it = reserved_keys_.find({ns, key});
+    if (it != reserved_keys_.end() && --it->second == 0) reserved_keys_.erase(it);
   }
 
   void ReleaseRead(uint64_t id) override { (void)dram_->leases().Release(id); }
@@ -332,6 +350,11 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     if (it == namespaces_.end()) return Status::InvalidArgument("unknown namespace " + ns.ToHex() + ": register it first");
     if (out) *out = it->second;
     return Status::Ok();
+  }
+
+  bool Reserved(const NamespaceId& ns, const BlockKey& key) {
+    std::lock_guard<std::mutex> lock(writes_mu_);
+    return reserved_keys_.count({ns, key}) > 0;
   }
 
   bool Present(const NamespaceId& ns, const BlockKey& key) {
@@ -399,14 +422,18 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   // The checks shared by Put and Reserve, then the allocation. *obj stays null if the key is present.
-  Status Prepare(const NamespaceId& ns, const NamespaceEntry& e, const BlockRef& ref, std::shared_ptr<DramObject>* obj) {
+  // With `parent_reserved` (Reserve), a parent that is only reserved so far is accepted too, and
+  // *parent_reserved says so: a client can then reserve a whole chain in one round trip and commit
+  // it in order; CommitWrite re-checks the parent.
+  Status Prepare(const NamespaceId& ns, const NamespaceEntry& e, const BlockRef& ref, std::shared_ptr<DramObject>* obj,
+                 bool* parent_reserved = nullptr) {
     puts_.fetch_add(1, std::memory_order_relaxed);
     if (ref.key == ref.parent || ref.key == e.root) return Status::InvalidArgument("a block cannot be its own parent or the root");
     if (Present(ns, ref.key)) {
       put_duplicates_.fetch_add(1, std::memory_order_relaxed);
       return Status::Ok();
     }
-    if (ref.parent != e.root && !Present(ns, ref.parent)) {
+    if (ref.parent != e.root && !Present(ns, ref.parent) && !(parent_reserved && (*parent_reserved = Reserved(ns, ref.parent)))) {
       return Status::InvalidArgument("parent " + ref.parent.ToHex() +
                                      " is not present: keys out of chain order (store the chain from its first block)");
     }
@@ -438,6 +465,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   std::mutex writes_mu_;
   uint64_t next_write_id_ = 1;
   std::unordered_map<uint64_t, Reservation> writes_;
+  std::map<std::pair<NamespaceId, BlockKey>, uint32_t> reserved_keys_;  // open reservations per key
 
   std::atomic<uint64_t> lookups_{0}, lookup_keys_{0}, lookup_hits_{0}, gets_{0}, get_misses_{0}, puts_{0},
       put_duplicates_{0}, put_rejected_{0};

@@ -96,6 +96,38 @@ TEST_F(EmbeddedStoreTest, ZeroCopyWriteIsInvisibleUntilCommit) {
   EXPECT_EQ(out, PayloadFor(keys[0], ObjectBytes()));
 }
 
+TEST_F(EmbeddedStoreTest, AChainCanBeReservedAtOnceAndIsCommittedInOrder) {
+  auto keys = ChainKeys(nspace_, 3, 6);
+  std::vector<WriteHandle> handles;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto h = store_->Reserve(ns_, RefAt(nspace_, keys, i));  // parents reserved, not yet committed
+    ASSERT_TRUE(h.ok()) << i << ": " << h.status().ToString();
+    ASSERT_TRUE(h->Write(0, PayloadFor(keys[i], ObjectBytes())).ok());
+    handles.push_back(std::move(*h));
+  }
+  // A Put (no reservation of its own) still needs a committed parent.
+  auto more = ChainKeys(nspace_, 4, 6);
+  EXPECT_TRUE(store_->Put(ns_, RefAt(nspace_, more, 3), PayloadFor(more[3], ObjectBytes())).IsInvalidArgument());
+  // The last block before its parent: refused and dropped, never published as an orphan.
+  EXPECT_TRUE(store_->Commit(handles[2]).IsInvalidArgument());
+  ASSERT_TRUE(store_->Commit(handles[0]).ok());
+  ASSERT_TRUE(store_->Commit(handles[1]).ok());
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 2u);
+  std::vector<std::byte> out(ObjectBytes());
+  ASSERT_TRUE(store_->Get(ns_, keys[1], out).ok());
+  EXPECT_EQ(out, PayloadFor(keys[1], ObjectBytes()));
+  // A parent whose reservation is aborted takes its reserved child down with it at commit.
+  auto other = ChainKeys(nspace_, 2, 7);
+  auto parent = store_->Reserve(ns_, RefAt(nspace_, other, 0));
+  auto child = store_->Reserve(ns_, RefAt(nspace_, other, 1));
+  ASSERT_TRUE(parent.ok() && child.ok());
+  { WriteHandle dropped = std::move(*parent); }  // aborted
+  EXPECT_TRUE(store_->Commit(*child).IsInvalidArgument());
+  EXPECT_EQ(store_->Lookup(ns_, other)->matched, 0u);
+  // ...and once nothing is reserved, a reservation needs a present parent again.
+  EXPECT_TRUE(store_->Reserve(ns_, RefAt(nspace_, other, 1)).status().IsInvalidArgument());
+}
+
 TEST_F(EmbeddedStoreTest, AbortedWriteLeavesNothing) {
   auto keys = ChainKeys(nspace_, 1, 5);
   const uint64_t used = Dram().used_bytes;
