@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -112,7 +113,8 @@ Result<Trace> ParseMooncakeTrace(std::string_view text) {
         if (!p.String(&key) || !p.Eat(':')) return LineError(line_no, "expected \"key\":");
         if (key == "timestamp") {
           double v;
-          if (!p.Number(&v)) return LineError(line_no, "timestamp is not a number");
+          // Bounded before the conversion: a double beyond int64 converts to nothing defined.
+          if (!p.Number(&v) || !(std::fabs(v) < 9.2e18)) return LineError(line_no, "timestamp is not a number of ms");
           req.timestamp_ms = static_cast<int64_t>(v);
           have_ts = true;
         } else if (key == "input_length" || key == "output_length") {

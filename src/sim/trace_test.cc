@@ -28,6 +28,9 @@ TEST(Trace, RejectsMalformedLinesWithTheLineNumber) {
   EXPECT_NE(t.status().message().find("line 2"), std::string_view::npos);
   EXPECT_FALSE(ParseMooncakeTrace("[1,2]\n").ok());
   EXPECT_FALSE(ParseMooncakeTrace("{\"timestamp\": 1, \"input_length\": 1, \"hash_ids\": [1, x]}\n").ok());
+  // Found by tests/fuzz/trace_fuzzer: a timestamp beyond int64 ms is refused, not converted.
+  EXPECT_FALSE(ParseMooncakeTrace("{\"timestamp\": 12743110316963455884, \"input_length\": 1, \"hash_ids\": [1]}\n").ok());
+  EXPECT_FALSE(ParseMooncakeTrace("{\"timestamp\": -1e300, \"input_length\": 1, \"hash_ids\": [1]}\n").ok());
 }
 
 TEST(CostModel, InterpolatesMeasuredPoints) {
