@@ -144,9 +144,13 @@ Result<AfterRestart> RunRestartedEngine(const std::string& path, Store* store, c
   return out;
 }
 
-EmbeddedStoreOptions DemoStoreOptions() {
+// The warehouse of the demo: DRAM, and a disk tier in `dir` that every block is written through
+// to, so the restarted engine (a new process) finds the whole session there.
+EmbeddedStoreOptions DemoStoreOptions(const std::string& dir) {
   EmbeddedStoreOptions so;
   so.dram_capacity_bytes = 2ull << 30;
+  so.disk_dir = dir;
+  so.disk_admission = DiskAdmission::kWriteThrough;
   return so;
 }
 
@@ -155,8 +159,7 @@ EmbeddedStoreOptions DemoStoreOptions() {
 Status RunChild(const DemoOptions& opt) {
   RandomModelSpec spec = opt.model == "tiny" ? RandomModelSpec::Tiny() : RandomModelSpec::TinyLlama();
   TW_ASSIGN_OR_RETURN(std::string path, CachedRandomModel(spec));
-  EmbeddedStoreOptions so = DemoStoreOptions();
-  if (!SetStoreDirectory(so, opt.store_dir)) return Status::NotSupported("this build's store has no disk tier");
+  EmbeddedStoreOptions so = DemoStoreOptions(opt.store_dir);
   TW_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(so));
   TW_ASSIGN_OR_RETURN(AfterRestart r, RunRestartedEngine(path, store.get(), opt, opt.turns));
   std::printf("start_ms %.3f\n", r.start_ms);
@@ -168,7 +171,11 @@ Status RunChild(const DemoOptions& opt) {
 
 // Runs this binary again as a new engine process over the warehouse directory.
 Result<AfterRestart> RunChildProcess(const DemoOptions& opt, int turns) {
-  const std::string cmd = "/proc/self/exe demo --after-restart --store-dir '" + opt.store_dir + "' --model " +
+  // Resolved here: inside popen's shell, /proc/self/exe would be the shell.
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) return Status::Internal("cannot find this program's path: " + ec.message());
+  const std::string cmd = "'" + self + "' demo --after-restart --store-dir '" + opt.store_dir + "' --model " +
                           opt.model + " --turns " + std::to_string(turns) + " --block-tokens " +
                           std::to_string(opt.block_tokens) + " --threads " + std::to_string(opt.threads);
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -197,11 +204,9 @@ Status RunDemo(DemoOptions opt) {
   RandomModelSpec spec = opt.model == "tiny" ? RandomModelSpec::Tiny() : RandomModelSpec::TinyLlama();
   Progress("demo: preparing model %s ...", spec.name.c_str());
   TW_ASSIGN_OR_RETURN(std::string path, CachedRandomModel(spec));
-  EmbeddedStoreOptions so = DemoStoreOptions();
-  // With a disk tier the restart is a real one: a new process over the warehouse's directory.
-  // Without one, the engine restarts inside this process and the warehouse outlives it in DRAM.
+  // The restart is a real one: a new process over the warehouse's directory.
   opt.store_dir = CacheDir() + "/demo-warehouse-" + std::to_string(::getpid());
-  const bool on_disk = SetStoreDirectory(so, opt.store_dir);
+  EmbeddedStoreOptions so = DemoStoreOptions(opt.store_dir);
   TW_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedStore> store, EmbeddedStore::Open(so));
   TW_ASSIGN_OR_RETURN(Engine engine, StartEngine(path, store.get(), opt));
 
@@ -231,15 +236,10 @@ Status RunDemo(DemoOptions opt) {
 
   Progress("demo: restarting the engine ...");
   StopEngine(engine);
-  AfterRestart after;
-  if (on_disk) {
-    store.reset();  // the warehouse closes too: only its directory carries the KV over
-    TW_ASSIGN_OR_RETURN(after, RunChildProcess(opt, turns));
-    std::error_code ec;
-    std::filesystem::remove_all(opt.store_dir, ec);
-  } else {
-    TW_ASSIGN_OR_RETURN(after, RunRestartedEngine(path, store.get(), opt, turns));
-  }
+  store.reset();  // the warehouse closes too: only its directory carries the KV over
+  TW_ASSIGN_OR_RETURN(AfterRestart after, RunChildProcess(opt, turns));
+  std::error_code ec;
+  std::filesystem::remove_all(opt.store_dir, ec);
   Progress("%s", "");
 
   std::printf("%5s %8s %18s %24s %28s\n", "turn", "prompt", "no warehouse (ms)", "warehouse (ms, restored)",
@@ -251,9 +251,7 @@ Status RunDemo(DemoOptions opt) {
   }
   std::printf("\nTurn 1 misses (nothing stored yet) and stores the system prompt; later turns restore it and the\n"
               "previous turns. After the restart every turn restores from the warehouse\n"
-              "(%s; engine start %.0f ms).\n",
-              on_disk ? "a new engine process, KV from the warehouse's disk tier"
-                      : "model, context and adapter recreated in this process; KV from the DRAM tier",
+              "(a new engine process, KV from the warehouse's disk tier; engine start %.0f ms).\n",
               after.start_ms);
   return Status::Ok();
 }

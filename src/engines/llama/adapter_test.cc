@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <random>
 
+#include "daemon_fixture.h"  // tests/integration: a real `tokenwarehouse serve`
 #include "engines/llama/random_model.h"
 #include "engines/llama/runtime.h"
+#include "tw/client.h"
 #include "tw/embedded_store.h"
 
 namespace tw::llama {
@@ -310,14 +312,14 @@ TEST_P(LlamaAdapter, NoRoomForTheRestoreFallsBackToRecompute) {
 }
 
 // The engine restarts: a new store over the same warehouse directory (what a new process would
-// open) and a new context. Needs the disk tier; until EmbeddedStoreOptions has a directory it
-// skips (see docs/engines/llama.md).
+// open) and a new context; every block was written through to the disk tier.
 TEST_P(LlamaAdapter, RestartedEngineHitsFromDisk) {
   EmbeddedStoreOptions so;
   so.dram_capacity_bytes = 16ull << 20;
   so.page_bytes = 64 << 10;
   const std::string dir = ::testing::TempDir() + "/tw-llama-restart-" + std::to_string(::getpid());
-  if (!SetStoreDirectory(so, dir)) GTEST_SKIP() << "EmbeddedStoreOptions has no disk directory yet";
+  so.disk_dir = dir;
+  so.disk_admission = DiskAdmission::kWriteThrough;
   std::vector<llama_token> prompt = Tokens(8 * kBlock + 5, 11);
   {
     auto store = EmbeddedStore::Open(so);
@@ -345,6 +347,37 @@ TEST_P(LlamaAdapter, RestartedEngineHitsFromDisk) {
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
+}
+
+// Two engines on one node share KV through the daemon: one stores over the Unix socket (shared
+// memory), the other, with a fresh context of its own, restores over TCP; its output is exact.
+TEST_P(LlamaAdapter, SecondEngineRestoresThroughTheDaemon) {
+  tw::testing::DaemonProcess daemon("dram: {page_bytes: 64KiB}\n");
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  Result<std::unique_ptr<Store>> writer = OpenStore(daemon.unix_url());
+  Result<std::unique_ptr<Store>> reader = OpenStore(daemon.tcp_url());
+  ASSERT_TRUE(writer.ok() && reader.ok()) << writer.status().ToString() << " " << reader.status().ToString();
+  std::vector<llama_token> prompt = Tokens(6 * kBlock + 3, 23);
+  llama_memory_clear(llama_get_memory(kept_ctx_.get()), true);
+  {
+    auto a = Adapter({}, writer->get());
+    PrefillStats st;
+    ExpectExact(PrefillLogits(*a, prompt, &st), prompt, st);
+    ASSERT_EQ(st.stored_blocks, 6u);
+    ASSERT_TRUE(st.store_status.ok()) << st.store_status.ToString();
+  }
+  ctx_.reset();  // the second engine's own context
+  ContextOptions co;
+  co.n_ctx = 1024;
+  co.n_seq_max = 2;
+  co.flash_attn = GetParam();
+  ctx_ = std::move(NewContext(model_, co)).value();
+  auto b = Adapter({}, reader->get());
+  PrefillStats st;
+  const std::vector<float> logits = PrefillLogits(*b, prompt, &st);
+  EXPECT_TRUE(st.restore_status.ok()) << st.restore_status.ToString();
+  EXPECT_EQ(st.restored_tokens, 6 * kBlock);
+  ExpectExact(logits, prompt, st);
 }
 
 INSTANTIATE_TEST_SUITE_P(FlashAttention, LlamaAdapter, ::testing::Bool(),

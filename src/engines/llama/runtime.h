@@ -58,27 +58,4 @@ Status Decode(llama_context* ctx, llama_seq_id seq, std::span<const llama_token>
 // The logits of the last decoded token (n_vocab floats), copied.
 std::vector<float> LastLogits(llama_context* ctx);
 
-// Points store options at a warehouse directory (the disk tier) if this build's options have one;
-// false if not. The engine-restart test and the demo use it, so that they start exercising the disk
-// tier the day it lands, without a change here. Checked by member name at compile time.
-template <typename StoreOptions>
-bool SetStoreDirectory(StoreOptions& options, const std::string& dir) {
-  if constexpr (requires { options.disk_directory = dir; }) {
-    options.disk_directory = dir;
-    return true;
-  } else if constexpr (requires { options.disk_dir = dir; }) {
-    options.disk_dir = dir;
-    // A restarted engine must find every block, not only those DRAM happened to evict.
-    if constexpr (requires { options.disk_admission = decltype(options.disk_admission)::kWriteThrough; }) {
-      options.disk_admission = decltype(options.disk_admission)::kWriteThrough;
-    }
-    return true;
-  } else if constexpr (requires { options.disk_path = dir; }) {
-    options.disk_path = dir;
-    return true;
-  } else {
-    return false;
-  }
-}
-
 }  // namespace tw::llama
