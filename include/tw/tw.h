@@ -45,7 +45,7 @@ typedef enum tw_status {
   TW_CORRUPTION = 7,         /* stored bytes failed a check; never served */
   TW_PERMISSION_DENIED = 8,
   TW_UNAUTHENTICATED = 9,
-  TW_NOT_SUPPORTED = 10,     /* not in this build or version (e.g. a daemon URL before the client lands) */
+  TW_NOT_SUPPORTED = 10,     /* not in this build or version (e.g. an operation a daemon of an older version lacks) */
   TW_INTERNAL = 11
 } tw_status_t;
 
