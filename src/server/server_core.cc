@@ -198,7 +198,11 @@ Reply ServerCore::Hello(ConnectionState& conn, std::string_view meta) {
 Status ServerCore::OwnNamespace(const ConnectionState& conn, const NamespaceId& ns, NamespaceEntry* entry) {
   std::shared_lock<std::shared_mutex> lock(ns_mu_);
   auto it = namespaces_.find(ns);
-  if (it == namespaces_.end() || it->second.tenant != conn.identity.tenant) return Status::InvalidArgument(kUnknownNamespace);
+  if (it == namespaces_.end()) return Status::InvalidArgument(kUnknownNamespace);
+  // A cluster peer registered the namespace under the tenant it names, not its own: it may use any.
+  if (it->second.tenant != conn.identity.tenant && !conn.identity.cluster_peer) {
+    return Status::InvalidArgument(kUnknownNamespace);
+  }
   if (entry) *entry = it->second;
   return Status::Ok();
 }
@@ -208,15 +212,17 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   if (!req.ok()) return Malformed(req.status());
   Result<Namespace> nspace = Namespace::Decode(req->nspace);
   if (!nspace.ok()) return StatusReply(Status::InvalidArgument("bad namespace encoding: " + nspace.status().ToString()));
-  // The tenant is the caller's identity, whatever the client wrote.
-  nspace->tenant = conn.identity.tenant;
+  // The tenant is the caller's identity, whatever the client wrote; except for a cluster peer
+  // copying another tenant's object between nodes, which must land under that tenant's namespace
+  // id (the id hashes the tenant) or its owner would never find it.
+  if (!conn.identity.cluster_peer) nspace->tenant = conn.identity.tenant;
   NamespaceOptions options;
   options.ttl_ms = req->ttl_ms;
   Result<NamespaceId> id = store_->RegisterNamespace(*nspace, options);
   if (!id.ok()) return StatusReply(id.status());
   {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
-    namespaces_[*id] = NamespaceEntry{conn.identity.tenant, nspace->geometry, nspace->geometry.ObjectBytes()};
+    namespaces_[*id] = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->geometry.ObjectBytes()};
   }
   MetaWriter w;
   w.Stat(Status::Ok());
@@ -250,7 +256,7 @@ Reply ServerCore::Remove(ConnectionState& conn, std::string_view meta) {
   net::ItemsResponse resp;
   for (const BlockKey& key : req->keys) {
     Status item = store_->Remove(req->ns, key);
-    if (item.ok()) Published(conn.identity.tenant, net::EventKind::kRemoved, req->ns, key);
+    if (item.ok()) Published(conn, net::EventKind::kRemoved, req->ns, key);
     resp.items.push_back(std::move(item));
   }
   return OkReply(resp);
@@ -413,7 +419,7 @@ Reply ServerCore::Commit(ConnectionState& conn, std::string_view meta) {
     Status s = store_->Commit(e.write);
     if (s.ok()) {
       RememberChecksum(e.ns, e.key, first, sum);
-      Published(conn.identity.tenant, net::EventKind::kStored, e.ns, e.key);
+      Published(conn, net::EventKind::kStored, e.ns, e.key);
     }
     resp.items.push_back(std::move(s));
   }
@@ -577,11 +583,18 @@ Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, 
   const std::byte* first = slot.segments.front().data();
   TW_RETURN_IF_ERROR(store_->Commit(slot.handle));
   RememberChecksum(req.ns, item.key, first, computed_checksum);
-  Published(conn.identity.tenant, net::EventKind::kStored, req.ns, item.key);
+  Published(conn, net::EventKind::kStored, req.ns, item.key);
   return Status::Ok();
 }
 
-void ServerCore::Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key) {
+void ServerCore::Published(const ConnectionState& conn, net::EventKind kind, const NamespaceId& ns, const BlockKey& key) {
+  // Subscribers are the namespace's tenant; for every caller but a cluster peer that is the caller.
+  std::string tenant = conn.identity.tenant;
+  if (conn.identity.cluster_peer) {
+    std::shared_lock<std::shared_mutex> lock(ns_mu_);
+    auto it = namespaces_.find(ns);
+    if (it != namespaces_.end()) tenant = it->second.tenant;
+  }
   net::Event e;
   e.kind = kind;
   e.ns = ns;

@@ -159,7 +159,8 @@ class ServerCore {
   uint64_t WholeObjectChecksum(const NamespaceId& ns, const BlockKey& key, const std::vector<std::span<const std::byte>>& segs);
   void RememberChecksum(const NamespaceId& ns, const BlockKey& key, const std::byte* first, uint64_t checksum);
   std::vector<ByteRun> ArenaOffsets(const std::vector<std::span<const std::byte>>& segs) const;
-  void Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key);
+  // Publishes to the subscribers of the namespace's tenant.
+  void Published(const ConnectionState& conn, net::EventKind kind, const NamespaceId& ns, const BlockKey& key);
 
   const ServerConfig config_;
   std::unique_ptr<EmbeddedStore> store_;
