@@ -68,6 +68,16 @@ void RemoveLeaked() {
     if (std::sscanf(name.c_str(), "tw-%ld-", &pid) != 1 || pid <= 0) continue;
     if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
     TW_LOG_INFO("removing network namespace {} left by an earlier run", name);
+    // The daemons that run died with it keep the namespace alive (and its address in use): they
+    // were started there by that run, and nothing else runs in a namespace of this name.
+    std::string pids;
+    if (Ip({"netns", "pids", name}, &pids) == 0) {
+      std::istringstream in(pids);
+      long p = 0;
+      while (in >> p) {
+        if (p > 1) kill(static_cast<pid_t>(p), SIGKILL);
+      }
+    }
     (void)Ip({"netns", "del", name}, nullptr);
   }
 }

@@ -13,7 +13,7 @@
 //
 // Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and the `ip` tool (iproute2). Names carry this process'
 // id, so parallel and earlier runs never collide; Create first removes namespaces that earlier
-// runs leaked (their process is gone). The destructor deletes the namespace, and with it both
+// runs leaked (their process is gone), killing what still runs inside them. The destructor deletes the namespace, and with it both
 // ends of the link; processes still inside keep it alive until they exit, so stop them first.
 #pragma once
 
