@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "cluster/cluster_test_harness.h"
@@ -53,6 +54,17 @@ class ClusterDaemonTest : public ::testing::Test {
   virtual std::string ClientToken() const { return ""; }
 
   bool Holds(int i, const BlockKey& key) { return probe_->Holds(i, key); }
+  // Runs the tokenwarehouse binary with `args`; its standard output.
+  static std::string RunTool(const std::string& args) {
+    std::string out;
+    FILE* p = popen((std::string(TW_BINARY) + " " + args + " 2>&1").c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
+  }
   bool WaitForCopies(const std::vector<BlockKey>& keys, int want, uint64_t timeout_ms) {
     return probe_->WaitForCopies(keys, want, timeout_ms);
   }
@@ -84,6 +96,12 @@ TEST_F(ClusterDaemonTest, KillNineUnderLoadLosesNoReadThenReplicasReturnAndTheNo
   std::string metrics = cluster_->AdminGet(0, "/metrics");
   EXPECT_NE(metrics.find("tw_cluster_members 2"), std::string::npos) << metrics.substr(0, 2000);
   EXPECT_NE(metrics.find("tw_cluster_rereplication_backlog"), std::string::npos);
+  // `tokenwarehouse stats --cluster` shows the same from etcd and every node's /stats.
+  const std::string stats = RunTool("stats --cluster " + cluster_->url());
+  EXPECT_NE(stats.find("2 members"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("node-0"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("node-2"), std::string::npos) << stats;
+  EXPECT_EQ(stats.find("did not answer"), std::string::npos) << stats;
 
   // The node restarts empty and rejoins; reads stay correct and it receives its share.
   ASSERT_TRUE(cluster_->StartNode(1).ok());
