@@ -207,6 +207,13 @@ Status ServerCore::OwnNamespace(const ConnectionState& conn, const NamespaceId& 
   return Status::Ok();
 }
 
+std::string ServerCore::EventTenant(const ConnectionState& conn, const NamespaceId& ns) {
+  if (!conn.identity.cluster_peer) return conn.identity.tenant;
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  auto it = namespaces_.find(ns);
+  return it != namespaces_.end() ? it->second.tenant : conn.identity.tenant;
+}
+
 Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   Result<net::RegisterRequest> req = net::RegisterRequest::Decode(meta);
   if (!req.ok()) return Malformed(req.status());
@@ -256,7 +263,7 @@ Reply ServerCore::Remove(ConnectionState& conn, std::string_view meta) {
   net::ItemsResponse resp;
   for (const BlockKey& key : req->keys) {
     Status item = store_->Remove(req->ns, key);
-    if (item.ok()) Published(conn, net::EventKind::kRemoved, req->ns, key);
+    if (item.ok()) Published(EventTenant(conn, req->ns), net::EventKind::kRemoved, req->ns, key);
     resp.items.push_back(std::move(item));
   }
   return OkReply(resp);
@@ -419,7 +426,7 @@ Reply ServerCore::Commit(ConnectionState& conn, std::string_view meta) {
     Status s = store_->Commit(e.write);
     if (s.ok()) {
       RememberChecksum(e.ns, e.key, first, sum);
-      Published(conn, net::EventKind::kStored, e.ns, e.key);
+      Published(EventTenant(conn, e.ns), net::EventKind::kStored, e.ns, e.key);
     }
     resp.items.push_back(std::move(s));
   }
@@ -583,18 +590,11 @@ Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, 
   const std::byte* first = slot.segments.front().data();
   TW_RETURN_IF_ERROR(store_->Commit(slot.handle));
   RememberChecksum(req.ns, item.key, first, computed_checksum);
-  Published(conn, net::EventKind::kStored, req.ns, item.key);
+  Published(EventTenant(conn, req.ns), net::EventKind::kStored, req.ns, item.key);
   return Status::Ok();
 }
 
-void ServerCore::Published(const ConnectionState& conn, net::EventKind kind, const NamespaceId& ns, const BlockKey& key) {
-  // Subscribers are the namespace's tenant; for every caller but a cluster peer that is the caller.
-  std::string tenant = conn.identity.tenant;
-  if (conn.identity.cluster_peer) {
-    std::shared_lock<std::shared_mutex> lock(ns_mu_);
-    auto it = namespaces_.find(ns);
-    if (it != namespaces_.end()) tenant = it->second.tenant;
-  }
+void ServerCore::Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key) {
   net::Event e;
   e.kind = kind;
   e.ns = ns;
