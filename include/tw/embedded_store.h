@@ -95,9 +95,9 @@ class EmbeddedStore : public Store {
   virtual Status FlushDisk() = 0;
 
   // Calls `fn` with the namespace and key of every visible object in every tier (DRAM and disk,
-  // each object once, even if it is in both or moves between them during the scan), until it
-  // returns false. A scan for background work (cluster re-replication), not a snapshot: objects
-  // stored, evicted or reclaimed while it runs may or may not be seen. Objects of namespaces not
+  // each object at most once, even if it is in both), until it returns false. A scan for
+  // background work (cluster re-replication), not a snapshot: objects stored, evicted, demoted or
+  // reclaimed while it runs may or may not be seen. Objects of namespaces not
   // registered in this process (recovered from disk at a restart) are skipped. Never blocks other
   // calls for more than one index shard; `fn` runs with no lock held and may call back into the store.
   using ObjectVisitor =
