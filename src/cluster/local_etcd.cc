@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <httplib.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -78,7 +80,19 @@ Status LocalEtcd::Spawn() {
   }
   if (pid_ < 0) return Status::IOError("fork failed");
   if (!WaitForPort(client_port_, 15000, host_)) return Status::Unavailable("etcd did not start; see " + dir_ + "/etcd.log");
-  return Status::Ok();
+  // Listening is not serving: until it has elected itself leader (about a second, longer on a
+  // loaded machine) etcd holds writes, and a caller with a short timeout would see them fail.
+  // /health says true once it has a leader.
+  httplib::Client cli(host_, client_port_);
+  cli.set_connection_timeout(1, 0);
+  cli.set_read_timeout(2, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto res = cli.Get("/health");
+    if (res && res->status == 200 && res->body.find("\"true\"") != std::string::npos) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::Unavailable("etcd did not elect a leader in 15 s; see " + dir_ + "/etcd.log");
 }
 
 void LocalEtcd::Kill() {
