@@ -19,6 +19,7 @@ PACKAGES=(
 
   redis-server                               # the peer `bench net` compares against
   etcd-server                                # cluster membership tests
+  iproute2                                   # cluster tests: `ip netns` and veth links to cut a node off
   nlohmann-json3-dev                         # cluster: etcd JSON gateway, member records
 )
 

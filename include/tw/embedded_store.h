@@ -100,10 +100,12 @@ class EmbeddedStore : public Store {
   // a disk tier; kUnavailable if the disk tier stopped admitting after an I/O error.
   virtual Status FlushDisk() = 0;
 
-  // Calls `fn` with the namespace and key of every visible object, until it returns false. A scan
-  // for background work (cluster re-replication), not a snapshot: objects stored or evicted while
-  // it runs may or may not be seen. Never blocks other calls for more than one index shard; `fn`
-  // runs with no lock held and may call back into the store.
+  // Calls `fn` with the namespace and key of every visible object in every tier (DRAM and disk,
+  // each object at most once, even if it is in both), until it returns false. A scan for
+  // background work (cluster re-replication), not a snapshot: objects stored, evicted, demoted or
+  // reclaimed while it runs may or may not be seen. Objects of namespaces not
+  // registered in this process (recovered from disk at a restart) are skipped. Never blocks other
+  // calls for more than one index shard; `fn` runs with no lock held and may call back into the store.
   using ObjectVisitor =
       std::function<bool(const Namespace& nspace, const NamespaceOptions& options, const BlockKey& key)>;
   virtual void ForEachObject(const ObjectVisitor& fn) = 0;

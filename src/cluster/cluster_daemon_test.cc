@@ -1,129 +1,27 @@
 // The cluster end to end: etcd and real `tokenwarehouse serve --cluster` daemons on loopback,
 // a ClusterStore client under a steady read/write load, and the failures of issue 8:
-// kill -9 of a node, a node cut off and restored, a restarted node, an etcd outage.
-//
-// The network cut is emulated with SIGSTOP/SIGCONT of the node's process: the node neither answers
-// nor renews its lease, its peers and clients time out on it, then it returns with its data, which
-// is what a partition does to one node. (Network namespaces would need veth plumbing per daemon;
-// the stop emulation exercises the same code paths on any machine.)
+// kill -9 of a node, a frozen node (SIGSTOP) that comes back, a restarted node, an etcd outage,
+// a joining node, and re-replication of several tenants' objects. A node cut off the network for
+// real (network namespaces) is cluster_netns_test.cc.
 #include <gtest/gtest.h>
 
-#include <atomic>
+#include <unistd.h>
+
 #include <chrono>
-#include <cstring>
-#include <map>
-#include <random>
-#include <shared_mutex>
+#include <cstdio>
 #include <thread>
 
-#include "cluster/cluster_store.h"
-#include "cluster/local_cluster.h"
-#include "store/store_test_util.h"
-#include "tw/client.h"
+#include "cluster/cluster_test_harness.h"
 #include "tw/cluster.h"
 
 namespace tw::cluster {
 namespace {
 
+using testing::ExpectLoadClean;
+using testing::Load;
+using testing::NodeProbe;
+using testing::TestNamespace;
 using tw::testing::PayloadFor;
-
-Namespace TestNamespace() {
-  Namespace ns;
-  ns.tenant = "default";
-  ns.model_id = "cluster-test";
-  ns.model_revision = "r1";
-  ns.geometry = KvGeometry{4, 2, 64, KvDtype::kF16, 32};  // 64 KiB objects
-  return ns;
-}
-
-// A steady load: one writer storing chains, two readers reading back acknowledged keys at random
-// and checking every byte.
-class Load {
- public:
-  Load(Store* store, const Namespace& nspace, NamespaceId ns) : store_(store), nspace_(nspace), ns_(ns) {}
-  ~Load() { StopAll(); }
-
-  void Start() {
-    threads_.emplace_back([this] { Write(); });
-    for (int r = 0; r < 2; ++r) threads_.emplace_back([this, r] { Read(r); });
-  }
-  void StopAll() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-  std::vector<BlockKey> acked() {
-    std::shared_lock lock(mu_);
-    return acked_;
-  }
-  std::atomic<uint64_t> reads{0}, read_failures{0}, wrong_bytes{0}, writes{0}, write_failures{0};
-  std::atomic<uint64_t> max_read_us{0};
-  std::string first_failure;
-
- private:
-  void Write() {
-    const uint64_t bytes = nspace_.geometry.ObjectBytes();
-    uint32_t seed = 1;
-    while (!stop_) {
-      std::vector<uint32_t> tokens(4 * nspace_.geometry.block_tokens);
-      for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = seed * 7919u + static_cast<uint32_t>(i);
-      ++seed;
-      auto keys = nspace_.BlockKeys(tokens);
-      std::vector<std::vector<std::byte>> data;
-      std::vector<PutItem> items;
-      for (auto& k : keys) data.push_back(PayloadFor(k, bytes));
-      for (size_t i = 0; i < keys.size(); ++i) items.push_back({{keys[i], i ? keys[i - 1] : nspace_.Root()}, data[i]});
-      BatchStatus bs = store_->PutBatch(ns_, items);
-      for (size_t i = 0; i < keys.size(); ++i) {
-        ++writes;
-        if (bs.transport.ok() && bs.items[i].ok()) {
-          std::unique_lock lock(mu_);
-          acked_.push_back(keys[i]);
-        } else {
-          ++write_failures;
-        }
-      }
-      // ~100 objects/s: steady, and far from filling the nodes (an evicted object would be a miss).
-      std::this_thread::sleep_for(std::chrono::milliseconds(40));
-    }
-  }
-  void Read(int r) {
-    std::mt19937_64 rng(r + 1);
-    std::vector<std::byte> out(nspace_.geometry.ObjectBytes());
-    while (!stop_) {
-      BlockKey key;
-      {
-        std::shared_lock lock(mu_);
-        if (acked_.empty()) {
-          lock.unlock();
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          continue;
-        }
-        key = acked_[rng() % acked_.size()];
-      }
-      const auto t0 = std::chrono::steady_clock::now();
-      Status s = store_->Get(ns_, key, out);
-      const uint64_t us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-      uint64_t prev = max_read_us.load();
-      while (us > prev && !max_read_us.compare_exchange_weak(prev, us)) {
-      }
-      ++reads;
-      if (!s.ok()) {
-        if (read_failures++ == 0) first_failure = s.ToString();
-      } else if (out != PayloadFor(key, out.size())) {
-        ++wrong_bytes;
-      }
-    }
-  }
-
-  Store* store_;
-  Namespace nspace_;
-  NamespaceId ns_;
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  std::shared_mutex mu_;
-  std::vector<BlockKey> acked_;
-};
 
 class ClusterDaemonTest : public ::testing::Test {
  protected:
@@ -134,74 +32,48 @@ class ClusterDaemonTest : public ::testing::Test {
     o.nodes = 3;
     o.join_ramp_s = JoinRampS();
     o.dram = "256MiB";
+    Configure(&o);
     auto c = LocalCluster::Start(o);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     cluster_ = std::move(*c);
     ClusterClientOptions co;
     co.node.io_timeout_ms = 500;  // a paused node costs a reader at most this, once per suspect period
     co.node.connect_timeout_ms = 300;
+    co.node.token = ClientToken();
     co.join_ramp_ms = static_cast<uint64_t>(JoinRampS() * 1000);
     auto s = OpenClusterStore(cluster_->url(), co);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
     nspace_ = TestNamespace();
     ns_ = store_->RegisterNamespace(nspace_, {}).value();
+    probe_ = std::make_unique<NodeProbe>(cluster_.get(), nspace_, ClientToken());
   }
 
   virtual double JoinRampS() const { return 0; }
+  virtual void Configure(LocalClusterOptions*) {}
+  virtual std::string ClientToken() const { return ""; }
 
-  // How many of the running nodes hold `key`, asked directly.
-  int Copies(const BlockKey& key) {
-    int copies = 0;
-    for (int i = 0; i < cluster_->size(); ++i) {
-      if (!cluster_->running(i)) continue;
-      copies += Holds(i, key);
-    }
-    return copies;
+  bool Holds(int i, const BlockKey& key) { return probe_->Holds(i, key); }
+  // Runs the tokenwarehouse binary with `args`; its standard output.
+  static std::string RunTool(const std::string& args) {
+    std::string out;
+    FILE* p = popen((std::string(TW_BINARY) + " " + args + " 2>&1").c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
   }
-  bool Holds(int i, const BlockKey& key) {
-    auto& d = direct_[i];
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (!d.store) {
-        auto s = OpenStore("tw://" + cluster_->addr(i), ClientOptions{.connect_timeout_ms = 1000, .io_timeout_ms = 2000, .retries = 0, .shared_memory = false});
-        if (!s.ok()) return false;
-        auto id = (*s)->RegisterNamespace(nspace_, {});
-        if (!id.ok()) return false;
-        d.store = std::move(*s);
-        d.ns = *id;
-      }
-      auto r = d.store->Lookup(d.ns, std::span<const BlockKey>(&key, 1));
-      if (r.ok()) return r->matched == 1;
-      d.store.reset();  // the node restarted: reconnect and register again
-    }
-    return false;
-  }
-  struct Direct {
-    std::unique_ptr<Store> store;
-    NamespaceId ns;
-  };
-  std::map<int, Direct> direct_;
-  // Waits until every key has `want` copies on the running nodes.
   bool WaitForCopies(const std::vector<BlockKey>& keys, int want, uint64_t timeout_ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    size_t next = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-      while (next < keys.size() && Copies(keys[next]) >= want) ++next;
-      if (next == keys.size()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return false;
-  }
-  void ExpectLoadClean(Load& load) {
-    EXPECT_GT(load.reads.load(), 100u);
-    EXPECT_EQ(load.read_failures.load(), 0u) << load.first_failure;
-    EXPECT_EQ(load.wrong_bytes.load(), 0u);
+    return probe_->WaitForCopies(keys, want, timeout_ms);
   }
 
   std::unique_ptr<LocalCluster> cluster_;
   std::unique_ptr<Store> store_;
   Namespace nspace_;
   NamespaceId ns_;
+  std::unique_ptr<NodeProbe> probe_;
 };
 
 TEST_F(ClusterDaemonTest, KillNineUnderLoadLosesNoReadThenReplicasReturnAndTheNodeRejoins) {
@@ -224,6 +96,12 @@ TEST_F(ClusterDaemonTest, KillNineUnderLoadLosesNoReadThenReplicasReturnAndTheNo
   std::string metrics = cluster_->AdminGet(0, "/metrics");
   EXPECT_NE(metrics.find("tw_cluster_members 2"), std::string::npos) << metrics.substr(0, 2000);
   EXPECT_NE(metrics.find("tw_cluster_rereplication_backlog"), std::string::npos);
+  // `tokenwarehouse stats --cluster` shows the same from etcd and every node's /stats.
+  const std::string stats = RunTool("stats --cluster " + cluster_->url());
+  EXPECT_NE(stats.find("2 members"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("node-0"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("node-2"), std::string::npos) << stats;
+  EXPECT_EQ(stats.find("did not answer"), std::string::npos) << stats;
 
   // The node restarts empty and rejoins; reads stay correct and it receives its share.
   ASSERT_TRUE(cluster_->StartNode(1).ok());
@@ -246,11 +124,13 @@ TEST_F(ClusterDaemonTest, KillNineUnderLoadLosesNoReadThenReplicasReturnAndTheNo
   }
 }
 
-TEST_F(ClusterDaemonTest, ANodeCutOffAndRestoredLosesNothing) {
+// A frozen process (SIGSTOP) is a failure of its own: its sockets stay open and its kernel still
+// accepts connections, but nothing answers and its lease lapses.
+TEST_F(ClusterDaemonTest, AFrozenNodeThawedLosesNothing) {
   Load load(store_.get(), nspace_, ns_);
   load.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  cluster_->Pause(0);  // cut off: no answers, no lease renewals
+  cluster_->Pause(0);  // frozen: no answers, no lease renewals
   ASSERT_TRUE(cluster_->WaitForMembers(2, 8000));
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   cluster_->Resume(0);  // back, with its data; it re-registers
@@ -258,7 +138,7 @@ TEST_F(ClusterDaemonTest, ANodeCutOffAndRestoredLosesNothing) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   load.StopAll();
   ExpectLoadClean(load);
-  std::printf("cut off: %lu reads, longest read %.1f ms\n", (unsigned long)load.reads.load(), load.max_read_us.load() / 1000.0);
+  std::printf("frozen: %lu reads, longest read %.1f ms\n", (unsigned long)load.reads.load(), load.max_read_us.load() / 1000.0);
   const auto acked = load.acked();
   for (const BlockKey& k : acked) {
     std::vector<std::byte> out(nspace_.geometry.ObjectBytes());
@@ -321,6 +201,64 @@ TEST_F(ClusterJoinTest, ANewNodeRampsUpWhileReadsFallBackAndNothingIsLost) {
   }
   EXPECT_TRUE(received);
   EXPECT_TRUE(WaitForCopies(acked, 2, 15000));
+}
+
+}  // namespace
+}  // namespace tw::cluster
+
+namespace tw::cluster {
+namespace {
+
+// Two tenants, and nodes that copy objects between them with a cluster_peer token. The tokens'
+// SHA-256 (what the config holds): `echo -n alice-token | sha256sum`, and so on.
+constexpr const char* kTenantsConfig = R"(auth:
+  allow_anonymous_loopback: false
+  tenants:
+    - name: alice
+      token_sha256: 9c220f200955d76c0a38d308225e0ef10c5f971acaf2f8d1d8f732affa5bd1dc
+    - name: bob
+      token_sha256: 97dd3707015dcf069cf73022ed7173b1165db6eff24b441cb57fd069a8c4e525
+    - name: nodes
+      token_sha256: 493a178d1badd6ef2187860f907ec6be297f4154380d4c2a4952936655ea66fb
+      cluster_peer: true
+)";
+
+class ClusterTenantTest : public ClusterDaemonTest {
+ protected:
+  void Configure(LocalClusterOptions* o) override {
+    o->extra_config = kTenantsConfig;
+    o->peer_token = "peer-token";
+  }
+  std::string ClientToken() const override { return "alice-token"; }
+};
+
+// Re-replication copies alice's objects under alice's namespace: after a node dies, alice finds
+// two copies of each again; bob, registering the very same namespace fields, finds none of them
+// (his namespace id hashes his tenant), through the cluster or on any node.
+TEST_F(ClusterTenantTest, ReReplicatedObjectsBelongToTheirTenantOnly) {
+  Load load(store_.get(), nspace_, ns_);
+  load.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  load.StopAll();
+  ExpectLoadClean(load);
+  const auto acked = load.acked();
+  ASSERT_GT(acked.size(), 20u);
+  cluster_->Kill(2);
+  ASSERT_TRUE(cluster_->WaitForMembers(2, 8000)) << "node-2's lease did not expire";
+  EXPECT_TRUE(WaitForCopies(acked, 2, 20000)) << "alice's objects were not re-replicated under alice; see "
+                                              << cluster_->log_path(0) << " and " << cluster_->log_path(1);
+
+  NodeProbe bob(cluster_.get(), nspace_, "bob-token");
+  for (const BlockKey& k : acked) ASSERT_EQ(bob.Copies(k), 0) << "bob sees alice's object " << k.ToHex();
+  ClusterClientOptions co;
+  co.node.token = "bob-token";
+  auto bob_store = OpenClusterStore(cluster_->url(), co);
+  ASSERT_TRUE(bob_store.ok()) << bob_store.status().ToString();
+  NamespaceId bob_ns = (*bob_store)->RegisterNamespace(nspace_, {}).value();
+  std::vector<std::byte> out(nspace_.geometry.ObjectBytes());
+  for (size_t i = 0; i < acked.size(); i += 7) EXPECT_TRUE((*bob_store)->Get(bob_ns, acked[i], out).IsNotFound());
+  // Nor can anyone in without a token: anonymous access is off.
+  EXPECT_FALSE(OpenStore("tw://" + cluster_->addr(0), ClientOptions{.connect_timeout_ms = 1000, .retries = 0}).ok());
 }
 
 }  // namespace

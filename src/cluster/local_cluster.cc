@@ -7,13 +7,16 @@
 
 #include <httplib.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "cluster/etcd_client.h"
+#include "cluster/net_namespace.h"
 #include "tw/cluster.h"
 
 namespace tw::cluster {
@@ -25,7 +28,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
   char tmpl[] = "/tmp/tw-cluster-XXXXXX";
   if (!mkdtemp(tmpl)) return Status::IOError("mkdtemp failed");
   c->dir_ = tmpl;
-  TW_ASSIGN_OR_RETURN(c->etcd_, LocalEtcd::Start());
+  TW_ASSIGN_OR_RETURN(c->etcd_, LocalEtcd::Start(options.host));
   for (int i = 0; i < options.nodes; ++i) TW_RETURN_IF_ERROR(c->AddNode().status());
   if (!c->WaitForMembers(options.nodes, 30000)) return Status::Unavailable("nodes did not all register in 30 s");
   return c;
@@ -45,9 +48,17 @@ LocalCluster::~LocalCluster() {
 
 Result<int> LocalCluster::AddNode() {
   Node n;
-  n.port = FreePort();
+  const int i = static_cast<int>(nodes_.size());
+  auto in = options_.node_netns.find(i);
+  if (in != options_.node_netns.end() && !in->second.netns.empty()) {
+    n.netns = in->second.netns;
+    n.host = in->second.host;
+    n.port = FreePort();  // a fresh namespace has every port free
+  } else {
+    n.host = options_.host;
+    n.port = FreePort(n.host);
+  }
   nodes_.push_back(n);
-  const int i = static_cast<int>(nodes_.size()) - 1;
   TW_RETURN_IF_ERROR(StartNode(i));
   return i;
 }
@@ -61,25 +72,34 @@ Status LocalCluster::StartNode(int i) {
   const std::string config = data + "/config.yaml";
   {
     std::ofstream y(config);
-    y << "dram:\n  page_bytes: " << options_.page_bytes << "\n";
+    y << "dram:\n  page_bytes: " << options_.page_bytes << "\n" << options_.extra_config << "\n";
   }
   std::vector<std::string> args = {options_.binary, "serve", "-c", config, "--listen", addr(i), "--unix", "none",
-                                   "--admin", "127.0.0.1:0", "--data-dir", data, "--dram", options_.dram,
+                                   "--admin", n.host + ":0", "--data-dir", data, "--dram", options_.dram,
                                    "--io-threads", "2", "--log-level", options_.log_level, "--ready-file", ready,
                                    "--cluster", etcd_->url(), "--node-id", node_id(i),
                                    "--replicas", std::to_string(options_.replicas),
                                    "--lease-ttl", std::to_string(options_.lease_ttl_s),
                                    "--join-ramp", std::to_string(options_.join_ramp_s),
                                    "--rereplicate-rate", options_.rereplicate_rate};
+  if (!options_.peer_token.empty()) {
+    args.push_back("--peer-token");
+    args.push_back(options_.peer_token);
+  }
   const std::string log = log_path(i);
+  const std::string netns_path = n.netns.empty() ? "" : NetNamespacePath(n.netns);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    if (!netns_path.empty() && !EnterNetNamespace(netns_path.c_str())) {
+      dprintf(2, "cannot enter network namespace %s: %s\n", netns_path.c_str(), strerror(errno));
+      _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }

@@ -25,7 +25,8 @@ bool IsNodeFailure(const Status& s) {
   }
 }
 
-PeerSet::PeerSet(NodeStoreFactory factory, uint64_t suspect_ms) : factory_(std::move(factory)), suspect_ms_(suspect_ms) {}
+PeerSet::PeerSet(NodeStoreFactory factory, uint64_t suspect_ms, bool exact_namespaces)
+    : factory_(std::move(factory)), suspect_ms_(suspect_ms), exact_namespaces_(exact_namespaces) {}
 
 void PeerSet::AddNamespace(const NamespaceId& id, const Namespace& nspace, const NamespaceOptions& options) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -105,6 +106,12 @@ Result<PeerSet::Bound> PeerSet::Bind(const Member& member, const NamespaceId& ns
         peer->store.reset();
       }
       return id.status().WithContext("registering the namespace on node " + member.node_id);
+    }
+    if (exact_namespaces_ && *id != ns) {
+      // Not remembered in ns_map: every Bind asks again, so fixing the node's config heals it.
+      return Status::PermissionDenied("node " + member.node_id + " bound tenant '" + entry.nspace.tenant +
+                                      "'s namespace to this node's own identity: give the nodes a --peer-token "
+                                      "that every node lists with cluster_peer: true");
     }
     it = peer->ns_map.emplace(ns, *id).first;
   }

@@ -41,7 +41,13 @@ bool IsNodeFailure(const Status& s);
 
 class PeerSet {
  public:
-  PeerSet(NodeStoreFactory factory, uint64_t suspect_ms);
+  // `exact_namespaces`: a node must bind each namespace to the very id given to AddNamespace, or
+  // Bind fails with kPermissionDenied. Nodes set it when copying objects to their peers: the id
+  // hashes the tenant, and a peer that rebinds the namespace to the identity of our connection
+  // (our --peer-token is not a cluster_peer token there) would file the copy under the wrong
+  // tenant, where its owner never finds it. Clients leave it off: their namespaces are meant to be
+  // bound to their own identity.
+  PeerSet(NodeStoreFactory factory, uint64_t suspect_ms, bool exact_namespaces = false);
 
   // The namespaces every peer must know, by the cluster-side id.
   void AddNamespace(const NamespaceId& id, const Namespace& nspace, const NamespaceOptions& options);
@@ -56,7 +62,8 @@ class PeerSet {
   };
   // The node's store, connecting if needed (for calls that name no namespace, like Stats).
   Result<std::shared_ptr<Store>> Connect(const Member& member);
-  // Connects (if needed) and registers `ns` (if needed) on `member`'s node.
+  // Connects (if needed) and registers `ns` (if needed) on `member`'s node. kPermissionDenied if
+  // exact_namespaces is set and the node bound the namespace to another tenant.
   Result<Bound> Bind(const Member& member, const NamespaceId& ns);
   // Records the outcome of a call to `node_id`; a node failure makes it suspect and drops its connection.
   void Record(const std::string& node_id, const Status& s);
@@ -82,6 +89,7 @@ class PeerSet {
 
   const NodeStoreFactory factory_;
   const uint64_t suspect_ms_;
+  const bool exact_namespaces_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Peer>> peers_;  // GUARDED_BY(mu_)
   struct NsEntry {

@@ -23,7 +23,7 @@ Rebalancer::Rebalancer(const RebalancerOptions& options, EmbeddedStore* local, s
     : options_(options),
       local_(local),
       members_(std::move(members)),
-      peers_(std::move(factory), options.suspect_ms),
+      peers_(std::move(factory), options.suspect_ms, /*exact_namespaces=*/true),
       // Queue about a second of copies: enough to keep the link busy, small enough to stop promptly.
       copier_(&peers_, options.bytes_per_s, options.bytes_per_s) {}
 
@@ -152,6 +152,9 @@ bool Rebalancer::Scan() {
         has = res.ok() && res->matched == 1;
       }
       peers_.Record(placement.member(o).node_id, s);
+      if (s.code() == StatusCode::kPermissionDenied && !warned_peer_identity_.exchange(true)) {
+        TW_LOG_WARN("cluster: cannot re-replicate: {}", s.ToString());  // a config error: say it once
+      }
       if (!s.ok()) {
         TW_LOG_DEBUG("cluster: asking {} for {}: {}", placement.member(o).node_id, item.key.ToHex(), s.ToString());
         unknown = true;

@@ -89,6 +89,7 @@ class Rebalancer {
   bool stop_ = false;            // GUARDED_BY(mu_)
   RebalancerStats stats_;        // GUARDED_BY(mu_)
   std::atomic<uint64_t> pending_{0};
+  std::atomic<bool> warned_peer_identity_{false};
   std::thread thread_;
 };
 

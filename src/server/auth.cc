@@ -26,7 +26,7 @@ Authenticator::Authenticator(const ServerConfig& config)
   for (const TenantConfig& t : config.tenants) {
     std::string h = t.token_sha256;
     std::transform(h.begin(), h.end(), h.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    by_token_hash_[h] = Identity{t.name, config.shared_memory && t.shared_memory};
+    by_token_hash_[h] = Identity{t.name, config.shared_memory && t.shared_memory, t.cluster_peer};
   }
 }
 

@@ -16,6 +16,7 @@ namespace tw::server {
 struct Identity {
   std::string tenant;
   bool shared_memory = false;  // may receive the arena's memfd
+  bool cluster_peer = false;   // another node: keeps the tenant its namespaces name (config.h)
 };
 
 // Lower-case hex SHA-256 of `token`.

@@ -18,6 +18,10 @@ struct TenantConfig {
   std::string token_sha256;   // lower-case hex SHA-256 of the token; tokens are never stored in clear
   uint64_t quota_bytes = 0;   // 0: unlimited
   bool shared_memory = false; // may map the DRAM arena (sees every tenant's bytes: trusted engines only)
+  // A cluster peer (the token other nodes pass as --peer-token): it acts on behalf of the tenant
+  // each namespace names, so a re-replicated object lands under its original tenant. It can read
+  // and write every tenant's objects: give it to warehouse nodes only.
+  bool cluster_peer = false;
 };
 
 struct ServerConfig {

@@ -171,9 +171,20 @@ Reply ServerCore::Hello(ConnectionState& conn, std::string_view meta) {
 Status ServerCore::OwnNamespace(const ConnectionState& conn, const NamespaceId& ns, NamespaceEntry* entry) {
   std::shared_lock<std::shared_mutex> lock(ns_mu_);
   auto it = namespaces_.find(ns);
-  if (it == namespaces_.end() || it->second.tenant != conn.identity.tenant) return Status::InvalidArgument(kUnknownNamespace);
+  if (it == namespaces_.end()) return Status::InvalidArgument(kUnknownNamespace);
+  // A cluster peer registered the namespace under the tenant it names, not its own: it may use any.
+  if (it->second.tenant != conn.identity.tenant && !conn.identity.cluster_peer) {
+    return Status::InvalidArgument(kUnknownNamespace);
+  }
   if (entry) *entry = it->second;
   return Status::Ok();
+}
+
+std::string ServerCore::EventTenant(const ConnectionState& conn, const NamespaceId& ns) {
+  if (!conn.identity.cluster_peer) return conn.identity.tenant;
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  auto it = namespaces_.find(ns);
+  return it != namespaces_.end() ? it->second.tenant : conn.identity.tenant;
 }
 
 Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
@@ -181,15 +192,17 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   if (!req.ok()) return Malformed(req.status());
   Result<Namespace> nspace = Namespace::Decode(req->nspace);
   if (!nspace.ok()) return StatusReply(Status::InvalidArgument("bad namespace encoding: " + nspace.status().ToString()));
-  // The tenant is the caller's identity, whatever the client wrote.
-  nspace->tenant = conn.identity.tenant;
+  // The tenant is the caller's identity, whatever the client wrote; except for a cluster peer
+  // copying another tenant's object between nodes, which must land under that tenant's namespace
+  // id (the id hashes the tenant) or its owner would never find it.
+  if (!conn.identity.cluster_peer) nspace->tenant = conn.identity.tenant;
   NamespaceOptions options;
   options.ttl_ms = req->ttl_ms;
   Result<NamespaceId> id = store_->RegisterNamespace(*nspace, options);
   if (!id.ok()) return StatusReply(id.status());
   {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
-    namespaces_[*id] = NamespaceEntry{conn.identity.tenant, nspace->geometry, nspace->geometry.ObjectBytes()};
+    namespaces_[*id] = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->geometry.ObjectBytes()};
   }
   MetaWriter w;
   w.Stat(Status::Ok());
@@ -223,7 +236,7 @@ Reply ServerCore::Remove(ConnectionState& conn, std::string_view meta) {
   net::ItemsResponse resp;
   for (const BlockKey& key : req->keys) {
     Status item = store_->Remove(req->ns, key);
-    if (item.ok()) Published(conn.identity.tenant, net::EventKind::kRemoved, req->ns, key);
+    if (item.ok()) Published(EventTenant(conn, req->ns), net::EventKind::kRemoved, req->ns, key);
     resp.items.push_back(std::move(item));
   }
   return OkReply(resp);
@@ -386,7 +399,7 @@ Reply ServerCore::Commit(ConnectionState& conn, std::string_view meta) {
     Status s = store_->Commit(e.write);
     if (s.ok()) {
       RememberChecksum(e.ns, e.key, first, sum);
-      Published(conn.identity.tenant, net::EventKind::kStored, e.ns, e.key);
+      Published(EventTenant(conn, e.ns), net::EventKind::kStored, e.ns, e.key);
     }
     resp.items.push_back(std::move(s));
   }
@@ -550,7 +563,7 @@ Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, 
   const std::byte* first = slot.segments.front().data();
   TW_RETURN_IF_ERROR(store_->Commit(slot.handle));
   RememberChecksum(req.ns, item.key, first, computed_checksum);
-  Published(conn.identity.tenant, net::EventKind::kStored, req.ns, item.key);
+  Published(EventTenant(conn, req.ns), net::EventKind::kStored, req.ns, item.key);
   return Status::Ok();
 }
 

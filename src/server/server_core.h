@@ -155,6 +155,9 @@ class ServerCore {
 
   // OK if `ns` is registered by the connection's tenant; fills *entry.
   Status OwnNamespace(const ConnectionState& conn, const NamespaceId& ns, NamespaceEntry* entry);
+  // Whose subscribers hear of a change the caller made in `ns`: the caller's tenant, except for a
+  // cluster peer, which acts for the tenant the namespace names.
+  std::string EventTenant(const ConnectionState& conn, const NamespaceId& ns);
   uint64_t AddHandle(ConnectionState& conn, HandleEntry entry);
   uint64_t WholeObjectChecksum(const NamespaceId& ns, const BlockKey& key, const std::vector<std::span<const std::byte>>& segs);
   void RememberChecksum(const NamespaceId& ns, const BlockKey& key, const std::byte* first, uint64_t checksum);

@@ -38,9 +38,9 @@ ConnectionState Login(ServerCore& core, const std::string& token, uint64_t id) {
   return conn;
 }
 
-NamespaceId Register(ServerCore& core, ConnectionState& conn) {
+NamespaceId Register(ServerCore& core, ConnectionState& conn, const std::string& tenant = "whatever-the-client-says") {
   Namespace n;
-  n.tenant = "whatever-the-client-says";
+  n.tenant = tenant;
   n.model_id = "m";
   n.geometry = KvGeometry{2, 2, 64, KvDtype::kF16, 16};
   net::RegisterRequest req;
@@ -77,6 +77,28 @@ TEST(ServerCore, NamespacesAreBoundToTheCallersTenant) {
   EXPECT_TRUE(Call(*core, alice, net::Op::kLookup, w.str()).status.ok());
   Reply probe = Call(*core, bob, net::Op::kLookup, w.str());
   EXPECT_TRUE(probe.status.IsInvalidArgument());  // the same answer as an unregistered id
+}
+
+TEST(ServerCore, AClusterPeerKeepsTheTenantItsNamespaceNames) {
+  ServerConfig c = SmallConfig();
+  c.tenants.push_back({"nodes", HashToken("p"), 0, true, /*cluster_peer=*/true});
+  auto core = ServerCore::Create(c).value();
+  ConnectionState alice = Login(*core, "a", 1);
+  ConnectionState bob = Login(*core, "b", 2);
+  ConnectionState peer = Login(*core, "p", 3);
+  const NamespaceId a_ns = Register(*core, alice);
+  // The peer copies alice's object: its namespace is alice's, not the peer's own.
+  EXPECT_EQ(Register(*core, peer, "alice"), a_ns);
+  // An ordinary tenant naming another tenant is still bound to itself.
+  EXPECT_NE(Register(*core, bob, "alice"), a_ns);
+
+  net::KeysRequest lookup;
+  lookup.ns = a_ns;
+  lookup.keys.resize(1);
+  net::MetaWriter w;
+  lookup.Encode(w);
+  EXPECT_TRUE(Call(*core, peer, net::Op::kLookup, w.str()).status.ok());
+  EXPECT_TRUE(Call(*core, bob, net::Op::kLookup, w.str()).status.IsInvalidArgument());
 }
 
 TEST(ServerCore, ReservationsOfAClosedConnectionAbort) {

@@ -197,6 +197,36 @@ std::optional<DiskObjectInfo> DiskTier::Find(const NamespaceId& ns, const BlockK
   return DiskObjectInfo{p.meta.parent, p.meta.geometry, p.meta.payload_bytes, p.expires_at_ms};
 }
 
+void DiskTier::ForEachKey(const std::function<bool(const NamespaceId&, const BlockKey&)>& fn) {
+  // Queue before index: a record published between the two passes is then seen at least once
+  // (in the queue, and maybe again in the index), never missed.
+  std::vector<IndexKey> keys;
+  const uint64_t now = clock_->NowMs();
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    keys.reserve(pending_.size());
+    for (const auto& [k, p] : pending_) {
+      if (!p->expires_at_ms || now < p->expires_at_ms) keys.push_back(k);
+    }
+  }
+  for (const IndexKey& k : keys) {
+    if (!fn(k.ns, k.key)) return;
+  }
+  for (Shard& shard : shards_) {
+    keys.clear();
+    {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      keys.reserve(shard.map.size());
+      for (const auto& [k, e] : shard.map) {
+        if (!Expired(e, now)) keys.push_back(k);
+      }
+    }
+    for (const IndexKey& k : keys) {
+      if (!fn(k.ns, k.key)) return;
+    }
+  }
+}
+
 bool DiskTier::ForeignRegionChanged(const std::shared_ptr<Region>& region) {
   AlignedBuffer header(kBlockBytes);
   if (!header) return false;

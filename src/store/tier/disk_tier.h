@@ -41,6 +41,7 @@
 #include <condition_variable>
 #include <functional>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -119,6 +120,12 @@ class DiskTier {
 
   bool Contains(const NamespaceId& ns, const BlockKey& key);
   std::optional<DiskObjectInfo> Find(const NamespaceId& ns, const BlockKey& key);
+  // The (namespace, key) of every visible, unexpired object: the queued ones first, then the
+  // index, one shard at a time (each lock held only while copying keys out); stops when `fn`
+  // returns false. A record written meanwhile moves from the queue to the index, so it may be
+  // seen twice; callers that must not see duplicates remember what they saw. `fn` runs with no
+  // lock held.
+  void ForEachKey(const std::function<bool(const NamespaceId&, const BlockKey&)>& fn);
 
   // Reads the payload into `dest` and verifies it. `dest` is read into directly when it is made of
   // 4 KiB-aligned segments covering the payload rounded up to 4 KiB (DRAM pages are), else through a
