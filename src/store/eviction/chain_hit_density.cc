@@ -24,22 +24,24 @@
 //   - depth: log2 of the block's position in its chain (long prompts and short ones return at
 //     different rates: a 2-block prompt is often a one-off, a long document a working set);
 //   - reuse gap: how long the chain waited before its last use, log2 of the gap in units of
-//     capacity/16 ticks, or "never reused" (a chain that came back after a short wait is likely to be an
-//     active conversation; one that came back after a long wait is not).
+//     (resident entries)/16 ticks, or "never reused" (a chain that came back after a short wait is
+//     likely an active conversation; one that came back after a long wait is not).
 // and it learns the reuse probability without censoring: chain-hd counts an eviction as "not reused",
 // although many evicted blocks come back just after (at 5% capacity the median wait for the next turn
-// is about a cache turnover). chain-reuse keeps a ghost of the last 2 x capacity evicted blocks
-// (fingerprint -> class at eviction); a block that comes back while in the ghost turns its eviction
-// count into a read count for its class. It also gives the bonus one resident count (about a cache
+// is about a cache turnover). chain-reuse keeps a ghost of the last 2 x (resident entries) evicted
+// blocks (fingerprint -> class at eviction); a block that comes back while in the ghost turns its
+// eviction count into a read count for its class. It also gives the bonus one resident count (about a cache
 // turnover, in ticks) per unit of relative probability, instead of half: once the probabilities are
 // not censored the classes separate more, and the bonus is the natural time unit of the cache.
 //
 // What is learned (no constant depends on a trace): per class and for tails, reads and evictions are
 // counted; the reuse probability of a class is (reads + 1) / (reads + evictions + 2). The bucket
-// boundaries are powers of two, of the depth and of the gap over capacity: scale-free, not fitted.
+// boundaries are powers of two, of the depth and of the gap over the resident count: scale-free,
+// not fitted.
 //
-// Cost: O(log n) per call (std::set), like prefix-aware; the ghost is a hash map and a FIFO, O(1).
-#include <cmath>
+// Cost: O(log n) per call (std::set), like prefix-aware; the ghost is a hash map and a FIFO, O(1),
+// about 90 bytes per remembered block, 2 x the resident count of them.
+#include <bit>
 #include <deque>
 #include <set>
 #include <tuple>
@@ -54,8 +56,8 @@ namespace {
 
 constexpr int kLevelBuckets = 6;  // 0, 1, 2, 3-4, 5-8, 9+
 constexpr int kDepthBuckets = 7;  // log2(depth + 1): 0, 1, 2, ... 6+
-constexpr int kGapBuckets = 7;    // never reused, then log2(gap * 16 / capacity + 1): 0 ... 5+
-constexpr uint32_t kGhostPerEntry = 2;
+constexpr int kGapBuckets = 7;    // never reused, then log2(gap * 16 / resident + 1): 0 ... 5+
+constexpr uint64_t kGhostPerEntry = 2;
 
 struct ChainPolicyConfig {
   std::string_view name;
@@ -196,18 +198,22 @@ class ChainHitDensityPolicy final : public EvictionPolicy {
     if (c <= 2) return static_cast<int>(c);
     return c <= 4 ? 3 : (c <= 8 ? 4 : 5);
   }
-  static int Log2Bucket(double x, int max_bucket) {
-    int b = static_cast<int>(std::log2(x + 1));
+  // floor(log2(x + 1)), at most max_bucket.
+  static int Log2Bucket(uint64_t x, int max_bucket) {
+    int b = std::bit_width(x + 1) - 1;
     return b < max_bucket ? b : max_bucket;
   }
   uint16_t ReuseClass(const Node& n) const {
     int level = LevelBucket(n);
     if (!config_.rich_classes) return static_cast<uint16_t>(level);
     int depth = Log2Bucket(n.depth, kDepthBuckets - 1);
-    int gap = n.gap == 0 ? 0 : 1 + Log2Bucket(static_cast<double>(n.gap) * 16 / nodes_.size(), kGapBuckets - 2);
+    int gap = n.gap == 0 ? 0 : 1 + Log2Bucket(n.gap * 16 / Resident(), kGapBuckets - 2);
     return static_cast<uint16_t>((level * kDepthBuckets + depth) * kGapBuckets + gap);
   }
   static bool ColdTailCandidate(const Node& n) { return n.tail && n.reads == 0; }
+  // The scale of the ghost and of the gap buckets: resident entries, not slots. A store tier has one
+  // slot per arena page and an object holds several pages, so max_entries overstates the cache.
+  uint64_t Resident() const { return order_.empty() ? 1 : order_.size(); }
 
   void CountRead(const Node& n) {
     classes_[n.reuse_class].reads += 1;
@@ -224,7 +230,7 @@ class ChainHitDensityPolicy final : public EvictionPolicy {
     Ghost& g = ghost_[n.fingerprint];
     g = Ghost{n.reuse_class, ColdTailCandidate(n), n.last_use, ++ghost_seq_};
     ghost_fifo_.emplace_back(n.fingerprint, g.seq);
-    while (ghost_fifo_.size() > kGhostPerEntry * nodes_.size()) {
+    while (ghost_fifo_.size() > kGhostPerEntry * Resident()) {
       auto [fp, seq] = ghost_fifo_.front();
       ghost_fifo_.pop_front();
       auto it = ghost_.find(fp);

@@ -88,8 +88,8 @@ TEST(ChainReuse, AReturnThroughTheGhostCountsAsAReuse) {
   EXPECT_EQ(p->Victim(kAny), 0u);
   p->OnErase(0);  // class "never reused": 1 eviction; fingerprint 10 to the ghost, last use 1
   // Tick 4, fingerprint 10 is back: the eviction becomes a read (class 0 reads, all: 1 read, 0 evictions).
-  // Its gap is 3 ticks: a new class (gap bucket 1 + log2(3 x 16 / 3 + 1) = 5) with p = 1/2; p(all) =
-  // 2/3, so its priority is 4 + 1 x 2 x 0.75 = 5.5.
+  // Its gap is 3 ticks: a new class (gap bucket 1 + log2(3 x 16 / 2 resident + 1) = 5) with p = 1/2;
+  // p(all) = 2/3, so its priority is 4 + 1 x 2 x 0.75 = 5.5.
   p->OnInsertWithHint(0, kNoEntry, {10, PolicyHint::kUnknown});
   EXPECT_EQ(p->Victim(kAny), 1u);  // priority 3
   p->OnErase(1);  // class "never reused": 1 read, 1 eviction; all: 1 and 1
