@@ -31,7 +31,8 @@ enum class EvictionPolicyKind : uint8_t {
   kLru = 1,
   kPrefixAware = 2,  // LRU over chain leaves: a child always goes before its parent
   kS3Fifo = 3,       // S3-FIFO: a small probation FIFO filters blocks read once
-  kChainHitDensity = 4,  // learned hits per slot-time by class and age, chain-aware (the default)
+  kChainHitDensity = 4,  // prefix-aware order; chains whose turn level tends to come back kept longer
+  kChainReuse = 5,       // chain-hd with richer reuse classes learned past eviction (the default)
 };
 
 struct EmbeddedStoreOptions {
@@ -46,7 +47,7 @@ struct EmbeddedStoreOptions {
   bool shareable_arena = false;
   // Pre-fault the arena at open (MAP_POPULATE); without it the first touch of each page faults.
   bool prefault = true;
-  EvictionPolicyKind eviction = EvictionPolicyKind::kChainHitDensity;
+  EvictionPolicyKind eviction = EvictionPolicyKind::kChainReuse;
   // Per-tenant byte quotas over all tiers' DRAM use; a tenant not listed is unlimited.
   std::map<std::string, uint64_t> tenant_quota_bytes;
   // Time source for TTLs and leases; nullptr means the steady clock. Not owned.

@@ -15,7 +15,7 @@ struct PlanOptions {
   std::vector<std::string> policies = SimPolicyNames();
   // Capacities of the curve, as fractions of the trace's unique blocks.
   std::vector<double> fractions = {0.005, 0.01, 0.02, 0.05, 0.10, 0.20, 0.30, 0.50, 1.0};
-  std::string sizing_policy = "chain-hd";  // the policy the sizes are computed for
+  std::string sizing_policy = "chain-reuse";  // the policy the sizes are computed for
   double target_share = 0.9;        // of the unlimited hit ratio, with DRAM and disk together
   double dram_target_share = 0.5;   // of the unlimited hit ratio, from DRAM alone (the hot set)
   uint64_t dram_blocks = 0;         // if non-zero, DRAM is fixed at this and disk makes up the rest

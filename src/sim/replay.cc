@@ -207,7 +207,7 @@ class Replayer {
 
 }  // namespace
 
-std::vector<std::string> SimPolicyNames() { return {"lru", "s3fifo", "prefix-aware", "chain-hd", "belady"}; }
+std::vector<std::string> SimPolicyNames() { return {"lru", "s3fifo", "prefix-aware", "chain-hd", "chain-reuse", "belady"}; }
 
 std::string DefaultPolicyName() { return std::string(EvictionPolicyKindName(EmbeddedStoreOptions{}.eviction)); }
 

@@ -24,7 +24,7 @@
 
 namespace tw::sim {
 
-// "lru", "s3fifo", "prefix-aware", "chain-hd" (the default policy of the store) and "belady"
+// "lru", "s3fifo", "prefix-aware", "chain-hd", "chain-reuse" (the default policy of the store) and "belady"
 // (offline optimum, needs the trace's future). "default" names the store's default.
 std::vector<std::string> SimPolicyNames();
 std::string DefaultPolicyName();
@@ -37,7 +37,7 @@ struct TierSpec {
 };
 
 struct SimOptions {
-  std::string policy = "chain-hd";
+  std::string policy = "chain-reuse";
   std::vector<TierSpec> tiers;  // fastest first; at least one
   uint32_t block_tokens = 512;
   uint64_t object_bytes = 0;    // KV bytes of one block; 0 leaves bytes and load times at zero

@@ -87,6 +87,7 @@ TEST(SimStoreAgreement, Lru) { CheckAgreement(EvictionPolicyKind::kLru); }
 TEST(SimStoreAgreement, PrefixAware) { CheckAgreement(EvictionPolicyKind::kPrefixAware); }
 TEST(SimStoreAgreement, S3Fifo) { CheckAgreement(EvictionPolicyKind::kS3Fifo); }
 TEST(SimStoreAgreement, ChainHitDensity) { CheckAgreement(EvictionPolicyKind::kChainHitDensity); }
+TEST(SimStoreAgreement, ChainReuse) { CheckAgreement(EvictionPolicyKind::kChainReuse); }
 
 }  // namespace
 }  // namespace tw::sim

@@ -100,7 +100,7 @@ void RegisterPlanCommand(CLI::App& app) {
   cmd->add_option("--target", a->target, "Share of the unlimited-capacity hit ratio to reach with DRAM + disk")->capture_default_str();
   cmd->add_option("--dram-target", a->dram_target, "Share of it that DRAM alone should reach (sizes DRAM unless --dram is given)")->capture_default_str();
   cmd->add_option("--dram", a->dram_size, "Fix the DRAM size (e.g. 512GiB); disk makes up the rest");
-  cmd->add_option("--policy", a->policy, "Policy to size for (default: chain-hd, the store's default)")->capture_default_str();
+  cmd->add_option("--policy", a->policy, "Policy to size for (default: chain-reuse, the store's default)")->capture_default_str();
   cmd->add_option("--prefill-points", a->prefill_points, "Prefill cost as tokens:seconds points (default: the model's measured curve)");
   cmd->add_option("--dram-gbps", a->dram_gbps, "DRAM-to-GPU bandwidth, GB/s")->capture_default_str();
   cmd->add_option("--disk-gbps", a->disk_gbps, "Disk-to-GPU bandwidth, GB/s")->capture_default_str();

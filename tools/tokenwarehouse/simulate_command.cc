@@ -134,7 +134,7 @@ void RegisterSimulateCommand(CLI::App& app) {
   cmd->add_option("--kv-heads", a->kv_heads, "Explicit geometry: KV heads");
   cmd->add_option("--head-dim", a->head_dim, "Explicit geometry: head dimension");
   cmd->add_option("--dtype", a->dtype, "Explicit geometry: KV dtype (f32, f16, bf16, f8e4m3, i8)")->capture_default_str();
-  cmd->add_option("--policy", a->policy, "lru, s3fifo, prefix-aware, chain-hd, belady (offline optimum) or default (chain-hd)")->capture_default_str();
+  cmd->add_option("--policy", a->policy, "lru, s3fifo, prefix-aware, chain-hd, chain-reuse, belady (offline optimum) or default (chain-reuse)")->capture_default_str();
   cmd->add_option("--prefill-points", a->prefill_points, "Prefill cost as tokens:seconds points, e.g. 4096:0.20,32768:1.48 (default: the model's measured curve)");
   cmd->add_option("--dram-gbps", a->dram_gbps, "DRAM-to-GPU bandwidth, GB/s (measured pinned copy: 55)")->capture_default_str();
   cmd->add_option("--disk-gbps", a->disk_gbps, "Disk-to-GPU bandwidth, GB/s (measured O_DIRECT: 1.5)")->capture_default_str();

@@ -11,6 +11,7 @@ std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint3
     case EvictionPolicyKind::kPrefixAware: return NewPrefixAwarePolicy(max_entries);
     case EvictionPolicyKind::kS3Fifo: return NewS3FifoPolicy(max_entries);
     case EvictionPolicyKind::kChainHitDensity: return NewChainHitDensityPolicy(max_entries);
+    case EvictionPolicyKind::kChainReuse: return NewChainReusePolicy(max_entries);
   }
   return nullptr;
 }
@@ -21,17 +22,19 @@ std::string_view EvictionPolicyKindName(EvictionPolicyKind kind) {
     case EvictionPolicyKind::kPrefixAware: return "prefix-aware";
     case EvictionPolicyKind::kS3Fifo: return "s3fifo";
     case EvictionPolicyKind::kChainHitDensity: return "chain-hd";
+    case EvictionPolicyKind::kChainReuse: return "chain-reuse";
   }
   return "unknown";
 }
 
 Result<EvictionPolicyKind> ParseEvictionPolicyKind(std::string_view name) {
   for (EvictionPolicyKind kind : {EvictionPolicyKind::kLru, EvictionPolicyKind::kPrefixAware,
-                                  EvictionPolicyKind::kS3Fifo, EvictionPolicyKind::kChainHitDensity}) {
+                                  EvictionPolicyKind::kS3Fifo, EvictionPolicyKind::kChainHitDensity,
+                                  EvictionPolicyKind::kChainReuse}) {
     if (name == EvictionPolicyKindName(kind)) return kind;
   }
   return Status::InvalidArgument("unknown eviction policy '" + std::string(name) +
-                                 "' (expected lru, prefix-aware, s3fifo or chain-hd)");
+                                 "' (expected lru, prefix-aware, s3fifo, chain-hd or chain-reuse)");
 }
 
 }  // namespace tw

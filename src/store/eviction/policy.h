@@ -71,12 +71,18 @@ std::unique_ptr<EvictionPolicy> NewPrefixAwarePolicy(uint32_t max_entries);
 // lap. Without fingerprint hints the ghost is empty and S3-FIFO still filters one-hit wonders.
 std::unique_ptr<EvictionPolicy> NewS3FifoPolicy(uint32_t max_entries);
 
-// Chain hit density: our default. Learns online, per class of entry, how likely an entry of a given
+// Chain hit density ("chain-hd"): learns online, per class of entry, how likely an entry of a given
 // age is to be read again and how long it will hold its slot before that; evicts the entry with the
 // fewest expected hits per slot-time (after LHD, Beckmann et al., NSDI'18), adapted to prefix chains:
 // classes separate chain tails from inner blocks and by read count, orphans are worth nothing, and
 // a block with resident children leaves only after its children. See chain_hit_density.cc.
 std::unique_ptr<EvictionPolicy> NewChainHitDensityPolicy(uint32_t max_entries);
+
+// Chain reuse ("chain-reuse"): our default. chain-hd's order and priority, with reuse classes that
+// add the chain's depth and its last reuse gap to its turn level, and reuse probabilities learned past
+// eviction through a ghost of recently evicted fingerprints (PolicyHint::fingerprint; without
+// fingerprints it learns as chain-hd does). See chain_hit_density.cc.
+std::unique_ptr<EvictionPolicy> NewChainReusePolicy(uint32_t max_entries);
 
 // Belady's MIN: evicts the entry whose next use (PolicyHint::next_use) is furthest away; entries
 // without a next use go first. The offline optimum for block hits, given hints on every insert and
@@ -86,7 +92,7 @@ std::unique_ptr<EvictionPolicy> NewBeladyPolicy(uint32_t max_entries);
 // The policy a store tier uses for `kind`; nullptr for a value outside the enum.
 std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint32_t max_entries);
 
-// Stable names: "lru", "prefix-aware", "s3fifo", "chain-hd". kInvalidArgument for other names.
+// Stable names: "lru", "prefix-aware", "s3fifo", "chain-hd", "chain-reuse". kInvalidArgument for other names.
 std::string_view EvictionPolicyKindName(EvictionPolicyKind kind);
 Result<EvictionPolicyKind> ParseEvictionPolicyKind(std::string_view name);
 

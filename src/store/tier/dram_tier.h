@@ -3,7 +3,7 @@
 // Policy:
 //  - Admission: every Put is admitted (the caller asked for it; DRAM is where new KV is hot).
 //  - Eviction: when pages run out, expired objects (misses already) go first, soonest deadline
-//    first; then the configured EvictionPolicy (chain-hd by default) picks victims among
+//    first; then the configured EvictionPolicy (chain-reuse by default) picks victims among
 //    objects that no lease pins. When nothing is evictable, allocation fails with kResourceExhausted: it never blocks and
 //    never evicts a pinned object.
 //  - Demotion: each evicted object is offered to `on_evict` (the disk tier's write-behind queue)
@@ -42,7 +42,7 @@ struct DramTierOptions {
   bool huge_pages = false;
   bool shareable = false;
   bool prefault = true;
-  EvictionPolicyKind policy = EvictionPolicyKind::kChainHitDensity;
+  EvictionPolicyKind policy = EvictionPolicyKind::kChainReuse;
   const Clock* clock = nullptr;  // nullptr: steady clock
   // Called, outside every lock, with each object evicted to make room (not with removed ones).
   std::function<void(const std::shared_ptr<DramObject>&)> on_evict;
