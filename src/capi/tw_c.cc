@@ -78,7 +78,7 @@ const char* tw_version(void) { return "0.1.0"; }
 void tw_store_options_init(tw_store_options_t* o) {
   if (o == nullptr) return;
   const tw::EmbeddedStoreOptions d;
-  o->url = nullptr;
+  std::memset(o, 0, sizeof(*o));  // url, token, tls_ca_file NULL; io_timeout_ms 0 (the default)
   o->dram_capacity_bytes = d.dram_capacity_bytes;
   o->page_bytes = d.page_bytes;
   o->huge_pages = d.huge_pages ? 1 : 0;
