@@ -101,7 +101,8 @@ typedef struct tw_namespace tw_namespace_t;
 typedef struct tw_store_options {
   /* NULL or "" opens an embedded, in-process warehouse. A URL connects to a `tokenwarehouse serve`
    * daemon: "unix:///path" (same host; objects move through shared memory), "tw://host:port" (TCP),
-   * "tws://host:port" (TCP with TLS). The remaining embedded options are then ignored. */
+   * "tws://host:port" (TCP with TLS); "etcd://host:port[,host:port]" a cluster of daemons. The
+   * remaining embedded options are then ignored. */
   const char* url;
   const char* token;            /* daemon: the tenant's token; NULL or "": anonymous (loopback only) */
   const char* tls_ca_file;      /* tws:// only: PEM certificates to trust; NULL: the system's store */

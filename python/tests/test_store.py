@@ -22,6 +22,8 @@ def test_open_unreachable_or_bad_url():
     with pytest.raises(tw.UnavailableError) as e:
         tw.open("tw://127.0.0.1:1")  # nothing listens on port 1
     assert isinstance(e.value, tw.TokenWarehouseError)
+    with pytest.raises(tw.UnavailableError):
+        tw.open("etcd://127.0.0.1:1")  # a cluster whose etcd is not there
     with pytest.raises(tw.InvalidArgumentError):
         tw.open("no url")
 

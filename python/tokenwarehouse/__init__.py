@@ -49,7 +49,8 @@ def open(url: str = "", **options) -> Store:  # noqa: A001 - the natural name, a
 
     url: "" for an embedded store in this process; for a `tokenwarehouse serve` daemon,
     "unix:///path" (same host: objects move through shared memory), "tw://host:port" (TCP) or
-    "tws://host:port" (TCP with TLS). Daemon options: token (the tenant's token; "" is anonymous,
+    "tws://host:port" (TCP with TLS); "etcd://host:port[,host:port]" for a cluster of daemons (the
+    cluster named "default"). Daemon options: token (the tenant's token; "" is anonymous,
     loopback only), tls_ca_file (tws://: PEM certificates to trust; "" uses the system's store),
     io_timeout_ms. Embedded options are ignored for a daemon.
 

@@ -40,6 +40,8 @@ static void TestUnreachableOrBadUrl(void) {
   tw_store_options_init(&so);
   so.url = "tw://127.0.0.1:1"; /* nothing listens on port 1 */
   EXPECT_STATUS(tw_store_open(&so, &store), TW_UNAVAILABLE);
+  so.url = "etcd://127.0.0.1:1"; /* a cluster whose etcd is not there */
+  EXPECT_STATUS(tw_store_open(&so, &store), TW_UNAVAILABLE);
   EXPECT(store == NULL);
   EXPECT(strlen(tw_last_error_message()) > 0);
   so.url = "not a url";
