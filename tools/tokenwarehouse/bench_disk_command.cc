@@ -1,8 +1,9 @@
 // `tokenwarehouse bench disk --dir D`: the disk tier against its ceiling, in one run on one directory.
 //
 // Ceiling (raw): plain O_DIRECT io_uring sequential writes, then reads, of one preallocated file,
-// at the tier's I/O size and depth, from one aligned buffer. Tier: DiskTier::Enqueue (the copy the
-// demotion hook makes out of DRAM pages) until Flush returns, and DiskTier::Read (what promotion does:
+// at the tier's I/O size and depth, from one aligned buffer. Tier: DiskTier::Enqueue as the demotion
+// hook calls it (the object borrowed with an owner: checksummed in place, its pages written straight
+// out, held until written) until Flush returns, and DiskTier::Read (what promotion does:
 // header + payload straight into aligned memory, checksum verified) of every object, for each object
 // size, promotion reading ~32 MiB of objects per batch as a prefix load does. Restart: close the tier (sealing) and time Open, which rebuilds the index. Baseline: one
 // buffered file per object (open/write/close, the way LMCache's local disk backend stores chunks),
@@ -35,6 +36,7 @@ struct BenchDiskOptions {
   uint64_t restart_objects = 0;  // > 0: also time a restart over this many 4 KiB objects
   bool json = false;
   bool keep = false;
+  bool copy = false;  // demote by copying (no owner given), to compare with borrowing
 };
 
 // Keys are hashes in real use (the index shards and hashes on their first 8 bytes), so make these
@@ -218,11 +220,14 @@ int Run(const BenchDiskOptions& opt) {
       if (!tier.ok()) return Fail(tier.status());
       const KvGeometry geometry{static_cast<uint32_t>(mb), 8, 128, KvDtype::kBF16, 512};  // mb MiB per object
       std::span<const std::byte> seg(src.data(), size);
+      // Stands for the DRAM object the demotion hook lends: `src` outlives every tier opened here.
+      const std::shared_ptr<const void> owner =
+          opt.copy ? nullptr : std::shared_ptr<const void>(src.data(), [](const void*) {});
       const uint64_t salt = (uint64_t(rep) << 32);
       const double cpu0 = CpuSeconds();
       uint64_t t0 = MonotonicNanos();
       for (uint64_t i = 0; i < count; ++i) {
-        Status s = (*tier)->Enqueue(BenchNs(), KeyOf(size, salt | i), KeyOf(size, salt | (i + 1)), geometry, 0, {&seg, 1}, size);
+        Status s = (*tier)->Enqueue(BenchNs(), KeyOf(size, salt | i), KeyOf(size, salt | (i + 1)), geometry, 0, {&seg, 1}, size, owner);
         if (!s.ok()) return Fail(s);
       }
       (*tier)->Flush();
@@ -291,10 +296,11 @@ int Run(const BenchDiskOptions& opt) {
                 "\"tier_write_vs_raw\": %.3f, \"tier_read_vs_raw\": %.3f, \"restart_s\": %.4f, \"restart_objects\": %llu, "
                 "\"file_per_object_write_gbps\": %.3f, \"file_per_object_read_gbps\": %.3f, \"io_bytes\": %llu, "
                 "\"io_depth\": %u, \"region_bytes\": %llu, \"bytes_per_run\": %llu, \"reps\": %d, \"o_direct\": %s, "
-                "\"tier_write_cpu_cores\": %.2f, \"load_average\": [%.1f, %.1f], \"sizes\": [",
+                "\"tier_write_cpu_cores\": %.2f, \"demote\": \"%s\", \"load_average\": [%.1f, %.1f], \"sizes\": [",
                 rw, rr, tw, tr, tw / rw, tr / rr, restart_s, (unsigned long long)restart_objects, fw, fr,
                 (unsigned long long)io_bytes, opt.depth, (unsigned long long)to.region_bytes, (unsigned long long)total,
-                opt.reps, direct ? "true" : "false", Median(write_cpu), load_before, load_after);
+                opt.reps, direct ? "true" : "false", Median(write_cpu), opt.copy ? "copy" : "borrow", load_before,
+                load_after);
     for (size_t i = 0; i < results.size(); ++i) {
       const SizeResult& r = results[i];
       std::printf("%s{\"object_bytes\": %llu, \"tier_write_gbps\": %.3f, \"tier_read_gbps\": %.3f, "
@@ -338,6 +344,7 @@ void RegisterBenchDiskCommand(CLI::App& bench) {
                   "Also time a restart over this many 4 KiB objects (e.g. 1000000)")->capture_default_str();
   cmd->add_flag("--json", opt->json, "Print one JSON object instead of a table");
   cmd->add_flag("--keep", opt->keep, "Keep the benchmark files");
+  cmd->add_flag("--copy", opt->copy, "Demote by copying into the write queue instead of borrowing the object's pages");
   cmd->callback([opt] { ExitCode() = Run(*opt); });
 }
 

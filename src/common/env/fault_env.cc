@@ -37,7 +37,17 @@ class FaultFile final : public File {
       if (i != victim) return;
       const IoOp& op = ops[i];
       const uint64_t at = op.length > kIoAlign ? kIoAlign + (op.length - kIoAlign) / 2 : op.length / 2;
-      op.data[at] ^= std::byte{0x10};
+      std::byte* b = op.pieces.empty() ? op.data + at : nullptr;
+      uint64_t left = at;  // a scatter read: find the piece holding byte `at`
+      for (const auto& p : op.pieces) {
+        if (left < p.size()) {
+          b = p.data() + left;
+          break;
+        }
+        left -= p.size();
+      }
+      if (!b) return;
+      *b ^= std::byte{0x10};
       env_->injected_.fetch_add(1);
     };
     if (victim == ops.size()) return base_->Submit(ops, depth, on_done);

@@ -61,15 +61,7 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
         continue;
       }
       const Pending& p = *it->second;
-      const std::byte* src = ring_.at(p.ring_offset) + kBlockBytes;
-      uint64_t left = p.meta.payload_bytes;
-      for (const auto& s : item.dest) {
-        const uint64_t n = std::min<uint64_t>(left, s.size());
-        std::memcpy(s.data(), src, n);
-        src += n;
-        left -= n;
-      }
-      if (left) {
+      if (!CopyQueuedPayload(p, item.dest)) {
         item.status = Status::InvalidArgument("read buffer smaller than the object");
         continue;
       }

@@ -1,10 +1,12 @@
 // DiskTier's writer thread: drains the staging ring into the active region, seals full regions,
 // and opens or reclaims the next one. Only this thread writes region files (plus Open and the
 // destructor while it is not running), so the active region needs no lock.
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <random>
 
+#include "common/check.h"
 #include "common/logging.h"
 #include "store/tier/disk_tier.h"
 
@@ -81,15 +83,22 @@ std::shared_ptr<DiskTier::Pending> DiskTier::PopQueued() {
   return p;
 }
 
-// Gives a record's ring space back (written, dropped or cancelled) and ends its pending visibility.
+// Gives a record's ring space back (written, dropped or cancelled), lets go of what it borrowed and
+// ends its pending visibility.
 void DiskTier::Release(const std::shared_ptr<Pending>& p) {
+  std::shared_ptr<const void> owner;
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     ring_.Free(p->ring_offset);
+    borrowed_bytes_ -= p->borrowed_bytes;
+    p->borrowed_bytes = 0;
+    owner = std::move(p->owner);  // a read from the queue copies under queue_mu_, so none is running
+    p->pieces.clear();
     auto it = pending_.find(IndexKey{p->meta.ns, p->meta.key});
     if (it != pending_.end() && it->second == p) pending_.erase(it);
   }
   space_cv_.notify_all();
+  owner.reset();  // outside queue_mu_: the last reference to a DRAM object frees its pages
 }
 
 void DiskTier::StreamRecords() {
@@ -145,60 +154,93 @@ void DiskTier::StreamRecords() {
     bool region_full = false;
     size_t cur = 0;          // planned[cur] is being cut into ops
     uint64_t cur_done = 0;   // bytes of planned[cur] handed out
+    size_t cur_piece = 0;    // ... the next of them from planned[cur].p->pieces[cur_piece]
+    uint64_t piece_off = 0;  // ... at this offset
     std::vector<std::pair<size_t, size_t>> op_records;  // op -> [first, last] planned index it covers
     auto plan = [&](std::shared_ptr<Pending> p) {
       p->meta.epoch = active_.region->epoch;
       p->meta.seq = next_record_seq_.fetch_add(1, std::memory_order_relaxed);
       p->meta.offset = active_.data_end;
       EncodeRecordHeader(p->meta, reinterpret_cast<uint8_t*>(ring_.at(p->ring_offset)));
+      uint64_t pieces_bytes = 0;
+      for (const auto& piece : p->pieces) pieces_bytes += piece.size();
+      TW_CHECK(pieces_bytes == p->meta.record_bytes());
       active_.data_end += p->meta.record_bytes();
       active_.records.push_back(p->meta);
       planned.push_back(Planned{std::move(p)});
     };
     plan(std::move(first));
+    // Pops the next queued record into the plan, if there is one and it fits the region.
+    auto pull = [&]() -> bool {
+      if (region_full || !admitting_.load()) return false;
+      std::shared_ptr<Pending> p = PopQueued();
+      while (p && p->cancelled) {
+        Release(p);
+        p = PopQueued();
+      }
+      if (!p) return false;
+      if (!fits(*p)) {
+        held = std::move(p);
+        region_full = true;
+        return false;
+      }
+      plan(std::move(p));
+      return true;
+    };
+    // Each op's pieces, kept until the stream ends (an op's iovecs point into them).
+    std::deque<std::vector<std::span<std::byte>>> op_pieces;
+    constexpr size_t kMaxPieces = 64;
     auto next = [&](IoOp* op) -> bool {
       // Find bytes to write: the rest of planned[cur], else the next queued record that fits.
       while (cur < planned.size() && cur_done == planned[cur].p->meta.record_bytes()) {
         planned[cur].planned_all = true;
         ++cur;
         cur_done = 0;
+        cur_piece = 0;
+        piece_off = 0;
       }
-      if (cur == planned.size()) {
-        if (region_full || !admitting_.load()) return false;
-        std::shared_ptr<Pending> p = PopQueued();
-        while (p && p->cancelled) {
-          Release(p);
-          p = PopQueued();
-        }
-        if (!p) return false;  // asked again after the next completion
-        if (!fits(*p)) {
-          held = std::move(p);
-          region_full = true;
-          return false;
-        }
-        plan(std::move(p));
-      }
-      // An op runs up to io_bytes and may continue into the following records while they are
-      // contiguous in both the ring and the file, so no I/O is a record's 4 KiB tail.
-      const Pending& r = *planned[cur].p;
+      if (cur == planned.size() && !pull()) return false;  // asked again after the next completion
+      // Every op is io_bytes of the file, as the raw baseline's are, gathered from the records'
+      // pieces (a borrowed record's header from the ring, its payload from DRAM pages) and running
+      // on into the following queued records. Pieces adjacent in memory merge, so copied records
+      // coalesce in the ring into one plain (registered-buffer) write.
+      std::vector<std::span<std::byte>>& v = op_pieces.emplace_back();
       op->kind = IoOp::Kind::kWrite;
-      op->offset = r.meta.offset + cur_done;
-      op->data = ring_.at(r.ring_offset) + cur_done;
+      op->offset = planned[cur].p->meta.offset + cur_done;
       op->length = 0;
       const size_t first_rec = cur;
+      ++planned[cur].ops_left;
       for (;;) {
         const Pending& q = *planned[cur].p;
-        const uint64_t n = std::min(options_.io_bytes - op->length, q.meta.record_bytes() - cur_done);
+        const std::span<const std::byte> piece = q.pieces[cur_piece];
+        const uint64_t n = std::min(options_.io_bytes - op->length, piece.size() - piece_off);
+        // The tier only ever writes from these bytes; IoOp is shared with reads, hence not const.
+        std::byte* at = const_cast<std::byte*>(piece.data()) + piece_off;
+        if (!v.empty() && v.back().data() + v.back().size() == at) v.back() = {v.back().data(), v.back().size() + n};
+        else v.emplace_back(at, n);
         op->length += n;
         cur_done += n;
-        ++planned[cur].ops_left;
-        if (cur_done < q.meta.record_bytes() || op->length == options_.io_bytes) break;
-        if (cur + 1 >= planned.size()) break;
-        const Pending& nq = *planned[cur + 1].p;
-        if (nq.meta.offset != op->offset + op->length || ring_.at(nq.ring_offset) != op->data + op->length) break;
+        piece_off += n;
+        if (piece_off == piece.size()) {
+          ++cur_piece;
+          piece_off = 0;
+        }
+        if (op->length == options_.io_bytes || v.size() == kMaxPieces) break;
+        if (cur_piece < q.pieces.size()) continue;
+        if (cur + 1 >= planned.size() && !pull()) break;
         planned[cur].planned_all = true;
         ++cur;
         cur_done = 0;
+        cur_piece = 0;
+        piece_off = 0;
+        ++planned[cur].ops_left;
+      }
+      if (v.size() == 1) {
+        op->data = v[0].data();
+        op->pieces = {};
+      } else {
+        op->data = nullptr;
+        op->pieces = v;
       }
       op_records.emplace_back(first_rec, cur);
       return true;
@@ -238,6 +280,7 @@ void DiskTier::StreamRecords() {
     }
     for (size_t j = first_live; j < planned.size(); ++j) Release(planned[j].p);
     planned.clear();
+    op_pieces.clear();
   }
 }
 
@@ -280,6 +323,7 @@ void DiskTier::Readmit(const std::shared_ptr<Region>& victim) {
       continue;
     }
     p->meta = *m;
+    p->pieces.emplace_back(rec, bytes);
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       queue_.push_back(p);
