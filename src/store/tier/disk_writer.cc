@@ -1,4 +1,4 @@
-// DiskTier's writer thread: drains the staging ring into the active region, seals full regions,
+// DiskTier's writer thread: drains the write queue into the active region, seals full regions,
 // and opens or reclaims the next one. Only this thread writes region files (plus Open and the
 // destructor while it is not running), so the active region needs no lock.
 #include <algorithm>
