@@ -59,9 +59,9 @@ struct EmbeddedStoreOptions {
   // Size of each preallocated region file; objects larger than a region are never demoted.
   uint64_t disk_region_bytes = 256ull << 20;
   // The write-behind queue, written by a background thread. A demoted object is written straight
-  // from its DRAM pages, which stay held until written, for up to min(this, dram_capacity_bytes / 4)
-  // bytes of objects; past that, objects are copied into a queue of this size. When it is full, the
-  // evicting caller waits up to disk_enqueue_wait_ms, then the object is dropped.
+  // from its DRAM pages, which stay held until written, up to min(this, dram_capacity_bytes / 4)
+  // bytes of objects; objects it cannot borrow are copied into a queue of this size. When either is
+  // full, the evicting caller waits up to disk_enqueue_wait_ms, then the object is dropped.
   uint64_t disk_write_queue_bytes = 256ull << 20;
   uint64_t disk_enqueue_wait_ms = 5000;
   uint64_t disk_io_bytes = 1ull << 20;  // bytes per I/O

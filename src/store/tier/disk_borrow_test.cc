@@ -111,7 +111,23 @@ TEST(DiskBorrow, PaddingIsZeroNotTheOwnersPage) {
   for (uint64_t i = 8192 + o->size; i < bytes.size(); ++i) ASSERT_EQ(bytes[i], 0) << "padding byte " << i;
 }
 
-TEST(DiskBorrow, CopiesPastTheLimitAndWithoutAlignment) {
+TEST(DiskBorrow, PastTheLimitWaitsForTheDiskInsteadOfCopying) {
+  DiskTierOptions opt = Options(FreshDir("borrowwait"));
+  opt.borrow_limit_bytes = 128 << 10;  // two objects in flight at most
+  auto t = DiskTier::Open(opt);
+  ASSERT_TRUE(t.ok());
+  std::vector<std::shared_ptr<Object>> objects;
+  for (uint64_t n = 0; n < 16; ++n) {
+    objects.push_back(std::make_shared<Object>(n, 64 << 10));
+    ASSERT_TRUE(Offer(**t, objects.back()).ok());
+    EXPECT_LE((*t)->Counters().borrowed_bytes, opt.borrow_limit_bytes);
+  }
+  (*t)->Flush();
+  EXPECT_EQ((*t)->Counters().borrowed, 16u);  // every one borrowed, none copied
+  for (const auto& o : objects) ASSERT_TRUE(Check(**t, *o).ok());
+}
+
+TEST(DiskBorrow, CopiesWhenBorrowingIsOffOrImpossible) {
   DiskTierOptions opt = Options(FreshDir("borrowlimit"));
   opt.borrow_limit_bytes = 0;
   auto t = DiskTier::Open(opt);
@@ -119,6 +135,17 @@ TEST(DiskBorrow, CopiesPastTheLimitAndWithoutAlignment) {
   auto o = std::make_shared<Object>(1, 64 << 10);
   ASSERT_TRUE(Offer(**t, o).ok());
   EXPECT_EQ(o.use_count(), 1);  // copied: nothing held past Enqueue
+  // And with borrowing on, an object larger than the bound (it could never be borrowed).
+  DiskTierOptions small = Options(FreshDir("borrowsmall"));
+  small.borrow_limit_bytes = 32 << 10;
+  auto t2 = DiskTier::Open(small);
+  ASSERT_TRUE(t2.ok());
+  auto big = std::make_shared<Object>(4, 64 << 10);
+  ASSERT_TRUE(Offer(**t2, big).ok());
+  EXPECT_EQ(big.use_count(), 1);
+  (*t2)->Flush();
+  EXPECT_EQ((*t2)->Counters().borrowed, 0u);
+  ASSERT_TRUE(Check(**t2, *big).ok());
   // A payload that is not in aligned whole blocks is copied too, owner or not.
   auto bytes = std::make_shared<std::vector<std::byte>>(PayloadFor(TestKey(2), 50000));
   std::span<const std::byte> seg(bytes->data() + 1, 40000);

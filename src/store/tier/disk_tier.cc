@@ -146,21 +146,29 @@ Status DiskTier::EnqueueRecord(const RecordMeta& meta, uint64_t expires_at_ms,
   // and the bytes past the payload in the owner's page are not ours to write).
   const uint64_t whole = meta.payload_bytes / kBlockBytes * kBlockBytes;
   const uint64_t tail = meta.payload_bytes - whole;
-  bool borrow = owner && meta.type == RecordType::kObject && whole > 0 && Borrowable(segments, meta.payload_bytes);
+  // Only an object that could never fit the borrow bound is copied: past the bound the caller waits
+  // for the disk like for a full ring. Copying there instead would only buy more buffering with the
+  // CPU time the copy costs (memcpy + hash ran slower than the disk), and under sustained demotion
+  // the disk sets the pace either way.
+  const bool borrow = owner && meta.type == RecordType::kObject && whole > 0 && whole <= options_.borrow_limit_bytes &&
+                      Borrowable(segments, meta.payload_bytes);
+  const uint64_t bytes = borrow ? kBlockBytes + (tail ? kBlockBytes : 0) : meta.record_bytes();
   uint64_t off;
   {
     std::unique_lock<std::mutex> lock(queue_mu_);
     if (meta.type == RecordType::kObject && pending_.count(k)) return Status::Ok();
-    if (borrow && borrowed_bytes_ + whole > options_.borrow_limit_bytes) borrow = false;  // copy instead
-    const uint64_t bytes = borrow ? kBlockBytes + (tail ? kBlockBytes : 0) : meta.record_bytes();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.enqueue_wait_ms);
+    auto room = [&]() -> std::optional<uint64_t> {
+      if (borrow && borrowed_bytes_ + whole > options_.borrow_limit_bytes) return std::nullopt;
+      return ring_.TryAllocate(bytes);
+    };
     std::optional<uint64_t> got;
-    while (!(got = ring_.TryAllocate(bytes))) {
+    while (!(got = room())) {
       if (stop_ || !admitting_.load()) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return Status::Unavailable("disk tier is closing or stopped admitting");
       }
-      if (space_cv_.wait_until(lock, deadline) == std::cv_status::timeout && !(got = ring_.TryAllocate(bytes))) {
+      if (space_cv_.wait_until(lock, deadline) == std::cv_status::timeout && !(got = room())) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return Status::ResourceExhausted("disk write queue full for " + std::to_string(options_.enqueue_wait_ms) + " ms");
       }

@@ -12,10 +12,10 @@
 //    its checksum is computed in place and its whole 4 KiB blocks are written straight from its pages,
 //    the owner held until those writes complete; only the record header and a partial last block go
 //    through the staging ring. Borrowing is bounded (borrow_limit_bytes), so a slow disk holds at
-//    most that much DRAM hostage; past it, and for objects offered without an owner, the payload is
-//    copied into the bounded staging ring (write_queue_bytes). When the ring is full the caller waits
-//    up to enqueue_wait_ms (back-pressure), then the object is dropped and counted: the queue never
-//    grows past its bounds. A queued object is already visible (Contains, Read serve it from the
+//    most that much DRAM hostage. Objects offered without an owner (or not in aligned blocks, or
+//    larger than the bound) are copied into the bounded staging ring (write_queue_bytes). When
+//    either bound is reached the caller waits up to enqueue_wait_ms (back-pressure), then the object
+//    is dropped and counted: the queue never grows past its bounds. A queued object is already visible (Contains, Read serve it from the
 //    ring or the borrowed pages), so chain checks do not flicker during demotion.
 //  - Promotion: the store promotes a disk hit to DRAM by reading it straight into DRAM pages.
 //    The disk copy stays (objects are immutable), so a re-eviction costs no write.
@@ -70,7 +70,8 @@ struct DiskTierOptions {
   uint64_t capacity_bytes = 0;            // at least 2 regions
   uint64_t region_bytes = 256ull << 20;   // multiple of 4 KiB
   uint64_t write_queue_bytes = 256ull << 20;
-  // Payload bytes of queued objects held by reference (Enqueue with an owner) at most; 0: always copy.
+  // Payload bytes of queued objects held by reference (Enqueue with an owner) at most: past it the
+  // caller waits, as for a full ring. 0: always copy.
   uint64_t borrow_limit_bytes = 256ull << 20;
   uint64_t io_bytes = 1ull << 20;         // bytes per I/O (multiple of 4 KiB)
   uint32_t io_depth = 8;                  // I/Os in flight per batch
@@ -120,7 +121,7 @@ class DiskTier {
   // With one, and when every segment starts 4 KiB-aligned and all but the last are whole 4 KiB
   // blocks (DRAM pages are), the payload is borrowed: written straight from `segments`, which must
   // stay unchanged until the tier drops `owner` (after the record's writes complete, or it is
-  // dropped); past borrow_limit_bytes it is copied instead. OK if queued or already present.
+  // dropped). OK if queued or already present.
   // kUnavailable if the tier stopped admitting; kResourceExhausted if the queue stayed full for
   // enqueue_wait_ms; kInvalidArgument if the object cannot fit a region. Blocks only for back-pressure.
   Status Enqueue(const NamespaceId& ns, const BlockKey& key, const BlockKey& parent, const KvGeometry& geometry,
