@@ -48,6 +48,7 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   const uint64_t t0 = MonotonicNanos();
   TW_RETURN_IF_ERROR(tier->Recover());
   tier->recovery_s_ = static_cast<double>(MonotonicNanos() - t0) / 1e9;
+  tier->sealer_ = std::thread([t = tier.get()] { t->SealerLoop(); });
   tier->writer_ = std::thread([t = tier.get()] { t->WriterLoop(); });
   // Wait for the writer to pin its queue memory, so the first demotions run at full speed.
   std::unique_lock<std::mutex> lock(tier->queue_mu_);
@@ -74,7 +75,16 @@ DiskTier::~DiskTier() {
     writer_.join();
   }
   // The writer has drained the queue; publish what it wrote so a restart need not scan.
+  WaitForSeals();
   if (admitting_.load()) (void)SealActive();
+  if (sealer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(seal_mu_);
+      sealer_stop_ = true;
+    }
+    seal_cv_.notify_all();
+    sealer_.join();
+  }
 }
 
 uint64_t DiskTier::max_payload_bytes() const {

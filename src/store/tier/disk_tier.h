@@ -238,7 +238,19 @@ class DiskTier {
   void Release(const std::shared_ptr<Pending>& p);
   void Publish(const Pending& p);
   Status EnsureActive(uint64_t record_bytes);
+  // Seals the active region now (footer, trailer, fdatasync), or hands it to the sealer thread.
   Status SealActive();
+  void SealActiveInBackground();
+  struct SealJob {
+    std::shared_ptr<Region> region;
+    uint64_t data_end = 0;
+    std::vector<RecordMeta> records;
+  };
+  SealJob TakeActive();
+  Status SealRegion(const SealJob& job);
+  void SealerLoop();
+  // Waits until every region handed to the sealer is sealed (or failed).
+  void WaitForSeals();
   Result<std::shared_ptr<Region>> NextRegion();
   // Copies the still-hot (read since written) objects of a region about to be reclaimed back into
   // the write queue, as far as it has room without waiting. Writer thread.
@@ -282,6 +294,15 @@ class DiskTier {
   bool seal_requested_ = false;  // GUARDED_BY(queue_mu_)
   bool stop_ = false;          // GUARDED_BY(queue_mu_)
   std::thread writer_;
+
+  // Background sealing: a full region is sealed by the sealer thread while the writer streams into
+  // the next one, so its fdatasync (tens of ms on a busy shared disk) is off the write path.
+  std::mutex seal_mu_;
+  std::condition_variable seal_cv_;  // a seal to run, or a seal finished
+  std::deque<SealJob> seal_jobs_;    // GUARDED_BY(seal_mu_)
+  bool seal_busy_ = false;           // GUARDED_BY(seal_mu_)
+  bool sealer_stop_ = false;         // GUARDED_BY(seal_mu_)
+  std::thread sealer_;
 
   std::atomic<bool> admitting_{true};
   std::atomic<uint64_t> hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0}, errors_{0},

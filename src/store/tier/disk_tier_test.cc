@@ -137,6 +137,24 @@ TEST(DiskTier, ReadBatchOfAdjacentRecordsServesEveryByte) {
   EXPECT_EQ(t->Counters().corrupt, 0u);
 }
 
+// Full regions are sealed by the sealer thread while writing goes on; Seal() returns only once
+// every region written so far is sealed, so another process could read them all.
+TEST(DiskTier, SealWaitsForBackgroundSeals) {
+  const std::string dir = FreshDir("bgseal");
+  auto t = OpenOrDie(SmallOptions(dir));
+  for (uint64_t n = 0; n < 150; ++n) ASSERT_TRUE(Put(*t, n).ok());
+  ASSERT_TRUE(t->Seal().ok());
+  const size_t files = RegionFiles(dir).size();
+  ASSERT_GE(files, 3u);
+  EXPECT_EQ(t->Counters().sealed_regions, files);
+  // Another owner sees only sealed regions: it must find every object.
+  DiskTierOptions reader = SmallOptions(dir);
+  reader.owner = "reader";
+  reader.shared = true;
+  auto r = OpenOrDie(reader);
+  for (uint64_t n = 0; n < 150; ++n) ASSERT_TRUE(ReadCheck(*r, n).ok()) << n;
+}
+
 TEST(DiskTier, RecoversSealedRegionsAfterRestart) {
   const std::string dir = FreshDir("sealed");
   {

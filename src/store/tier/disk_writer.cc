@@ -63,6 +63,7 @@ void DiskTier::WriterLoop() {
     }
     if (seal_requested_) {
       lock.unlock();
+      WaitForSeals();  // a caller of Seal() expects every region written so far to be published
       Status s = SealActive();
       if (!s.ok()) StopAdmitting(s);
       lock.lock();
@@ -353,7 +354,7 @@ void DiskTier::Publish(const Pending& p) {
 }
 
 Status DiskTier::EnsureActive(uint64_t record_bytes) {
-  if (active_.region) TW_RETURN_IF_ERROR(SealActive());
+  SealActiveInBackground();
   TW_ASSIGN_OR_RETURN(std::shared_ptr<Region> region, NextRegion());
   active_.region = std::move(region);
   active_.data_end = kBlockBytes;
@@ -364,17 +365,61 @@ Status DiskTier::EnsureActive(uint64_t record_bytes) {
   return Status::Ok();
 }
 
-Status DiskTier::SealActive() {
-  if (!active_.region) return Status::Ok();
-  std::shared_ptr<Region> region = std::move(active_.region);
+DiskTier::SealJob DiskTier::TakeActive() {
+  SealJob job{std::move(active_.region), active_.data_end, std::move(active_.records)};
   active_.region.reset();
-  std::vector<RecordMeta> records = std::move(active_.records);
   active_.records.clear();
-  TW_RETURN_IF_ERROR(
-      WriteSeal(*region->file, region->epoch, region->region_bytes, active_.data_end, records, options_.io_depth));
-  region->sealed.store(true);
+  return job;
+}
+
+Status DiskTier::SealRegion(const SealJob& job) {
+  TW_RETURN_IF_ERROR(WriteSeal(*job.region->file, job.region->epoch, job.region->region_bytes, job.data_end, job.records,
+                               options_.io_depth));
+  job.region->sealed.store(true);
   sealed_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
+}
+
+Status DiskTier::SealActive() {
+  if (!active_.region) return Status::Ok();
+  return SealRegion(TakeActive());
+}
+
+// Every record of the job has completed (the writer's stream over the region has ended), so the
+// footer lists only written records; until the seal lands the region is unsealed, which restart
+// handles as after any crash (scanned, then sealed), and it cannot be reclaimed.
+void DiskTier::SealActiveInBackground() {
+  if (!active_.region) return;
+  {
+    std::lock_guard<std::mutex> lock(seal_mu_);
+    seal_jobs_.push_back(TakeActive());
+  }
+  seal_cv_.notify_all();
+}
+
+void DiskTier::SealerLoop() {
+  std::unique_lock<std::mutex> lock(seal_mu_);
+  for (;;) {
+    seal_cv_.wait(lock, [&] { return !seal_jobs_.empty() || sealer_stop_; });
+    if (seal_jobs_.empty()) return;  // stopping, nothing left
+    SealJob job = std::move(seal_jobs_.front());
+    seal_jobs_.pop_front();
+    seal_busy_ = true;
+    lock.unlock();
+    Status s = SealRegion(job);
+    if (!s.ok()) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      StopAdmitting(s);
+    }
+    lock.lock();
+    seal_busy_ = false;
+    seal_cv_.notify_all();
+  }
+}
+
+void DiskTier::WaitForSeals() {
+  std::unique_lock<std::mutex> lock(seal_mu_);
+  seal_cv_.wait(lock, [&] { return seal_jobs_.empty() && !seal_busy_; });
 }
 
 Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
@@ -393,13 +438,24 @@ Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
       fresh = true;
     } else {
       // Reclaim the coldest sealed region: the least recently read, the oldest on a tie.
-      size_t victim = own_.size();
-      for (size_t i = 0; i < own_.size(); ++i) {
-        if (!own_[i]->sealed.load()) continue;
-        if (victim == own_.size() || own_[i]->last_access_ms.load() < own_[victim]->last_access_ms.load() ||
-            (own_[i]->last_access_ms.load() == own_[victim]->last_access_ms.load() && own_[i]->seq < own_[victim]->seq)) {
-          victim = i;
+      auto coldest = [&] {
+        size_t victim = own_.size();
+        for (size_t i = 0; i < own_.size(); ++i) {
+          if (!own_[i]->sealed.load()) continue;
+          if (victim == own_.size() || own_[i]->last_access_ms.load() < own_[victim]->last_access_ms.load() ||
+              (own_[i]->last_access_ms.load() == own_[victim]->last_access_ms.load() && own_[i]->seq < own_[victim]->seq)) {
+            victim = i;
+          }
         }
+        return victim;
+      };
+      size_t victim = coldest();
+      if (victim == own_.size()) {
+        // The only candidates may still be on the sealer (few regions): wait for them.
+        regions_mu_.unlock();
+        WaitForSeals();
+        regions_mu_.lock();
+        victim = coldest();
       }
       if (victim == own_.size()) return Status::Internal("no sealed region to reclaim");
       std::shared_ptr<Region> old = own_[victim];
