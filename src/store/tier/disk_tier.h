@@ -28,17 +28,21 @@
 //  - Durability: a record is indexed only after its write completed, and every read verifies the
 //    record header (key, epoch) and the payload checksum: a torn, failed or corrupt record is a
 //    counted miss, never served. Records survive a process crash (O_DIRECT); regions are fdatasync'd
-//    when sealed. Warm restart loads sealed regions' footers and scans the unsealed one up to its
-//    first bad record, then seals it. Remove appends a tombstone, applied at restart.
+//    when sealed (in the background, while the next region is written). Warm restart loads sealed
+//    regions' footers and scans the unsealed ones (the active region, and the previous one if its
+//    seal had not landed) up to their first bad record, then seals them. Remove appends a
+//    tombstone, applied at restart.
 //  - Sharing: several processes may use one directory, each with its own owner id, writing only its
 //    own region files. A region is published when sealed; others discover it (every
 //    discover_interval_ms, or on Discover) and serve it read-only. A reused or deleted region is a
 //    miss for them, never an error or a wrong read.
 //
 // Concurrency: the index is sharded (a mutex per shard). `queue_mu_` guards the staging ring, the
-// queue and the pending map; `regions_mu_` guards the region lists. Only the writer thread touches
-// the active region and writes files. Lock order: regions_mu_ -> shard; queue_mu_ is a leaf, so a
-// borrowed object's owner is always dropped outside it (its last reference frees DRAM pages).
+// queue and the pending map; `regions_mu_` guards the region lists; `seal_mu_` the sealer's jobs.
+// Only the writer thread touches the active region and writes records; the sealer thread writes
+// the footer and trailer of regions the writer has finished with. Lock order: regions_mu_ -> shard;
+// queue_mu_ and seal_mu_ are leaves, so a borrowed object's owner is always dropped outside
+// queue_mu_ (its last reference frees DRAM pages).
 #pragma once
 
 #include <array>
