@@ -59,8 +59,10 @@ struct EmbeddedStoreOptions {
   uint64_t disk_capacity_bytes = 64ull << 30;
   // Size of each preallocated region file; objects larger than a region are never demoted.
   uint64_t disk_region_bytes = 256ull << 20;
-  // The write-behind queue: demoted objects are copied here and written by a background thread.
-  // When it is full, the evicting caller waits up to disk_enqueue_wait_ms, then the object is dropped.
+  // The write-behind queue, written by a background thread. A demoted object is written straight
+  // from its DRAM pages, which stay held until written, up to min(this, dram_capacity_bytes / 4)
+  // bytes of objects; objects it cannot borrow are copied into a queue of this size. When either is
+  // full, the evicting caller waits up to disk_enqueue_wait_ms, then the object is dropped.
   uint64_t disk_write_queue_bytes = 256ull << 20;
   uint64_t disk_enqueue_wait_ms = 5000;
   uint64_t disk_io_bytes = 1ull << 20;  // bytes per I/O

@@ -4,7 +4,7 @@
 // `writes_mu_` guards open reservations. Neither is held while calling into a tier.
 //
 // Tiering: DRAM first. An object DRAM evicts is offered to the disk tier (DramTierOptions::on_evict
-// -> Demote), which copies it into its bounded write-behind queue; with DiskAdmission::kWriteThrough
+// -> Demote), which queues it for write-behind, borrowing its pages (no copy) within a bound; with DiskAdmission::kWriteThrough
 // every Put is offered too. Lookup reports the fastest tier holding each key. Get, Acquire and Pin
 // of an object only on disk promote it: DRAM pages are allocated (evicting, and so demoting, as
 // usual) and the disk tier reads the record straight into them, verifying its checksum; if DRAM has
@@ -47,7 +47,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
 
   // Opens the DRAM tier, whose evictions feed this store's Demote.
   Status Init(DramTierOptions dram) {
-    if (disk_ || options_.on_event) dram.on_evict = [this](const std::shared_ptr<DramObject>& obj) { OnDramEvict(*obj); };
+    if (disk_ || options_.on_event) dram.on_evict = [this](const std::shared_ptr<DramObject>& obj) { OnDramEvict(obj); };
     TW_ASSIGN_OR_RETURN(dram_, DramTier::Open(dram));
     clock_ = &dram_->clock();
     return Status::Ok();
@@ -344,7 +344,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       if (dram_->Contains(ns, key, clock_->NowMs())) continue;
       std::optional<DiskObjectInfo> info = disk_->Find(ns, key);
       if (!info || info->payload_bytes != e.object_bytes) continue;
-      Result<std::shared_ptr<DramObject>> fresh = dram_->Allocate({.size_bytes = e.object_bytes,
+      Result<std::shared_ptr<DramObject>> fresh = AllocateDram({.size_bytes = e.object_bytes,
                                                                    .tenant = e.tenant,
                                                                    .tenant_quota_bytes = e.quota_bytes,
                                                                    .ns = ns,
@@ -391,27 +391,39 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   // Publishes a newly stored object; with write-through it is queued for disk as well.
   void PublishNew(std::shared_ptr<DramObject> obj) {
     if (!dram_->Publish(obj)) return;
-    if (disk_ && options_.disk_admission == DiskAdmission::kWriteThrough) Demote(*obj);
+    if (disk_ && options_.disk_admission == DiskAdmission::kWriteThrough) Demote(obj);
   }
 
-  // The DRAM tier's eviction hook (outside every DRAM lock): offer the object to the disk tier,
-  // which copies it, so the DRAM pages are free as soon as this returns. Dropped quietly when the
-  // namespace is unknown or the disk tier refuses (full queue past its wait, stopped, too large);
-  // the disk tier counts those.
-  // Returns true if the disk tier holds the object now (queued counts: it serves from its queue).
-  bool Demote(const DramObject& obj) {
+  // The DRAM tier's eviction hook (outside every DRAM lock): offer the object to the disk tier. The
+  // disk tier borrows it (writes straight from its pages, holding `obj` until written: no copy),
+  // within a bound (disk_borrow_limit below), else copies it. Objects are immutable, so the pages
+  // cannot change under the write. Dropped quietly when the namespace is unknown or the disk tier
+  // refuses (full queue past its wait, stopped, too large); the disk tier counts those. Returns
+  // true if the disk tier holds the object now (queued counts: it serves from its queue).
+  bool Demote(const std::shared_ptr<DramObject>& obj) {
     NamespaceEntry e;
-    if (!FindNamespace(obj.ns, &e).ok()) return false;
-    auto segments = obj.memory->Segments<const std::byte>(obj.pages, obj.size_bytes);
-    return disk_->Enqueue(obj.ns, obj.key, obj.parent, e.nspace.geometry, obj.expires_at_ms, segments, obj.size_bytes).ok();
+    if (!FindNamespace(obj->ns, &e).ok()) return false;
+    auto segments = obj->memory->Segments<const std::byte>(obj->pages, obj->size_bytes);
+    return disk_->Enqueue(obj->ns, obj->key, obj->parent, e.nspace.geometry, obj->expires_at_ms, segments,
+                          obj->size_bytes, obj).ok();
   }
 
   // The DRAM tier's eviction hook: demote, then tell the listener where the object went.
-  void OnDramEvict(const DramObject& obj) {
+  void OnDramEvict(const std::shared_ptr<DramObject>& obj) {
     const bool demoted = disk_ && Demote(obj);
     if (!options_.on_event) return;
-    options_.on_event(StoreEvent{StoreEvent::Kind::kEvicted, obj.ns, obj.key, Tier::kDram});
-    if (demoted) options_.on_event(StoreEvent{StoreEvent::Kind::kStored, obj.ns, obj.key, Tier::kDisk});
+    options_.on_event(StoreEvent{StoreEvent::Kind::kEvicted, obj->ns, obj->key, Tier::kDram});
+    if (demoted) options_.on_event(StoreEvent{StoreEvent::Kind::kStored, obj->ns, obj->key, Tier::kDisk});
+  }
+
+  // DRAM allocation. Evicted objects the disk tier still borrows hold their pages until written, so
+  // when DRAM found nothing more to evict, wait for those writes once and try again.
+  Result<std::shared_ptr<DramObject>> AllocateDram(const DramTier::Request& request) {
+    Result<std::shared_ptr<DramObject>> got = dram_->Allocate(request);
+    if (got.ok() || !got.status().IsResourceExhausted() || !disk_) return got;
+    if (disk_->Counters().borrowed_bytes == 0) return got;
+    (void)disk_->WaitBorrowedReleased();
+    return dram_->Allocate(request);
   }
 
   // The visible DRAM object, or the disk copy promoted into DRAM, or nullptr (a miss). *why is
@@ -423,7 +435,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     std::optional<DiskObjectInfo> info = disk_->Find(ns, key);
     // A record of another size cannot belong to this namespace's geometry: a miss, never served.
     if (!info || info->payload_bytes != e.object_bytes) return nullptr;
-    Result<std::shared_ptr<DramObject>> fresh = dram_->Allocate({.size_bytes = e.object_bytes,
+    Result<std::shared_ptr<DramObject>> fresh = AllocateDram({.size_bytes = e.object_bytes,
                                                                  .tenant = e.tenant,
                                                                  .tenant_quota_bytes = e.quota_bytes,
                                                                  .ns = ns,
@@ -464,7 +476,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       return Status::InvalidArgument("parent " + ref.parent.ToHex() +
                                      " is not present: keys out of chain order (store the chain from its first block)");
     }
-    TW_ASSIGN_OR_RETURN(*obj, dram_->Allocate({.size_bytes = e.object_bytes,
+    TW_ASSIGN_OR_RETURN(*obj, AllocateDram({.size_bytes = e.object_bytes,
                                                .tenant = e.tenant,
                                                .tenant_quota_bytes = e.quota_bytes,
                                                .ns = ns,
@@ -516,6 +528,9 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const EmbeddedStoreOp
     d.capacity_bytes = options.disk_capacity_bytes;
     d.region_bytes = options.disk_region_bytes;
     d.write_queue_bytes = options.disk_write_queue_bytes;
+    // Borrowed (demoted, not yet written) objects keep DRAM pages busy: at most a quarter of DRAM,
+    // so eviction never has to run far ahead of the disk to find room.
+    d.borrow_limit_bytes = std::min(options.disk_write_queue_bytes, options.dram_capacity_bytes / 4);
     d.enqueue_wait_ms = options.disk_enqueue_wait_ms;
     d.io_bytes = options.disk_io_bytes;
     d.io_depth = options.disk_io_depth;

@@ -5,12 +5,15 @@
 //
 // Kills land anywhere: mid-copy into the queue, mid-write (torn records), mid-seal (torn footer or
 // trailer), mid-reclaim (a region header being rewritten). Regions are tiny so all of these happen.
+// Half the objects are offered as demotion offers them, borrowed from page-aligned memory (header
+// and payload gathered into one write), half copied, so both write paths are killed mid-flight.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "store/tier/disk_test_util.h"
@@ -52,7 +55,13 @@ uint64_t SizeOf(uint64_t n) { return 1 + (n * 7919) % (40 << 10); }
     const BlockKey k = TestKey(n);
     std::vector<std::byte> data = PayloadFor(k, SizeOf(n));
     std::span<const std::byte> seg(data);
-    (void)(*t)->Enqueue(TestNs(), k, TestKey(n ? n - 1 : 0), TestGeometry(1), 0, {&seg, 1}, data.size());
+    std::shared_ptr<AlignedBuffer> pages;
+    if (n % 2) {  // borrowed: the tier holds `pages` until written
+      pages = std::make_shared<AlignedBuffer>(AlignUp(data.size()));
+      std::memcpy(pages->data(), data.data(), data.size());
+      seg = {pages->data(), data.size()};
+    }
+    (void)(*t)->Enqueue(TestNs(), k, TestKey(n ? n - 1 : 0), TestGeometry(1), 0, {&seg, 1}, data.size(), pages);
     if (rng() % 64 == 0) (*t)->Flush();
     if (rng() % 256 == 0) (void)(*t)->Seal();
     if (rng() % 128 == 0) (void)(*t)->Remove(TestNs(), TestKey(n - rng() % 8));

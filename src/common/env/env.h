@@ -32,6 +32,11 @@ struct IoOp {
   uint64_t offset = 0;
   std::byte* data = nullptr;
   uint64_t length = 0;
+  // A gather/scatter op (writev/readv): when not empty, the op moves these pieces, in order, to or
+  // from `length` contiguous file bytes, and `data` is unused. One device I/O instead of one per
+  // piece (a record header in one buffer, its payload in another). With O_DIRECT every piece must
+  // be 4 KiB-aligned and a whole number of blocks. The pieces must stay valid until the op completes.
+  std::span<const std::span<std::byte>> pieces = {};
 };
 
 class File {

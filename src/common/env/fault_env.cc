@@ -19,10 +19,11 @@ class FaultFile final : public File {
       env_->injected_.fetch_add(1);
       return IoErrnoStatus(err, "injected read fault on " + base_->path());
     }
-    // A bit flip lands in the largest op of a multi-op read, as soon as that op completes (before
-    // the caller's on_done sees it), so it looks exactly like a flip on the medium.
+    // A bit flip lands in the largest op of a multi-op or scatter read (an object's read, not a
+    // region header's), as soon as that op completes (before the caller's on_done sees it), so it
+    // looks exactly like a flip on the medium.
     size_t victim = ops.size();
-    if (reads && !writes && ops.size() > 1) {
+    if (reads && !writes && (ops.size() > 1 || !ops[0].pieces.empty())) {
       int left = env_->flips_left_.load();
       while (left > 0 && !env_->flips_left_.compare_exchange_weak(left, left - 1)) {
       }
@@ -37,7 +38,17 @@ class FaultFile final : public File {
       if (i != victim) return;
       const IoOp& op = ops[i];
       const uint64_t at = op.length > kIoAlign ? kIoAlign + (op.length - kIoAlign) / 2 : op.length / 2;
-      op.data[at] ^= std::byte{0x10};
+      std::byte* b = op.pieces.empty() ? op.data + at : nullptr;
+      uint64_t left = at;  // a scatter read: find the piece holding byte `at`
+      for (const auto& p : op.pieces) {
+        if (left < p.size()) {
+          b = p.data() + left;
+          break;
+        }
+        left -= p.size();
+      }
+      if (!b) return;
+      *b ^= std::byte{0x10};
       env_->injected_.fetch_add(1);
     };
     if (victim == ops.size()) return base_->Submit(ops, depth, on_done);

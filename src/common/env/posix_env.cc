@@ -6,9 +6,13 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
+#include <deque>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -122,6 +126,7 @@ class PosixFile final : public File {
     // pulled[i]: op i as pulled, and bytes of it done so far; a short transfer is resubmitted for
     // the remainder (from `retry`) before anything new is pulled.
     std::vector<std::pair<IoOp, uint64_t>> pulled;
+    std::deque<std::vector<iovec>> iovs;  // a gather op's iovecs (the rest of it), alive while in flight
     std::vector<size_t> retry;
     uint32_t inflight = 0;
     bool exhausted = false;
@@ -150,6 +155,14 @@ class PosixFile final : public File {
         const IoOp& op = pulled[i].first;
         const uint64_t done = pulled[i].second;
         const unsigned len = static_cast<unsigned>(op.length - done);
+        if (!op.pieces.empty()) {
+          std::vector<iovec>& v = iovs.emplace_back(RemainingIov(op, done));
+          if (op.kind == IoOp::Kind::kRead) io_uring_prep_readv(sqe, fd_, v.data(), static_cast<unsigned>(v.size()), op.offset + done);
+          else io_uring_prep_writev(sqe, fd_, v.data(), static_cast<unsigned>(v.size()), op.offset + done);
+          io_uring_sqe_set_data64(sqe, i);
+          ++inflight;
+          continue;
+        }
         std::byte* at = op.data + done;
         const bool fixed = tr.fixed && at >= tr.fixed && at + len <= tr.fixed + tr.fixed_bytes;
         if (op.kind == IoOp::Kind::kRead) {
@@ -215,14 +228,32 @@ class PosixFile final : public File {
     return std::string(op.kind == IoOp::Kind::kRead ? "read " : "write ") + path_ + " at " + std::to_string(op.offset);
   }
 
+  // The iovecs of `op`'s pieces past its first `done` bytes.
+  static std::vector<iovec> RemainingIov(const IoOp& op, uint64_t done) {
+    std::vector<iovec> v;
+    v.reserve(op.pieces.size());
+    for (const auto& p : op.pieces) {
+      if (done >= p.size()) {
+        done -= p.size();
+        continue;
+      }
+      v.push_back({p.data() + done, p.size() - done});
+      done = 0;
+    }
+    return v;
+  }
+
   Status SubmitSync(std::span<const IoOp> ops, const OnDone& on_done) {
     for (size_t i = 0; i < ops.size(); ++i) {
       const IoOp& op = ops[i];
       uint64_t done = 0;
       while (done < op.length) {
-        ssize_t n = op.kind == IoOp::Kind::kRead
-                        ? pread(fd_, op.data + done, op.length - done, static_cast<off_t>(op.offset + done))
-                        : pwrite(fd_, op.data + done, op.length - done, static_cast<off_t>(op.offset + done));
+        std::vector<iovec> v;
+        if (!op.pieces.empty()) v = RemainingIov(op, done);
+        else v.push_back({op.data + done, op.length - done});
+        const int count = static_cast<int>(std::min<size_t>(v.size(), IOV_MAX));
+        ssize_t n = op.kind == IoOp::Kind::kRead ? preadv(fd_, v.data(), count, static_cast<off_t>(op.offset + done))
+                                                 : pwritev(fd_, v.data(), count, static_cast<off_t>(op.offset + done));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return IoErrnoStatus(errno, Describe(op));
         if (n == 0) return Status::IOError(Describe(op) + ": unexpected end of file");

@@ -3,6 +3,7 @@
 // so verification overlaps the I/O instead of following it.
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <map>
 
 #include "common/logging.h"
@@ -30,8 +31,7 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
     std::vector<std::span<std::byte>> target;
     AlignedBuffer bounce;
     std::byte* header = nullptr;
-    size_t first_op = 0, end_op = 0;  // this job's ops: [first_op] is the header, then payload chunks
-    size_t cursor = 0;
+    size_t cursor = 0;  // its payload slices checksummed so far
     uint64_t hashed = 0;
     std::unique_ptr<PayloadHasher> hasher;
   };
@@ -61,15 +61,7 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
         continue;
       }
       const Pending& p = *it->second;
-      const std::byte* src = ring_.at(p.ring_offset) + kBlockBytes;
-      uint64_t left = p.meta.payload_bytes;
-      for (const auto& s : item.dest) {
-        const uint64_t n = std::min<uint64_t>(left, s.size());
-        std::memcpy(s.data(), src, n);
-        src += n;
-        left -= n;
-      }
-      if (left) {
+      if (!CopyQueuedPayload(p, item.dest)) {
         item.status = Status::InvalidArgument("read buffer smaller than the object");
         continue;
       }
@@ -123,37 +115,73 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
     for (Job& j : jobs) j.item->status = Status::ResourceExhausted("cannot allocate read headers");
     return;
   }
+  // Each region's jobs become one run of reads shaped like the raw baseline's: every op is up to
+  // io_bytes of the file, scattered (IoOp::pieces, readv) into the record header's buffer and the
+  // payload's pages, and running on into the next record wherever records are adjacent in the file.
+  struct Slice {
+    size_t op;
+    const std::byte* data;
+    uint64_t length;
+  };
+  constexpr size_t kMaxPieces = 64;
   for (size_t from = 0; from < jobs.size();) {
     size_t to = from + 1;
     while (to < jobs.size() && jobs[to].e.region == jobs[from].e.region) ++to;
     std::vector<IoOp> ops;
-    std::vector<uint32_t> op_job;  // op index -> job index
+    std::deque<std::vector<std::span<std::byte>>> op_pieces;  // stable while ops point into them
+    std::vector<std::vector<uint32_t>> op_jobs;                // op -> jobs with payload in it
+    std::vector<std::vector<Slice>> payload(to - from);        // job -> its payload, in order, by op
+    bool open = false;   // ops.back() may grow
+    uint64_t file_at = 0;  // file offset of the next byte added
+    auto add = [&](uint32_t j, std::byte* data, uint64_t length, bool is_payload) {
+      while (length) {
+        if (open && (ops.back().length == options_.io_bytes || op_pieces.back().size() == kMaxPieces)) open = false;
+        if (!open) {
+          ops.push_back({IoOp::Kind::kRead, file_at, nullptr, 0});
+          op_pieces.emplace_back();
+          op_jobs.emplace_back();
+          open = true;
+        }
+        IoOp& op = ops.back();
+        auto& v = op_pieces.back();
+        const uint64_t n = std::min(length, options_.io_bytes - op.length);
+        if (!v.empty() && v.back().data() + v.back().size() == data) v.back() = {v.back().data(), v.back().size() + n};
+        else v.emplace_back(data, n);
+        op.length += n;
+        if (is_payload) {
+          payload[j - from].push_back({ops.size() - 1, data, n});
+          if (op_jobs.back().empty() || op_jobs.back().back() != j) op_jobs.back().push_back(j);
+        }
+        data += n;
+        length -= n;
+        file_at += n;
+      }
+    };
     for (size_t j = from; j < to; ++j) {
       Job& job = jobs[j];
       job.header = headers.data() + j * kBlockBytes;
-      job.first_op = ops.size();
-      ops.push_back({IoOp::Kind::kRead, job.e.offset, job.header, kBlockBytes});
-      uint64_t file_at = job.e.offset + kBlockBytes;
-      for (const auto& s : job.target) {
-        for (uint64_t done = 0; done < s.size(); done += options_.io_bytes) {
-          const uint64_t n = std::min<uint64_t>(options_.io_bytes, s.size() - done);
-          ops.push_back({IoOp::Kind::kRead, file_at, s.data() + done, n});
-          file_at += n;
-        }
-      }
-      job.end_op = ops.size();
-      job.cursor = job.first_op + 1;
-      op_job.resize(ops.size(), static_cast<uint32_t>(j));
+      if (open && job.e.offset != file_at) open = false;  // not adjacent to the previous record
+      file_at = job.e.offset;
+      add(static_cast<uint32_t>(j), job.header, kBlockBytes, false);
+      for (const auto& t : job.target) add(static_cast<uint32_t>(j), t.data(), t.size(), true);
+    }
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (op_pieces[i].size() == 1) ops[i].data = op_pieces[i][0].data();  // plain read, registered buffer if any
+      else ops[i].pieces = op_pieces[i];
     }
     std::vector<char> arrived(ops.size(), 0);
     auto on_done = [&](size_t i) {
       arrived[i] = 1;
-      Job& job = jobs[op_job[i]];
-      while (job.cursor < job.end_op && arrived[job.cursor]) {
-        const uint64_t n = std::min<uint64_t>(ops[job.cursor].length, job.e.payload_bytes - job.hashed);
-        if (n) job.hasher->Update(ops[job.cursor].data, n);
-        job.hashed += n;
-        ++job.cursor;
+      // Checksum each job's payload in order, as far as its ops have arrived.
+      for (uint32_t j : op_jobs[i]) {
+        Job& job = jobs[j];
+        const std::vector<Slice>& slices = payload[j - from];
+        while (job.cursor < slices.size() && arrived[slices[job.cursor].op]) {
+          const uint64_t n = std::min<uint64_t>(slices[job.cursor].length, job.e.payload_bytes - job.hashed);
+          if (n) job.hasher->Update(slices[job.cursor].data, n);
+          job.hashed += n;
+          ++job.cursor;
+        }
       }
     };
     const std::shared_ptr<Region> region = jobs[from].e.region;

@@ -114,7 +114,8 @@ Status DiskTier::LoadRegion(const std::string& name, const std::string& owner, u
         TW_LOG_INFO("disk tier: region {} recovered {} records; scan stopped at {}: {}", path, contents->records.size(),
                     contents->data_end, contents->stop.ToString());
       }
-      // At most one region is unsealed after a crash; if there are several, seal the earlier ones too.
+      // Up to two regions are unsealed after a crash (the active one, and the previous one if its
+      // background seal had not landed): seal the earlier ones now.
       if (active_.region) {
         regions_mu_.unlock();
         Status s = SealActive();

@@ -2,6 +2,7 @@
 // restart/discovery in disk_recovery.cc.
 #include "store/tier/disk_tier.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -47,6 +48,7 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   const uint64_t t0 = MonotonicNanos();
   TW_RETURN_IF_ERROR(tier->Recover());
   tier->recovery_s_ = static_cast<double>(MonotonicNanos() - t0) / 1e9;
+  tier->sealer_ = std::thread([t = tier.get()] { t->SealerLoop(); });
   tier->writer_ = std::thread([t = tier.get()] { t->WriterLoop(); });
   // Wait for the writer to pin its queue memory, so the first demotions run at full speed.
   std::unique_lock<std::mutex> lock(tier->queue_mu_);
@@ -73,7 +75,16 @@ DiskTier::~DiskTier() {
     writer_.join();
   }
   // The writer has drained the queue; publish what it wrote so a restart need not scan.
+  WaitForSeals();
   if (admitting_.load()) (void)SealActive();
+  if (sealer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(seal_mu_);
+      sealer_stop_ = true;
+    }
+    seal_cv_.notify_all();
+    sealer_.join();
+  }
 }
 
 uint64_t DiskTier::max_payload_bytes() const {
@@ -98,7 +109,7 @@ uint64_t DiskTier::StoreFromWall(uint64_t expires_wall_ms) const {
 
 Status DiskTier::Enqueue(const NamespaceId& ns, const BlockKey& key, const BlockKey& parent, const KvGeometry& geometry,
                          uint64_t expires_at_ms, std::span<const std::span<const std::byte>> segments,
-                         uint64_t payload_bytes) {
+                         uint64_t payload_bytes, std::shared_ptr<const void> owner) {
   RecordMeta m;
   m.type = RecordType::kObject;
   m.ns = ns;
@@ -108,11 +119,29 @@ Status DiskTier::Enqueue(const NamespaceId& ns, const BlockKey& key, const Block
   m.payload_bytes = payload_bytes;
   m.expires_wall_ms = WallFromStore(expires_at_ms);
   if (Contains(ns, key)) return Status::Ok();
-  return EnqueueRecord(m, expires_at_ms, segments);
+  return EnqueueRecord(m, expires_at_ms, segments, std::move(owner));
 }
 
+namespace {
+
+// True if the first `payload_bytes` of `segments` can be written with O_DIRECT where they are: every
+// segment starts 4 KiB-aligned and all but the one holding the payload's end are whole blocks.
+bool Borrowable(std::span<const std::span<const std::byte>> segments, uint64_t payload_bytes) {
+  uint64_t left = payload_bytes;
+  for (const auto& s : segments) {
+    if (!left) break;
+    if (reinterpret_cast<uintptr_t>(s.data()) % kIoAlign) return false;
+    const uint64_t n = std::min<uint64_t>(left, s.size());
+    left -= n;
+    if (left && n % kIoAlign) return false;
+  }
+  return left == 0;
+}
+
+}  // namespace
+
 Status DiskTier::EnqueueRecord(const RecordMeta& meta, uint64_t expires_at_ms,
-                               std::span<const std::span<const std::byte>> segments) {
+                               std::span<const std::span<const std::byte>> segments, std::shared_ptr<const void> owner) {
   if (!admitting_.load(std::memory_order_relaxed)) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return Status::Unavailable("disk tier stopped admitting after an I/O error");
@@ -122,49 +151,89 @@ Status DiskTier::EnqueueRecord(const RecordMeta& meta, uint64_t expires_at_ms,
     return Status::InvalidArgument("object of " + std::to_string(meta.payload_bytes) + " bytes exceeds a disk region");
   }
   const IndexKey k{meta.ns, meta.key};
-  const uint64_t bytes = meta.record_bytes();
+  // A borrowed payload's whole blocks stay where they are; the ring holds its header block and, if
+  // the payload ends mid-block, a zero-padded copy of that last block (O_DIRECT writes whole blocks,
+  // and the bytes past the payload in the owner's page are not ours to write).
+  const uint64_t whole = meta.payload_bytes / kBlockBytes * kBlockBytes;
+  const uint64_t tail = meta.payload_bytes - whole;
+  // Only an object that could never fit the borrow bound is copied: past the bound the caller waits
+  // for the disk like for a full ring. Copying there instead would only buy more buffering with the
+  // CPU time the copy costs (memcpy + hash ran slower than the disk), and under sustained demotion
+  // the disk sets the pace either way.
+  const bool borrow = owner && meta.type == RecordType::kObject && whole > 0 && whole <= options_.borrow_limit_bytes &&
+                      Borrowable(segments, meta.payload_bytes);
+  const uint64_t bytes = borrow ? kBlockBytes + (tail ? kBlockBytes : 0) : meta.record_bytes();
   uint64_t off;
   {
     std::unique_lock<std::mutex> lock(queue_mu_);
     if (meta.type == RecordType::kObject && pending_.count(k)) return Status::Ok();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.enqueue_wait_ms);
+    auto room = [&]() -> std::optional<uint64_t> {
+      if (borrow && borrowed_bytes_ + whole > options_.borrow_limit_bytes) return std::nullopt;
+      return ring_.TryAllocate(bytes);
+    };
     std::optional<uint64_t> got;
-    while (!(got = ring_.TryAllocate(bytes))) {
+    while (!(got = room())) {
       if (stop_ || !admitting_.load()) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return Status::Unavailable("disk tier is closing or stopped admitting");
       }
-      if (space_cv_.wait_until(lock, deadline) == std::cv_status::timeout && !(got = ring_.TryAllocate(bytes))) {
+      if (space_cv_.wait_until(lock, deadline) == std::cv_status::timeout && !(got = room())) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return Status::ResourceExhausted("disk write queue full for " + std::to_string(options_.enqueue_wait_ms) + " ms");
       }
       if (got) break;
     }
     off = *got;
+    if (borrow) borrowed_bytes_ += whole;
   }
-  // Copy outside the lock: the ring bytes are ours until queued.
+  // Fill the ring outside the lock: its bytes are ours until queued.
   auto p = std::make_shared<Pending>();
   p->meta = meta;
   p->ring_offset = off;
   p->expires_at_ms = expires_at_ms;
-  // Copy and checksum in one pass, a cache-sized chunk at a time: the hash reads what the copy just
-  // wrote, from cache, instead of a second trip through memory.
-  constexpr uint64_t kChunk = 256 << 10;
-  std::byte* dst = ring_.at(off) + kBlockBytes;
-  uint64_t left = meta.payload_bytes;
   PayloadHasher hasher;
-  for (const auto& s : segments) {
-    const uint64_t n = std::min<uint64_t>(left, s.size());
-    for (uint64_t done = 0; done < n; done += kChunk) {
-      const uint64_t c = std::min(kChunk, n - done);
-      std::memcpy(dst, s.data() + done, c);
-      hasher.Update(dst, c);
-      dst += c;
+  if (borrow) {
+    // Only the checksum reads the payload here (one pass, no copy); the writer's DMA reads it again.
+    p->owner = std::move(owner);
+    p->borrowed_bytes = whole;
+    borrowed_.fetch_add(1, std::memory_order_relaxed);
+    p->pieces.emplace_back(ring_.at(off), kBlockBytes);
+    uint64_t left = meta.payload_bytes;
+    for (const auto& s : segments) {
+      const uint64_t n = std::min<uint64_t>(left, s.size());
+      if (!n) break;
+      hasher.Update(s.data(), n);
+      const uint64_t blocks = std::min(n, left - tail) / kBlockBytes * kBlockBytes;
+      if (blocks) p->pieces.emplace_back(s.data(), blocks);
+      if (n > blocks) {  // the payload's partial last block
+        std::byte* t = ring_.at(off) + kBlockBytes;
+        std::memcpy(t, s.data() + blocks, n - blocks);
+        std::memset(t + (n - blocks), 0, kBlockBytes - (n - blocks));
+        p->pieces.emplace_back(t, kBlockBytes);
+      }
+      left -= n;
     }
-    left -= n;
-    if (!left) break;
+  } else {
+    p->pieces.emplace_back(ring_.at(off), meta.record_bytes());
+    // Copy and checksum in one pass, a cache-sized chunk at a time: the hash reads what the copy just
+    // wrote, from cache, instead of a second trip through memory.
+    constexpr uint64_t kChunk = 256 << 10;
+    std::byte* dst = ring_.at(off) + kBlockBytes;
+    uint64_t left = meta.payload_bytes;
+    for (const auto& s : segments) {
+      const uint64_t n = std::min<uint64_t>(left, s.size());
+      for (uint64_t done = 0; done < n; done += kChunk) {
+        const uint64_t c = std::min(kChunk, n - done);
+        std::memcpy(dst, s.data() + done, c);
+        hasher.Update(dst, c);
+        dst += c;
+      }
+      left -= n;
+      if (!left) break;
+    }
+    std::memset(dst, 0, meta.stored_bytes() - meta.payload_bytes);
   }
-  std::memset(dst, 0, meta.stored_bytes() - meta.payload_bytes);
   if (meta.type == RecordType::kObject) p->meta.payload_checksum = hasher.Digest();
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
@@ -173,6 +242,28 @@ Status DiskTier::EnqueueRecord(const RecordMeta& meta, uint64_t expires_at_ms,
   }
   queue_cv_.notify_one();
   return Status::Ok();
+}
+
+bool DiskTier::CopyQueuedPayload(const Pending& p, std::span<const std::span<std::byte>> dest) {
+  // The payload follows the header block through the pieces; dest may be cut differently.
+  uint64_t left = p.meta.payload_bytes;
+  uint64_t skip = kBlockBytes;
+  size_t di = 0;
+  uint64_t doff = 0;
+  for (const auto& piece : p.pieces) {
+    uint64_t at = std::min<uint64_t>(skip, piece.size());
+    skip -= at;
+    while (at < piece.size() && left) {
+      while (di < dest.size() && doff == dest[di].size()) ++di, doff = 0;
+      if (di == dest.size()) return false;
+      const uint64_t n = std::min({piece.size() - at, dest[di].size() - doff, left});
+      std::memcpy(dest[di].data() + doff, piece.data() + at, n);
+      at += n;
+      doff += n;
+      left -= n;
+    }
+  }
+  return left == 0;
 }
 
 bool DiskTier::Contains(const NamespaceId& ns, const BlockKey& key) { return Find(ns, key).has_value(); }
@@ -276,7 +367,7 @@ Status DiskTier::Remove(const NamespaceId& ns, const BlockKey& key) {
     t.key = key;
     t.parent = parent;
     t.geometry = geometry;
-    (void)EnqueueRecord(t, 0, {});  // best effort: a lost tombstone can only bring back correct bytes
+    (void)EnqueueRecord(t, 0, {}, nullptr);  // best effort: a lost tombstone can only bring back correct bytes
   }
   return Status::Ok();
 }
@@ -284,6 +375,13 @@ Status DiskTier::Remove(const NamespaceId& ns, const BlockKey& key) {
 void DiskTier::Flush() {
   std::unique_lock<std::mutex> lock(queue_mu_);
   space_cv_.wait(lock, [&] { return (queue_.empty() && !writing_) || stop_; });
+}
+
+bool DiskTier::WaitBorrowedReleased() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  return space_cv_.wait_for(lock, std::chrono::milliseconds(options_.enqueue_wait_ms),
+                            [&] { return borrowed_bytes_ == 0 || stop_ || !admitting_.load(); }) &&
+         borrowed_bytes_ == 0;
 }
 
 Status DiskTier::Seal() {
@@ -328,6 +426,7 @@ DiskTierCounters DiskTier::Counters() const {
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     c.queued_bytes = ring_.used_bytes();
+    c.borrowed_bytes = borrowed_bytes_;
   }
   {
     std::lock_guard<std::mutex> lock(regions_mu_);
@@ -337,6 +436,7 @@ DiskTierCounters DiskTier::Counters() const {
   c.corrupt = corrupt_.load();
   c.reclaimed_regions = reclaimed_.load();
   c.readmitted = readmitted_.load();
+  c.borrowed = borrowed_.load();
   c.sealed_regions = sealed_.load();
   c.recovered_objects = recovered_.load();
   c.recovery_s = recovery_s_;

@@ -6,13 +6,17 @@
 //    and fits a region, as long as it is healthy. After any write or read error (EIO, ENOSPC, ...)
 //    it stops admitting for good (until reopened): one warning in the log, TierStats::errors and
 //    DiskTierCounters::admitting report it, and reads of what is already on disk go on.
-//  - Write-behind: an offered object is copied into a bounded staging ring (write_queue_bytes) and
-//    the caller returns; one writer thread appends queued records to the active region with O_DIRECT
-//    through io_uring (io_bytes per I/O, io_depth in flight). Copying out means the DRAM pages are
-//    free the moment the caller returns, so a slow disk never holds DRAM hostage. When the ring is
-//    full the caller waits up to enqueue_wait_ms (back-pressure), then the object is dropped and
-//    counted: the queue never grows past its bound. A queued object is already visible (Contains,
-//    Read serve it from the ring), so chain checks do not flicker during demotion.
+//  - Write-behind: an offered object is queued and the caller returns; one writer thread appends
+//    queued records to the active region with O_DIRECT through io_uring (io_bytes per I/O, io_depth
+//    in flight). An object offered with an owner (the DRAM tier's demotion) is borrowed, not copied:
+//    its checksum is computed in place and its whole 4 KiB blocks are written straight from its pages,
+//    the owner held until those writes complete; only the record header and a partial last block go
+//    through the staging ring. Borrowing is bounded (borrow_limit_bytes), so a slow disk holds at
+//    most that much DRAM hostage. Objects offered without an owner (or not in aligned blocks, or
+//    larger than the bound) are copied into the bounded staging ring (write_queue_bytes). When
+//    either bound is reached the caller waits up to enqueue_wait_ms (back-pressure), then the object
+//    is dropped and counted: the queue never grows past its bounds. A queued object is already visible (Contains, Read serve it from the
+//    ring or the borrowed pages), so chain checks do not flicker during demotion.
 //  - Promotion: the store promotes a disk hit to DRAM by reading it straight into DRAM pages.
 //    The disk copy stays (objects are immutable), so a re-eviction costs no write.
 //  - Eviction: by region. When every region the tier may own (capacity_bytes / region_bytes) is in
@@ -24,16 +28,21 @@
 //  - Durability: a record is indexed only after its write completed, and every read verifies the
 //    record header (key, epoch) and the payload checksum: a torn, failed or corrupt record is a
 //    counted miss, never served. Records survive a process crash (O_DIRECT); regions are fdatasync'd
-//    when sealed. Warm restart loads sealed regions' footers and scans the unsealed one up to its
-//    first bad record, then seals it. Remove appends a tombstone, applied at restart.
+//    when sealed (in the background, while the next region is written). Warm restart loads sealed
+//    regions' footers and scans the unsealed ones (the active region, and the previous one if its
+//    seal had not landed) up to their first bad record, then seals them. Remove appends a
+//    tombstone, applied at restart.
 //  - Sharing: several processes may use one directory, each with its own owner id, writing only its
 //    own region files. A region is published when sealed; others discover it (every
 //    discover_interval_ms, or on Discover) and serve it read-only. A reused or deleted region is a
 //    miss for them, never an error or a wrong read.
 //
 // Concurrency: the index is sharded (a mutex per shard). `queue_mu_` guards the staging ring, the
-// queue and the pending map; `regions_mu_` guards the region lists. Only the writer thread touches
-// the active region and writes files. Lock order: regions_mu_ -> shard; queue_mu_ is a leaf.
+// queue and the pending map; `regions_mu_` guards the region lists; `seal_mu_` the sealer's jobs.
+// Only the writer thread touches the active region and writes records; the sealer thread writes
+// the footer and trailer of regions the writer has finished with. Lock order: regions_mu_ -> shard;
+// queue_mu_ and seal_mu_ are leaves, so a borrowed object's owner is always dropped outside
+// queue_mu_ (its last reference frees DRAM pages).
 #pragma once
 
 #include <array>
@@ -41,7 +50,6 @@
 #include <condition_variable>
 #include <functional>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,6 +75,9 @@ struct DiskTierOptions {
   uint64_t capacity_bytes = 0;            // at least 2 regions
   uint64_t region_bytes = 256ull << 20;   // multiple of 4 KiB
   uint64_t write_queue_bytes = 256ull << 20;
+  // Payload bytes of queued objects held by reference (Enqueue with an owner) at most: past it the
+  // caller waits, as for a full ring. 0: always copy.
+  uint64_t borrow_limit_bytes = 256ull << 20;
   uint64_t io_bytes = 1ull << 20;         // bytes per I/O (multiple of 4 KiB)
   uint32_t io_depth = 8;                  // I/Os in flight per batch
   uint64_t enqueue_wait_ms = 5000;        // back-pressure: longest a demoting caller waits
@@ -91,7 +102,9 @@ struct DiskObjectInfo {
 // Counters beyond TierStats.
 struct DiskTierCounters {
   bool admitting = true;
-  uint64_t queued_bytes = 0;
+  uint64_t queued_bytes = 0;    // staging ring bytes in use
+  uint64_t borrowed_bytes = 0;  // payload bytes queued by reference (their owners still held)
+  uint64_t borrowed = 0;        // objects ever queued by reference instead of copied
   uint64_t dropped = 0;        // offered objects not written: queue full, tier stopped, too large
   uint64_t corrupt = 0;        // records that failed verification on read
   uint64_t reclaimed_regions = 0;
@@ -111,12 +124,17 @@ class DiskTier {
   // Drains the queue, seals the active region, stops the writer.
   ~DiskTier();
 
-  // Offers an object for write-behind: copies `segments` (the payload, in order, `meta.payload_bytes`
-  // in total) and returns. OK if queued or already present. kUnavailable if the tier stopped
-  // admitting; kResourceExhausted if the queue stayed full for enqueue_wait_ms; kInvalidArgument if
-  // the object cannot fit a region. Blocks only for back-pressure.
+  // Offers an object for write-behind: `segments` are the payload, in order, `payload_bytes` in
+  // total. Without an `owner` the payload is copied and the caller may reuse `segments` at once.
+  // With one, and when every segment starts 4 KiB-aligned and all but the last are whole 4 KiB
+  // blocks (DRAM pages are), the payload is borrowed: written straight from `segments`, which must
+  // stay unchanged until the tier drops `owner` (after the record's writes complete, or it is
+  // dropped). OK if queued or already present.
+  // kUnavailable if the tier stopped admitting; kResourceExhausted if the queue stayed full for
+  // enqueue_wait_ms; kInvalidArgument if the object cannot fit a region. Blocks only for back-pressure.
   Status Enqueue(const NamespaceId& ns, const BlockKey& key, const BlockKey& parent, const KvGeometry& geometry,
-                 uint64_t expires_at_ms, std::span<const std::span<const std::byte>> segments, uint64_t payload_bytes);
+                 uint64_t expires_at_ms, std::span<const std::span<const std::byte>> segments, uint64_t payload_bytes,
+                 std::shared_ptr<const void> owner = nullptr);
 
   bool Contains(const NamespaceId& ns, const BlockKey& key);
   std::optional<DiskObjectInfo> Find(const NamespaceId& ns, const BlockKey& key);
@@ -148,6 +166,10 @@ class DiskTier {
 
   // Waits until every queued object is written (or dropped).
   void Flush();
+  // Waits until no borrowed payload is held (every owner passed to Enqueue dropped), at most
+  // enqueue_wait_ms. For a caller that needs the borrowed memory back (DRAM with nothing evictable).
+  // Returns whether none is held.
+  bool WaitBorrowedReleased();
   // Flushes, then seals the active region so that other processes can see it.
   Status Seal();
   // Looks for other owners' newly sealed, reused or deleted regions (shared mode).
@@ -184,12 +206,19 @@ class DiskTier {
     std::mutex mu;
     std::unordered_map<IndexKey, Entry, IndexKeyHash> map;
   };
-  // A record in the staging ring, waiting for the writer.
+  // A queued record, waiting for the writer. Its header block is in the staging ring at
+  // ring_offset; `pieces` say where its bytes are, in file order, summing to meta.record_bytes():
+  // one ring span for a copied record; for a borrowed one the ring header block, the borrowed
+  // payload's whole blocks, then (if the payload ends mid-block) a zero-padded copy of its last
+  // partial block, in the ring right after the header.
   struct Pending {
     RecordMeta meta;
     uint64_t ring_offset = 0;
     uint64_t expires_at_ms = 0;
     bool cancelled = false;  // removed while queued: freed, never written
+    std::vector<std::span<const std::byte>> pieces;
+    std::shared_ptr<const void> owner;  // keeps borrowed pieces unchanged until written; reset by Release
+    uint64_t borrowed_bytes = 0;        // counted in borrowed_bytes_ until Release
   };
   // The region the writer appends to. Writer thread only.
   struct Active {
@@ -224,13 +253,28 @@ class DiskTier {
   void Release(const std::shared_ptr<Pending>& p);
   void Publish(const Pending& p);
   Status EnsureActive(uint64_t record_bytes);
+  // Seals the active region now (footer, trailer, fdatasync), or hands it to the sealer thread.
   Status SealActive();
+  void SealActiveInBackground();
+  struct SealJob {
+    std::shared_ptr<Region> region;
+    uint64_t data_end = 0;
+    std::vector<RecordMeta> records;
+  };
+  SealJob TakeActive();
+  Status SealRegion(const SealJob& job);
+  void SealerLoop();
+  // Waits until every region handed to the sealer is sealed (or failed).
+  void WaitForSeals();
   Result<std::shared_ptr<Region>> NextRegion();
   // Copies the still-hot (read since written) objects of a region about to be reclaimed back into
   // the write queue, as far as it has room without waiting. Writer thread.
   void Readmit(const std::shared_ptr<Region>& victim);
   void StopAdmitting(const Status& why);
-  Status EnqueueRecord(const RecordMeta& meta, uint64_t expires_at_ms, std::span<const std::span<const std::byte>> segments);
+  Status EnqueueRecord(const RecordMeta& meta, uint64_t expires_at_ms, std::span<const std::span<const std::byte>> segments,
+                       std::shared_ptr<const void> owner);
+  // Copies a queued record's payload into `dest` (a read served from the queue). Requires queue_mu_.
+  static bool CopyQueuedPayload(const Pending& p, std::span<const std::span<std::byte>> dest);
 
   uint64_t WallFromStore(uint64_t expires_at_ms) const;
   uint64_t StoreFromWall(uint64_t expires_wall_ms) const;
@@ -257,6 +301,7 @@ class DiskTier {
   std::condition_variable queue_cv_;  // work for the writer
   std::condition_variable space_cv_;  // ring space or idleness for callers
   StagingRing ring_;                                                         // GUARDED_BY(queue_mu_)
+  uint64_t borrowed_bytes_ = 0;                                              // GUARDED_BY(queue_mu_)
   std::deque<std::shared_ptr<Pending>> queue_;                               // GUARDED_BY(queue_mu_)
   std::unordered_map<IndexKey, std::shared_ptr<Pending>, IndexKeyHash> pending_;  // GUARDED_BY(queue_mu_)
   bool writing_ = false;       // GUARDED_BY(queue_mu_): a batch is in flight
@@ -265,9 +310,18 @@ class DiskTier {
   bool stop_ = false;          // GUARDED_BY(queue_mu_)
   std::thread writer_;
 
+  // Background sealing: a full region is sealed by the sealer thread while the writer streams into
+  // the next one, so its fdatasync (tens of ms on a busy shared disk) is off the write path.
+  std::mutex seal_mu_;
+  std::condition_variable seal_cv_;  // a seal to run, or a seal finished
+  std::deque<SealJob> seal_jobs_;    // GUARDED_BY(seal_mu_)
+  bool seal_busy_ = false;           // GUARDED_BY(seal_mu_)
+  bool sealer_stop_ = false;         // GUARDED_BY(seal_mu_)
+  std::thread sealer_;
+
   std::atomic<bool> admitting_{true};
   std::atomic<uint64_t> hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0}, errors_{0},
-      dropped_{0}, corrupt_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0};
+      dropped_{0}, corrupt_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0}, borrowed_{0};
   double recovery_s_ = 0;
 };
 

@@ -1,10 +1,12 @@
-// DiskTier's writer thread: drains the staging ring into the active region, seals full regions,
+// DiskTier's writer thread: drains the write queue into the active region, seals full regions,
 // and opens or reclaims the next one. Only this thread writes region files (plus Open and the
 // destructor while it is not running), so the active region needs no lock.
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <random>
 
+#include "common/check.h"
 #include "common/logging.h"
 #include "store/tier/disk_tier.h"
 
@@ -61,6 +63,7 @@ void DiskTier::WriterLoop() {
     }
     if (seal_requested_) {
       lock.unlock();
+      WaitForSeals();  // a caller of Seal() expects every region written so far to be published
       Status s = SealActive();
       if (!s.ok()) StopAdmitting(s);
       lock.lock();
@@ -81,15 +84,22 @@ std::shared_ptr<DiskTier::Pending> DiskTier::PopQueued() {
   return p;
 }
 
-// Gives a record's ring space back (written, dropped or cancelled) and ends its pending visibility.
+// Gives a record's ring space back (written, dropped or cancelled), lets go of what it borrowed and
+// ends its pending visibility.
 void DiskTier::Release(const std::shared_ptr<Pending>& p) {
+  std::shared_ptr<const void> owner;
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     ring_.Free(p->ring_offset);
+    borrowed_bytes_ -= p->borrowed_bytes;
+    p->borrowed_bytes = 0;
+    owner = std::move(p->owner);  // a read from the queue copies under queue_mu_, so none is running
+    p->pieces.clear();
     auto it = pending_.find(IndexKey{p->meta.ns, p->meta.key});
     if (it != pending_.end() && it->second == p) pending_.erase(it);
   }
   space_cv_.notify_all();
+  owner.reset();  // outside queue_mu_: the last reference to a DRAM object frees its pages
 }
 
 void DiskTier::StreamRecords() {
@@ -145,60 +155,93 @@ void DiskTier::StreamRecords() {
     bool region_full = false;
     size_t cur = 0;          // planned[cur] is being cut into ops
     uint64_t cur_done = 0;   // bytes of planned[cur] handed out
+    size_t cur_piece = 0;    // ... the next of them from planned[cur].p->pieces[cur_piece]
+    uint64_t piece_off = 0;  // ... at this offset
     std::vector<std::pair<size_t, size_t>> op_records;  // op -> [first, last] planned index it covers
     auto plan = [&](std::shared_ptr<Pending> p) {
       p->meta.epoch = active_.region->epoch;
       p->meta.seq = next_record_seq_.fetch_add(1, std::memory_order_relaxed);
       p->meta.offset = active_.data_end;
       EncodeRecordHeader(p->meta, reinterpret_cast<uint8_t*>(ring_.at(p->ring_offset)));
+      uint64_t pieces_bytes = 0;
+      for (const auto& piece : p->pieces) pieces_bytes += piece.size();
+      TW_CHECK(pieces_bytes == p->meta.record_bytes());
       active_.data_end += p->meta.record_bytes();
       active_.records.push_back(p->meta);
       planned.push_back(Planned{std::move(p)});
     };
     plan(std::move(first));
+    // Pops the next queued record into the plan, if there is one and it fits the region.
+    auto pull = [&]() -> bool {
+      if (region_full || !admitting_.load()) return false;
+      std::shared_ptr<Pending> p = PopQueued();
+      while (p && p->cancelled) {
+        Release(p);
+        p = PopQueued();
+      }
+      if (!p) return false;
+      if (!fits(*p)) {
+        held = std::move(p);
+        region_full = true;
+        return false;
+      }
+      plan(std::move(p));
+      return true;
+    };
+    // Each op's pieces, kept until the stream ends (an op's iovecs point into them).
+    std::deque<std::vector<std::span<std::byte>>> op_pieces;
+    constexpr size_t kMaxPieces = 64;
     auto next = [&](IoOp* op) -> bool {
       // Find bytes to write: the rest of planned[cur], else the next queued record that fits.
       while (cur < planned.size() && cur_done == planned[cur].p->meta.record_bytes()) {
         planned[cur].planned_all = true;
         ++cur;
         cur_done = 0;
+        cur_piece = 0;
+        piece_off = 0;
       }
-      if (cur == planned.size()) {
-        if (region_full || !admitting_.load()) return false;
-        std::shared_ptr<Pending> p = PopQueued();
-        while (p && p->cancelled) {
-          Release(p);
-          p = PopQueued();
-        }
-        if (!p) return false;  // asked again after the next completion
-        if (!fits(*p)) {
-          held = std::move(p);
-          region_full = true;
-          return false;
-        }
-        plan(std::move(p));
-      }
-      // An op runs up to io_bytes and may continue into the following records while they are
-      // contiguous in both the ring and the file, so no I/O is a record's 4 KiB tail.
-      const Pending& r = *planned[cur].p;
+      if (cur == planned.size() && !pull()) return false;  // asked again after the next completion
+      // Every op is io_bytes of the file, as the raw baseline's are, gathered from the records'
+      // pieces (a borrowed record's header from the ring, its payload from DRAM pages) and running
+      // on into the following queued records. Pieces adjacent in memory merge, so copied records
+      // coalesce in the ring into one plain (registered-buffer) write.
+      std::vector<std::span<std::byte>>& v = op_pieces.emplace_back();
       op->kind = IoOp::Kind::kWrite;
-      op->offset = r.meta.offset + cur_done;
-      op->data = ring_.at(r.ring_offset) + cur_done;
+      op->offset = planned[cur].p->meta.offset + cur_done;
       op->length = 0;
       const size_t first_rec = cur;
+      ++planned[cur].ops_left;
       for (;;) {
         const Pending& q = *planned[cur].p;
-        const uint64_t n = std::min(options_.io_bytes - op->length, q.meta.record_bytes() - cur_done);
+        const std::span<const std::byte> piece = q.pieces[cur_piece];
+        const uint64_t n = std::min(options_.io_bytes - op->length, piece.size() - piece_off);
+        // The tier only ever writes from these bytes; IoOp is shared with reads, hence not const.
+        std::byte* at = const_cast<std::byte*>(piece.data()) + piece_off;
+        if (!v.empty() && v.back().data() + v.back().size() == at) v.back() = {v.back().data(), v.back().size() + n};
+        else v.emplace_back(at, n);
         op->length += n;
         cur_done += n;
-        ++planned[cur].ops_left;
-        if (cur_done < q.meta.record_bytes() || op->length == options_.io_bytes) break;
-        if (cur + 1 >= planned.size()) break;
-        const Pending& nq = *planned[cur + 1].p;
-        if (nq.meta.offset != op->offset + op->length || ring_.at(nq.ring_offset) != op->data + op->length) break;
+        piece_off += n;
+        if (piece_off == piece.size()) {
+          ++cur_piece;
+          piece_off = 0;
+        }
+        if (op->length == options_.io_bytes || v.size() == kMaxPieces) break;
+        if (cur_piece < q.pieces.size()) continue;
+        if (cur + 1 >= planned.size() && !pull()) break;
         planned[cur].planned_all = true;
         ++cur;
         cur_done = 0;
+        cur_piece = 0;
+        piece_off = 0;
+        ++planned[cur].ops_left;
+      }
+      if (v.size() == 1) {
+        op->data = v[0].data();
+        op->pieces = {};
+      } else {
+        op->data = nullptr;
+        op->pieces = v;
       }
       op_records.emplace_back(first_rec, cur);
       return true;
@@ -238,6 +281,7 @@ void DiskTier::StreamRecords() {
     }
     for (size_t j = first_live; j < planned.size(); ++j) Release(planned[j].p);
     planned.clear();
+    op_pieces.clear();
   }
 }
 
@@ -280,6 +324,7 @@ void DiskTier::Readmit(const std::shared_ptr<Region>& victim) {
       continue;
     }
     p->meta = *m;
+    p->pieces.emplace_back(rec, bytes);
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       queue_.push_back(p);
@@ -309,7 +354,7 @@ void DiskTier::Publish(const Pending& p) {
 }
 
 Status DiskTier::EnsureActive(uint64_t record_bytes) {
-  if (active_.region) TW_RETURN_IF_ERROR(SealActive());
+  SealActiveInBackground();
   TW_ASSIGN_OR_RETURN(std::shared_ptr<Region> region, NextRegion());
   active_.region = std::move(region);
   active_.data_end = kBlockBytes;
@@ -320,17 +365,61 @@ Status DiskTier::EnsureActive(uint64_t record_bytes) {
   return Status::Ok();
 }
 
-Status DiskTier::SealActive() {
-  if (!active_.region) return Status::Ok();
-  std::shared_ptr<Region> region = std::move(active_.region);
+DiskTier::SealJob DiskTier::TakeActive() {
+  SealJob job{std::move(active_.region), active_.data_end, std::move(active_.records)};
   active_.region.reset();
-  std::vector<RecordMeta> records = std::move(active_.records);
   active_.records.clear();
-  TW_RETURN_IF_ERROR(
-      WriteSeal(*region->file, region->epoch, region->region_bytes, active_.data_end, records, options_.io_depth));
-  region->sealed.store(true);
+  return job;
+}
+
+Status DiskTier::SealRegion(const SealJob& job) {
+  TW_RETURN_IF_ERROR(WriteSeal(*job.region->file, job.region->epoch, job.region->region_bytes, job.data_end, job.records,
+                               options_.io_depth));
+  job.region->sealed.store(true);
   sealed_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
+}
+
+Status DiskTier::SealActive() {
+  if (!active_.region) return Status::Ok();
+  return SealRegion(TakeActive());
+}
+
+// Every record of the job has completed (the writer's stream over the region has ended), so the
+// footer lists only written records; until the seal lands the region is unsealed, which restart
+// handles as after any crash (scanned, then sealed), and it cannot be reclaimed.
+void DiskTier::SealActiveInBackground() {
+  if (!active_.region) return;
+  {
+    std::lock_guard<std::mutex> lock(seal_mu_);
+    seal_jobs_.push_back(TakeActive());
+  }
+  seal_cv_.notify_all();
+}
+
+void DiskTier::SealerLoop() {
+  std::unique_lock<std::mutex> lock(seal_mu_);
+  for (;;) {
+    seal_cv_.wait(lock, [&] { return !seal_jobs_.empty() || sealer_stop_; });
+    if (seal_jobs_.empty()) return;  // stopping, nothing left
+    SealJob job = std::move(seal_jobs_.front());
+    seal_jobs_.pop_front();
+    seal_busy_ = true;
+    lock.unlock();
+    Status s = SealRegion(job);
+    if (!s.ok()) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      StopAdmitting(s);
+    }
+    lock.lock();
+    seal_busy_ = false;
+    seal_cv_.notify_all();
+  }
+}
+
+void DiskTier::WaitForSeals() {
+  std::unique_lock<std::mutex> lock(seal_mu_);
+  seal_cv_.wait(lock, [&] { return seal_jobs_.empty() && !seal_busy_; });
 }
 
 Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
@@ -350,13 +439,24 @@ Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
       fresh = true;
     } else {
       // Reclaim the coldest sealed region: the least recently read, the oldest on a tie.
-      size_t victim = own_.size();
-      for (size_t i = 0; i < own_.size(); ++i) {
-        if (!own_[i]->sealed.load()) continue;
-        if (victim == own_.size() || own_[i]->last_access_ms.load() < own_[victim]->last_access_ms.load() ||
-            (own_[i]->last_access_ms.load() == own_[victim]->last_access_ms.load() && own_[i]->seq < own_[victim]->seq)) {
-          victim = i;
+      auto coldest = [&] {
+        size_t victim = own_.size();
+        for (size_t i = 0; i < own_.size(); ++i) {
+          if (!own_[i]->sealed.load()) continue;
+          if (victim == own_.size() || own_[i]->last_access_ms.load() < own_[victim]->last_access_ms.load() ||
+              (own_[i]->last_access_ms.load() == own_[victim]->last_access_ms.load() && own_[i]->seq < own_[victim]->seq)) {
+            victim = i;
+          }
         }
+        return victim;
+      };
+      size_t victim = coldest();
+      if (victim == own_.size()) {
+        // The only candidates may still be on the sealer (few regions): wait for them.
+        regions_mu_.unlock();
+        WaitForSeals();
+        regions_mu_.lock();
+        victim = coldest();
       }
       if (victim == own_.size()) return Status::Internal("no sealed region to reclaim");
       std::shared_ptr<Region> old = own_[victim];
