@@ -26,7 +26,8 @@ using tw::testing::PayloadFor;
 class ClusterDaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access("/usr/bin/etcd", X_OK) != 0) GTEST_SKIP() << "etcd is not installed";
+    // A missing etcd is a broken setup (scripts/install-deps.sh installs it), never a silent pass.
+    ASSERT_EQ(access("/usr/bin/etcd", X_OK), 0) << "etcd is not installed (apt-get install etcd-server)";
     LocalClusterOptions o;
     o.binary = TW_BINARY;
     o.nodes = 3;
