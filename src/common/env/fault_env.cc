@@ -19,11 +19,12 @@ class FaultFile final : public File {
       env_->injected_.fetch_add(1);
       return IoErrnoStatus(err, "injected read fault on " + base_->path());
     }
-    // A bit flip lands in the largest op of a multi-op or scatter read (an object's read, not a
-    // region header's), as soon as that op completes (before the caller's on_done sees it), so it
-    // looks exactly like a flip on the medium.
+    // A bit flip lands in the largest op of an object's read (several ops, a scatter read, or one op
+    // longer than a block: never a lone region header or trailer), as soon as that op completes
+    // (before the caller's on_done sees it), so it looks exactly like a flip on the medium. A
+    // scatter read whose buffers happen to be adjacent in memory arrives as one plain op.
     size_t victim = ops.size();
-    if (reads && !writes && (ops.size() > 1 || !ops[0].pieces.empty())) {
+    if (reads && !writes && (ops.size() > 1 || !ops[0].pieces.empty() || ops[0].length > kIoAlign)) {
       int left = env_->flips_left_.load();
       while (left > 0 && !env_->flips_left_.compare_exchange_weak(left, left - 1)) {
       }
