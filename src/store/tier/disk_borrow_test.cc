@@ -20,17 +20,7 @@ using testing::TestGeometry;
 using testing::TestKey;
 using testing::TestNs;
 
-DiskTierOptions Options(const std::string& dir) {
-  DiskTierOptions o;
-  o.dir = dir;
-  o.region_bytes = 1ull << 20;
-  o.capacity_bytes = 8ull << 20;
-  o.write_queue_bytes = 4ull << 20;
-  o.io_bytes = 64 << 10;
-  o.io_depth = 4;
-  o.enqueue_wait_ms = 2000;
-  return o;
-}
+DiskTierOptions Options(const std::string& dir) { return testing::SmallTierOptions(dir); }
 
 // A DRAM object stand-in: the payload of key n in 16 KiB pages (page-aligned, like DRAM pages),
 // with the bytes past the payload in its last page set to 0xEE, which must never reach the disk.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/env/env.h"
+#include "store/tier/disk_tier.h"
 #include "tw/block_key.h"
 #include "tw/geometry.h"
 
@@ -70,6 +71,19 @@ inline std::vector<std::byte> PayloadFor(const BlockKey& k, uint64_t size) {
 }
 
 // A geometry whose objects are `layers` x 4 KiB (1 head of 64 f16, 16 tokens: 2 KiB each for K and V).
+// A tier small enough to fill in a test: 1 MiB regions, 8 of them, a 4 MiB write queue.
+inline DiskTierOptions SmallTierOptions(const std::string& dir) {
+  DiskTierOptions o;
+  o.dir = dir;
+  o.region_bytes = 1ull << 20;
+  o.capacity_bytes = 8ull << 20;
+  o.write_queue_bytes = 4ull << 20;
+  o.io_bytes = 64 << 10;
+  o.io_depth = 4;
+  o.enqueue_wait_ms = 2000;
+  return o;
+}
+
 inline KvGeometry TestGeometry(uint32_t layers) { return KvGeometry{layers, 1, 64, KvDtype::kF16, 16}; }
 
 }  // namespace tw::testing

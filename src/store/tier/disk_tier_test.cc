@@ -22,17 +22,7 @@ using testing::TestGeometry;
 using testing::TestKey;
 using testing::TestNs;
 
-DiskTierOptions SmallOptions(const std::string& dir) {
-  DiskTierOptions o;
-  o.dir = dir;
-  o.region_bytes = 1ull << 20;
-  o.capacity_bytes = 8ull << 20;
-  o.write_queue_bytes = 4ull << 20;
-  o.io_bytes = 64 << 10;
-  o.io_depth = 4;
-  o.enqueue_wait_ms = 2000;
-  return o;
-}
+using testing::SmallTierOptions;
 
 std::unique_ptr<DiskTier> OpenOrDie(const DiskTierOptions& o) {
   auto t = DiskTier::Open(o);
@@ -89,7 +79,7 @@ void FlipByte(const std::string& path, uint64_t offset) {
 }
 
 TEST(DiskTier, WritesAndReadsBack) {
-  auto t = OpenOrDie(SmallOptions(FreshDir("rw")));
+  auto t = OpenOrDie(SmallTierOptions(FreshDir("rw")));
   for (uint64_t n = 0; n < 40; ++n) ASSERT_TRUE(Put(*t, n).ok());
   // Queued objects are visible and readable before they reach the disk.
   EXPECT_TRUE(t->Contains(TestNs(), TestKey(39)));
@@ -115,7 +105,7 @@ TEST(DiskTier, WritesAndReadsBack) {
 // boundaries (header and payload scattered into their own buffers); every byte must land right,
 // into aligned pages and bounce-buffered destinations alike.
 TEST(DiskTier, ReadBatchOfAdjacentRecordsServesEveryByte) {
-  auto t = OpenOrDie(SmallOptions(FreshDir("batch")));
+  auto t = OpenOrDie(SmallTierOptions(FreshDir("batch")));
   for (uint64_t n = 0; n < 30; ++n) ASSERT_TRUE(Put(*t, n).ok());
   t->Flush();
   std::vector<AlignedBuffer> aligned;
@@ -141,14 +131,14 @@ TEST(DiskTier, ReadBatchOfAdjacentRecordsServesEveryByte) {
 // every region written so far is sealed, so another process could read them all.
 TEST(DiskTier, SealWaitsForBackgroundSeals) {
   const std::string dir = FreshDir("bgseal");
-  auto t = OpenOrDie(SmallOptions(dir));
+  auto t = OpenOrDie(SmallTierOptions(dir));
   for (uint64_t n = 0; n < 150; ++n) ASSERT_TRUE(Put(*t, n).ok());
   ASSERT_TRUE(t->Seal().ok());
   const size_t files = RegionFiles(dir).size();
   ASSERT_GE(files, 3u);
   EXPECT_EQ(t->Counters().sealed_regions, files);
   // Another owner sees only sealed regions: it must find every object.
-  DiskTierOptions reader = SmallOptions(dir);
+  DiskTierOptions reader = SmallTierOptions(dir);
   reader.owner = "reader";
   reader.shared = true;
   auto r = OpenOrDie(reader);
@@ -158,16 +148,16 @@ TEST(DiskTier, SealWaitsForBackgroundSeals) {
 TEST(DiskTier, RecoversSealedRegionsAfterRestart) {
   const std::string dir = FreshDir("sealed");
   {
-    auto t = OpenOrDie(SmallOptions(dir));
+    auto t = OpenOrDie(SmallTierOptions(dir));
     for (uint64_t n = 0; n < 100; ++n) ASSERT_TRUE(Put(*t, n).ok());
   }  // closing drains and seals
-  auto t = OpenOrDie(SmallOptions(dir));
+  auto t = OpenOrDie(SmallTierOptions(dir));
   EXPECT_EQ(t->Counters().recovered_objects, 100u);
   for (uint64_t n = 0; n < 100; ++n) ASSERT_TRUE(ReadCheckAligned(*t, n).ok()) << n;
   // New writes after a restart go to a new region and survive another restart.
   for (uint64_t n = 100; n < 110; ++n) ASSERT_TRUE(Put(*t, n).ok());
   t.reset();
-  t = OpenOrDie(SmallOptions(dir));
+  t = OpenOrDie(SmallTierOptions(dir));
   EXPECT_EQ(t->Counters().recovered_objects, 110u);
   ASSERT_TRUE(ReadCheck(*t, 105).ok());
 }
@@ -177,7 +167,7 @@ TEST(DiskTier, RecoversUnsealedRegionAfterCrash) {
   const std::string dir = FreshDir("unsealed");
   pid_t pid = fork();
   if (pid == 0) {
-    auto t = DiskTier::Open(SmallOptions(dir));
+    auto t = DiskTier::Open(SmallTierOptions(dir));
     if (!t.ok()) _exit(2);
     for (uint64_t n = 0; n < 30; ++n) {
       if (!Put(**t, n).ok()) _exit(3);
@@ -188,7 +178,7 @@ TEST(DiskTier, RecoversUnsealedRegionAfterCrash) {
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  auto t = OpenOrDie(SmallOptions(dir));
+  auto t = OpenOrDie(SmallTierOptions(dir));
   EXPECT_EQ(t->Counters().recovered_objects, 30u);
   for (uint64_t n = 0; n < 30; ++n) ASSERT_TRUE(ReadCheck(*t, n).ok()) << n;
 }
@@ -197,7 +187,7 @@ TEST(DiskTier, ScanStopsAtFirstBadRecord) {
   const std::string dir = FreshDir("badrecord");
   pid_t pid = fork();
   if (pid == 0) {
-    auto t = DiskTier::Open(SmallOptions(dir));
+    auto t = DiskTier::Open(SmallTierOptions(dir));
     if (!t.ok()) _exit(2);
     for (uint64_t n = 0; n < 10; ++n) (void)Put(**t, n);
     (*t)->Flush();
@@ -211,13 +201,13 @@ TEST(DiskTier, ScanStopsAtFirstBadRecord) {
   uint64_t at = kBlockBytes;
   for (uint64_t n = 0; n < 5; ++n) at += kBlockBytes + AlignUp(SizeOf(n));
   FlipByte(files[0], at + kBlockBytes + 100);  // in record 5's payload
-  auto t = OpenOrDie(SmallOptions(dir));
+  auto t = OpenOrDie(SmallTierOptions(dir));
   for (uint64_t n = 0; n < 5; ++n) EXPECT_TRUE(ReadCheck(*t, n).ok()) << n;
   for (uint64_t n = 5; n < 10; ++n) EXPECT_FALSE(t->Contains(TestNs(), TestKey(n))) << n;
 }
 
 TEST(DiskTier, ReclaimsColdestRegionWithinCapacity) {
-  DiskTierOptions o = SmallOptions(FreshDir("reclaim"));
+  DiskTierOptions o = SmallTierOptions(FreshDir("reclaim"));
   o.capacity_bytes = 4ull << 20;  // four 1 MiB regions
   auto t = OpenOrDie(o);
   // ~7 objects per region: 200 objects need many reclaims.
@@ -252,7 +242,7 @@ TEST(DiskTier, ReclaimsColdestRegionWithinCapacity) {
 
 TEST(DiskTier, BitFlipOnReadIsACountedMiss) {
   FaultInjectingEnv env(Env::Posix());
-  DiskTierOptions o = SmallOptions(FreshDir("bitflip"));
+  DiskTierOptions o = SmallTierOptions(FreshDir("bitflip"));
   o.env = &env;
   auto t = OpenOrDie(o);
   for (uint64_t n = 0; n < 5; ++n) ASSERT_TRUE(Put(*t, n).ok());
@@ -270,8 +260,8 @@ TEST(DiskTier, BitFlipOnReadIsACountedMiss) {
 
 TEST(DiskTier, BitFlipInFileIsDetected) {
   const std::string dir = FreshDir("fileflip");
-  { auto t = OpenOrDie(SmallOptions(dir)); for (uint64_t n = 0; n < 3; ++n) ASSERT_TRUE(Put(*t, n).ok()); }
-  auto t = OpenOrDie(SmallOptions(dir));
+  { auto t = OpenOrDie(SmallTierOptions(dir)); for (uint64_t n = 0; n < 3; ++n) ASSERT_TRUE(Put(*t, n).ok()); }
+  auto t = OpenOrDie(SmallTierOptions(dir));
   FlipByte(RegionFiles(dir)[0], kBlockBytes + kBlockBytes + 7);  // record 0's payload
   EXPECT_TRUE(ReadCheck(*t, 0).IsNotFound());
   EXPECT_EQ(t->Counters().corrupt, 1u);
@@ -280,7 +270,7 @@ TEST(DiskTier, BitFlipInFileIsDetected) {
 
 void ExpectWriteFaultStopsAdmitting(int err) {
   FaultInjectingEnv env(Env::Posix());
-  DiskTierOptions o = SmallOptions(FreshDir("writefault" + std::to_string(err)));
+  DiskTierOptions o = SmallTierOptions(FreshDir("writefault" + std::to_string(err)));
   o.env = &env;
   auto t = OpenOrDie(o);
   for (uint64_t n = 0; n < 3; ++n) ASSERT_TRUE(Put(*t, n).ok());
@@ -301,7 +291,7 @@ TEST(DiskTier, EnospcOnWriteStopsAdmitting) { ExpectWriteFaultStopsAdmitting(ENO
 
 TEST(DiskTier, EioOnReadIsAMissAndStopsAdmitting) {
   FaultInjectingEnv env(Env::Posix());
-  DiskTierOptions o = SmallOptions(FreshDir("readfault"));
+  DiskTierOptions o = SmallTierOptions(FreshDir("readfault"));
   o.env = &env;
   auto t = OpenOrDie(o);
   ASSERT_TRUE(Put(*t, 1).ok());
@@ -317,32 +307,32 @@ TEST(DiskTier, EioOnReadIsAMissAndStopsAdmitting) {
 TEST(DiskTier, RemoveSurvivesRestart) {
   const std::string dir = FreshDir("remove");
   {
-    auto t = OpenOrDie(SmallOptions(dir));
+    auto t = OpenOrDie(SmallTierOptions(dir));
     for (uint64_t n = 0; n < 5; ++n) ASSERT_TRUE(Put(*t, n).ok());
     t->Flush();
     ASSERT_TRUE(t->Remove(TestNs(), TestKey(2)).ok());
     EXPECT_TRUE(t->Remove(TestNs(), TestKey(2)).IsNotFound());
     EXPECT_FALSE(t->Contains(TestNs(), TestKey(2)));
   }
-  auto t = OpenOrDie(SmallOptions(dir));
+  auto t = OpenOrDie(SmallTierOptions(dir));
   EXPECT_FALSE(t->Contains(TestNs(), TestKey(2)));
   EXPECT_TRUE(ReadCheck(*t, 3).ok());
 }
 
 TEST(DiskTier, OneProcessPerOwner) {
   const std::string dir = FreshDir("owner");
-  auto a = OpenOrDie(SmallOptions(dir));
-  EXPECT_EQ(DiskTier::Open(SmallOptions(dir)).status().code(), StatusCode::kUnavailable);
-  DiskTierOptions o = SmallOptions(dir);
+  auto a = OpenOrDie(SmallTierOptions(dir));
+  EXPECT_EQ(DiskTier::Open(SmallTierOptions(dir)).status().code(), StatusCode::kUnavailable);
+  DiskTierOptions o = SmallTierOptions(dir);
   o.owner = "other";
   EXPECT_TRUE(DiskTier::Open(o).ok());
 }
 
 TEST(DiskTier, RejectsBadOptions) {
-  DiskTierOptions o = SmallOptions(FreshDir("badopts"));
+  DiskTierOptions o = SmallTierOptions(FreshDir("badopts"));
   o.capacity_bytes = o.region_bytes;
   EXPECT_TRUE(DiskTier::Open(o).status().IsInvalidArgument());
-  o = SmallOptions(o.dir);
+  o = SmallTierOptions(o.dir);
   o.owner = "a/b";
   EXPECT_TRUE(DiskTier::Open(o).status().IsInvalidArgument());
 }
@@ -369,13 +359,13 @@ namespace {
 TEST(DiskFsck, FindsEveryPlantedCorruptionAndRepairs) {
   const std::string dir = FreshDir("fsck");
   {
-    DiskTierOptions o = SmallOptions(dir);
+    DiskTierOptions o = SmallTierOptions(dir);
     auto t = OpenOrDie(o);
     for (uint64_t n = 0; n < 60; ++n) ASSERT_TRUE(Put(*t, n).ok());
   }  // two sealed regions
   pid_t pid = fork();
   if (pid == 0) {  // a crashed writer leaves an unsealed region
-    auto t = DiskTier::Open(SmallOptions(dir));
+    auto t = DiskTier::Open(SmallTierOptions(dir));
     if (!t.ok()) _exit(2);
     for (uint64_t n = 100; n < 105; ++n) (void)Put(**t, n);
     (*t)->Flush();
@@ -418,7 +408,7 @@ TEST(DiskFsck, FindsEveryPlantedCorruptionAndRepairs) {
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->clean()) << r->bad_records << " bad records, " << r->bad_regions << " bad regions";
 
-  auto t = OpenOrDie(SmallOptions(dir));
+  auto t = OpenOrDie(SmallTierOptions(dir));
   for (uint64_t n : {0, 1, 2}) EXPECT_FALSE(t->Contains(TestNs(), TestKey(n))) << n;
   EXPECT_TRUE(ReadCheck(*t, 3).ok());
   EXPECT_TRUE(ReadCheck(*t, 100).ok());
