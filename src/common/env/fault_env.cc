@@ -11,6 +11,9 @@ class FaultFile final : public File {
   Status Submit(std::span<const IoOp> ops, uint32_t depth, const OnDone& on_done) override {
     bool writes = false, reads = false;
     for (const IoOp& op : ops) (op.kind == IoOp::Kind::kWrite ? writes : reads) = true;
+    for (const IoOp& op : ops) {
+      if (op.kind == IoOp::Kind::kWrite) env_->Log({base_->path(), false, op.offset, op.length});
+    }
     if (int err = env_->write_errno_.load(); err && writes) {
       env_->injected_.fetch_add(1);
       return IoErrnoStatus(err, "injected write fault on " + base_->path());
@@ -64,6 +67,7 @@ class FaultFile final : public File {
     // Faults apply per pulled op, as in Submit: the first write (or read) under a fault fails the stream.
     Status s = base_->Stream(depth, [&](IoOp* op) {
       if (failed || !next(op)) return false;
+      if (op->kind == IoOp::Kind::kWrite) env_->Log({base_->path(), false, op->offset, op->length});
       const int err = op->kind == IoOp::Kind::kWrite ? env_->write_errno_.load() : env_->read_errno_.load();
       if (err) {
         env_->injected_.fetch_add(1);
@@ -79,6 +83,7 @@ class FaultFile final : public File {
 
   Status Sync() override {
     if (int err = env_->write_errno_.load()) return IoErrnoStatus(err, "injected sync fault on " + base_->path());
+    env_->Log({base_->path(), true, 0, 0});
     return base_->Sync();
   }
   Result<uint64_t> Size() override { return base_->Size(); }

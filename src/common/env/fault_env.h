@@ -1,10 +1,15 @@
 // FaultInjectingEnv: wraps another Env and injects the failures the disk tier must survive:
 // EIO and ENOSPC on writes or reads, and bit flips in data read back. Faults are switched on and
 // off by tests at any moment; all switches are atomics, so they may be flipped while I/O runs.
+// It can also log every write and sync, in the order they were issued, so a test can check the
+// order that crash safety rests on (what reaches the medium before what).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "common/env/env.h"
 
@@ -23,6 +28,19 @@ class FaultInjectingEnv final : public Env {
   void FlipBitsInNextReads(int n) { flips_left_.store(n); }
   uint64_t faults_injected() const { return injected_.load(); }
 
+  // One write op (its file range) or one Sync, as issued by the caller.
+  struct LoggedOp {
+    std::string path;
+    bool sync = false;
+    uint64_t offset = 0, length = 0;  // for writes
+  };
+  // Starts (or stops) logging writes and syncs; TakeLog returns what was logged and clears it.
+  void LogWritesAndSyncs(bool on) { logging_.store(on); }
+  std::vector<LoggedOp> TakeLog() {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    return std::move(log_);
+  }
+
   Result<std::unique_ptr<File>> Open(const std::string& path, const FileOptions& options) override;
   Result<std::vector<std::string>> ListDir(const std::string& dir) override { return base_->ListDir(dir); }
   Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
@@ -35,6 +53,15 @@ class FaultInjectingEnv final : public Env {
   Env* base_;
   std::atomic<int> write_errno_{0}, read_errno_{0}, flips_left_{0};
   std::atomic<uint64_t> injected_{0};
+  std::atomic<bool> logging_{false};
+  std::mutex log_mu_;
+  std::vector<LoggedOp> log_;  // GUARDED_BY(log_mu_)
+
+  void Log(LoggedOp op) {
+    if (!logging_.load()) return;
+    std::lock_guard<std::mutex> lock(log_mu_);
+    log_.push_back(std::move(op));
+  }
 };
 
 // Maps an errno from a failed I/O to the project's Status codes (ENOSPC/EDQUOT: kResourceExhausted).

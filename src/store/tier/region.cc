@@ -114,11 +114,14 @@ Status WriteSeal(File& file, uint64_t epoch, uint64_t region_bytes, uint64_t dat
   t.sealed_wall_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                std::chrono::system_clock::now().time_since_epoch()).count());
   EncodeTrailer(t, f + footer_bytes);
-  // Footer first, trailer second, in one batch: a crash in between leaves a trailer whose footer
-  // checksum fails, which reads as unsealed (scanned), never as a wrong index.
+  // Records and footer first, synced; the trailer second. The trailer is what makes a region read
+  // as sealed (indexed without a scan), so it must not reach the medium before what it lists: a
+  // power cut between two unsynced writes may keep either. A crash between the sync and the trailer
+  // leaves an unsealed region, which recovery scans.
   std::vector<IoOp> ops;
   if (footer_bytes) ops.push_back({IoOp::Kind::kWrite, data_end, buf.data(), footer_bytes});
   TW_RETURN_IF_ERROR(file.Submit(ops, io_depth));
+  TW_RETURN_IF_ERROR(file.Sync());
   TW_RETURN_IF_ERROR(file.WriteAt(region_bytes - kBlockBytes, {buf.data() + footer_bytes, kBlockBytes}));
   return file.Sync();
 }
