@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <limits>
 
 #include "common/clock.h"
 #include "common/logging.h"
@@ -19,6 +20,14 @@ using asio::use_awaitable;
 // PUT payloads are hashed in chunks as they arrive, while the chunk is still in cache.
 constexpr size_t kHashChunkBytes = 512 << 10;
 constexpr size_t kScratchBytes = 256 << 10;
+
+// Completion condition for asio::async_read/async_write: keep going until every byte moved, and let
+// each system call move as much as the socket takes. Asio's default (transfer_all) caps every call
+// at asio::default_max_transfer_size, 64 KiB, so a 32 MiB GET cost ~500 sendmsg calls, each with a
+// reactor round trip; this one let a GET over loopback TCP run at the raw socket's speed.
+size_t TransferAllUncapped(const asio::error_code& ec, size_t /*bytes_so_far*/) {
+  return ec ? 0 : std::numeric_limits<size_t>::max();
+}
 
 std::array<uint8_t, net::kFrameHeaderBytes> ReplyHeader(const net::FrameHeader& request, size_t meta_bytes, uint64_t payload_bytes) {
   net::FrameHeader h;
@@ -247,17 +256,22 @@ awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view me
 }
 
 awaitable<bool> Session::ServeSubscribe(const net::FrameHeader& h) {
-  net::MetaWriter w;
-  w.Stat(Status::Ok());
-  if (!co_await SendReply(h, w.str())) co_return false;
-  core_.metrics().RecordRequest(net::Op::kSubscribe, Status::Ok(), 0, 0, 0);
-  subscribed_ = true;
-  SetDeadline(0);
+  // Join the hub before the reply: a client that stores a block (on any connection) right after
+  // Subscribe returns must see its event, so the subscription has to exist by then.
   auto self = shared_from_this();
   auto executor = socket().get_executor();
   auto sub = core_.events().Subscribe(conn_.identity.tenant, [self, executor] {
     asio::post(executor, [self] { self->event_wake_.cancel(); });
   });
+  net::MetaWriter w;
+  w.Stat(Status::Ok());
+  if (!co_await SendReply(h, w.str())) {
+    core_.events().Unsubscribe(sub);
+    co_return false;
+  }
+  core_.metrics().RecordRequest(net::Op::kSubscribe, Status::Ok(), 0, 0, 0);
+  subscribed_ = true;
+  SetDeadline(0);
   asio::error_code ec;
   bool ok = true;
   while (ok && !closed_ && !draining_) {
@@ -310,17 +324,17 @@ awaitable<bool> Session::SendReply(const net::FrameHeader& request, const std::s
 
 awaitable<void> Session::ReadExactly(asio::mutable_buffer buffer, asio::error_code& ec) {
   if (tls_) {
-    co_await asio::async_read(*tls_, buffer, redirect_error(use_awaitable, ec));
+    co_await asio::async_read(*tls_, buffer, TransferAllUncapped, redirect_error(use_awaitable, ec));
   } else {
-    co_await asio::async_read(socket_, buffer, redirect_error(use_awaitable, ec));
+    co_await asio::async_read(socket_, buffer, TransferAllUncapped, redirect_error(use_awaitable, ec));
   }
 }
 
 awaitable<void> Session::WriteAll(const std::vector<asio::const_buffer>& buffers, asio::error_code& ec) {
   if (tls_) {
-    co_await asio::async_write(*tls_, buffers, redirect_error(use_awaitable, ec));
+    co_await asio::async_write(*tls_, buffers, TransferAllUncapped, redirect_error(use_awaitable, ec));
   } else {
-    co_await asio::async_write(socket_, buffers, redirect_error(use_awaitable, ec));
+    co_await asio::async_write(socket_, buffers, TransferAllUncapped, redirect_error(use_awaitable, ec));
   }
 }
 
@@ -353,7 +367,7 @@ awaitable<bool> Session::SendWithFd(const uint8_t* data, size_t size, int fd) {
     if (ec) co_return false;
   }
   if (sent < size) {
-    co_await asio::async_write(socket_, asio::buffer(data + sent, size - sent), redirect_error(use_awaitable, ec));
+    co_await asio::async_write(socket_, asio::buffer(data + sent, size - sent), TransferAllUncapped, redirect_error(use_awaitable, ec));
     if (ec) co_return false;
   }
   co_return true;
