@@ -13,6 +13,13 @@ The Lagrangian only reaches points on each class's convex hull, so the estimate 
 for one class it gives 0.18 at 5% where LRU measures 0.195.
 
 Usage: ttl_class_bound.py [TRACE.jsonl]  (default: the shared conversation trace)
+       ttl_class_bound.py --continuation [TRACE.jsonl]
+
+--continuation asks the question under the bound directly: Belady's edge is knowing which requests
+will be continued (a later request extends their prefix). For each set of features an online
+policy could see, it prints the share of requests continued per class and the AUC of "the class's
+continued share" as a predictor (0.5: no better than a coin; 1.0: perfect). The class shares are
+taken from the whole trace (an oracle), so the AUC is an upper bound for that feature set.
 """
 import json
 import sys
@@ -26,7 +33,8 @@ def load(path):
 
 from collections import defaultdict
 import math, sys
-R=load(sys.argv[1] if len(sys.argv) > 1 else '/work/shared/traces/conversation_trace.jsonl')
+ARGS=[a for a in sys.argv[1:] if not a.startswith('--')]
+R=load(ARGS[0] if ARGS else '/work/shared/traces/conversation_trace.jsonl')
 pos=[];p=0
 for r in R: pos.append(p); p+=len(r['hash_ids'])
 TOT=p
@@ -78,6 +86,52 @@ def solve(mode, C):
         else: hi=lam; G=gain; TT=Ts
     return G/TOT, TT
 U=len({b for r in R for b in r['hash_ids']})
-if __name__=='__main__':
+
+
+def continuation_report():
+    """Per feature set: how well do the classes separate continued from abandoned requests?"""
+    continued = [False] * len(R)
+    for j in range(len(R)):
+        if prev[j] is not None:
+            continued[prev[j]] = True
+    def log2_bucket(x):
+        return -1 if x < 0 else min(int(math.log2(x + 1)), 20)
+    def gap_s(j):  # seconds since the turn this request continues; -1 for a first turn
+        return -1 if prev[j] is None else (R[j]['timestamp'] - R[prev[j]]['timestamp']) / 1000
+    t_end = R[-1]['timestamp'] + 1
+    features = {
+        'turn': lambda j: min(turn[j], 6),
+        'log2 input blocks': lambda j: log2_bucket(len(R[j]['hash_ids'])),
+        'turn x log2 input blocks': lambda j: (min(turn[j], 6), log2_bucket(len(R[j]['hash_ids']))),
+        'turn x log2 input x log2 gap': lambda j: (min(turn[j], 6), log2_bucket(len(R[j]['hash_ids'])), log2_bucket(gap_s(j))),
+        '... x arrival decile': lambda j: (min(turn[j], 6), log2_bucket(len(R[j]['hash_ids'])), log2_bucket(gap_s(j)),
+                                           10 * R[j]['timestamp'] // t_end),
+        'log2 output tokens (not seen by a store)': lambda j: log2_bucket(R[j]['output_length']),
+    }
+    total = sum(continued)
+    print(f'{len(R)} requests, {total} continued ({total / len(R):.3f}); '
+          f'first turns: {sum(1 for j in range(len(R)) if turn[j] == 1)}, continued '
+          f'{sum(1 for j in range(len(R)) if turn[j] == 1 and continued[j]) / max(1, sum(1 for j in range(len(R)) if turn[j] == 1)):.3f}')
+    for name, f in features.items():
+        n = defaultdict(int); c = defaultdict(int)
+        for j in range(len(R)):
+            k = f(j); n[k] += 1; c[k] += continued[j]
+        # AUC of the class rate as a score (ties count half): P(score(continued) > score(abandoned)).
+        rate = {k: c[k] / n[k] for k in n}
+        order = sorted(n, key=lambda k: rate[k])
+        below_neg = 0; auc = 0.0; neg_total = len(R) - total
+        for k in order:
+            pos_k, neg_k = c[k], n[k] - c[k]
+            auc += pos_k * (below_neg + 0.5 * neg_k)
+            below_neg += neg_k
+        auc /= max(1, total * neg_total)
+        big = [k for k in order if n[k] >= 100]
+        spread = f'{rate[big[0]]:.2f}-{rate[big[-1]]:.2f}' if big else 'n/a'
+        print(f'  {name:42s} classes {len(n):5d}  AUC {auc:.3f}  continued share in classes of >=100 requests: {spread}')
+
+
+if __name__=='__main__' and '--continuation' in sys.argv:
+    continuation_report()
+elif __name__=='__main__':
   for mode in ['none','tail','turn','turn+len','turn+len+gap']:
     print(mode, [round(solve(mode,int(U*f))[0],4) for f in (0.05,0.1,0.2)],flush=True)
