@@ -34,7 +34,9 @@ def load(path):
 from collections import defaultdict
 import math, sys
 ARGS=[a for a in sys.argv[1:] if not a.startswith('--')]
-R=load(ARGS[0] if ARGS else '/work/shared/traces/conversation_trace.jsonl')
+import os
+DEFAULT_TRACE=os.path.join(os.path.dirname(os.path.abspath(__file__)), '../../../shared/traces/conversation_trace.jsonl')
+R=load(ARGS[0] if ARGS else DEFAULT_TRACE)
 pos=[];p=0
 for r in R: pos.append(p); p+=len(r['hash_ids'])
 TOT=p
