@@ -91,6 +91,10 @@ struct TierStats {
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
   uint64_t errors = 0;       // I/O errors and corrupt objects found
+  // False once the tier stopped taking new objects after a write error (ENOSPC, EIO): it still
+  // serves what it holds, but nothing new reaches it until the store is reopened. Operators see it
+  // as "degraded" on the daemon's /healthz and as tw_tier_admitting 0 on /metrics.
+  bool admitting = true;
 };
 
 // What happened to a block, for routers (the daemon's SUBSCRIBE) and listeners of the store. A

@@ -206,6 +206,7 @@ typedef struct tw_tier_stats {
   uint64_t bytes_read;
   uint64_t bytes_written;
   uint64_t errors;
+  int admitting; /* 1 while the tier takes new objects; 0 once a write error (ENOSPC, EIO) stopped it */
 } tw_tier_stats_t;
 
 #define TW_MAX_TIERS 4

@@ -107,6 +107,7 @@ pyb::dict StatsToPy(const StoreStats& s) {
     td["bytes_read"] = t.bytes_read;
     td["bytes_written"] = t.bytes_written;
     td["errors"] = t.errors;
+    td["admitting"] = t.admitting;
     tiers.append(td);
   }
   d["tiers"] = tiers;

@@ -115,6 +115,7 @@ def test_pin_unpin_and_stats(store, ns):
     assert isinstance(lease, int) and lease > 0
     s = store.stats()
     assert s["active_leases"] == 1 and s["tiers"][0]["tier"] == "dram" and s["tiers"][0]["objects"] == 1
+    assert s["tiers"][0]["admitting"] is True
     store.unpin(lease)
     with pytest.raises(tw.DeadlineExceededError):
         store.unpin(lease)

@@ -130,7 +130,7 @@ static void TestRoundTrip(void) {
   EXPECT_STATUS(tw_store_pin(store, ns, keys, 3, 60000, &lease), TW_NOT_FOUND);
   EXPECT_STATUS(tw_store_stats(store, &stats), TW_OK);
   EXPECT(stats.active_leases == 1);
-  EXPECT(stats.n_tiers >= 1 && stats.tiers[0].tier == TW_TIER_DRAM && stats.tiers[0].objects == 2);
+  EXPECT(stats.n_tiers >= 1 && stats.tiers[0].tier == TW_TIER_DRAM && stats.tiers[0].objects == 2 && stats.tiers[0].admitting == 1);
   EXPECT(stats.puts >= 2 && stats.get_misses == 1);
 
   EXPECT_STATUS(tw_store_remove(store, ns, &keys[1]), TW_OK);

@@ -273,6 +273,7 @@ tw_status_t tw_store_stats(tw_store_t* store, tw_stats_t* out) {
       o.bytes_read = t.bytes_read;
       o.bytes_written = t.bytes_written;
       o.errors = t.errors;
+      o.admitting = t.admitting ? 1 : 0;
     }
     return TW_OK;
   });

@@ -50,12 +50,12 @@ class AdminHttpImpl final : public AdminHttp {
       if (draining_.load()) {
         res.status = 503;
         res.set_content("draining\n", "text/plain");
-      } else if (auto ext = core_.admin_extension(); ext && ext->degraded && !ext->degraded().empty()) {
-        // Still serving (200): a load balancer must not drop a node that only lost etcd.
-        res.set_content("degraded: " + ext->degraded() + "\n", "text/plain");
-      } else {
-        res.set_content("ok\n", "text/plain");
+        return;
       }
+      // Degraded is still serving (200): a load balancer must not drop a node that only lost etcd
+      // or whose disk filled up; an operator must still see it.
+      const std::string degraded = DegradedReasons();
+      res.set_content(degraded.empty() ? "ok\n" : "degraded: " + degraded + "\n", "text/plain");
     });
   }
   ~AdminHttpImpl() override { Stop(); }
@@ -81,6 +81,19 @@ class AdminHttpImpl final : public AdminHttp {
   }
 
  private:
+  // Why the node serves less than it should, "; "-separated; empty when healthy.
+  std::string DegradedReasons() const {
+    std::string reasons;
+    auto add = [&](const std::string& r) { reasons += (reasons.empty() ? "" : "; ") + r; };
+    for (const TierStats& t : core_.store().Stats().tiers) {
+      if (!t.admitting) add(std::string(TierName(t.tier)) + " tier stopped admitting after a write error (see the log)");
+    }
+    if (auto ext = core_.admin_extension(); ext && ext->degraded) {
+      if (std::string cluster = ext->degraded(); !cluster.empty()) add(cluster);
+    }
+    return reasons;
+  }
+
   uint64_t Uptime() const { return (MonotonicNanos() - start_ns_) / 1'000'000'000; }
 
   ServerCore& core_;

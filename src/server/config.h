@@ -64,6 +64,9 @@ struct ServerConfig {
 
   std::string log_level = "info";
 
+  // Not a config key: tests inject I/O faults into the disk tier through it (nullptr: the real disk).
+  Env* disk_env = nullptr;
+
   // The path the Unix socket listens on (resolves the default), or empty when disabled.
   std::string UnixSocketPath() const;
 };

@@ -161,6 +161,9 @@ std::string ServerMetrics::RenderPrometheus(const StoreStats& s, uint64_t uptime
     Line(&o, "# TYPE %s %s", f.name, f.type);
     for (const TierStats& t : s.tiers) Line(&o, "%s{tier=\"%s\"} %" PRIu64, f.name, TierName(t.tier).data(), t.*f.field);
   }
+  Line(&o, "# HELP tw_tier_admitting 1 while the tier takes new objects; 0 after a write error stopped it.");
+  Line(&o, "# TYPE tw_tier_admitting gauge");
+  for (const TierStats& t : s.tiers) Line(&o, "tw_tier_admitting{tier=\"%s\"} %d", TierName(t.tier).data(), t.admitting ? 1 : 0);
   return o;
 }
 
@@ -201,8 +204,9 @@ std::string ServerMetrics::RenderJson(const StoreStats& s, uint64_t uptime_s) co
     const TierStats& t = s.tiers[i];
     std::snprintf(buf, sizeof buf,
                   "%s{\"tier\":\"%s\",\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"objects\":%" PRIu64
-                  ",\"hits\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
-                  i ? "," : "", TierName(t.tier).data(), t.capacity_bytes, t.used_bytes, t.objects, t.hits, t.evictions, t.errors);
+                  ",\"hits\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"admitting\":%s}",
+                  i ? "," : "", TierName(t.tier).data(), t.capacity_bytes, t.used_bytes, t.objects, t.hits, t.evictions, t.errors,
+                  t.admitting ? "true" : "false");
     o += buf;
   }
   o += "]}";

@@ -417,6 +417,7 @@ TierStats DiskTier::Stats() const {
   s.bytes_read = bytes_read_.load(std::memory_order_relaxed);
   s.bytes_written = bytes_written_.load(std::memory_order_relaxed);
   s.errors = errors_.load(std::memory_order_relaxed);
+  s.admitting = admitting_.load();
   return s;
 }
 
