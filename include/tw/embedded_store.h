@@ -73,6 +73,10 @@ struct EmbeddedStoreOptions {
   std::string disk_owner = "local";
   bool disk_shared = false;
   uint64_t disk_discover_interval_ms = 1000;
+  // The region being written is fdatasync'd this long after its first unsynced object, so a power
+  // cut takes at most this interval's objects (a process crash takes none). 0: only when a region
+  // is sealed (full, or on FlushDisk/close).
+  uint64_t disk_sync_interval_ms = 1000;
   // The file and I/O seam; nullptr means POSIX. Not owned.
   Env* disk_env = nullptr;
 

@@ -110,11 +110,12 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     }
 
     const YAML::Node disk = root["disk"];
-    CheckKeys(disk, "disk", {"enabled", "directory", "capacity_bytes", "admission"});
+    CheckKeys(disk, "disk", {"enabled", "directory", "capacity_bytes", "admission", "sync_interval_ms"});
     Read(disk, "enabled", &c.disk_enabled);
     Read(disk, "directory", &c.disk_directory);
     ReadBytes(disk, "capacity_bytes", &c.disk_capacity_bytes);
     Read(disk, "admission", &c.disk_admission);
+    Read(disk, "sync_interval_ms", &c.disk_sync_interval_ms);
     if (c.disk_admission != "write_through" && c.disk_admission != "on_evict") {
       throw KeyError{"disk.admission must be write_through or on_evict, not '" + c.disk_admission + "'"};
     }

@@ -40,6 +40,7 @@ struct ServerConfig {
   std::string disk_directory;             // empty: <data_dir>/disk
   uint64_t disk_capacity_bytes = 0;       // 0: the store's default
   std::string disk_admission = "write_through";  // or on_evict (only what DRAM evicts reaches disk)
+  uint64_t disk_sync_interval_ms = EmbeddedStoreOptions().disk_sync_interval_ms;
 
   bool allow_anonymous_loopback = true;   // unauthenticated clients from loopback / the Unix socket
   std::string anonymous_tenant = "default";

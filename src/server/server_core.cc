@@ -84,6 +84,7 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
     options.disk_dir = config.disk_directory.empty() ? config.data_dir + "/disk" : config.disk_directory;
     if (config.disk_capacity_bytes) options.disk_capacity_bytes = config.disk_capacity_bytes;
     options.disk_admission = config.disk_admission == "on_evict" ? DiskAdmission::kOnEvict : DiskAdmission::kWriteThrough;
+    options.disk_sync_interval_ms = config.disk_sync_interval_ms;
     options.disk_env = config.disk_env;
   }
   // Evictions and demotions reach subscribers as events. The store is destroyed first (~ServerCore),

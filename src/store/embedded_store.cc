@@ -537,6 +537,7 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const EmbeddedStoreOp
     d.owner = options.disk_owner;
     d.shared = options.disk_shared;
     d.discover_interval_ms = options.disk_discover_interval_ms;
+    d.sync_interval_ms = options.disk_sync_interval_ms;
     d.env = options.disk_env;
     d.clock = options.clock;
     if (options.on_event) {

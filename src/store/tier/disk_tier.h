@@ -28,7 +28,10 @@
 //  - Durability: a record is indexed only after its write completed, and every read verifies the
 //    record header (key, epoch) and the payload checksum: a torn, failed or corrupt record is a
 //    counted miss, never served. Records survive a process crash (O_DIRECT); regions are fdatasync'd
-//    when sealed (in the background, while the next region is written). Warm restart loads sealed
+//    when sealed (in the background, while the next region is written), and the active region
+//    sync_interval_ms after its first unsynced record, so a power cut on a lightly loaded tier
+//    takes at most that interval's records (a trailer is written only after the records it lists
+//    are synced). Warm restart loads sealed
 //    regions' footers and scans the unsealed ones (the active region, and the previous one if its
 //    seal had not landed) up to their first bad record, then seals them. Remove appends a
 //    tombstone, applied at restart.
@@ -84,6 +87,9 @@ struct DiskTierOptions {
   std::string owner = "local";            // [A-Za-z0-9_-], < 32 chars; one process per owner id
   bool shared = false;                    // discover and serve other owners' sealed regions
   uint64_t discover_interval_ms = 1000;
+  // The active region is fdatasync'd this long after its first record not yet synced, bounding what
+  // a power cut (not a crash: O_DIRECT records survive those) can take. 0: synced only when sealed.
+  uint64_t sync_interval_ms = 1000;
   Env* env = nullptr;                     // nullptr: Env::Posix()
   const Clock* clock = nullptr;           // for TTLs; nullptr: steady clock
   // Called, outside every lock and on the writer thread, for each object a reclaimed region takes
@@ -225,6 +231,7 @@ class DiskTier {
     std::shared_ptr<Region> region;
     uint64_t data_end = 0;
     std::vector<RecordMeta> records;
+    uint64_t unsynced_since_ns = 0;  // MonotonicNanos() of the first record written since the last sync; 0: none
   };
 
   explicit DiskTier(const DiskTierOptions& options);
@@ -254,6 +261,10 @@ class DiskTier {
   void Publish(const Pending& p);
   Status EnsureActive(uint64_t record_bytes);
   // Seals the active region now (footer, trailer, fdatasync), or hands it to the sealer thread.
+  // The monotonic time at which the active region is due for its interval sync; 0 if nothing is.
+  uint64_t SyncDueNs() const;
+  // fdatasyncs the active region if its interval has run out (a failure stops admitting).
+  void SyncActiveIfDue();
   Status SealActive();
   void SealActiveInBackground();
   struct SealJob {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "common/env/fault_env.h"
 #include "store/tier/disk_fsck.h"
@@ -174,6 +175,37 @@ TEST(DiskTier, TrailerIsWrittenOnlyAfterItsRecordsAreSynced) {
   }
   EXPECT_GE(trailers, 3u);
   EXPECT_EQ(t->Counters().sealed_regions, RegionFiles(o.dir).size());
+}
+
+// Whether the log shows a Sync after a write within `wait_ms` (it returns as soon as it does).
+bool SyncFollowsWrites(FaultInjectingEnv& env, uint64_t wait_ms) {
+  bool wrote = false;
+  for (uint64_t waited = 0; waited <= wait_ms; waited += 10) {
+    for (const auto& op : env.TakeLog()) {
+      if (!op.sync) wrote = true;
+      else if (wrote) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// A lightly loaded tier never fills a region, so the seal's sync alone would leave its records
+// unsynced indefinitely: the active region is synced sync_interval_ms after its first unsynced record.
+TEST(DiskTier, ActiveRegionIsSyncedWithinTheSyncInterval) {
+  for (uint64_t interval_ms : {50, 0}) {
+    FaultInjectingEnv env(Env::Posix());
+    DiskTierOptions o = SmallTierOptions(FreshDir("syncinterval" + std::to_string(interval_ms)));
+    o.env = &env;
+    o.sync_interval_ms = interval_ms;
+    auto t = OpenOrDie(o);
+    env.LogWritesAndSyncs(true);
+    ASSERT_TRUE(Put(*t, 1).ok());
+    t->Flush();
+    EXPECT_EQ(SyncFollowsWrites(env, interval_ms ? 3000 : 300), interval_ms > 0) << "sync_interval_ms " << interval_ms;
+    EXPECT_EQ(t->Counters().sealed_regions, 0u);  // not by a seal
+    ASSERT_TRUE(ReadCheck(*t, 1).ok());
+  }
 }
 
 TEST(DiskTier, RecoversSealedRegionsAfterRestart) {

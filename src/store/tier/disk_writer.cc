@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/check.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "store/tier/disk_tier.h"
 
@@ -39,23 +40,36 @@ void DiskTier::WriterLoop() {
   std::unique_lock<std::mutex> lock(queue_mu_);
   writer_ready_ = true;
   space_cv_.notify_all();
+  const uint64_t discover_ns = options_.discover_interval_ms * 1'000'000;
+  uint64_t next_discover_ns = MonotonicNanos() + discover_ns;
   for (;;) {
+    // Idle: wake for new records, a seal or stop, and on time for the interval sync and (shared
+    // directories) discovery of other owners' regions.
     while (queue_.empty() && !seal_requested_ && !stop_) {
-      if (!options_.shared) {
+      const uint64_t sync_due_ns = SyncDueNs();
+      if (!options_.shared && !sync_due_ns) {
         queue_cv_.wait(lock);
         continue;
       }
-      if (queue_cv_.wait_for(lock, std::chrono::milliseconds(options_.discover_interval_ms)) == std::cv_status::timeout &&
-          queue_.empty() && !stop_) {
-        lock.unlock();
-        (void)Discover();
-        lock.lock();
+      uint64_t wake_ns = options_.shared ? next_discover_ns : UINT64_MAX;
+      if (sync_due_ns) wake_ns = std::min(wake_ns, sync_due_ns);
+      const uint64_t now_ns = MonotonicNanos();
+      if (wake_ns > now_ns && queue_cv_.wait_for(lock, std::chrono::nanoseconds(wake_ns - now_ns)) == std::cv_status::no_timeout) {
+        continue;
       }
+      lock.unlock();
+      SyncActiveIfDue();
+      if (options_.shared && MonotonicNanos() >= next_discover_ns) {
+        (void)Discover();
+        next_discover_ns = MonotonicNanos() + discover_ns;
+      }
+      lock.lock();
     }
     if (!queue_.empty()) {
       writing_ = true;
       lock.unlock();
       StreamRecords();
+      SyncActiveIfDue();  // under a steady trickle the queue may never stay empty for long
       lock.lock();
       writing_ = false;
       space_cv_.notify_all();
@@ -262,6 +276,7 @@ void DiskTier::StreamRecords() {
       }
     };
     Status s = active_.region->file->Stream(options_.io_depth, next, on_done);
+    if (first_live > 0 && !active_.unsynced_since_ns) active_.unsynced_since_ns = MonotonicNanos();
     if (!s.ok()) {
       // Records not fully written are never indexed and never listed in the footer.
       errors_.fetch_add(1, std::memory_order_relaxed);
@@ -369,7 +384,23 @@ DiskTier::SealJob DiskTier::TakeActive() {
   SealJob job{std::move(active_.region), active_.data_end, std::move(active_.records)};
   active_.region.reset();
   active_.records.clear();
+  active_.unsynced_since_ns = 0;  // the seal syncs the region
   return job;
+}
+
+uint64_t DiskTier::SyncDueNs() const {
+  if (!options_.sync_interval_ms || !active_.region || !active_.unsynced_since_ns) return 0;
+  return active_.unsynced_since_ns + options_.sync_interval_ms * 1'000'000;
+}
+
+void DiskTier::SyncActiveIfDue() {
+  const uint64_t due_ns = SyncDueNs();
+  if (!due_ns || MonotonicNanos() < due_ns) return;
+  active_.unsynced_since_ns = 0;
+  if (Status s = active_.region->file->Sync(); !s.ok()) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    StopAdmitting(s);
+  }
 }
 
 Status DiskTier::SealRegion(const SealJob& job) {
