@@ -38,6 +38,7 @@ struct BenchDiskOptions {
   bool json = false;
   bool keep = false;
   bool copy = false;  // demote by copying (no owner given), to compare with borrowing
+  uint64_t sync_interval_ms = DiskTierOptions().sync_interval_ms;
 };
 
 // Keys are hashes in real use (the index shards and hashes on their first 8 bytes), so make these
@@ -198,6 +199,7 @@ int Run(const BenchDiskOptions& opt) {
   to.capacity_bytes = (regions_needed + 2) * to.region_bytes;
   to.io_bytes = io_bytes;
   to.io_depth = opt.depth;
+  to.sync_interval_ms = opt.sync_interval_ms;
   to.write_queue_bytes = std::max<uint64_t>(256ull << 20, 4 * max_size);
 
   // Untimed warm-up, so that raw and tier are compared like with like: both then overwrite file
@@ -338,11 +340,11 @@ int Run(const BenchDiskOptions& opt) {
                 "\"tier_read_vs_raw_paired\": %.3f, \"restart_s\": %.4f, \"restart_objects\": %llu, "
                 "\"file_per_object_write_gbps\": %.3f, \"file_per_object_read_gbps\": %.3f, \"io_bytes\": %llu, "
                 "\"io_depth\": %u, \"region_bytes\": %llu, \"bytes_per_run\": %llu, \"reps\": %d, \"o_direct\": %s, "
-                "\"tier_write_cpu_cores\": %.2f, \"demote\": \"%s\", \"load_average\": [%.1f, %.1f], \"sizes\": [",
+                "\"tier_write_cpu_cores\": %.2f, \"demote\": \"%s\", \"sync_interval_ms\": %llu, \"load_average\": [%.1f, %.1f], \"sizes\": [",
                 rw, rr, tw, tr, tw / rw, tr / rr, Median(all_pw), Median(all_pr), restart_s, (unsigned long long)restart_objects, fw, fr,
                 (unsigned long long)io_bytes, opt.depth, (unsigned long long)to.region_bytes, (unsigned long long)total,
-                opt.reps, direct ? "true" : "false", Median(write_cpu), opt.copy ? "copy" : "borrow", load_before,
-                load_after);
+                opt.reps, direct ? "true" : "false", Median(write_cpu), opt.copy ? "copy" : "borrow",
+                (unsigned long long)opt.sync_interval_ms, load_before, load_after);
     for (size_t i = 0; i < results.size(); ++i) {
       const SizeResult& r = results[i];
       std::printf("%s{\"object_bytes\": %llu, \"tier_write_gbps\": %.3f, \"tier_read_gbps\": %.3f, "
@@ -391,6 +393,8 @@ void RegisterBenchDiskCommand(CLI::App& bench) {
   cmd->add_flag("--json", opt->json, "Print one JSON object instead of a table");
   cmd->add_flag("--keep", opt->keep, "Keep the benchmark files");
   cmd->add_flag("--copy", opt->copy, "Demote by copying into the write queue instead of borrowing the object's pages");
+  cmd->add_option("--sync-interval-ms", opt->sync_interval_ms, "The tier's interval sync of the region being written (0: off)")
+      ->capture_default_str();
   cmd->callback([opt] { ExitCode() = Run(*opt); });
 }
 
