@@ -1,7 +1,10 @@
 // `tokenwarehouse bench disk --dir D`: the disk tier against its ceiling, in one run on one directory.
 //
 // Ceiling (raw): plain O_DIRECT io_uring sequential writes, then reads, of one preallocated file,
-// at the tier's I/O size and depth, from one aligned buffer. Tier: DiskTier::Enqueue as the demotion
+// at the tier's I/O size and depth, from one aligned buffer. The raw write is timed to the end of
+// an fdatasync, because the tier's sustained writes pay its regions' seal syncs: on a virtual disk
+// whose host caches writes, O_DIRECT without a flush measures the host's memory, and each flush then
+// costs what the device really takes (2026-12-03: 0.35-0.5x "raw" before, see bench/results). Tier: DiskTier::Enqueue as the demotion
 // hook calls it (the object borrowed with an owner: checksummed in place, its pages written straight
 // out, held until written) until Flush returns, and DiskTier::Read (what promotion does:
 // header + payload straight into aligned memory, checksum verified) of every object, for each object
@@ -113,6 +116,7 @@ Result<std::pair<double, double>> MeasureRaw(File& file, const AlignedBuffer& bu
   }
   uint64_t t0 = MonotonicNanos();
   TW_RETURN_IF_ERROR(file.Submit(ops, depth));
+  TW_RETURN_IF_ERROR(file.Sync());
   uint64_t t1 = MonotonicNanos();
   for (IoOp& op : ops) op.kind = IoOp::Kind::kRead;
   TW_RETURN_IF_ERROR(file.Submit(ops, depth));
