@@ -4,8 +4,8 @@
 // at the tier's I/O size and depth, from one aligned buffer. The raw write is timed to the end of
 // an fdatasync, because the tier's sustained writes pay its regions' seal syncs: on a virtual disk
 // whose host caches writes, O_DIRECT without a flush measures the host's memory, and each flush then
-// costs what the device really takes (2026-12-03: 0.35-0.5x "raw" before, see bench/results). Tier: DiskTier::Enqueue as the demotion
-// hook calls it (the object borrowed with an owner: checksummed in place, its pages written straight
+// costs what the device really takes (2026-12-03: 0.35-0.5x "raw" before, see bench/results).
+// Tier: DiskTier::Enqueue as the demotion hook calls it (the object borrowed with an owner: checksummed in place, its pages written straight
 // out, held until written) until Flush returns, and DiskTier::Read (what promotion does:
 // header + payload straight into aligned memory, checksum verified) of every object, for each object
 // size, promotion reading ~32 MiB of objects per batch as a prefix load does. Restart: close the tier (sealing) and time Open, which rebuilds the index. Baseline: one
