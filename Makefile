@@ -1,5 +1,5 @@
 # The README's commands. Every target installs what it needs first (idempotent, fast when done).
-.PHONY: all deps build build-asan serve quickstart demo test test-release test-asan bench bench-net bench-llama clean
+.PHONY: all deps engines build build-asan serve quickstart demo test test-release test-asan bench bench-net bench-llama clean
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
@@ -38,7 +38,11 @@ demo: build
 # Every test, in a Release build and in an ASan+UBSan build.
 test: test-release test-asan
 
-test-release: build
+# The engines the tests run against (a CPU vLLM in .venv-engines; minutes the first time, cached).
+engines:
+	@scripts/install-engines.sh
+
+test-release: build engines
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 test-asan: build-asan

@@ -281,17 +281,33 @@ void BindStore(pyb::module_& m) {
       .def("slice_bytes", [](const PyNamespace& n, pyb::object layers, pyb::object heads) {
         return n.nspace.geometry.SliceBytes(SliceFromPy(layers, heads));
       }, pyb::arg("layers") = pyb::none(), pyb::arg("heads") = pyb::none())
-      .def("block_keys", [](const PyNamespace& n, pyb::handle tokens) {
+      .def("block_keys", [](const PyNamespace& n, pyb::handle tokens, pyb::handle parent) {
         std::vector<uint32_t> t = TokensFromPy(tokens);
+        const bool from_root = parent.is_none();
+        const BlockKey first_parent = from_root ? n.root : KeyFromPy(parent);
         std::vector<BlockKey> keys;
         {
           pyb::gil_scoped_release nogil;
-          keys = n.nspace.BlockKeys(t);
+          if (from_root) {
+            keys = n.nspace.BlockKeys(t);
+          } else {
+            // Continues a chain: an engine extends a request's keys as its tokens arrive.
+            const uint32_t bt = n.nspace.geometry.block_tokens;
+            const NamespaceId id = n.nspace.Id();
+            BlockKey prev = first_parent;
+            for (size_t i = 0; i + bt <= t.size(); i += bt) {
+              prev = ChainKey(id, prev, std::span<const uint32_t>(t).subspan(i, bt), n.nspace.key_hash);
+              keys.push_back(prev);
+            }
+          }
         }
         pyb::list out;
         for (const auto& k : keys) out.append(KeyToPy(k));
         return out;
-      }, pyb::arg("tokens"), "Keys of every full block of `tokens`, chained from the root (list of 16-byte bytes).")
+      }, pyb::arg("tokens"), pyb::arg("parent") = pyb::none(),
+      "Keys of every full block of `tokens`, chained from `parent` (None: the root), as a list of 16-byte "
+      "bytes. block_keys(b, parent=block_keys(a)[-1]) == block_keys(a + b)[len(a) // block_tokens:] when "
+      "len(a) is a multiple of block_tokens.")
       .def("__repr__", [](const PyNamespace& n) {
         return "<tokenwarehouse.Namespace " + n.nspace.model_id + " " + n.nspace.geometry.ToString() + ">";
       });

@@ -1,0 +1,142 @@
+"""vLLM's paged KV tensors against the warehouse's canonical object layout.
+
+An object holds one block of `block_tokens` tokens as [layer][K,V][kv_head][token][head_dim]. vLLM's
+CPU backend holds, per attention layer, a tensor it declares as [pages, kv_heads, page_tokens,
+2 * head_dim]; how it really arranges K and V inside each (page, head) region is its kernel's
+business and differs by instruction set (measured with vLLM 0.32's "vec" kernel: K is stored
+transposed, [head_dim][token], then V as [token][head_dim]; the AMX kernel packs differently). So
+the layout is not assumed: at registration, vLLM's own reshape-and-cache kernel writes a probe page
+whose every element encodes its canonical position, and what it wrote is read back as a map from
+canonical offset to physical offset within a (page, head) region. Copies are then one indexed
+gather or scatter per layer and block, over vLLM's memory, with no intermediate buffer.
+"""
+
+import warnings
+
+import torch
+
+from ..errors import InvalidArgumentError, NotSupportedError
+
+TORCH_DTYPE = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+KV_DTYPE = {v: k for k, v in TORCH_DTYPE.items()}
+
+
+def check_block_tokens(block_tokens, page_tokens):
+    if block_tokens <= 0 or block_tokens % page_tokens:
+        raise InvalidArgumentError(
+            f"block_tokens ({block_tokens}) must be a positive multiple of vLLM's block_size ({page_tokens})")
+
+
+def probe_cpu_layout(write_kernel, kv_heads, head_dim, page_tokens, dtype):
+    """The map canonical offset -> physical offset of one (page, head) region of 2 * page_tokens *
+    head_dim elements, canonical order being (K or V, token, dim), as `write_kernel(key, value,
+    key_cache, value_cache, slot_mapping)` lays it out.
+
+    Each element's canonical offset c is written in two passes, c % 256 and c // 256, small integers
+    that every supported dtype (bf16 included) holds exactly."""
+    H, N, D = kv_heads, page_tokens, head_dim
+    region = 2 * N * D
+    canon = torch.arange(region, dtype=torch.long).view(2, N, D)
+    decoded = torch.zeros(H, region, dtype=torch.long)
+    for part, scale in (("low", 1), ("high", 256)):
+        digits = (canon % 256) if part == "low" else (canon // 256)
+        cache = torch.full((1, H, N, 2 * D), -1.0, dtype=dtype)
+        kv = cache.view(1, H, 2 * N, D)
+        k_cache, v_cache = kv.chunk(2, dim=2)
+        # key[t, h, d] carries the digit of (K, t, d); the same for every head.
+        key = digits[0].to(dtype).unsqueeze(1).expand(N, H, D).contiguous()
+        value = digits[1].to(dtype).unsqueeze(1).expand(N, H, D).contiguous()
+        write_kernel(key, value, k_cache, v_cache, torch.arange(N, dtype=torch.long))
+        got = cache.view(H, region).to(torch.float32)
+        if (got < 0).any():
+            raise NotSupportedError("vLLM's CPU KV kernel left part of a page unwritten: unknown layout")
+        decoded += got.round().to(torch.long) * scale
+    physical_to_canon = decoded[0]
+    if not all(torch.equal(decoded[h], physical_to_canon) for h in range(1, H)):
+        raise NotSupportedError("vLLM's CPU KV kernel lays heads out differently: unknown layout")
+    if not torch.equal(torch.sort(physical_to_canon).values, torch.arange(region)):
+        raise NotSupportedError("vLLM's CPU KV kernel's page layout is not a permutation: unknown layout")
+    canon_to_physical = torch.empty(region, dtype=torch.long)
+    canon_to_physical[physical_to_canon] = torch.arange(region)
+    return canon_to_physical
+
+
+class PagedLayout:
+    """The pages of every attention layer, in layer order, and how a canonical block maps onto them."""
+
+    def __init__(self, tensors, kv_heads, head_dim, page_tokens, canon_to_physical):
+        self.H, self.D, self.N = kv_heads, head_dim, page_tokens
+        self.region = 2 * page_tokens * head_dim
+        self.flat = []
+        for t in tensors:
+            s = tuple(t.shape)
+            if t.device.type != "cpu":
+                raise NotSupportedError(
+                    f"KV on {t.device}: the connector copies CPU KV today; CUDA goes through the GPU mover")
+            if len(s) != 4 or s[1] != kv_heads or s[2] * s[3] != self.region or not t.is_contiguous():
+                raise NotSupportedError(
+                    f"unrecognised vLLM KV tensor {s} strides {t.stride()} (expected [pages, {kv_heads}, "
+                    f"{page_tokens}, {2 * head_dim}], contiguous)")
+            self.flat.append(t.view(s[0], kv_heads, self.region))
+        self.m = canon_to_physical  # canonical (kv, token, dim) offset -> physical offset in a region
+
+    def _pages(self, block_ids, first_token, n_tokens):
+        p0 = first_token // self.N
+        return torch.as_tensor(block_ids[p0: p0 + n_tokens // self.N], dtype=torch.long)
+
+    def gather(self, obj, block_ids, first_token):
+        """Fills object `obj` ([L, 2, H, T, D]) with the request's tokens first_token .. + T (whole pages)."""
+        T = obj.shape[3]
+        pages = self._pages(block_ids, first_token, T)
+        m = len(pages)
+        index = (pages.view(m, 1, 1), torch.arange(self.H).view(1, self.H, 1), self.m.view(1, 1, -1))
+        for li, flat in enumerate(self.flat):
+            canon = flat[index]  # [m, H, 2*N*D] in canonical order
+            obj[li].copy_(canon.view(m, self.H, 2, self.N, self.D).permute(2, 1, 0, 3, 4)
+                          .reshape(2, self.H, T, self.D))
+
+    def scatter(self, obj, block_ids, obj_first_token, t0, t1):
+        """Copies tokens t0..t1 of object `obj` ([L, 2, H, T, D]), whose token 0 is the request's token
+        obj_first_token (page-aligned), into the pages; tokens outside t0..t1 are left as they are."""
+        if t1 <= t0:
+            return
+        N = self.N
+        a, b = t0 - t0 % N, -(-t1 // N) * N  # the pages touched
+        pages = self._pages(block_ids, obj_first_token + a, b - a)
+        m = len(pages)
+        full = t0 == a and t1 == b
+        if full:
+            idx = self.m
+        else:  # partial first or last page: only the canonical offsets of tokens in t0..t1
+            tok = torch.arange(a, b).view(1, m * N)
+            keep = ((tok >= t0) & (tok < t1)).view(m, N)
+        for li, flat in enumerate(self.flat):
+            canon = (obj[li, :, :, a:b, :].reshape(2, self.H, m, N, self.D).permute(2, 1, 0, 3, 4)
+                     .reshape(m, self.H, self.region))
+            if full:
+                flat.index_put_((pages.view(m, 1, 1), torch.arange(self.H).view(1, self.H, 1), idx.view(1, 1, -1)),
+                                canon)
+                continue
+            for j in range(m):
+                sel = torch.nonzero(keep[j].view(1, N, 1).expand(2, N, self.D).reshape(-1)).view(-1)
+                flat[int(pages[j])][:, self.m[sel]] = canon[j][:, sel]  # flat[int] is a view: writes through
+
+
+class ObjectShape:
+    """The canonical object of a namespace: [layers, 2, kv_heads, block_tokens, head_dim]."""
+
+    def __init__(self, layers, kv_heads, head_dim, block_tokens, dtype):
+        self.shape = (layers, 2, kv_heads, block_tokens, head_dim)
+        self.dtype = dtype
+        self.nbytes = layers * 2 * kv_heads * block_tokens * head_dim * torch.empty((), dtype=dtype).element_size()
+
+    def over(self, segments):
+        """A tensor over an object's memory (a list of memoryviews), or None if it is not one piece."""
+        if len(segments) != 1 or segments[0].nbytes != self.nbytes:
+            return None
+        with warnings.catch_warnings():  # read views are read-only; the tensor is only read from
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.frombuffer(segments[0], dtype=self.dtype).view(self.shape)
+
+    def empty(self):
+        return torch.empty(self.shape, dtype=self.dtype)
