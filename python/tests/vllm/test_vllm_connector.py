@@ -5,6 +5,7 @@ warehouse; every output is compared, text and log-probabilities, with a vLLM wit
 The engines start once per module (about 30 s each on 2 cores); tests use their own prompts.
 """
 
+import signal
 import threading
 import time
 
@@ -192,6 +193,28 @@ def test_daemon_killed_mid_run_vllm_keeps_answering(engines, daemon):
     log = eng.log_text()
     assert log.count("unavailable") >= 1 and "is back" in log
     assert log.count("unavailable (") <= 2, "the outage is logged once (per side), not per request"
+
+
+def test_frozen_daemon_costs_at_most_its_timeout(engines, daemon):
+    """A daemon that accepts connections but never answers (SIGSTOP) must not hang vLLM: each
+    warehouse call gives up after io_timeout_ms (2 s) and the request recomputes."""
+    base, eng = engines["baseline"], engines["second"]
+    p = prompt(1)  # stored: a hit while the daemon answers
+    assert eng.complete(p).cached_tokens > 0
+    daemon.proc.send_signal(signal.SIGSTOP)
+    try:
+        for q in (p, prompt(30)):
+            t0 = time.monotonic()
+            got = eng.complete(q, timeout_s=60)
+            took = time.monotonic() - t0
+            assert got.cached_tokens == 0 and got.same_output(base.complete(q)), got
+            assert took < 15, f"a frozen warehouse held the request {took:.1f} s"
+    finally:
+        daemon.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while eng.complete(p).cached_tokens == 0:
+        assert time.monotonic() < deadline, "hits did not resume after the daemon thawed"
+        time.sleep(1)
 
 
 def test_tenants_cannot_see_each_other(engines, work, model, daemon):
