@@ -84,3 +84,49 @@ def test_unknown_shapes_are_refused_by_name():
     m = torch.arange(2 * N * DIM)
     with pytest.raises(NotSupportedError, match="unrecognised vLLM KV tensor"):
         layout.PagedLayout([torch.zeros(4, 3, N, 2 * DIM)], HEADS, DIM, N, m)
+
+
+def test_general_map_path_agrees_with_the_strided_one():
+    """Layouts other than [token][dim] / [dim][token] halves go element by element through the probed
+    map; on the kernel's own layout both paths must give the same bytes."""
+    torch.manual_seed(2)
+    m = layout.probe_cpu_layout(kernel_for(torch.float32), HEADS, DIM, N, torch.float32)
+    block_ids = [6, 1, 10, 3]
+    obj = torch.randn(1, 2, HEADS, T, DIM)
+    outs = []
+    for structured in (True, False):
+        cache = torch.zeros(PAGES, HEADS, N, 2 * DIM)
+        paged = layout.PagedLayout([cache], HEADS, DIM, N, m)
+        assert paged.halves is not None
+        if not structured:
+            paged.halves = None
+        paged.scatter(obj, block_ids, 0, 0, T)
+        paged.scatter(obj, block_ids, T, 5, T)  # a partial first page
+        back = torch.empty_like(obj)
+        paged.gather(back, block_ids, 0)
+        assert torch.equal(back, obj)
+        outs.append(cache)
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_objects_in_several_arena_pieces_are_viewed_without_a_copy():
+    """A daemon hands a large object over as one memoryview per 2 MiB arena page: each (layer, K/V)
+    group a piece holds whole is a view; a group split across pieces is one view per head."""
+    torch.manual_seed(3)
+    shape = (2, 2, HEADS, T, DIM)
+    obj = torch.randn(shape)
+    raw = bytearray(obj.numpy().tobytes())
+    run = T * DIM * 4
+    cuts = [0, 3 * run, 5 * run, len(raw)]  # the second group is split between pieces 0 and 1
+    pieces = [memoryview(raw)[a:b] for a, b in zip(cuts, cuts[1:])]
+    parts = layout.ObjectParts.over(pieces, shape, torch.float32)
+    assert isinstance(parts.groups[0][1], list) and not isinstance(parts.groups[0][0], list)
+    for li in range(2):
+        for half in range(2):
+            assert torch.equal(parts.read(li, half), obj[li, half])
+    # Writes land in the pieces' memory.
+    parts.assign(0, 1, torch.zeros(HEADS, 2, N, DIM))
+    assert not any(raw[2 * run: 4 * run])
+    # A head's run cut in two cannot be viewed: the caller copies the object whole.
+    odd = [memoryview(raw)[: run // 2], memoryview(raw)[run // 2:]]
+    assert layout.ObjectParts.over(odd, shape, torch.float32) is None

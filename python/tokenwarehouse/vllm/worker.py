@@ -95,27 +95,27 @@ class WorkerSide:
         if ns is None:
             return spec.first_token
         done = spec.first_token
-        views = []
+        view = None
         try:
             for b in range(spec.first_token // self.T, (spec.end_token + self.T - 1) // self.T):
                 view = store.acquire(ns, spec.keys[b], self.cfg.lease_ms)
                 if view is None:  # gone since the lookup: a miss from here on
                     break
-                views.append(view)
                 t0 = max(spec.first_token, b * self.T) - b * self.T
                 t1 = min(spec.end_token, (b + 1) * self.T) - b * self.T
                 src = self.obj.over(view.segments())
-                if src is None:  # the object spans arena pages that are not adjacent: copy it whole first
+                if src is None:  # a head's run straddles two arena pages: copy the object whole first
                     src = self.obj.empty()
                     store.get(ns, spec.keys[b], out=src)
                 self.paged.scatter(src, spec.block_ids, b * self.T, t0, t1)
                 view.release()
+                view = None
                 done = b * self.T + t1
         except tw.TokenWarehouseError as e:
             self.link.failed(store, e)
         finally:
-            for v in views:
-                v.release()
+            if view is not None:
+                view.release()
             if spec.lease:
                 try:
                     store.unpin(spec.lease)
@@ -165,13 +165,17 @@ class WorkerSide:
                 if w.present:
                     w.abort()
                 else:
-                    dst = self.obj.over(w.segments())
-                    if dst is not None:  # straight into the reserved memory
-                        self.paged.gather(dst, spec.block_ids, block * self.T)
-                    else:  # reserved pages that are not adjacent: fill a buffer, write it in pieces
-                        buf = self.obj.empty()
-                        self.paged.gather(buf, spec.block_ids, block * self.T)
-                        w.write(0, buf.view(-1).view(torch.uint8).numpy())
+                    try:
+                        dst = self.obj.over(w.segments())
+                        if dst is not None:  # straight into the reserved memory
+                            self.paged.gather(dst, spec.block_ids, block * self.T)
+                        else:  # a head's run straddles two reserved pages: fill a buffer, write it
+                            buf = self.obj.empty()
+                            self.paged.gather(buf, spec.block_ids, block * self.T)
+                            w.write(0, buf.view(-1).view(torch.uint8).numpy())
+                    except BaseException:
+                        w.abort()  # never a half-written object: the reservation is dropped
+                        raise
                     w.commit()
                     written += 1
             except tw.TokenWarehouseError as e:  # full of pinned objects, a quota, or the daemon gone
