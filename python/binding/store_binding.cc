@@ -129,7 +129,11 @@ class ReadView {
     return out;
   }
   uint64_t nbytes() const { return handle_.size_bytes(); }
-  void Release() { handle_ = ReadHandle(); }
+  void Release() {
+    ReadHandle old = std::move(handle_);
+    pyb::gil_scoped_release nogil;  // a daemon's handle ends its lease with a round trip
+    old = ReadHandle();
+  }
   const ReadHandle& handle() const { return handle_; }
 
  private:
@@ -162,8 +166,19 @@ class WriteView {
     }
     ThrowIfError(s);
   }
-  void Commit() { ThrowIfError(store_->store->Commit(handle_)); }
-  void Abort() { handle_ = WriteHandle(); }
+  void Commit() {
+    Status s;
+    {
+      pyb::gil_scoped_release nogil;
+      s = store_->store->Commit(handle_);
+    }
+    ThrowIfError(s);
+  }
+  void Abort() {
+    WriteHandle old = std::move(handle_);
+    pyb::gil_scoped_release nogil;
+    old = WriteHandle();
+  }
 
  private:
   std::shared_ptr<PyStore> store_;
@@ -463,7 +478,11 @@ void BindStore(pyb::module_& m) {
       .def("reserve",
            [](std::shared_ptr<PyStore> s, const PyNamespace& ns, pyb::handle key, pyb::handle parent) {
              BlockRef ref{KeyFromPy(key), parent.is_none() ? ns.root : KeyFromPy(parent)};
-             auto h = s->store->Reserve(ns.id, ref);
+             Result<WriteHandle> h = Status::Internal("unset");
+             {
+               pyb::gil_scoped_release nogil;
+               h = s->store->Reserve(ns.id, ref);
+             }
              ThrowIfError(h.status());
              return WriteView(s, std::move(h).value());
            },
@@ -471,7 +490,12 @@ void BindStore(pyb::module_& m) {
            "Reserves an object's memory for a zero-copy write (parent None = the root); same errors as put.")
       .def("acquire",
            [](std::shared_ptr<PyStore> s, const PyNamespace& ns, pyb::handle key, uint64_t lease_ms) -> pyb::object {
-             auto h = s->store->Acquire(ns.id, KeyFromPy(key), lease_ms);
+             const BlockKey k = KeyFromPy(key);
+             Result<ReadHandle> h = Status::Internal("unset");
+             {
+               pyb::gil_scoped_release nogil;
+               h = s->store->Acquire(ns.id, k, lease_ms);
+             }
              if (h.status().IsNotFound()) return pyb::none();
              ThrowIfError(h.status());
              return pyb::cast(ReadView(s, std::move(h).value()));
@@ -479,23 +503,50 @@ void BindStore(pyb::module_& m) {
            pyb::arg("ns"), pyb::arg("key"), pyb::arg("lease_ms") = 30000)
       .def("pin",
            [](PyStore& s, const PyNamespace& ns, pyb::handle keys, uint64_t lease_ms) -> pyb::object {
-             auto r = s.store->Pin(ns.id, KeysFromPy(keys), lease_ms);
+             std::vector<BlockKey> k = KeysFromPy(keys);
+             Result<LeaseId> r = Status::Internal("unset");
+             {
+               pyb::gil_scoped_release nogil;
+               r = s.store->Pin(ns.id, k, lease_ms);
+             }
              if (r.status().IsNotFound()) return pyb::none();
              ThrowIfError(r.status());
              return pyb::int_(r.value());
            },
            pyb::arg("ns"), pyb::arg("keys"), pyb::arg("lease_ms"),
            "Pins every key (all or nothing) and returns the lease id; None if any key is absent.")
-      .def("unpin", [](PyStore& s, uint64_t lease) { ThrowIfError(s.store->Unpin(lease)); }, pyb::arg("lease"))
+      .def("unpin",
+           [](PyStore& s, uint64_t lease) {
+             Status st;
+             {
+               pyb::gil_scoped_release nogil;
+               st = s.store->Unpin(lease);
+             }
+             ThrowIfError(st);
+           },
+           pyb::arg("lease"))
       .def("remove",
            [](PyStore& s, const PyNamespace& ns, pyb::handle key) {
-             Status st = s.store->Remove(ns.id, KeyFromPy(key));
+             const BlockKey k = KeyFromPy(key);
+             Status st;
+             {
+               pyb::gil_scoped_release nogil;
+               st = s.store->Remove(ns.id, k);
+             }
              if (st.IsNotFound()) return false;
              ThrowIfError(st);
              return true;
            },
            pyb::arg("ns"), pyb::arg("key"), "Removes an object from every tier; False if it was absent.")
-      .def("stats", [](PyStore& s) { return StatsToPy(s.store->Stats()); })
+      .def("stats",
+           [](PyStore& s) {
+             StoreStats st;
+             {
+               pyb::gil_scoped_release nogil;
+               st = s.store->Stats();
+             }
+             return StatsToPy(st);
+           })
       .def_property_readonly("arena", [](PyStore& s) -> pyb::object {
         EmbeddedStore* e = s.embedded();
         if (e == nullptr) return pyb::none();
