@@ -140,13 +140,19 @@ class Engine:
         return Completion(choice["text"], tuple(choice["logprobs"]["token_logprobs"]), cached,
                           out["usage"]["prompt_tokens"])
 
-    def kv_usage(self):
-        """vLLM's own gauge of the KV pages in use (0..1), from its /metrics."""
+    def metric(self, name):
+        """The value of one sample of vLLM's /metrics (the first whose name matches), or None."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
             for line in r.read().decode().splitlines():
-                if line.startswith("vllm:kv_cache_usage_perc"):
+                if line.startswith(name + "{") or line.startswith(name + " "):
                     return float(line.rsplit(" ", 1)[1])
-        raise AssertionError("vLLM's /metrics has no vllm:kv_cache_usage_perc")
+        return None
+
+    def kv_usage(self):
+        """vLLM's own gauge of the KV pages in use (0..1)."""
+        v = self.metric("vllm:kv_cache_usage_perc")
+        assert v is not None, "vLLM's /metrics has no vllm:kv_cache_usage_perc"
+        return v
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -86,6 +86,12 @@ def test_second_request_loads_its_prefix_with_identical_output(engines):
     while eng.kv_usage() > 0:
         assert time.monotonic() < deadline, "vLLM still holds pages of finished requests"
         time.sleep(0.5)
+    # The connector's counters reach vLLM's own /metrics (exported at vLLM's stats interval).
+    deadline = time.monotonic() + 30
+    while (eng.metric("vllm:tokenwarehouse_load_tokens_total") or 0) < warm.cached_tokens:
+        assert time.monotonic() < deadline, "vllm:tokenwarehouse_load_tokens_total did not count the hit"
+        time.sleep(1)
+    assert eng.metric("vllm:tokenwarehouse_store_blocks_total") >= warm.prompt_tokens // BLOCK
 
 
 def test_prompt_of_whole_blocks_recomputes_only_its_last_token(engines):

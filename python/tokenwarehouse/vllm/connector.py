@@ -16,7 +16,7 @@ from .config import ConnectorConfig
 from .link import Link
 from .metadata import TokenWarehouseMetadata
 from .scheduler import SchedulerSide
-from .stats import Counters, TokenWarehouseStats
+from .stats import Counters, TokenWarehousePromMetrics, TokenWarehouseStats
 from .worker import WorkerSide
 
 log = logging.getLogger("vllm.tokenwarehouse")  # under vLLM's logging setup
@@ -87,6 +87,10 @@ class TokenWarehouseConnector(KVConnectorBase_V1):
     @classmethod
     def build_kv_connector_stats(cls, data=None):
         return TokenWarehouseStats(data=dict(data)) if data else TokenWarehouseStats()
+
+    @classmethod
+    def build_prom_metrics(cls, vllm_config, metric_types, labelnames, per_engine_labelvalues):
+        return TokenWarehousePromMetrics(vllm_config, metric_types, labelnames, per_engine_labelvalues)
 
     def shutdown(self):
         if self.worker is not None:

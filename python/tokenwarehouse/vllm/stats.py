@@ -1,12 +1,14 @@
-"""The connector's counters, in vLLM's KVConnectorStats form (logged by vLLM as "KV Transfer metrics").
+"""The connector's counters, in vLLM's KVConnectorStats form: logged by vLLM as "KV Transfer
+metrics" at its stats interval, and exported on vLLM's /metrics as vllm:tokenwarehouse_* counters.
 
 The worker side counts loads and stores; the scheduler side counts lookups. vLLM collects the
-worker's stats each step, aggregates them and logs their reduction at its stats interval.
+worker's stats each step, aggregates them, logs their reduction and feeds them to Prometheus.
 """
 
 import threading
 
-from vllm.distributed.kv_transfer.kv_connector.v1.metrics import KVConnectorStats
+from vllm.distributed.kv_transfer.kv_connector.v1.metrics import KVConnectorPromMetrics, KVConnectorStats
+from vllm.v1.metrics.utils import create_metric_per_engine
 
 _COUNTERS = ("lookups", "lookup_s", "load_tokens", "load_bytes", "load_s", "load_failures",
              "store_blocks", "store_bytes", "store_s", "store_failures")
@@ -77,3 +79,31 @@ class Counters:
                 return None
             d, self._d = self._d, {k: 0 for k in _COUNTERS}
         return TokenWarehouseStats(data=d)
+
+
+# Prometheus counters: name suffix, help, the counter of TokenWarehouseStats.data it adds up.
+_PROM = (
+    ("load_tokens_total", "Prompt tokens whose KV was loaded from Token Warehouse.", "load_tokens"),
+    ("load_bytes_total", "Bytes of KV loaded from Token Warehouse.", "load_bytes"),
+    ("load_seconds_total", "Seconds spent loading KV from Token Warehouse.", "load_s"),
+    ("load_failures_total", "Loads that failed (the request recomputed those tokens).", "load_failures"),
+    ("store_blocks_total", "Blocks stored into Token Warehouse.", "store_blocks"),
+    ("store_bytes_total", "Bytes of KV stored into Token Warehouse.", "store_bytes"),
+    ("store_seconds_total", "Seconds spent storing KV into Token Warehouse (behind the forward pass).", "store_s"),
+    ("store_failures_total", "Blocks whose store was dropped (warehouse away, full or failing).", "store_failures"),
+)
+
+
+class TokenWarehousePromMetrics(KVConnectorPromMetrics):
+    def __init__(self, vllm_config, metric_types, labelnames, per_engine_labelvalues):
+        super().__init__(vllm_config, metric_types, labelnames, per_engine_labelvalues)
+        self._counters = []
+        for suffix, doc, key in _PROM:
+            c = self._counter_cls(name=f"vllm:tokenwarehouse_{suffix}", documentation=doc, labelnames=labelnames)
+            self._counters.append((key, create_metric_per_engine(c, per_engine_labelvalues)))
+
+    def observe(self, transfer_stats_data, engine_idx=0):
+        for key, per_engine in self._counters:
+            v = transfer_stats_data.get(key, 0)
+            if v:
+                per_engine[engine_idx].inc(v)
