@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
+#include <type_traits>
 
 #include <yaml-cpp/yaml.h>
 
@@ -32,8 +36,22 @@ void CheckKeys(const YAML::Node& node, const std::string& where, std::initialize
 }
 
 template <typename T>
+const char* ExpectedType() {
+  if constexpr (std::is_same_v<T, bool>) return "true or false";
+  else if constexpr (std::is_integral_v<T>) return "a non-negative integer";
+  else return "a string";
+}
+
+template <typename T>
 void Read(const YAML::Node& node, const char* key, T* out) {
-  if (node && node[key]) *out = node[key].as<T>();
+  if (!node || !node[key]) return;
+  try {
+    *out = node[key].as<T>();
+  } catch (const YAML::BadConversion&) {
+    // yaml-cpp says only "bad conversion": name the key, what it holds and what it should.
+    throw KeyError{std::string(key) + ": expected " + ExpectedType<T>() + ", got '" +
+                   (node[key].IsScalar() ? node[key].Scalar() : std::string("a non-scalar")) + "'"};
+  }
 }
 
 void ReadBytes(const YAML::Node& node, const char* key, uint64_t* out) {
@@ -180,7 +198,71 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   return c;
 }
 
+namespace {
+
+uint64_t ReadNumberFile(const char* path) {
+  std::ifstream f(path);
+  std::string v;
+  if (!(f >> v) || v.empty() || !std::isdigit(static_cast<unsigned char>(v[0]))) return 0;  // "max": none
+  return std::strtoull(v.c_str(), nullptr, 10);
+}
+
+std::string Gib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1ull << 30));
+  return buf;
+}
+
+}  // namespace
+
+MemoryInfo ReadMemoryInfo() {
+  MemoryInfo m;
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page > 0) m.physical_bytes = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+  std::ifstream meminfo("/proc/meminfo");
+  std::string line;
+  while (std::getline(meminfo, line)) {
+    if (line.rfind("MemAvailable:", 0) == 0) {
+      std::istringstream in(line.substr(13));
+      uint64_t kib = 0;
+      if (in >> kib) m.available_bytes = kib << 10;
+    }
+  }
+  m.cgroup_limit_bytes = ReadNumberFile("/sys/fs/cgroup/memory.max");  // v2
+  if (m.cgroup_limit_bytes) {
+    m.cgroup_used_bytes = ReadNumberFile("/sys/fs/cgroup/memory.current");
+  } else {
+    const uint64_t v1 = ReadNumberFile("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+    if (v1 && v1 < (1ull << 60)) {  // v1 reports "no limit" as a huge number
+      m.cgroup_limit_bytes = v1;
+      m.cgroup_used_bytes = ReadNumberFile("/sys/fs/cgroup/memory/memory.usage_in_bytes");
+    }
+  }
+  return m;
+}
+
+Status CheckDramFits(uint64_t dram_bytes, const MemoryInfo& mem) {
+  uint64_t can_have = mem.available_bytes ? mem.available_bytes : mem.physical_bytes;
+  if (mem.cgroup_limit_bytes) {
+    const uint64_t left = mem.cgroup_limit_bytes > mem.cgroup_used_bytes ? mem.cgroup_limit_bytes - mem.cgroup_used_bytes : 0;
+    can_have = can_have ? std::min(can_have, left) : left;
+  }
+  if (can_have == 0 || dram_bytes <= can_have) return Status::Ok();
+  std::string msg = "dram.capacity_bytes (" + Gib(dram_bytes) + ") is more memory than this daemon can have: " +
+                    Gib(mem.physical_bytes) + " physical, " + Gib(mem.available_bytes) + " available now";
+  if (mem.cgroup_limit_bytes) msg += ", cgroup limit " + Gib(mem.cgroup_limit_bytes) + " (" + Gib(mem.cgroup_used_bytes) + " used)";
+  msg += "; the arena is pre-faulted at start, so ask for at most " + Gib(can_have) + " (less, to leave the engines room)";
+  return Status::InvalidArgument(msg);
+}
+
 Status FinalizeConfig(ServerConfig* c) {
+  const bool dram_explicit = c->dram_capacity_bytes != 0;
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!kLevels.count(c->log_level)) {
+    return Status::InvalidArgument("log_level must be trace, debug, info, warn, error, critical or off, not '" +
+                                   c->log_level + "'");
+  }
   if (c->dram_capacity_bytes == 0) {
     const long pages = sysconf(_SC_PHYS_PAGES);
     const long page = sysconf(_SC_PAGE_SIZE);
@@ -191,6 +273,8 @@ Status FinalizeConfig(ServerConfig* c) {
   c->dram_capacity_bytes -= c->dram_capacity_bytes % c->page_bytes;
   if (c->dram_capacity_bytes == 0) return Status::InvalidArgument("dram.capacity_bytes is smaller than one page");
   if (c->io_threads == 0) c->io_threads = std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1, 4);
+  if (c->io_threads > 256) return Status::InvalidArgument("io_threads " + std::to_string(c->io_threads) + " is too many (at most 256)");
+  if (c->max_connections == 0) return Status::InvalidArgument("limits.max_connections must be at least 1 (0 refuses every client)");
   if (c->listen.empty() && c->UnixSocketPath().empty()) return Status::InvalidArgument("neither listen nor unix_socket is set");
   if (c->tls_cert_file.empty() != c->tls_key_file.empty()) {
     return Status::InvalidArgument("tls.cert_file and tls.key_file go together: set both or neither");
@@ -200,6 +284,7 @@ Status FinalizeConfig(ServerConfig* c) {
     return Status::InvalidArgument("limits.max_batch and limits.max_meta_bytes must allow at least one item");
   }
   std::set<std::string> names;
+  std::set<std::string> hashes;
   for (const TenantConfig& t : c->tenants) {
     if (t.name.empty()) return Status::InvalidArgument("auth.tenants[]: a tenant needs a name");
     if (!names.insert(t.name).second) return Status::InvalidArgument("auth.tenants[]: tenant '" + t.name + "' is listed twice");
@@ -207,7 +292,15 @@ Status FinalizeConfig(ServerConfig* c) {
         !std::all_of(t.token_sha256.begin(), t.token_sha256.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); })) {
       return Status::InvalidArgument("auth.tenants[" + t.name + "].token_sha256 must be 64 hex digits (tokenwarehouse serve --hash-token)");
     }
+    std::string lower = t.token_sha256;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!hashes.insert(lower).second) {
+      return Status::InvalidArgument("auth.tenants[" + t.name + "].token_sha256 is another tenant's too: one token "
+                                     "would be both tenants");
+    }
   }
+  // Last, so a config that fails only this check is otherwise finalized (the banner reuses it).
+  if (dram_explicit) return CheckDramFits(c->dram_capacity_bytes, ReadMemoryInfo());
   return Status::Ok();
 }
 

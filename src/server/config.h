@@ -80,7 +80,23 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text);
 // "4GiB", "512MiB", "1G", "123" -> bytes.
 Result<uint64_t> ParseBytes(std::string_view text);
 
-// Fills machine-dependent defaults (DRAM size, threads) and checks consistency.
+// Fills machine-dependent defaults (DRAM size, threads) and checks consistency, including that an
+// explicit DRAM size fits the memory this process can have (see CheckDramFits).
 Status FinalizeConfig(ServerConfig* config);
+
+// The memory a daemon on this machine can have: physical, available now (MemAvailable), and the
+// limit of its cgroup (v2 memory.max or v1 memory.limit_in_bytes) less what the cgroup already uses.
+// 0 where unknown.
+struct MemoryInfo {
+  uint64_t physical_bytes = 0;
+  uint64_t available_bytes = 0;
+  uint64_t cgroup_limit_bytes = 0;  // 0: no limit
+  uint64_t cgroup_used_bytes = 0;
+};
+MemoryInfo ReadMemoryInfo();
+
+// kInvalidArgument naming the machine's memory when an arena of dram_bytes (pre-faulted at start)
+// cannot be had: without this the kernel's OOM killer ends the daemon, or another process, instead.
+Status CheckDramFits(uint64_t dram_bytes, const MemoryInfo& mem);
 
 }  // namespace tw::server

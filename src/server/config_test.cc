@@ -86,6 +86,57 @@ TEST(ServerConfig, TlsNeedsCertificateAndKeyTogether) {
   EXPECT_FALSE(ParseServerConfig("tls:\n  certfile: x\n").ok());  // a typo is an error, not a silent default
 }
 
+TEST(ServerConfig, RefusesADramArenaLargerThanTheMachineCanGive) {
+  MemoryInfo mem;
+  mem.physical_bytes = 24ull << 30;
+  mem.available_bytes = 22ull << 30;
+  EXPECT_TRUE(CheckDramFits(8ull << 30, mem).ok());
+  Status big = CheckDramFits(40ull << 30, mem);
+  ASSERT_TRUE(big.IsInvalidArgument());
+  EXPECT_NE(big.message().find("24.0 GiB physical"), std::string::npos) << big.ToString();
+  EXPECT_NE(big.message().find("at most 22.0 GiB"), std::string::npos) << big.ToString();
+  mem.cgroup_limit_bytes = 8ull << 30;  // a container: its limit, less what it uses, is what counts
+  mem.cgroup_used_bytes = 2ull << 30;
+  Status boxed = CheckDramFits(7ull << 30, mem);
+  ASSERT_TRUE(boxed.IsInvalidArgument());
+  EXPECT_NE(boxed.message().find("cgroup limit 8.0 GiB"), std::string::npos) << boxed.ToString();
+  EXPECT_NE(boxed.message().find("at most 6.0 GiB"), std::string::npos) << boxed.ToString();
+  // And on this machine, through the daemon's own path: no machine has a PiB to give.
+  Result<ServerConfig> c = ParseServerConfig("dram: {capacity_bytes: 1024TiB}");
+  ASSERT_TRUE(c.ok());
+  Status s = FinalizeConfig(&*c);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("physical"), std::string::npos) << s.ToString();
+  EXPECT_GT(ReadMemoryInfo().physical_bytes, 0u);
+}
+
+TEST(ServerConfig, EachBadValueIsAClearErrorAtStart) {
+  Result<ServerConfig> loud = ParseServerConfig("log_level: loud");
+  ASSERT_TRUE(loud.ok());
+  Status level = FinalizeConfig(&*loud);  // the flag --log-level lands here too
+  EXPECT_TRUE(level.IsInvalidArgument());
+  EXPECT_NE(level.message().find("log_level must be"), std::string::npos) << level.ToString();
+  Status type = ParseServerConfig("dram: {huge_pages: maybe}").status();
+  EXPECT_TRUE(type.IsInvalidArgument());
+  EXPECT_NE(type.message().find("huge_pages: expected true or false, got 'maybe'"), std::string::npos) << type.ToString();
+  Status num = ParseServerConfig("limits: {max_connections: lots}").status();
+  EXPECT_NE(num.message().find("max_connections: expected a non-negative integer"), std::string::npos) << num.ToString();
+
+  Result<ServerConfig> zero = ParseServerConfig("limits: {max_connections: 0}");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_TRUE(FinalizeConfig(&*zero).IsInvalidArgument());
+  Result<ServerConfig> threads = ParseServerConfig("io_threads: 100000");
+  ASSERT_TRUE(threads.ok());
+  EXPECT_TRUE(FinalizeConfig(&*threads).IsInvalidArgument());
+  const std::string h = HashToken("shared");
+  Result<ServerConfig> twins = ParseServerConfig("auth: {tenants: [{name: a, token_sha256: " + h +
+                                                 "}, {name: b, token_sha256: " + h + "}]}");
+  ASSERT_TRUE(twins.ok());
+  Status dup = FinalizeConfig(&*twins);
+  EXPECT_TRUE(dup.IsInvalidArgument());
+  EXPECT_NE(dup.message().find("another tenant's"), std::string::npos) << dup.ToString();
+}
+
 TEST(ParseBytes, Units) {
   EXPECT_EQ(*ParseBytes("123"), 123u);
   EXPECT_EQ(*ParseBytes("4GiB"), 4ull << 30);

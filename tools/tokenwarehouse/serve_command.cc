@@ -69,6 +69,14 @@ int Run(const ServeFlags& f) {
     }
     *out = *v;
   }
+  {
+    // Checked before logging is set up: an unknown level would silently turn logging off.
+    server::ServerConfig check = config;
+    if (Status s = server::FinalizeConfig(&check); !s.ok()) {
+      std::fprintf(stderr, "serve: %s\n", s.ToString().c_str());
+      return 2;
+    }
+  }
   // Logs go to stderr; stdout carries the banner (where it listens, how to try it).
   spdlog::set_default_logger(spdlog::stderr_color_mt("tokenwarehouse"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
