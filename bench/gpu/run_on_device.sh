@@ -18,7 +18,10 @@ exec > >(tee "$OUT/device_log.txt") 2>&1
 PY=${PY:-$(command -v python3)}
 DEV=$PWD/.devdeps
 ARCH_LIB=$DEV/usr/lib/x86_64-linux-gnu
-export PKG_CONFIG_PATH=$DEV/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}  # liburing (static)
+export PKG_CONFIG_PATH=$DEV/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}  # liburing (static), cpp-httplib
+# The carried shared libraries (spdlog, fmt, yaml-cpp, cpp-httplib and its brotli), for the linker's
+# search of their own dependencies and at run time.
+export LD_LIBRARY_PATH=$ARCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PYTHONUNBUFFERED=1
 
 echo "== machine ($(date -u +%FT%TZ), commit ${TW_COMMIT:-unknown})"
@@ -40,13 +43,12 @@ cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_POLICY_VERSI
   -DTW_XXHASH_INCLUDE_DIR=$DEV/usr/include -DTW_XXHASH_LIBRARY=$ARCH_LIB/libxxhash.a \
   -DOPENSSL_ROOT_DIR=$DEV/usr -DOPENSSL_USE_STATIC_LIBS=ON -DOPENSSL_INCLUDE_DIR=$DEV/usr/include \
   -DOPENSSL_CRYPTO_LIBRARY=$ARCH_LIB/libcrypto.a -DOPENSSL_SSL_LIBRARY=$ARCH_LIB/libssl.a \
-  -Dspdlog_DIR=$ARCH_LIB/cmake/spdlog -Dfmt_DIR=$ARCH_LIB/cmake/fmt -DGTest_DIR=$ARCH_LIB/cmake/GTest \
+  -Dyaml-cpp_DIR=$ARCH_LIB/cmake/yaml-cpp -Dspdlog_DIR=$ARCH_LIB/cmake/spdlog -Dfmt_DIR=$ARCH_LIB/cmake/fmt -DGTest_DIR=$ARCH_LIB/cmake/GTest \
   -DCLI11_DIR=$DEV/usr/share/cmake/CLI11 -Dpybind11_DIR=$PYB_DIR -DPython_EXECUTABLE=$PY "${PY_EXTRA[@]}" \
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
 grep "tokenwarehouse:" "$OUT/cmake.log"
-ninja -C build-dev -j "$(nproc)" _native gpu_test capi_test > "$OUT/build.log" 2>&1 || { grep -B2 -A12 "error" "$OUT/build.log" | head -80; exit 1; }
+ninja -C build-dev -j "$(nproc)" _native gpu_test capi_test tokenwarehouse > "$OUT/build.log" 2>&1 || { grep -B2 -A12 "error" "$OUT/build.log" | head -80; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
-export LD_LIBRARY_PATH=$ARCH_LIB:${LD_LIBRARY_PATH:-}
 export PYTHONPATH=$PWD/build-dev/python
 
 echo "== GPU tests (ctest label gpu, C API, pytest)"
