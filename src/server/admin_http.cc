@@ -88,6 +88,10 @@ class AdminHttpImpl final : public AdminHttp {
     for (const TierStats& t : core_.store().Stats().tiers) {
       if (!t.admitting) add(std::string(TierName(t.tier)) + " tier stopped admitting after a write error (see the log)");
     }
+    const uint64_t open = core_.metrics().connections_open.load(std::memory_order_relaxed);
+    if (open >= core_.config().max_connections) {
+      add("every connection slot is taken (" + std::to_string(open) + " of limits.max_connections); new clients are refused");
+    }
     if (auto ext = core_.admin_extension(); ext && ext->degraded) {
       if (std::string cluster = ext->degraded(); !cluster.empty()) add(cluster);
     }

@@ -52,6 +52,10 @@ struct ServerConfig {
   uint32_t max_connections = 1024;
   uint32_t max_handles_per_connection = 4096;  // open shared-memory leases and reservations
   uint64_t idle_timeout_ms = 300'000;     // a connection with no request for this long is closed
+  // A connection must complete HELLO (authenticate) within this, or it is closed: silent sockets
+  // must not hold limits.max_connections slots for idle_timeout_ms.
+  uint64_t hello_timeout_ms = 5'000;
+  uint32_t max_connections_per_peer = 256;  // TCP connections from one address (the Unix socket: no limit)
   uint64_t request_timeout_ms = 60'000;   // a request must arrive whole within this
   uint64_t drain_timeout_ms = 10'000;     // SIGTERM: in-flight requests get this long to finish
   uint64_t lease_ms = 30'000;             // leases behind GET streams and shared-memory ACQUIRE

@@ -62,6 +62,10 @@ std::string ServerMetrics::RenderPrometheus(const StoreStats& s, uint64_t uptime
   } counters[] = {
       {"tw_connections_total", "Connections accepted.", &connections_total},
       {"tw_connections_rejected_total", "Connections refused over limits.max_connections.", &connections_rejected},
+      {"tw_connections_rejected_per_peer_total", "Connections refused over limits.max_connections_per_peer.",
+       &connections_rejected_per_peer},
+      {"tw_hello_timeouts_total", "Connections closed for not completing HELLO within limits.hello_timeout_ms.",
+       &hello_timeouts},
       {"tw_auth_failures_total", "HELLOs refused.", &auth_failures},
       {"tw_malformed_frames_total", "Frames that failed to parse (the connection was closed).", &malformed_frames},
       {"tw_timeouts_total", "Connections closed for idleness or a slow request.", &timeouts},

@@ -25,6 +25,8 @@ class ServerMetrics {
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> connections_total{0};
   std::atomic<uint64_t> connections_rejected{0};  // over max_connections
+  std::atomic<uint64_t> connections_rejected_per_peer{0};  // over max_connections_per_peer
+  std::atomic<uint64_t> hello_timeouts{0};  // closed for not authenticating within hello_timeout_ms
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> malformed_frames{0};
   std::atomic<uint64_t> timeouts{0};

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "server/admin_http.h"
 #include "server/server_core.h"
@@ -124,10 +125,27 @@ class ServerImpl final : public Server {
   ServerCore& core() override { return *core_; }
 
  private:
-  // True if a new connection fits under limits.max_connections.
-  bool Admit() {
-    if (core_->metrics().connections_open.load() < config_.max_connections) return true;
-    core_->metrics().connections_rejected.fetch_add(1, std::memory_order_relaxed);
+  // True if a new connection fits under limits.max_connections and, for TCP, under
+  // limits.max_connections_per_peer from its address. Refusals are counted and logged, at most one
+  // line every 10 s (a flood must not flood the log too).
+  bool Admit(const std::string& peer, const std::string& peer_address) {
+    const char* limit = nullptr;
+    if (core_->metrics().connections_open.load() >= config_.max_connections) {
+      core_->metrics().connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      limit = "limits.max_connections";
+    } else if (!peer_address.empty() && sessions_.PeerConnections(peer_address) >= config_.max_connections_per_peer) {
+      core_->metrics().connections_rejected_per_peer.fetch_add(1, std::memory_order_relaxed);
+      limit = "limits.max_connections_per_peer";
+    }
+    if (limit == nullptr) return true;
+    const uint64_t now = MonotonicNanos();
+    const uint64_t suppressed = refusals_unlogged_.fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t last = last_refusal_log_ns_.load(std::memory_order_relaxed);
+    if (now - last >= 10'000'000'000ull && last_refusal_log_ns_.compare_exchange_strong(last, now)) {
+      refusals_unlogged_.fetch_sub(suppressed, std::memory_order_relaxed);
+      TW_LOG_WARN("refused a connection from {}: over {} ({} open; {} refusal(s) since the last such line)", peer,
+                  limit, core_->metrics().connections_open.load(), suppressed);
+    }
     return false;
   }
 
@@ -148,11 +166,13 @@ class ServerImpl final : public Server {
     return Status::Ok();
   }
 
-  void Launch(Session::Socket socket, bool local, bool is_unix) {
+  void Launch(Session::Socket socket, bool local, bool is_unix, std::string peer, std::string peer_address) {
     ConnectionState conn;
     conn.id = next_conn_.fetch_add(1, std::memory_order_relaxed);
     conn.local_peer = local;
     conn.unix_socket = is_unix;
+    conn.peer = std::move(peer);
+    conn.peer_address = std::move(peer_address);
     asio::ssl::context* tls = is_unix ? nullptr : tls_.get();
     std::make_shared<Session>(std::move(socket), tls, *core_, sessions_, std::move(conn))->Start();
   }
@@ -166,11 +186,13 @@ class ServerImpl final : public Server {
         if (draining_ || ec == asio::error::operation_aborted) break;
         continue;  // e.g. EMFILE: keep serving the connections we have
       }
-      if (!Admit()) continue;  // closes `s`
+      auto endpoint = s.remote_endpoint(ec);
+      const bool local = !ec && endpoint.address().is_loopback();
+      std::string address = ec ? std::string("?") : endpoint.address().to_string();
+      std::string peer = "tcp " + address + ":" + (ec ? std::string("?") : std::to_string(endpoint.port()));
+      if (!Admit(peer, address)) continue;  // closes `s`
       s.set_option(asio::ip::tcp::no_delay(true), ec);
-      auto peer = s.remote_endpoint(ec);
-      const bool local = !ec && peer.address().is_loopback();
-      Launch(Session::Socket(std::move(s)), local, false);
+      Launch(Session::Socket(std::move(s)), local, false, std::move(peer), std::move(address));
     }
   }
 
@@ -183,8 +205,8 @@ class ServerImpl final : public Server {
         if (draining_ || ec == asio::error::operation_aborted) break;
         continue;
       }
-      if (!Admit()) continue;
-      Launch(Session::Socket(std::move(s)), true, true);
+      if (!Admit("unix", "")) continue;
+      Launch(Session::Socket(std::move(s)), true, true, "unix", "");
     }
   }
 
@@ -199,6 +221,8 @@ class ServerImpl final : public Server {
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> next_conn_{1};
+  std::atomic<uint64_t> last_refusal_log_ns_{0};
+  std::atomic<uint64_t> refusals_unlogged_{0};
   bool started_ = false;
   bool stopped_ = false;
   std::string tcp_address_, unix_path_;

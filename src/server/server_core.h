@@ -35,6 +35,8 @@ struct ConnectionState {
   uint64_t id = 0;
   bool local_peer = false;   // loopback TCP or the Unix socket
   bool unix_socket = false;
+  std::string peer;          // "tcp 1.2.3.4:5678" or "unix", for logs and per-peer limits
+  std::string peer_address;  // the TCP peer's address alone (per-peer limits); empty on the Unix socket
   bool authenticated = false;
   Identity identity;
   bool shm_granted = false;

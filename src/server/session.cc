@@ -56,7 +56,7 @@ Session::~Session() { core_.metrics().connections_open.fetch_sub(1, std::memory_
 
 void Session::Start() {
   auto self = shared_from_this();
-  registry_.Add(self);
+  registry_.Add(self, conn_.peer_address);
   core_.metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
   core_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
   // Exceptions cannot escape: every socket operation reports through an error_code, and the
@@ -105,8 +105,13 @@ awaitable<void> Session::Watchdog() {
     if (closed_) break;
     if (deadline_ns_ && MonotonicNanos() > deadline_ns_) {
       core_.metrics().timeouts.fetch_add(1, std::memory_order_relaxed);
-      TW_LOG_INFO("connection {}: closed after {} (limits.{})", conn_.id, idle_ ? "idling" : "a slow request",
-                  idle_ ? "idle_timeout_ms" : "request_timeout_ms");
+      if (idle_ && !conn_.authenticated) {
+        core_.metrics().hello_timeouts.fetch_add(1, std::memory_order_relaxed);
+        TW_LOG_INFO("connection {} ({}): closed, no HELLO within limits.hello_timeout_ms", conn_.id, conn_.peer);
+      } else {
+        TW_LOG_INFO("connection {} ({}): closed after {} (limits.{})", conn_.id, conn_.peer,
+                    idle_ ? "idling" : "a slow request", idle_ ? "idle_timeout_ms" : "request_timeout_ms");
+      }
       Close();
     }
   }
@@ -129,7 +134,8 @@ awaitable<void> Session::Run() {
   }
   while (!ec && !closed_ && !draining_) {
     idle_ = true;
-    SetDeadline(core_.config().idle_timeout_ms);
+    // Until HELLO authenticates it, a connection gets seconds, not the idle timeout's minutes.
+    SetDeadline(conn_.authenticated ? core_.config().idle_timeout_ms : core_.config().hello_timeout_ms);
     co_await ReadExactly(asio::buffer(hbuf), ec);
     if (ec) break;
     idle_ = false;
@@ -158,7 +164,7 @@ awaitable<void> Session::Run() {
   }
   Close();
   core_.CloseConnection(conn_);
-  registry_.Remove(this);
+  registry_.Remove(this, conn_.peer_address);
 }
 
 awaitable<bool> Session::Serve(const net::FrameHeader& h, std::string meta) {
@@ -375,15 +381,26 @@ awaitable<bool> Session::SendWithFd(const uint8_t* data, size_t size, int fd) {
 
 // ---- SessionRegistry
 
-void SessionRegistry::Add(const std::shared_ptr<Session>& s) {
+void SessionRegistry::Add(const std::shared_ptr<Session>& s, const std::string& peer_address) {
   std::lock_guard<std::mutex> lock(mu_);
   sessions_[s.get()] = s;
+  if (!peer_address.empty()) ++per_peer_[peer_address];
 }
 
-void SessionRegistry::Remove(Session* s) {
+void SessionRegistry::Remove(Session* s, const std::string& peer_address) {
   std::lock_guard<std::mutex> lock(mu_);
   sessions_.erase(s);
+  if (!peer_address.empty()) {
+    auto it = per_peer_.find(peer_address);
+    if (it != per_peer_.end() && --it->second == 0) per_peer_.erase(it);
+  }
   cv_.notify_all();
+}
+
+uint32_t SessionRegistry::PeerConnections(const std::string& peer_address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = per_peer_.find(peer_address);
+  return it == per_peer_.end() ? 0 : it->second;
 }
 
 size_t SessionRegistry::size() {

@@ -77,9 +77,11 @@ class Session : public std::enable_shared_from_this<Session> {
 // The live sessions, for draining and for the connection limit. Thread-safe.
 class SessionRegistry {
  public:
-  void Add(const std::shared_ptr<Session>& s);
-  void Remove(Session* s);
+  void Add(const std::shared_ptr<Session>& s, const std::string& peer_address);
+  void Remove(Session* s, const std::string& peer_address);
   size_t size();
+  // Live sessions from one TCP address (per-peer limits).
+  uint32_t PeerConnections(const std::string& peer_address);
   void DrainAll();
   void CloseAll();
   // Waits until no session is left or `timeout_ms` passes; true if none is left.
@@ -89,6 +91,7 @@ class SessionRegistry {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, uint32_t> per_peer_;             // GUARDED_BY(mu_)
 };
 
 }  // namespace tw::server

@@ -2,7 +2,10 @@
 // integration tests. The binary path comes from the build (TW_BINARY).
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,6 +98,29 @@ class DaemonProcess {
     return -1;
   }
   bool alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+  // The body of GET `path` on the admin HTTP listener ("" if it cannot be reached).
+  std::string HttpGet(const std::string& path) const {
+    const std::string a = admin();
+    const uint16_t port = static_cast<uint16_t>(std::stoi(a.substr(a.rfind(':') + 1)));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(port);
+    std::string text;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+      const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+      if (send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
+        char buf[65536];
+        ssize_t n;
+        while ((n = recv(fd, buf, sizeof buf, 0)) > 0) text.append(buf, static_cast<size_t>(n));
+      }
+    }
+    close(fd);
+    const size_t body = text.find("\r\n\r\n");
+    return body == std::string::npos ? "" : text.substr(body + 4);
+  }
   void Kill(int sig) {
     if (pid_ <= 0) return;
     kill(pid_, sig);
