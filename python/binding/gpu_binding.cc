@@ -5,18 +5,109 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "binding/buffers.h"
 #include "binding/store_binding.h"
+#include "client/remote_store.h"
 #ifdef TW_HAVE_GPU
 #include "tw/gpu.h"
 #endif
 
 namespace tw::py {
+namespace {
+
+// What register_arena can register: an embedded store's arena, or a unix:// daemon's arena as this
+// process maps it (client::RemoteStore::CurrentArena). The checks run in this order in every build,
+// so a machine without a GPU still tells a store without shared memory and a gone daemon apart.
+struct ArenaTarget {
+  std::byte* base = nullptr;
+  uint64_t size_bytes = 0;
+  uint64_t arena_id = 0;                   // the daemon's arena id; 0 for an embedded store
+  std::shared_ptr<const void> mapping;     // keeps a daemon's mapping alive; null for an embedded store
+};
+
+Result<ArenaTarget> FindArena(PyStore& s) {
+  if (EmbeddedStore* e = s.embedded()) {
+    ArenaInfo a = e->arena();
+    return ArenaTarget{static_cast<std::byte*>(a.base), a.size_bytes, 0, nullptr};
+  }
+  auto* r = dynamic_cast<client::RemoteStore*>(s.store.get());
+  if (r == nullptr) return Status::NotSupported("only an embedded store's or a unix:// daemon's arena can be registered");
+  if (!r->shared_memory()) {
+    return Status::NotSupported("this store reaches its daemon without shared memory (tw://, tws://, or refused): "
+                                "the GPU path needs an embedded store or a unix:// daemon");
+  }
+  Result<std::shared_ptr<const client::ShmArena>> a = r->CurrentArena();
+  if (!a.ok()) return Status(a.status().code(), "the daemon is gone, cannot map its arena: " + std::string(a.status().message()));
+  if (*a == nullptr) return Status::NotSupported("the daemon (restarted?) no longer shares its arena with this client");
+  return ArenaTarget{(*a)->base, (*a)->size_bytes, (*a)->id, *a};
+}
+
+}  // namespace
 
 #ifdef TW_HAVE_GPU
 namespace {
+
+// One mapping registered with CUDA. Members destroy in reverse: the registration ends before the
+// mapping it covers is unmapped. Loads and store jobs hold the pin they used, so a daemon's restart
+// (a new pin replaces the old one in PyStore) never unregisters memory under a running copy.
+struct ArenaPin {
+  ArenaTarget target;
+  std::unique_ptr<gpu::HostRegistration> registration;
+  bool Contains(const std::byte* p, size_t n) const {
+    return p >= target.base && n <= target.size_bytes && p - target.base <= static_cast<ptrdiff_t>(target.size_bytes - n);
+  }
+  bool Covers(const gpu::HostSegments& segs) const {
+    for (const auto& sp : segs) {
+      if (!Contains(sp.data(), sp.size())) return false;
+    }
+    return true;
+  }
+};
+
+std::mutex pin_mu;  // guards every PyStore::gpu_registration (a std::shared_ptr<ArenaPin>) below
+
+std::shared_ptr<ArenaPin> CurrentPin(PyStore& s) {
+  std::lock_guard<std::mutex> lock(pin_mu);
+  return std::static_pointer_cast<ArenaPin>(s.gpu_registration);
+}
+
+bool IsDaemonStore(const PyStore& s) { return dynamic_cast<client::RemoteStore*>(s.store.get()) != nullptr; }
+
+// Registers the store's current arena unless its pin already covers it (one cudaHostRegister per
+// mapping per process: seconds for tens of GB). Blocking; call without the GIL.
+Result<std::shared_ptr<ArenaPin>> PinArena(PyStore& s) {
+  TW_ASSIGN_OR_RETURN(ArenaTarget t, FindArena(s));
+  if (auto cur = CurrentPin(s); cur && cur->target.base == t.base && cur->target.arena_id == t.arena_id) return cur;
+  TW_RETURN_IF_ERROR(gpu::Available());
+  auto pin = std::make_shared<ArenaPin>();
+  pin->target = std::move(t);
+  TW_ASSIGN_OR_RETURN(pin->registration, gpu::HostRegistration::Register(pin->target.base, pin->target.size_bytes));
+  std::lock_guard<std::mutex> lock(pin_mu);
+  auto cur = std::static_pointer_cast<ArenaPin>(s.gpu_registration);
+  if (cur && cur->target.base == pin->target.base && cur->target.arena_id == pin->target.arena_id) return cur;
+  s.gpu_registration = pin;
+  return pin;
+}
+
+// The pin covering `segs` for a daemon's store: the current one, or, after the daemon restarted (the
+// handles point into a new mapping), a new registration. kUnavailable if nothing registered covers them.
+Result<std::shared_ptr<ArenaPin>> PinFor(PyStore& s, const std::vector<gpu::HostSegments>& segs) {
+  auto covers = [&](const std::shared_ptr<ArenaPin>& p) {
+    if (!p) return false;
+    for (const auto& o : segs) {
+      if (!p->Covers(o)) return false;
+    }
+    return true;
+  };
+  if (auto cur = CurrentPin(s); covers(cur)) return cur;
+  TW_ASSIGN_OR_RETURN(std::shared_ptr<ArenaPin> pin, PinArena(s));
+  if (!covers(pin)) return Status::Unavailable("the daemon's arena changed during the call (restart?): retry");
+  return pin;
+}
 
 gpu::EngineKv EngineFromPy(const std::string& layout, const std::vector<uintptr_t>& k, const std::vector<uintptr_t>& v,
                            uint64_t seq_capacity, uint32_t page_tokens, const std::vector<int32_t>& page_table) {
@@ -37,10 +128,16 @@ gpu::EngineKv EngineFromPy(const std::string& layout, const std::vector<uintptr_
 }
 
 // A load in flight: holds the leases (ReadHandles) on its objects until synchronize().
+// A lease that ends before the copies do lets the daemon reuse the pages under them: the KV in GPU
+// memory could be torn. The client cannot see the daemon's clock, but the daemon starts every lease
+// after the request was sent, so a load that completes before `deadline_` (taken before the first
+// request, lease_ms ahead) ran under its leases; one that does not is reported as a miss.
 class GpuLoad {
  public:
-  GpuLoad(std::shared_ptr<PyStore> store, std::shared_ptr<gpu::KvMover> mover, std::vector<ReadHandle> handles)
-      : store_(std::move(store)), mover_(std::move(mover)), handles_(std::move(handles)) {}
+  GpuLoad(std::shared_ptr<PyStore> store, std::shared_ptr<gpu::KvMover> mover, std::vector<ReadHandle> handles,
+          std::shared_ptr<ArenaPin> pin, std::chrono::steady_clock::time_point deadline)
+      : store_(std::move(store)), mover_(std::move(mover)), handles_(std::move(handles)), pin_(std::move(pin)),
+        deadline_(deadline) {}
   ~GpuLoad() {
     if (!handles_.empty()) {
       pyb::gil_scoped_release nogil;
@@ -49,14 +146,19 @@ class GpuLoad {
   }
   void WaitLayer(uint32_t layer, uintptr_t stream) { ThrowIfError(mover_->StreamWaitLayer(layer, stream)); }
   bool LayerReady(uint32_t layer) { return mover_->LayerReady(layer); }
+  // Raises DeadlineExceededError (a miss: recompute) if a lease may have ended before the copies.
   void Synchronize() {
     Status s;
     {
       pyb::gil_scoped_release nogil;
       s = mover_->SynchronizeLoad();
     }
+    const bool had = !handles_.empty();
     handles_.clear();
     ThrowIfError(s);
+    if (had && std::chrono::steady_clock::now() >= deadline_) {
+      ThrowIfError(Status::DeadlineExceeded("the load outlived its lease: the KV may be torn; treat it as a miss"));
+    }
   }
   float LoadMs() {
     auto r = mover_->LastLoadMs();
@@ -68,6 +170,8 @@ class GpuLoad {
   std::shared_ptr<PyStore> store_;
   std::shared_ptr<gpu::KvMover> mover_;
   std::vector<ReadHandle> handles_;
+  std::shared_ptr<ArenaPin> pin_;  // a daemon's arena registration, alive until the copies are done
+  std::chrono::steady_clock::time_point deadline_;
 };
 
 // A store of blocks from GPU tensors, run on a background thread: for each block in chain order,
@@ -88,6 +192,15 @@ class GpuStoreJob {
         }
         WriteHandle w = std::move(h).value();
         if (!w.segments().empty()) {  // empty: already present, the commit is a no-op
+          if (IsDaemonStore(*store_)) {  // reserved pages of the daemon's arena: registered (again after a restart)?
+            std::vector<gpu::HostSegments> ro{gpu::HostSegments(w.segments().begin(), w.segments().end())};
+            Result<std::shared_ptr<ArenaPin>> pin = PinFor(*store_, ro);
+            if (!pin.ok()) {
+              status_ = pin.status();
+              break;
+            }
+            if (pins_.empty() || pins_.back() != *pin) pins_.push_back(*pin);
+          }
           std::vector<gpu::MutableHostSegments> objs{w.segments()};
           status_ = mover_->Store(src, first_block + i, objs);
           if (status_.ok()) status_ = mover_->SynchronizeStore();
@@ -120,6 +233,7 @@ class GpuStoreJob {
   std::shared_ptr<PyStore> store_;
   std::shared_ptr<gpu::KvMover> mover_;
   pyb::object keepalive_;  // the engine tensors, alive until the copies are done
+  std::vector<std::shared_ptr<ArenaPin>> pins_;  // the registrations its copies wrote through
   Status status_;
   size_t stored_ = 0;
   std::atomic<bool> done_{false};
@@ -153,15 +267,24 @@ class GpuMover {
     std::vector<BlockKey> ks = KeysFromPy(keys);
     gpu::EngineKv e = EngineFromPy(layout, k, v, seq_capacity, page_tokens, page_table);
     std::vector<ReadHandle> handles;
+    std::shared_ptr<ArenaPin> pin;
+    const bool daemon = IsDaemonStore(*store_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(lease_ms);
     Status st;
     {
       pyb::gil_scoped_release nogil;
       std::vector<gpu::HostSegments> segs;
+      if (daemon && !CurrentPin(*store_)) {  // first GPU use: register the daemon's arena mapping
+        Result<std::shared_ptr<ArenaPin>> p = PinArena(*store_);
+        st = p.status();
+        if (p.ok()) pin = *p;
+      }
       handles.reserve(ks.size());
       // One Pin of the whole prefix first: blocks only on disk are promoted with their reads in
       // flight together, instead of one 32 MiB read per Acquire below.
-      Result<LeaseId> prefix = store_->store->Pin(ns_->id, ks, lease_ms);
-      for (const BlockKey& key : ks) {
+      Result<LeaseId> prefix = st.ok() ? store_->store->Pin(ns_->id, ks, lease_ms) : Result<LeaseId>(st);
+      for (size_t i = 0; st.ok() && i < ks.size(); ++i) {
+        const BlockKey& key = ks[i];
         auto h = store_->store->Acquire(ns_->id, key, lease_ms);
         if (!h.ok()) {
           st = h.status();
@@ -171,11 +294,16 @@ class GpuMover {
         handles.push_back(std::move(h).value());
       }
       if (prefix.ok()) (void)store_->store->Unpin(*prefix);  // the handles hold their own leases
+      if (st.ok() && daemon) {  // the daemon may have restarted since: its new arena, registered
+        Result<std::shared_ptr<ArenaPin>> p = PinFor(*store_, segs);
+        st = p.status();
+        if (p.ok()) pin = *p;
+      }
       if (st.ok()) st = mover_->Load(segs, tokens, e);
     }
     if (st.IsNotFound()) return pyb::none();
     ThrowIfError(st);
-    return pyb::cast(std::make_unique<GpuLoad>(store_, mover_, std::move(handles)));
+    return pyb::cast(std::make_unique<GpuLoad>(store_, mover_, std::move(handles), std::move(pin), deadline));
   }
 
   std::unique_ptr<GpuStoreJob> StoreBlocks(pyb::handle keys, pyb::handle parent, uint64_t first_block,
@@ -183,7 +311,14 @@ class GpuMover {
                                            const std::vector<uintptr_t>& v, uint64_t seq_capacity, uint32_t page_tokens,
                                            const std::vector<int32_t>& page_table, uintptr_t stream,
                                            pyb::object keepalive) {
-    if (!store_->gpu_registration) {
+    if (IsDaemonStore(*store_) && !CurrentPin(*store_)) {  // first GPU use: register the daemon's arena mapping
+      Result<std::shared_ptr<ArenaPin>> p = Status::Internal("unset");
+      {
+        pyb::gil_scoped_release nogil;
+        p = PinArena(*store_);
+      }
+      ThrowIfError(p.status());
+    } else if (!IsDaemonStore(*store_) && !CurrentPin(*store_)) {
       ThrowIfError(Status::InvalidArgument("register the arena with the GPU first (register_arena)"));
     }
     std::vector<BlockKey> ks = KeysFromPy(keys);
@@ -209,18 +344,14 @@ void BindGpu(pyb::module_& m) {
     return pyb::make_tuple(s.ok(), std::string(s.message()));
   });
   m.def("register_arena", [](std::shared_ptr<PyStore> s) {
-    if (s->gpu_registration) return;
-    EmbeddedStore* e = s->embedded();
-    if (e == nullptr) ThrowIfError(Status::NotSupported("only an embedded store's arena can be registered"));
-    ArenaInfo a = e->arena();
-    Result<std::unique_ptr<gpu::HostRegistration>> r = Status::Internal("unset");
+    Result<std::shared_ptr<ArenaPin>> r = Status::Internal("unset");
     {
       pyb::gil_scoped_release nogil;
-      r = gpu::HostRegistration::Register(a.base, a.size_bytes);
+      r = PinArena(*s);
     }
     ThrowIfError(r.status());
-    s->gpu_registration = std::shared_ptr<gpu::HostRegistration>(std::move(r).value());
-  }, "Pins the store's DRAM arena for the GPU (once; seconds for tens of GB).");
+  }, "Pins the store's DRAM arena (an embedded store's, or a unix:// daemon's as mapped here) for the GPU "
+     "(once per mapping; seconds for tens of GB).");
   m.def("measure_h2d_bandwidth", [](uint64_t bytes, int repeats, int device) {
     Result<double> r = Status::Internal("unset");
     {
@@ -260,7 +391,17 @@ void BindGpu(pyb::module_& m) {
   auto unavailable = [](pyb::args, pyb::kwargs) {
     ThrowIfError(Status::Unavailable("this build of tokenwarehouse has no GPU copy path (CUDA was not found)"));
   };
-  m.def("register_arena", unavailable);
+  m.def("register_arena", [](std::shared_ptr<PyStore> s) {
+    {
+      Result<ArenaTarget> t = Status::Internal("unset");
+      {
+        pyb::gil_scoped_release nogil;
+        t = FindArena(*s);  // the same errors as a GPU build for stores that cannot be registered
+      }
+      ThrowIfError(t.status());
+    }
+    ThrowIfError(Status::Unavailable("this build of tokenwarehouse has no GPU copy path (CUDA was not found)"));
+  });
   m.def("measure_h2d_bandwidth", unavailable);
   m.def("GpuMover", unavailable);
 }

@@ -25,7 +25,7 @@ struct PyNamespace {
 // The store and what the GPU path attaches to it. Shared so that handles keep it alive.
 struct PyStore {
   std::unique_ptr<Store> store;
-  std::shared_ptr<void> gpu_registration;  // tw::gpu::HostRegistration of the DRAM arena, once registered
+  std::shared_ptr<void> gpu_registration;  // gpu_binding.cc's ArenaPin (the arena registered with CUDA), under its pin_mu
   EmbeddedStore* embedded() const { return dynamic_cast<EmbeddedStore*>(store.get()); }
 };
 

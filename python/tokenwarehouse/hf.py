@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import gpu as _gpu
+from .errors import DeadlineExceededError
 
 _TORCH_DTYPES = {"torch.bfloat16": "bf16", "torch.float16": "f16", "torch.float32": "f32"}
 
@@ -94,7 +95,7 @@ class Warehouse:
         tokens = input_ids[0].detach().to("cpu").numpy().astype(np.uint32, copy=False)
         return self.ns.block_keys(tokens)
 
-    def _start_load(self, input_ids, keys):
+    def _start_load(self, input_ids, keys, want_hit=True):
         """Looks up and starts loading the cached prefix. Returns (cache, cached_tokens, matched, load, hooks)."""
         import torch
         from transformers import DynamicCache
@@ -102,7 +103,8 @@ class Warehouse:
         n = input_ids.shape[1]
         bt = self.ns.block_tokens
         matched, _ = self.store.lookup(self.ns, keys)
-        cached = min(matched * bt, n - 1)
+        cached = min(matched * bt, n - 1) if want_hit else 0
+        matched = matched if want_hit else 0
         cache = DynamicCache()
         load, hooks = None, []
         if cached > 0:
@@ -126,15 +128,16 @@ class Warehouse:
         parent = keys[matched - 1] if matched else None
         return self.mover.store_hf(keys[matched:n_prompt_blocks], parent, matched, ks, vs)
 
-    def prefill(self, input_ids, *, store_new=True, logits_to_keep=1):
-        """Runs the model over the prompt, reusing the warehouse's longest cached prefix."""
+    def prefill(self, input_ids, *, store_new=True, logits_to_keep=1, _load=True):
+        """Runs the model over the prompt, reusing the warehouse's longest cached prefix. A load that
+        outlived its lease (its KV may be torn) is a miss: the whole prompt is computed again."""
         import torch
 
         if input_ids.shape[0] != 1:
             raise ValueError("prefill takes one sequence (batch 1)")
         keys = self.keys(input_ids)
         n = input_ids.shape[1]
-        cache, cached, matched, load, hooks = self._start_load(input_ids, keys)
+        cache, cached, matched, load, hooks = self._start_load(input_ids, keys, _load)
         kwargs = {}
         if self._keep_arg:
             kwargs[self._keep_arg] = logits_to_keep
@@ -147,7 +150,10 @@ class Warehouse:
                 h.remove()
         load_ms = 0.0
         if load is not None:
-            load.synchronize()
+            try:
+                load.synchronize()
+            except DeadlineExceededError:
+                return self.prefill(input_ids, store_new=store_new, logits_to_keep=logits_to_keep, _load=False)
             load_ms = load.load_ms()
         job = self._store_new(out.past_key_values, keys, matched, len(keys)) if store_new else None
         return PrefillResult(out.logits, out.past_key_values, cached, job, load_ms)

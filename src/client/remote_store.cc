@@ -753,6 +753,17 @@ Status RemoteStore::Remove(const NamespaceId& ns, const BlockKey& key) {
   return item;
 }
 
+Result<std::shared_ptr<const ShmArena>> RemoteStore::CurrentArena() {
+  std::shared_ptr<const ShmArena> arena;
+  // Any request proves the connection alive (Run re-dials after a broken one); Stats is the cheapest.
+  TW_RETURN_IF_ERROR(Run([&](Conn& c) -> Status {
+    TW_RETURN_IF_ERROR(Call(c, net::Op::kStats, "", nullptr));
+    arena = c.arena;
+    return Status::Ok();
+  }));
+  return arena;
+}
+
 StoreStats RemoteStore::Stats() {
   StoreStats out;
   // Stats cannot report failure through this interface: an unreachable daemon reads as all zeros.

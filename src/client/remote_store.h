@@ -54,6 +54,11 @@ class RemoteStore final : public Store {
   const std::string& tenant() const { return tenant_; }
   // True when objects move through shared memory.
   bool shared_memory() const { return shm_; }
+  // The daemon's DRAM arena as this process maps it now, after one round trip (so a daemon restarted
+  // since is dialled again and its new arena mapped; the old mapping lives on while handles or callers
+  // hold it). Null where objects do not move through shared memory. kUnavailable (or the transport's
+  // code) if the daemon cannot be reached. Blocking; thread-safe. The GPU path registers this mapping.
+  Result<std::shared_ptr<const ShmArena>> CurrentArena();
 
  protected:
   Status CommitWrite(uint64_t id) override;
