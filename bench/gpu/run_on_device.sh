@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole GPU session in one device call: build the extension and the GPU tests with the machine's
 # own compilers (against Debian headers and static libraries carried in .devdeps, made by
-# bench/gpu/make_devdeps.sh), run the GPU tests, then the TTFT benchmark. Output lands in $OUT.
+# bench/gpu/make_devdeps.sh), run the GPU tests, then the TTFT benchmarks: through one daemon shared by
+# separate processes (daemon_ttft.py; skipped with DAEMON_TTFT=0), and embedded (ttft.py, arguments in
+# TTFT_ARGS; skipped with TTFT=0). Output lands in $OUT.
 #
 #   run(command="TW_COMMIT=<sha> bash bench/gpu/run_on_device.sh", carry=[".devdeps"])
 #
@@ -50,16 +52,24 @@ grep "tokenwarehouse:" "$OUT/cmake.log"
 ninja -C build-dev -j "$(nproc)" _native gpu_test capi_test tokenwarehouse > "$OUT/build.log" 2>&1 || { grep -B2 -A12 "error" "$OUT/build.log" | head -80; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
 export PYTHONPATH=$PWD/build-dev/python
+export TW_BINARY=$PWD/build-dev/tools/tokenwarehouse/tokenwarehouse  # the daemon, for tests and daemon_ttft.py
 
 echo "== GPU tests (ctest label gpu, C API, pytest)"
 (cd build-dev && ctest -L "gpu|capi" --output-on-failure 2>&1 | tail -6)
 build-dev/src/gpu/gpu_test 2>&1 | grep -E "OK|FAILED|SKIPPED|PASSED" | head -20
 build-dev/src/capi/capi_test
 if $PY -c "import pytest" 2>/dev/null; then
-  $PY -m pytest -q -p no:cacheprovider python/tests 2>&1 | tail -8
+  $PY -m pytest -q -p no:cacheprovider --ignore=python/tests/vllm python/tests 2>&1 | tail -8
+  $PY -m pytest -v -p no:cacheprovider python/tests/test_gpu_daemon.py 2>&1 | grep -E "PASSED|FAILED|SKIPPED|ERROR|Error"
 else
   echo "pytest is not installed here: python tests not run on the GPU"
 fi
 
-echo "== TTFT benchmark"
-$PY bench/gpu/ttft.py --out "$OUT" ${TTFT_ARGS:-}
+if [ "${DAEMON_TTFT:-1}" != 0 ]; then
+  echo "== TTFT through one daemon, separate processes (daemon_ttft.py)"
+  $PY bench/gpu/daemon_ttft.py --binary "$TW_BINARY" --out "$OUT" ${DAEMON_TTFT_ARGS:-}
+fi
+if [ "${TTFT:-1}" != 0 ]; then
+  echo "== TTFT benchmark, embedded store (ttft.py)"
+  $PY bench/gpu/ttft.py --out "$OUT" ${TTFT_ARGS:-}
+fi

@@ -28,7 +28,12 @@ def available():
 
 
 def register_arena(store):
-    """Pins the store's DRAM arena for DMA and kernel access. Idempotent."""
+    """Pins the store's DRAM arena for DMA and kernel access. Idempotent.
+
+    An embedded store's arena, or a unix:// daemon's arena as this process maps it (a Mover on such a
+    store also registers it on first use, and again after the daemon restarted). NotSupportedError for
+    a store without shared memory (tw://, tws://); UnavailableError if the daemon is gone or no GPU is
+    usable. A load that outlived its lease raises DeadlineExceededError from synchronize(): a miss."""
     _native.register_arena(store)
 
 

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Time to first token through one `tokenwarehouse serve` daemon shared by separate processes.
+
+One daemon (DRAM tier, its arena shared over a Unix socket) and three fresh Python processes, each
+with the same Llama-3-8B-shaped model (random bf16 weights from a fixed seed, as ttft.py builds it):
+
+  A  prefills the prompt (the recompute TTFT), stores its KV from the GPU into the daemon (reserved
+     arena pages written by the GPU, committed over the socket) and exits.
+  B  a fresh process: opens unix://, registers the daemon's arena mapping with CUDA, measures the
+     pinned host-to-device floor, then hits the prompt --hits times (lookup and leases over the socket,
+     KV straight from the shared arena into GPU memory, the last token computed).
+  C  a fresh process like B, but it runs one model forward over a short prompt first (no warehouse):
+     its first hit against B's tells what of a process's first-hit cost is torch/HF and what is ours.
+
+Each hit is timed in phases (host clock): keys, lookup (a round trip), start (KV tensors allocated,
+leases acquired, the load queued), forward (the suffix's kernels queued, layers waiting for their KV
+on the GPU), token (the argmax on the host: the GPU done). The hit's logits are compared with A's.
+
+    python3 bench/gpu/daemon_ttft.py --binary build-dev/tools/tokenwarehouse/tokenwarehouse --out OUT
+
+Writes daemon_ttft.json and daemon_ttft.md under --out and prints the table last.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # ttft.py's model and recompute
+
+GB = 1e9
+MODEL_ID = "bench/llama-3-8b-shape"
+
+
+def log(*a):
+    print(f"[{time.strftime('%H:%M:%S')}]", *a, flush=True)
+
+
+def prompt(n):
+    import torch
+
+    torch.manual_seed(n)  # the same prompt as ttft.py's
+    return torch.randint(0, 128256, (1, n))
+
+
+def open_side(args):
+    """Store, model and Warehouse of one client process, with the setup's timings."""
+    import tokenwarehouse as tw
+    from tokenwarehouse.hf import Warehouse
+    import ttft
+
+    t = {}
+    t0 = time.perf_counter()
+    store = tw.open(args.url, io_timeout_ms=60000)
+    t["open_s"] = time.perf_counter() - t0  # includes mapping (MAP_POPULATE) the daemon's arena
+    t0 = time.perf_counter()
+    model = ttft.build_model(args.layers, args.tokens)
+    t["model_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    wh = Warehouse(store, model, model_id=MODEL_ID, block_tokens=256)  # registers the arena mapping
+    t["register_s"] = time.perf_counter() - t0
+    return store, model, wh, t
+
+
+def phased_hit(wh, ids):
+    """One hit as Warehouse.prefill runs it, timed in phases. Returns (phases, cached, logits, load_ms)."""
+    import torch
+
+    n = ids.shape[1]
+    p = {}
+    t0 = time.perf_counter()
+    keys = wh.keys(ids)
+    t1 = time.perf_counter()
+    wh.store.lookup(wh.ns, keys)  # _start_load looks up again; this one is timed alone
+    t2 = time.perf_counter()
+    cache, cached, matched, load, hooks = wh._start_load(ids, keys)
+    t3 = time.perf_counter()
+    kwargs = {wh._keep_arg: 1} if wh._keep_arg else {}
+    try:
+        with torch.no_grad():
+            out = wh.model(ids[:, cached:].to(wh.device), past_key_values=cache, use_cache=True,
+                           cache_position=torch.arange(cached, n, device=wh.device), **kwargs)
+        t4 = time.perf_counter()
+        tok = out.logits[0, -1].argmax().item()
+        t5 = time.perf_counter()
+    finally:
+        for h in hooks:
+            h.remove()
+    assert load is not None, "a miss where a hit was expected"
+    load.synchronize()
+    p.update(keys_s=t1 - t0, lookup_s=t2 - t1, start_s=t3 - t2, forward_s=t4 - t3, token_s=t5 - t4,
+             total_s=(t5 - t0) - (t2 - t1))  # the duplicate lookup is not part of the hit
+    return p, cached, out.logits[0, -1].float().cpu(), load.load_ms(), tok
+
+
+def role_writer(args):
+    import torch
+    import ttft
+
+    store, model, wh, t = open_side(args)
+    ids = prompt(args.tokens)
+    ttft.recompute(model, torch.randint(0, 128256, (1, 2065)))  # warm-up: the recompute is A's reference
+    torch.cuda.synchronize()
+    t_re, out, tok = ttft.recompute(model, ids)
+    keys = wh.keys(ids)
+    pkv = out.past_key_values
+    ks = [pkv.layers[j].keys if hasattr(pkv, "layers") else pkv.key_cache[j] for j in range(wh.ns.layers)]
+    vs = [pkv.layers[j].values if hasattr(pkv, "layers") else pkv.value_cache[j] for j in range(wh.ns.layers)]
+    t0 = time.perf_counter()
+    stored = wh.mover.store_hf(keys, None, 0, ks, vs).wait()
+    t_store = time.perf_counter() - t0
+    torch.save(out.logits[0, -1].float().cpu(), os.path.join(args.work, "ref_logits.pt"))
+    kv = args.tokens * wh.ns.object_bytes // 256
+    r = dict(t, recompute_s=t_re, store_s=t_store, stored_blocks=stored, store_gbps=kv / t_store / GB, token=tok)
+    log(f"A: recompute TTFT {t_re:.3f} s; stored {stored} blocks ({kv / GB:.1f} GB) from the GPU into the daemon "
+        f"in {t_store:.2f} s ({r['store_gbps']:.1f} GB/s); open {t['open_s']:.1f} s, model {t['model_s']:.1f} s, "
+        f"arena registration {t['register_s']:.1f} s")
+    return r
+
+
+def role_reader(args, warm):
+    import torch
+    import tokenwarehouse.gpu as twg
+    import ttft
+
+    t_start = time.perf_counter()
+    store, model, wh, t = open_side(args)
+    h2d = twg.h2d_bandwidth(1 << 30, repeats=5)
+    ids = prompt(args.tokens)
+    if warm:  # torch/HF warm-up only: one forward over a short prompt, no warehouse
+        t0 = time.perf_counter()
+        ttft.recompute(model, torch.randint(0, 128256, (1, 2065)))
+        t["model_warmup_s"] = time.perf_counter() - t0
+    ref = torch.load(os.path.join(args.work, "ref_logits.pt"))
+    hits = []
+    for i in range(args.hits):
+        torch.cuda.synchronize()
+        p, cached, logits, load_ms, tok = phased_hit(wh, ids)
+        p.update(cached_tokens=cached, load_gpu_ms=load_ms, max_logit_diff=(logits - ref).abs().max().item(),
+                 argmax_match=int(tok == int(ref.argmax())))
+        hits.append(p)
+    kv = args.tokens * wh.ns.object_bytes // 256  # as ttft.py quotes its floor
+    floor = kv / (h2d * GB)
+    name = "C" if warm else "B"
+    for i, p in enumerate(hits):
+        log(f"{name}: hit {i + 1}: TTFT {p['total_s']:.3f} s = {p['total_s'] / floor:.2f}x floor {floor:.3f} s "
+            f"(keys {p['keys_s'] * 1e3:.0f} ms, lookup {p['lookup_s'] * 1e3:.1f} ms, start {p['start_s'] * 1e3:.0f} ms, "
+            f"forward queued {p['forward_s'] * 1e3:.0f} ms, token {p['token_s'] * 1e3:.0f} ms; load {p['load_gpu_ms']:.0f} ms GPU); "
+            f"max |logit diff| vs A {p['max_logit_diff']:.4f}, argmax {'matches' if p['argmax_match'] else 'DIFFERS'}")
+    later = [p["total_s"] for p in hits[1:]] or [hits[0]["total_s"]]
+    r = dict(t, h2d_pinned_gbps=h2d, floor_s=floor, kv_gb=kv / GB, hits=hits, first_hit_s=hits[0]["total_s"],
+             later_hit_s=statistics.median(later), process_s=time.perf_counter() - t_start)
+    log(f"{name}: pinned H2D {h2d:.1f} GB/s; open {t['open_s']:.1f} s, model {t['model_s']:.1f} s, "
+        f"arena registration {t['register_s']:.1f} s; first hit {r['first_hit_s']:.3f} s, later {r['later_hit_s']:.3f} s")
+    return r
+
+
+def orchestrate(args):
+    work = tempfile.mkdtemp(prefix="tw_daemon_ttft_")
+    ready = os.path.join(work, "ready")
+    sock = os.path.join(work, "tw.sock")
+    kv_bytes = args.tokens * args.layers * 2 * 8 * 128 * 2
+    dram = (int(kv_bytes * 1.1) >> 30) + 2
+    log(f"daemon: {args.binary} serve --dram {dram}GiB --unix {sock}")
+    t0 = time.perf_counter()
+    daemon = subprocess.Popen([args.binary, "serve", "--listen", "127.0.0.1:0", "--admin", "none", "--unix", sock,
+                               "--data-dir", work, "--dram", f"{dram}GiB", "--ready-file", ready, "--log-level", "warn"])
+    try:
+        while not os.path.exists(ready):
+            if daemon.poll() is not None:
+                raise SystemExit(f"the daemon exited with {daemon.returncode}")
+            if time.perf_counter() - t0 > 300:
+                raise SystemExit("the daemon did not start in 300 s")
+            time.sleep(0.05)
+        log(f"daemon ready in {time.perf_counter() - t0:.1f} s")
+        out = {"tokens": args.tokens, "layers": args.layers, "daemon_dram_gib": dram,
+               "commit": os.environ.get("TW_COMMIT", "unknown"),
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        common = [sys.executable, os.path.abspath(__file__), "--url", "unix://" + sock, "--work", work,
+                  "--tokens", str(args.tokens), "--layers", str(args.layers), "--hits", str(args.hits)]
+        for role in ("A", "B", "C"):
+            t0 = time.perf_counter()
+            subprocess.run(common + ["--role", role], check=True)
+            log(f"process {role} done in {time.perf_counter() - t0:.1f} s")
+            with open(os.path.join(work, f"{role}.json")) as f:
+                out[role] = json.load(f)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    a, b, c = out["A"], out["B"], out["C"]
+    rows = [
+        ("recompute (A)", a["recompute_s"], None),
+        ("B: first hit of a fresh process", b["first_hit_s"], b["floor_s"]),
+        ("B: later hits (median)", b["later_hit_s"], b["floor_s"]),
+        ("C: first hit after a model warm-up", c["first_hit_s"], c["floor_s"]),
+        ("C: later hits (median)", c["later_hit_s"], c["floor_s"]),
+    ]
+    md = [f"# TTFT through one daemon, {args.tokens} tokens, Llama-3-8B shape ({out['date']}, commit {out['commit']})", "",
+          f"Pinned H2D floor (measured in B): {b['h2d_pinned_gbps']:.1f} GB/s, {b['kv_gb']:.1f} GB -> {b['floor_s']:.3f} s", "",
+          "| run | TTFT s | x floor | x faster than recompute |", "| --- | --- | --- | --- |"]
+    for name, s, fl in rows:
+        md.append(f"| {name} | {s:.3f} | {'' if fl is None else f'{s / fl:.2f}'} | {a['recompute_s'] / s:.1f} |")
+    md += ["", "| phase of a hit (ms) | B first | B later | C first | C later |", "| --- | --- | --- | --- | --- |"]
+    for ph in ("keys_s", "lookup_s", "start_s", "forward_s", "token_s", "total_s"):
+        vals = [b["hits"][0][ph], statistics.median([h[ph] for h in b["hits"][1:]] or [b["hits"][0][ph]]),
+                c["hits"][0][ph], statistics.median([h[ph] for h in c["hits"][1:]] or [c["hits"][0][ph]])]
+        md.append(f"| {ph[:-2]} | " + " | ".join(f"{v * 1e3:.1f}" for v in vals) + " |")
+    md += ["", f"A stored {a['stored_blocks']} blocks from the GPU in {a['store_s']:.2f} s ({a['store_gbps']:.1f} GB/s). "
+           f"Setup per process: open (maps the arena) A {a['open_s']:.1f} / B {b['open_s']:.1f} / C {c['open_s']:.1f} s; "
+           f"arena registration (cudaHostRegister of the mapping) A {a['register_s']:.1f} / B {b['register_s']:.1f} / "
+           f"C {c['register_s']:.1f} s."]
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "daemon_ttft.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    with open(os.path.join(args.out, "daemon_ttft.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default="build-dev/tools/tokenwarehouse/tokenwarehouse")
+    ap.add_argument("--tokens", type=int, default=131072)
+    ap.add_argument("--layers", type=int, default=32)
+    ap.add_argument("--hits", type=int, default=4)
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--role", default="orchestrate", choices=["orchestrate", "A", "B", "C"])
+    ap.add_argument("--url", default="")
+    ap.add_argument("--work", default="")
+    args = ap.parse_args()
+    if args.role == "orchestrate":
+        orchestrate(args)
+        return
+    r = role_writer(args) if args.role == "A" else role_reader(args, warm=args.role == "C")
+    with open(os.path.join(args.work, f"{args.role}.json"), "w") as f:
+        json.dump(r, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
