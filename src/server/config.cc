@@ -165,7 +165,9 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     const YAML::Node limits = root["limits"];
     CheckKeys(limits, "limits", {"max_connections", "max_meta_bytes", "max_payload_bytes", "max_batch",
                                  "max_handles_per_connection", "idle_timeout_ms", "request_timeout_ms",
-                                 "drain_timeout_ms", "lease_ms", "hello_timeout_ms", "max_connections_per_peer"});
+                                 "drain_timeout_ms", "lease_ms", "hello_timeout_ms", "max_connections_per_peer",
+                                 "max_unfinished_write_bytes", "max_unfinished_write_bytes_per_tenant",
+                                 "payload_stall_ms"});
     Read(limits, "max_connections", &c.max_connections);
     ReadBytes32(limits, "max_meta_bytes", &c.frame_limits.max_meta_bytes);
     ReadBytes(limits, "max_payload_bytes", &c.frame_limits.max_payload_bytes);
@@ -177,6 +179,9 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     Read(limits, "lease_ms", &c.lease_ms);
     Read(limits, "hello_timeout_ms", &c.hello_timeout_ms);
     Read(limits, "max_connections_per_peer", &c.max_connections_per_peer);
+    ReadBytes(limits, "max_unfinished_write_bytes", &c.max_unfinished_write_bytes);
+    ReadBytes(limits, "max_unfinished_write_bytes_per_tenant", &c.max_unfinished_write_bytes_per_tenant);
+    Read(limits, "payload_stall_ms", &c.payload_stall_ms);
   } catch (const KeyError& e) {
     return Status::InvalidArgument("config: " + e.message);
   } catch (const std::exception& e) {
@@ -279,6 +284,9 @@ Status FinalizeConfig(ServerConfig* c) {
   if (c->max_connections == 0) return Status::InvalidArgument("limits.max_connections must be at least 1 (0 refuses every client)");
   if (c->max_connections_per_peer == 0) return Status::InvalidArgument("limits.max_connections_per_peer must be at least 1");
   if (c->hello_timeout_ms == 0) return Status::InvalidArgument("limits.hello_timeout_ms must be > 0");
+  if (c->payload_stall_ms == 0) return Status::InvalidArgument("limits.payload_stall_ms must be > 0");
+  if (c->max_unfinished_write_bytes == 0) c->max_unfinished_write_bytes = c->dram_capacity_bytes / 2;
+  if (c->max_unfinished_write_bytes_per_tenant == 0) c->max_unfinished_write_bytes_per_tenant = c->dram_capacity_bytes / 4;
   if (c->listen.empty() && c->UnixSocketPath().empty()) return Status::InvalidArgument("neither listen nor unix_socket is set");
   if (c->tls_cert_file.empty() != c->tls_key_file.empty()) {
     return Status::InvalidArgument("tls.cert_file and tls.key_file go together: set both or neither");

@@ -56,6 +56,13 @@ struct ServerConfig {
   // must not hold limits.max_connections slots for idle_timeout_ms.
   uint64_t hello_timeout_ms = 5'000;
   uint32_t max_connections_per_peer = 256;  // TCP connections from one address (the Unix socket: no limit)
+  // DRAM that unfinished writes (PUTs whose payload is still arriving, RESERVEs not yet committed)
+  // may hold: in all (0: half the arena) and per tenant (0: a quarter). See server/write_budget.h.
+  uint64_t max_unfinished_write_bytes = 0;
+  uint64_t max_unfinished_write_bytes_per_tenant = 0;
+  // A PUT whose payload stops arriving for this long is closed (its reservation dropped), long
+  // before request_timeout_ms would end it.
+  uint64_t payload_stall_ms = 5'000;
   uint64_t request_timeout_ms = 60'000;   // a request must arrive whole within this
   uint64_t drain_timeout_ms = 10'000;     // SIGTERM: in-flight requests get this long to finish
   uint64_t lease_ms = 30'000;             // leases behind GET streams and shared-memory ACQUIRE

@@ -95,10 +95,22 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
   return core;
 }
 
+namespace {
+
+// FinalizeConfig fills these; a config that skipped it gets the same defaults.
+uint64_t UnfinishedBound(uint64_t set, uint64_t dram, uint64_t divisor) {
+  if (set) return set;
+  return dram ? dram / divisor : UINT64_MAX;
+}
+
+}  // namespace
+
 ServerCore::ServerCore(const ServerConfig& config)
     : config_(config),
       arena_id_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1),
-      auth_(config) {}
+      auth_(config),
+      budget_(UnfinishedBound(config.max_unfinished_write_bytes, config.dram_capacity_bytes, 2),
+              UnfinishedBound(config.max_unfinished_write_bytes_per_tenant, config.dram_capacity_bytes, 4)) {}
 
 ServerCore::~ServerCore() {
   // Handles must go before the store they point into; the store before the tables its events use.
@@ -344,13 +356,18 @@ Reply ServerCore::Reserve(ConnectionState& conn, std::string_view meta) {
   Result<net::ReserveRequest> req = net::ReserveRequest::Decode(meta, config_.frame_limits.max_batch);
   if (!req.ok()) return Malformed(req.status());
   if (!conn.shm_granted) return StatusReply(Status::PermissionDenied("shared memory was not granted on this connection"));
-  Status s = OwnNamespace(conn, req->ns, nullptr);
+  NamespaceEntry nse;
+  Status s = OwnNamespace(conn, req->ns, &nse);
   if (!s.ok()) return StatusReply(std::move(s));
+  const uint64_t object_bytes = nse.object_bytes;
   net::SegmentsResponse resp;
   for (const BlockRef& ref : req->refs) {
     net::SegmentsResponse::Item item;
     if (conn.open_handles >= config_.max_handles_per_connection) {
       item.status = Status::ResourceExhausted("too many open reservations on this connection (limits.max_handles_per_connection)");
+    } else if (Result<WriteBudget::Charge> charge = budget_.Take(conn.identity.tenant, object_bytes); !charge.ok()) {
+      metrics_.writes_over_budget.fetch_add(1, std::memory_order_relaxed);
+      item.status = charge.status();
     } else {
       Result<WriteHandle> h = store_->Reserve(req->ns, ref);
       if (!h.ok()) {
@@ -361,6 +378,7 @@ Reply ServerCore::Reserve(ConnectionState& conn, std::string_view meta) {
         HandleEntry e;
         e.ns = req->ns;
         e.key = ref.key;
+        e.charge = std::move(*charge);
         e.write = std::move(*h);
         item.id = AddHandle(conn, std::move(e));
       }
@@ -541,13 +559,20 @@ PutSlot ServerCore::BeginPut(ConnectionState& conn, const net::PutRequest& req, 
                                           ns.geometry.ToString() + " needs " + std::to_string(ns.object_bytes));
     return slot;
   }
+  Result<WriteBudget::Charge> charge = budget_.Take(conn.identity.tenant, ns.object_bytes);
+  if (!charge.ok()) {
+    metrics_.writes_over_budget.fetch_add(1, std::memory_order_relaxed);
+    slot.status = charge.status();
+    return slot;
+  }
   Result<WriteHandle> h = store_->Reserve(req.ns, BlockRef{item.key, item.parent});
   if (!h.ok()) {
     slot.status = h.status();
     return slot;
   }
-  if (h->segments().empty()) return slot;  // already present: OK, bytes discarded
+  if (h->segments().empty()) return slot;  // already present: OK, bytes discarded (the charge goes back)
   slot.segments = h->segments();
+  slot.charge = std::move(*charge);
   slot.handle = std::move(*h);
   slot.discard = false;
   return slot;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "net/messages.h"
+#include "server/write_budget.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/event_hub.h"
@@ -65,6 +66,7 @@ struct GetPlan {
 struct PutSlot {
   Status status;        // not OK: read and discard the item's bytes, report this status
   bool discard = false; // read and discard the bytes (an error, or the key is already present)
+  WriteBudget::Charge charge;  // declared before the handle: released after the pages go back
   WriteHandle handle;
   std::vector<std::span<std::byte>> segments;
 };
@@ -126,6 +128,7 @@ class ServerCore {
     NamespaceId ns;
     BlockKey key;
     ReadHandle read;
+    WriteBudget::Charge charge;  // of `write`; destroyed after it
     WriteHandle write;
   };
   struct SumKey {
@@ -175,6 +178,7 @@ class ServerCore {
   const uint64_t arena_id_;
   Authenticator auth_;
   ServerMetrics metrics_;
+  WriteBudget budget_;  // before handles_: their charges point into it
   std::shared_ptr<const AdminExtension> admin_ext_;  // accessed only through atomic_load/store
   EventHub events_;
   std::atomic<uint64_t> next_handle_{1};

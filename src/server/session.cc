@@ -103,6 +103,13 @@ awaitable<void> Session::Watchdog() {
     watchdog_.expires_after(std::chrono::milliseconds(250));
     co_await watchdog_.async_wait(redirect_error(use_awaitable, ec));
     if (closed_) break;
+    if (stall_deadline_ns_ && MonotonicNanos() > stall_deadline_ns_) {
+      core_.metrics().payload_stalls.fetch_add(1, std::memory_order_relaxed);
+      TW_LOG_INFO("connection {} ({}): closed, a PUT's payload stalled (limits.payload_stall_ms); its reservation "
+                  "is dropped", conn_.id, conn_.peer);
+      Close();
+      break;
+    }
     if (deadline_ns_ && MonotonicNanos() > deadline_ns_) {
       core_.metrics().timeouts.fetch_add(1, std::memory_order_relaxed);
       if (idle_ && !conn_.authenticated) {
@@ -205,7 +212,9 @@ awaitable<bool> Session::Discard(uint64_t n) {
   asio::error_code ec;
   while (n > 0) {
     const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n, scratch_.size()));
+    stall_deadline_ns_ = MonotonicNanos() + core_.config().payload_stall_ms * 1'000'000;
     co_await ReadExactly(asio::buffer(scratch_.data(), chunk), ec);
+    stall_deadline_ns_ = 0;
     if (ec) co_return false;
     n -= chunk;
   }
@@ -246,7 +255,11 @@ awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view me
     for (const auto& seg : slot.segments) {
       for (size_t off = 0; off < seg.size(); off += kHashChunkBytes) {
         const size_t n = std::min(kHashChunkBytes, seg.size() - off);
+        // Each chunk must come within payload_stall_ms: a stalled writer loses its reservation in
+        // seconds, not after request_timeout_ms.
+        stall_deadline_ns_ = MonotonicNanos() + core_.config().payload_stall_ms * 1'000'000;
         co_await ReadExactly(asio::buffer(seg.data() + off, n), ec);
+        stall_deadline_ns_ = 0;
         if (ec) co_return false;
         sum.Update(seg.data() + off, n);
       }

@@ -71,6 +71,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   bool subscribed_ = false;
   uint64_t deadline_ns_ = 0;  // 0: none
+  // While a PUT's payload streams in: the next chunk must arrive by then (limits.payload_stall_ms).
+  uint64_t stall_deadline_ns_ = 0;  // 0: none
   std::vector<std::byte> scratch_;  // discarded payload bytes land here
 };
 

@@ -385,6 +385,61 @@ TEST(Daemon, KilledClientMidPutLeavesNothingVisible) {
   EXPECT_EQ(PutChain(*store, ns, n, {keys[0]}), 1u);
 }
 
+// Writers that send a PUT header and part of its payload, then stall, must not hold the arena: each
+// tenant's unfinished writes are bounded (a quarter of DRAM by default), other tenants are not
+// affected at all, and a stalled payload is dropped after limits.payload_stall_ms.
+TEST(Daemon, StalledWritersCannotStarveOthers) {
+  const std::string bob = server::HashToken("bob-token");
+  DaemonProcess d("dram: {page_bytes: 1MiB}\nlimits: {payload_stall_ms: 600}\nauth:\n  tenants:\n    - {name: bob, token_sha256: " +
+                  bob + "}\n");
+  ASSERT_TRUE(d.ready()) << d.log();
+  Namespace n = SmallNamespace("stall-model");
+  n.geometry = KvGeometry{8, 4, 128, KvDtype::kF16, 256};  // 4 MiB objects; the 128 MiB arena: 32 MiB per tenant
+  const uint64_t object_bytes = n.geometry.ObjectBytes();
+  ASSERT_EQ(object_bytes, 4u << 20);
+  auto keys = Keys(n, 12, 7);
+  std::vector<int> stalled;
+  for (int i = 0; i < 10; ++i) {
+    RawSession raw = OpenRaw(d.tcp_port(), n);
+    ASSERT_GE(raw.fd, 0);
+    net::PutRequest put;
+    put.ns = raw.ns;
+    auto data = Fill(keys[i], object_bytes);
+    put.items.push_back({keys[i], raw.root, object_bytes, Checksum64Of(data)});
+    net::MetaWriter w;
+    put.Encode(w);
+    ASSERT_TRUE(SendAll(raw.fd, Frame(net::Op::kPut, 3, w.str(), object_bytes)));
+    ASSERT_TRUE(SendAll(raw.fd, std::string(reinterpret_cast<char*>(data.data()), 1 << 20)));
+    stalled.push_back(raw.fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The anonymous tenant's unfinished writes hold its whole budget: its next PUT is refused...
+  auto anon = Open(d.unix_url());
+  ASSERT_TRUE(anon);
+  NamespaceId ans = anon->RegisterNamespace(n, {}).value();
+  auto data = Fill(keys[10], object_bytes);
+  Status refused = anon->Put(ans, {keys[10], n.Root()}, data);
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted) << refused.ToString();
+  // ...while another tenant stores and reads as usual.
+  auto other = Open(d.tcp_url(), "bob-token");
+  ASSERT_TRUE(other);
+  NamespaceId bns = other->RegisterNamespace(n, {}).value();
+  ASSERT_TRUE(other->Put(bns, {keys[11], n.Root()}, Fill(keys[11], object_bytes)).ok());
+  std::vector<std::byte> out(object_bytes);
+  EXPECT_TRUE(other->Get(bns, keys[11], out).ok());
+  // After payload_stall_ms the stalled writers are closed and their reservations dropped.
+  for (int fd : stalled) {
+    EXPECT_FALSE(ReadReply(fd).ok()) << "a stalled PUT's connection stayed open";
+    close(fd);
+  }
+  Status again = anon->Put(ans, {keys[10], n.Root()}, data);
+  EXPECT_TRUE(again.ok()) << again.ToString();
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(anon->Lookup(ans, std::vector<BlockKey>{keys[i]})->matched, 0u);
+  const std::string metrics = d.HttpGet("/metrics");
+  EXPECT_NE(metrics.find("tw_payload_stalls_total 10"), std::string::npos) << metrics.substr(0, 4000);
+  EXPECT_EQ(metrics.find("tw_writes_over_budget_total 0"), std::string::npos);
+}
+
 TEST(Daemon, CorruptPayloadIsRefused) {
   DaemonProcess d;
   ASSERT_TRUE(d.ready()) << d.log();
