@@ -1,6 +1,6 @@
 // tw::Result<T>: a T or a non-OK Status. The return type of every fallible call that produces a value.
 //
-//   tw::Result<std::unique_ptr<Store>> store = tw::OpenEmbeddedStore(options);
+//   tw::Result<std::unique_ptr<tw::EmbeddedStore>> store = tw::EmbeddedStore::Open(options);
 //   if (!store.ok()) return store.status();
 //   (*store)->Lookup(...);
 //

@@ -13,7 +13,11 @@
 //
 // Contracts shared by every method:
 //  - Thread-safe: any method may be called from any thread concurrently.
-//  - Blocking: methods block for at most the I/O they need (never waiting for space or for a lease).
+//  - Blocking: methods block for at most the I/O they need, and never wait for a lease. One bounded
+//    wait for space: a Put (or Commit) into an embedded store with a disk tier, when DRAM must demote
+//    objects to make room and the disk write queue is full, waits up to disk_enqueue_wait_ms (5 s by
+//    default) for the queue, then drops the demoted object (never the Put). A remote store's calls
+//    wait at most ClientOptions::io_timeout_ms.
 //  - Objects are immutable and content-addressed: a Put of a key that exists succeeds without
 //    rewriting it. A failed, partial or aborted write is never visible to Lookup or Get.
 //  - A miss is kNotFound. An unregistered NamespaceId is kInvalidArgument.

@@ -21,7 +21,10 @@
  *  - Options structs are filled with defaults by tw_*_options_init; set only the fields you need.
  *  - Thread-safety: a tw_store_t may be used from many threads at once, as may a tw_namespace_t.
  *    The last-error text is per thread.
- *  - Blocking: calls block for at most the memory copies or I/O they perform; none waits for space.
+ *  - Blocking: calls block for at most the memory copies or I/O they perform. One bounded wait for
+ *    space: a put into a store with a disk tier may wait up to disk_enqueue_wait_ms (5 s by default)
+ *    for room in the disk write queue when DRAM must demote to make space; then the demoted object
+ *    is dropped, never the put. Calls on a daemon's store wait at most its io_timeout_ms.
  */
 #ifndef TW_TW_H_
 #define TW_TW_H_
