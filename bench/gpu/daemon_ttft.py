@@ -11,6 +11,8 @@ with the same Llama-3-8B-shaped model (random bf16 weights from a fixed seed, as
      KV straight from the shared arena into GPU memory, the last token computed).
   C  a fresh process like B, but it runs one model forward over a short prompt first (no warehouse):
      its first hit against B's tells what of a process's first-hit cost is torch/HF and what is ours.
+  D  (with --roles) like C, and it also stores and hits a short prompt through the warehouse first, so
+     the mover's kernels, its buffers and the hooks have run once before the long hit.
 
 Each hit is timed in phases (host clock): keys, lookup (a round trip), start (KV tensors allocated,
 leases acquired, the load queued), forward (the suffix's kernels queued, layers waiting for their KV
@@ -122,7 +124,7 @@ def role_writer(args):
     return r
 
 
-def role_reader(args, warm):
+def role_reader(args, warm, warm_warehouse=False):
     import torch
     import tokenwarehouse.gpu as twg
     import ttft
@@ -135,6 +137,13 @@ def role_reader(args, warm):
         t0 = time.perf_counter()
         ttft.recompute(model, torch.randint(0, 128256, (1, 2065)))
         t["model_warmup_s"] = time.perf_counter() - t0
+    if warm_warehouse:  # and the warehouse path once: a short prompt stored from the GPU, then hit
+        t0 = time.perf_counter()
+        w_ids = torch.randint(0, 128256, (1, 2048 + 17))
+        r = wh.prefill(w_ids)
+        r.store_job.wait()
+        phased_hit(wh, w_ids)
+        t["warehouse_warmup_s"] = time.perf_counter() - t0
     ref = torch.load(os.path.join(args.work, "ref_logits.pt"))
     hits = []
     for i in range(args.hits):
@@ -145,7 +154,7 @@ def role_reader(args, warm):
         hits.append(p)
     kv = args.tokens * wh.ns.object_bytes // 256  # as ttft.py quotes its floor
     floor = kv / (h2d * GB)
-    name = "C" if warm else "B"
+    name = "D" if warm_warehouse else ("C" if warm else "B")
     for i, p in enumerate(hits):
         log(f"{name}: hit {i + 1}: TTFT {p['total_s']:.3f} s = {p['total_s'] / floor:.2f}x floor {floor:.3f} s "
             f"(keys {p['keys_s'] * 1e3:.0f} ms, lookup {p['lookup_s'] * 1e3:.1f} ms, start {p['start_s'] * 1e3:.0f} ms, "
@@ -167,7 +176,8 @@ def orchestrate(args):
     dram = (int(kv_bytes * 1.1) >> 30) + 2
     log(f"daemon: {args.binary} serve --dram {dram}GiB --unix {sock}")
     t0 = time.perf_counter()
-    daemon = subprocess.Popen([args.binary, "serve", "--listen", "127.0.0.1:0", "--admin", "none", "--unix", sock,
+    config = ["-c", args.daemon_config] if args.daemon_config else []
+    daemon = subprocess.Popen([args.binary, "serve", *config, "--listen", "127.0.0.1:0", "--admin", "none", "--unix", sock,
                                "--data-dir", work, "--dram", f"{dram}GiB", "--ready-file", ready, "--log-level", "warn"])
     try:
         while not os.path.exists(ready):
@@ -182,7 +192,7 @@ def orchestrate(args):
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         common = [sys.executable, os.path.abspath(__file__), "--url", "unix://" + sock, "--work", work,
                   "--tokens", str(args.tokens), "--layers", str(args.layers), "--hits", str(args.hits)]
-        for role in ("A", "B", "C"):
+        for role in args.roles.split(","):
             t0 = time.perf_counter()
             subprocess.run(common + ["--role", role], check=True)
             log(f"process {role} done in {time.perf_counter() - t0:.1f} s")
@@ -191,31 +201,35 @@ def orchestrate(args):
     finally:
         daemon.terminate()
         daemon.wait(timeout=60)
-    a, b, c = out["A"], out["B"], out["C"]
-    rows = [
-        ("recompute (A)", a["recompute_s"], None),
-        ("B: first hit of a fresh process", b["first_hit_s"], b["floor_s"]),
-        ("B: later hits (median)", b["later_hit_s"], b["floor_s"]),
-        ("C: first hit after a model warm-up", c["first_hit_s"], c["floor_s"]),
-        ("C: later hits (median)", c["later_hit_s"], c["floor_s"]),
-    ]
-    md = [f"# TTFT through one daemon, {args.tokens} tokens, Llama-3-8B shape ({out['date']}, commit {out['commit']})", "",
-          f"Pinned H2D floor (measured in B): {b['h2d_pinned_gbps']:.1f} GB/s, {b['kv_gb']:.1f} GB -> {b['floor_s']:.3f} s", "",
-          "| run | TTFT s | x floor | x faster than recompute |", "| --- | --- | --- | --- |"]
-    for name, s, fl in rows:
-        md.append(f"| {name} | {s:.3f} | {'' if fl is None else f'{s / fl:.2f}'} | {a['recompute_s'] / s:.1f} |")
-    md += ["", "| phase of a hit (ms) | B first | B later | C first | C later |", "| --- | --- | --- | --- | --- |"]
-    for ph in ("keys_s", "lookup_s", "start_s", "forward_s", "token_s", "total_s"):
-        vals = [b["hits"][0][ph], statistics.median([h[ph] for h in b["hits"][1:]] or [b["hits"][0][ph]]),
-                c["hits"][0][ph], statistics.median([h[ph] for h in c["hits"][1:]] or [c["hits"][0][ph]])]
-        md.append(f"| {ph[:-2]} | " + " | ".join(f"{v * 1e3:.1f}" for v in vals) + " |")
-    md += ["", f"A stored {a['stored_blocks']} blocks from the GPU in {a['store_s']:.2f} s ({a['store_gbps']:.1f} GB/s). "
-           f"Setup per process: open (maps the arena) A {a['open_s']:.1f} / B {b['open_s']:.1f} / C {c['open_s']:.1f} s; "
-           f"arena registration (cudaHostRegister of the mapping) A {a['register_s']:.1f} / B {b['register_s']:.1f} / "
-           f"C {c['register_s']:.1f} s."]
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "daemon_ttft.json"), "w") as f:
         json.dump(out, f, indent=1)
+    a = out["A"]
+    readers = [r for r in ("B", "C", "D") if r in out]
+    what = {"B": "a fresh process", "C": "after a model warm-up", "D": "after a model and warehouse warm-up"}
+    rows = [("recompute (A)", a["recompute_s"], None)]
+    for r in readers:
+        rows += [(f"{r}: first hit, {what[r]}", out[r]["first_hit_s"], out[r]["floor_s"]),
+                 (f"{r}: later hits (median)", out[r]["later_hit_s"], out[r]["floor_s"])]
+    f0 = out[readers[0]]
+    md = [f"# TTFT through one daemon, {args.tokens} tokens, Llama-3-8B shape ({out['date']}, commit {out['commit']})", "",
+          f"Pinned H2D floor (measured in {readers[0]}): {f0['h2d_pinned_gbps']:.1f} GB/s, {f0['kv_gb']:.1f} GB -> "
+          f"{f0['floor_s']:.3f} s", "",
+          "| run | TTFT s | x floor | x faster than recompute |", "| --- | --- | --- | --- |"]
+    for name, s, fl in rows:
+        md.append(f"| {name} | {s:.3f} | {'' if fl is None else f'{s / fl:.2f}'} | {a['recompute_s'] / s:.1f} |")
+    md += ["", "| phase of a hit (ms) | " + " | ".join(f"{r} first | {r} later" for r in readers) + " |",
+           "| --- |" + " --- | --- |" * len(readers)]
+    for ph in ("keys_s", "lookup_s", "start_s", "forward_s", "token_s", "total_s"):
+        vals = []
+        for r in readers:
+            h = out[r]["hits"]
+            vals += [h[0][ph], statistics.median([x[ph] for x in h[1:]] or [h[0][ph]])]
+        md.append(f"| {ph[:-2]} | " + " | ".join(f"{v * 1e3:.1f}" for v in vals) + " |")
+    md += ["", f"A stored {a['stored_blocks']} blocks from the GPU in {a['store_s']:.2f} s ({a['store_gbps']:.1f} GB/s). "
+           "Setup per process: open (maps the arena) " + " / ".join(f"{r} {out[r]['open_s']:.1f}" for r in ["A"] + readers)
+           + " s; arena registration (cudaHostRegister of the mapping) "
+           + " / ".join(f"{r} {out[r]['register_s']:.1f}" for r in ["A"] + readers) + " s."]
     with open(os.path.join(args.out, "daemon_ttft.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md), flush=True)
@@ -228,14 +242,17 @@ def main():
     ap.add_argument("--layers", type=int, default=32)
     ap.add_argument("--hits", type=int, default=4)
     ap.add_argument("--out", default="bench/results")
-    ap.add_argument("--role", default="orchestrate", choices=["orchestrate", "A", "B", "C"])
+    ap.add_argument("--roles", default="A,B,C", help="the processes to run, in order (A first; D: see above)")
+    ap.add_argument("--daemon-config", default="", help="a YAML config for the daemon (e.g. disk: {enabled: false})")
+    ap.add_argument("--role", default="orchestrate", choices=["orchestrate", "A", "B", "C", "D"])
     ap.add_argument("--url", default="")
     ap.add_argument("--work", default="")
     args = ap.parse_args()
     if args.role == "orchestrate":
         orchestrate(args)
         return
-    r = role_writer(args) if args.role == "A" else role_reader(args, warm=args.role == "C")
+    r = role_writer(args) if args.role == "A" else role_reader(args, warm=args.role in "CD",
+                                                              warm_warehouse=args.role == "D")
     with open(os.path.join(args.work, f"{args.role}.json"), "w") as f:
         json.dump(r, f, indent=1)
 

@@ -140,9 +140,18 @@ def test_daemon_restart_remaps_and_reregisters(daemon):
     keys = ns.block_keys(np.arange(4 * 32, dtype=np.uint32))
     _round_trip(store, ns, keys, 4 * 32, seed=2)
     daemon.stop()
-    daemon.start()  # a new arena (DRAM only: the objects are gone)
-    assert store.lookup(ns, keys)[0] == 0
-    _round_trip(store, ns, keys, 4 * 32, seed=3)
+    daemon.start()  # a new arena, mapped and registered again on the next GPU use
+    # The objects survive on the daemon's disk tier (write-through): loading them promotes them into
+    # the new arena, which this client must map and register before the GPU reads it.
+    if store.lookup(ns, keys)[0] == len(keys):
+        dk = [torch.empty(1, 2, 4 * 32, 64, dtype=torch.bfloat16, device="cuda") for _ in range(3)]
+        dv = [torch.empty_like(t) for t in dk]
+        load = twg.Mover(store, ns).load_hf(keys, 4 * 32, dk, dv)
+        load.synchronize()
+        ks, vs = _tensors(4 * 32, seed=2)
+        assert all(torch.equal(a, b) for a, b in zip(dk + dv, ks + vs))
+    # Stores from the GPU write into the new arena's reserved pages.
+    _round_trip(store, ns, ns.block_keys(np.arange(4 * 32, dtype=np.uint32) + 7), 4 * 32, seed=3)
 
 
 @needs_gpu
