@@ -67,6 +67,8 @@ std::string ServerMetrics::RenderPrometheus(const StoreStats& s, uint64_t uptime
       {"tw_writes_over_budget_total", "Writes refused because unfinished writes held limits.max_unfinished_write_bytes(_per_tenant).",
        &writes_over_budget},
       {"tw_payload_stalls_total", "PUTs closed because their payload stalled for limits.payload_stall_ms.", &payload_stalls},
+      {"tw_subscriber_stalls_total", "Subscribers closed because an event could not be sent for limits.payload_stall_ms.",
+       &subscriber_stalls},
       {"tw_hello_timeouts_total", "Connections closed for not completing HELLO within limits.hello_timeout_ms.",
        &hello_timeouts},
       {"tw_auth_failures_total", "HELLOs refused.", &auth_failures},

@@ -28,7 +28,8 @@ class ServerMetrics {
   std::atomic<uint64_t> connections_rejected_per_peer{0};  // over max_connections_per_peer
   std::atomic<uint64_t> hello_timeouts{0};
   std::atomic<uint64_t> writes_over_budget{0};  // PUT items / reservations refused by the WriteBudget
-  std::atomic<uint64_t> payload_stalls{0};      // PUTs closed for limits.payload_stall_ms  // closed for not authenticating within hello_timeout_ms
+  std::atomic<uint64_t> payload_stalls{0};      // PUTs closed for limits.payload_stall_ms
+  std::atomic<uint64_t> subscriber_stalls{0};   // subscribers closed: an event send stalled that long  // closed for not authenticating within hello_timeout_ms
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> malformed_frames{0};
   std::atomic<uint64_t> timeouts{0};

@@ -104,9 +104,15 @@ awaitable<void> Session::Watchdog() {
     co_await watchdog_.async_wait(redirect_error(use_awaitable, ec));
     if (closed_) break;
     if (stall_deadline_ns_ && MonotonicNanos() > stall_deadline_ns_) {
-      core_.metrics().payload_stalls.fetch_add(1, std::memory_order_relaxed);
-      TW_LOG_INFO("connection {} ({}): closed, a PUT's payload stalled (limits.payload_stall_ms); its reservation "
-                  "is dropped", conn_.id, conn_.peer);
+      if (subscribed_) {
+        core_.metrics().subscriber_stalls.fetch_add(1, std::memory_order_relaxed);
+        TW_LOG_WARN("connection {} ({}): subscriber took no event for limits.payload_stall_ms; closing (it must "
+                    "resynchronise)", conn_.id, conn_.peer);
+      } else {
+        core_.metrics().payload_stalls.fetch_add(1, std::memory_order_relaxed);
+        TW_LOG_INFO("connection {} ({}): closed, a PUT's payload stalled (limits.payload_stall_ms); its reservation "
+                    "is dropped", conn_.id, conn_.peer);
+      }
       Close();
       break;
     }
@@ -310,7 +316,12 @@ awaitable<bool> Session::ServeSubscribe(const net::FrameHeader& h) {
       e.Encode(ew);
       net::FrameHeader eh = h;
       eh.type = static_cast<uint8_t>(net::Op::kEvent) & ~net::kResponseBit;  // SendReply adds the bit back
+      // A subscriber that stops taking bytes (or whose tiny receive window stalls the socket) would
+      // hold this send forever, and the overflow check below would never run: the send must move
+      // within payload_stall_ms, or the subscriber is disconnected as one that fell behind.
+      stall_deadline_ns_ = MonotonicNanos() + core_.config().payload_stall_ms * 1'000'000;
       ok = co_await SendReply(eh, ew.str());
+      stall_deadline_ns_ = 0;
       if (!ok) break;
     }
     if (!ok || !batch.empty()) continue;

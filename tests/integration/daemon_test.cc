@@ -608,6 +608,71 @@ TEST(Daemon, ClientReconnectsAfterRestartAndEventsFlow) {
 namespace tw {
 namespace {
 
+// The slow-subscriber rule holds however the subscriber's socket is sized: with a 4 KiB receive
+// buffer, a subscriber that keeps reading while events keep coming either receives them or is
+// disconnected (it must resynchronise); it is never left in silence on an open connection.
+TEST(Daemon, SubscriberWithATinyReceiveBufferIsNeverLeftInSilence) {
+  DaemonProcess d("dram: {page_bytes: 4KiB}\nlimits: {payload_stall_ms: 1000}\n");
+  ASSERT_TRUE(d.ready()) << d.log();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int rcvbuf = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(d.tcp_port());
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  timeval tv{3, 0};  // events keep coming: 3 s of silence on an open subscription is the bug
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_TRUE(SendAll(fd, Frame(net::Op::kHello, 1, HelloMeta())));
+  ASSERT_TRUE(ReadReply(fd).ok());
+  ASSERT_TRUE(SendAll(fd, Frame(net::Op::kSubscribe, 2, "")));
+  ASSERT_TRUE(ReadReply(fd).ok());
+
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {  // new tiny objects in batches, until told to stop: a steady flood of events
+    auto store = Open(d.unix_url());
+    if (!store) return;
+    Namespace n = SmallNamespace("events-flood");
+    n.geometry = KvGeometry{1, 1, 8, KvDtype::kF16, 4};
+    NamespaceId ns = store->RegisterNamespace(n, {}).value();
+    std::vector<std::byte> obj(n.geometry.ObjectBytes(), std::byte{1});
+    for (uint32_t round = 0; !stop; ++round) {
+      std::vector<uint32_t> tokens(4 * 1000);
+      for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = round * 10000 + static_cast<uint32_t>(i);
+      std::vector<BlockKey> keys = n.BlockKeys(tokens);
+      std::vector<PutItem> items;
+      for (size_t i = 0; i < keys.size(); ++i) items.push_back({{keys[i], i ? keys[i - 1] : n.Root()}, obj});
+      (void)store->PutBatch(ns, items);
+    }
+  });
+  size_t received = 0;
+  bool closed = false, silent = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(12);
+  char buf[256];
+  while (std::chrono::steady_clock::now() < until) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      received += static_cast<size_t>(n);
+      std::this_thread::sleep_for(std::chrono::microseconds(500));  // a slow reader
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      silent = true;
+    } else {
+      closed = true;
+    }
+    break;
+  }
+  stop = true;
+  writer.join();
+  close(fd);
+  EXPECT_FALSE(silent) << "3 s of silence on an open subscription while events kept coming, after " << received
+                       << " bytes";
+  if (closed) EXPECT_NE(d.log().find("subscriber"), std::string::npos) << d.log();
+  EXPECT_TRUE(d.alive());
+}
+
 TEST(Daemon, SubscribersSeeEvictionsAndDemotionsOfTheirTenantOnly) {
   // 128 MiB of 2 MiB pages hold 64 objects: 100 puts evict at least 36, each demoted to disk.
   const std::string config = "disk: {admission: on_evict}\nauth:\n  tenants:\n"
