@@ -206,12 +206,15 @@ void DiskTier::Finish(ReadItem* item, const Entry& e, const Status& io, const st
   };
   item->status = Status::NotFound();  // every failure below is a miss
   if (!io.ok()) {
-    if (!e.region->own && (io.IsNotFound() || io.code() == StatusCode::kIOError)) {
-      drop();  // another owner's region shrank or vanished under us
-      return;
-    }
+    drop();  // a read error is a miss from now on: lookups stop promising it, and a re-PUT stores it
+    if (!e.region->own && (io.IsNotFound() || io.code() == StatusCode::kIOError)) return;  // another owner's region
+    // changed under us. Our own: count it as a read error. Writes are not affected: a failing
+    // region file, or one cut short under the daemon, is not a full or failing disk (that is a
+    // write error, and stops admitting).
+    read_errors_.fetch_add(1, std::memory_order_relaxed);
     errors_.fetch_add(1, std::memory_order_relaxed);
-    StopAdmitting(io);
+    TW_LOG_WARN("disk tier: cannot read key {} from {} at {} ({}): dropped from the index", item->key.ToHex(),
+                e.region->path, e.offset, io.ToString());
     return;
   }
   Result<RecordMeta> m = DecodeRecordHeader(reinterpret_cast<const uint8_t*>(header));

@@ -435,6 +435,7 @@ DiskTierCounters DiskTier::Counters() const {
   }
   c.dropped = dropped_.load();
   c.corrupt = corrupt_.load();
+  c.read_errors = read_errors_.load();
   c.reclaimed_regions = reclaimed_.load();
   c.readmitted = readmitted_.load();
   c.borrowed = borrowed_.load();

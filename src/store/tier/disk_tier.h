@@ -113,6 +113,7 @@ struct DiskTierCounters {
   uint64_t borrowed = 0;        // objects ever queued by reference instead of copied
   uint64_t dropped = 0;        // offered objects not written: queue full, tier stopped, too large
   uint64_t corrupt = 0;        // records that failed verification on read
+  uint64_t read_errors = 0;    // reads that failed (EIO, a file cut short): the object was dropped
   uint64_t reclaimed_regions = 0;
   uint64_t readmitted = 0;     // hot objects of reclaimed regions written again
   uint64_t sealed_regions = 0;
@@ -332,7 +333,7 @@ class DiskTier {
 
   std::atomic<bool> admitting_{true};
   std::atomic<uint64_t> hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0}, errors_{0},
-      dropped_{0}, corrupt_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0}, borrowed_{0};
+      dropped_{0}, corrupt_{0}, read_errors_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0}, borrowed_{0};
   double recovery_s_ = 0;
 };
 

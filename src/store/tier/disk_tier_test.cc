@@ -352,19 +352,40 @@ void ExpectWriteFaultStopsAdmitting(int err) {
 TEST(DiskTier, EioOnWriteStopsAdmitting) { ExpectWriteFaultStopsAdmitting(EIO); }
 TEST(DiskTier, EnospcOnWriteStopsAdmitting) { ExpectWriteFaultStopsAdmitting(ENOSPC); }
 
-TEST(DiskTier, EioOnReadIsAMissAndStopsAdmitting) {
+TEST(DiskTier, EioOnReadDropsTheObjectAndKeepsAdmitting) {
   FaultInjectingEnv env(Env::Posix());
   DiskTierOptions o = SmallTierOptions(FreshDir("readfault"));
   o.env = &env;
   auto t = OpenOrDie(o);
   ASSERT_TRUE(Put(*t, 1).ok());
+  ASSERT_TRUE(Put(*t, 2).ok());
   t->Flush();
   env.FailReads(EIO);
   EXPECT_TRUE(ReadCheck(*t, 1).IsNotFound());
-  EXPECT_FALSE(t->Counters().admitting);
-  EXPECT_EQ(t->Stats().errors, 1u);
   env.FailReads(0);
+  EXPECT_TRUE(t->Counters().admitting);  // a read error is not a write error
+  EXPECT_EQ(t->Counters().read_errors, 1u);
+  EXPECT_EQ(t->Stats().errors, 1u);
+  EXPECT_FALSE(t->Contains(TestNs(), TestKey(1)));  // no longer promised
+  EXPECT_TRUE(ReadCheck(*t, 2).ok());
+  ASSERT_TRUE(Put(*t, 1).ok());  // stored again, for real
+  t->Flush();
   EXPECT_TRUE(ReadCheck(*t, 1).ok());
+}
+
+TEST(DiskTier, RegionCutShortUnderALiveTierDropsWhatIsGone) {
+  const std::string dir = FreshDir("truncated");
+  auto t = OpenOrDie(SmallTierOptions(dir));
+  for (uint64_t n = 0; n < 6; ++n) ASSERT_TRUE(Put(*t, n).ok());
+  t->Flush();
+  ASSERT_EQ(::truncate(RegionFiles(dir)[0].c_str(), 2 * kBlockBytes), 0);  // as `truncate -s` would
+  for (uint64_t n = 0; n < 6; ++n) EXPECT_TRUE(ReadCheck(*t, n).IsNotFound()) << n;
+  EXPECT_TRUE(t->Counters().admitting);
+  EXPECT_GE(t->Counters().read_errors + t->Counters().corrupt, 6u);
+  for (uint64_t n = 0; n < 6; ++n) EXPECT_FALSE(t->Contains(TestNs(), TestKey(n))) << n;
+  ASSERT_TRUE(Put(*t, 3).ok());  // a re-PUT is stored, not counted as a duplicate
+  t->Flush();
+  EXPECT_TRUE(ReadCheck(*t, 3).ok());
 }
 
 TEST(DiskTier, RemoveSurvivesRestart) {
