@@ -48,6 +48,12 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   // Opens the DRAM tier, whose evictions feed this store's Demote.
   Status Init(DramTierOptions dram) {
     if (disk_ || options_.on_event) dram.on_evict = [this](const std::shared_ptr<DramObject>& obj) { OnDramEvict(obj); };
+    if (disk_) {
+      // A disk that stopped admitting (full, failing) cannot take demotions: then DRAM keeps the
+      // objects that exist nowhere else and evicts the copies the disk still holds first.
+      dram.prefer_kept_elsewhere = [this] { return !disk_->admitting(); };
+      dram.kept_elsewhere = [this](const DramObject& o) { return disk_->Contains(o.ns, o.key); };
+    }
     TW_ASSIGN_OR_RETURN(dram_, DramTier::Open(dram));
     clock_ = &dram_->clock();
     return Status::Ok();

@@ -222,6 +222,34 @@ TEST(DiskStore, DramKeepsServingWhenDiskFails) {
   EXPECT_TRUE(f.store->Get(f.ns, f.chain[0].key, out).IsNotFound());  // lost from DRAM, never written
 }
 
+// Once the disk stops admitting, an evicted DRAM-only object is lost for good, while evicting a copy
+// the disk still holds loses nothing: DRAM must evict those first, however hot they are.
+TEST(DiskStore, WhenTheDiskStopsAdmittingDramKeepsTheOnlyCopies) {
+  FaultInjectingEnv env(Env::Posix());
+  EmbeddedStoreOptions o = Options(FreshDir("store_only_copies"));
+  o.disk_env = &env;
+  o.disk_admission = DiskAdmission::kWriteThrough;
+  Fixture f(o, 12);
+  for (size_t i = 0; i < 8; ++i) ASSERT_TRUE(f.store->Put(f.ns, f.chain[i], PayloadFor(f.chain[i].key, f.size)).ok());
+  ASSERT_TRUE(f.store->FlushDisk().ok());  // blocks 0..7: in DRAM (full) and on disk
+  env.FailWrites(ENOSPC);
+  // The next write fails behind the caller and stops the tier admitting.
+  ASSERT_TRUE(f.store->Put(f.ns, f.chain[8], PayloadFor(f.chain[8].key, f.size)).ok());
+  (void)f.store->FlushDisk();
+  ASSERT_FALSE(f.Disk().admitting);
+  std::vector<std::byte> out(f.size);
+  for (size_t i = 9; i < 12; ++i) {
+    // Keep the disk-backed blocks hot, so recency alone would evict the new only-copies.
+    for (size_t j = 1; j < 8; ++j) (void)f.store->Get(f.ns, f.chain[j].key, out);
+    ASSERT_TRUE(f.store->Put(f.ns, f.chain[i], PayloadFor(f.chain[i].key, f.size)).ok());
+  }
+  for (size_t i = 8; i < 12; ++i) {
+    ASSERT_TRUE(f.store->Get(f.ns, f.chain[i].key, out).ok()) << "only copy " << i << " was evicted";
+    EXPECT_TRUE(out == PayloadFor(f.chain[i].key, f.size));
+  }
+  for (size_t j = 0; j < 8; ++j) EXPECT_TRUE(f.store->Get(f.ns, f.chain[j].key, out).ok()) << j;  // from disk
+}
+
 TEST(DiskStore, CorruptDiskObjectIsAMiss) {
   FaultInjectingEnv env(Env::Posix());
   EmbeddedStoreOptions o = Options(FreshDir("store_flip"));

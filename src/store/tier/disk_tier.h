@@ -184,6 +184,8 @@ class DiskTier {
 
   TierStats Stats() const;
   DiskTierCounters Counters() const;
+  // False once a write error stopped the tier admitting (cheap: one atomic load).
+  bool admitting() const { return admitting_.load(std::memory_order_relaxed); }
   const DiskTierOptions& options() const { return options_; }
   uint64_t max_payload_bytes() const;
 

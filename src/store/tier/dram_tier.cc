@@ -80,6 +80,9 @@ Result<std::shared_ptr<DramObject>> DramTier::Allocate(const Request& request) {
       } else if (memory_->allocator().Allocate(static_cast<uint32_t>(needed), &pages)) {
         tenant_bytes_[tenant] += charge;
         allocated = true;
+      } else if (PreferKeptElsewhere() &&
+                 EvictOneLocked([&](const DramObject& o) { return !IsParent(o) && options_.kept_elsewhere(o); }, &evicted)) {
+        // a copy that also lives in the slower tier left: nothing was lost
       } else if (!EvictOneLocked([&](const DramObject& o) { return !IsParent(o); }, &evicted)) {
         failure = Status::ResourceExhausted("DRAM tier full: every object is pinned or being read");
       }

@@ -9,6 +9,8 @@
 //  - Demotion: each evicted object is offered to `on_evict` (the disk tier's write-behind queue)
 //    before its pages are released.
 //  - Quotas: a tenant over its byte quota evicts its own objects first; if it cannot, it is refused.
+//  - Only copies: while the slower tier does not admit, objects it also holds are evicted before
+//    objects that live nowhere else (DramTierOptions::prefer_kept_elsewhere).
 //  - Durability: none; DRAM is lost on exit.
 //
 // Concurrency: the index is sharded (one mutex per shard) so lookups from many threads do not
@@ -46,6 +48,11 @@ struct DramTierOptions {
   const Clock* clock = nullptr;  // nullptr: steady clock
   // Called, outside every lock, with each object evicted to make room (not with removed ones).
   std::function<void(const std::shared_ptr<DramObject>&)> on_evict;
+  // When `prefer_kept_elsewhere()` is true (the slower tier stopped admitting, so evicting a
+  // DRAM-only object loses it), victims are first sought among objects `kept_elsewhere` says also
+  // live in a slower tier (evicting those loses nothing). Called under mu_; must not call back.
+  std::function<bool()> prefer_kept_elsewhere;
+  std::function<bool(const DramObject&)> kept_elsewhere;
 };
 
 class DramTier {
@@ -113,6 +120,9 @@ class DramTier {
   Shard& ShardOf(const IndexKey& k) { return shards_[IndexKeyHash()(k) % kShards]; }
   bool Expired(const DramObject& obj, uint64_t now_ms) const { return obj.expires_at_ms && now_ms >= obj.expires_at_ms; }
   // Evicts one object for which `extra` holds (and no lease pins). Appends it to *evicted.
+  bool PreferKeptElsewhere() const {
+    return options_.prefer_kept_elsewhere && options_.kept_elsewhere && options_.prefer_kept_elsewhere();
+  }
   bool EvictOneLocked(const std::function<bool(const DramObject&)>& extra,
                       std::vector<std::shared_ptr<DramObject>>* evicted);
   // Hides `obj`: index, policy, slot, tenant accounting. Requires mu_.
