@@ -98,17 +98,13 @@ class SchedulerSide:
         t0 = time.monotonic()
         try:
             keys = self._keys(st, ns, n_blocks)
-            matched, tiers = store.lookup(ns, keys)
-            lease = 0
-            if matched:
-                lease = store.pin(ns, keys[:matched], self.cfg.lease_ms)
-                if lease is None:  # evicted between lookup and pin: a miss this time
-                    matched, tiers = 0, []
+            found, tiers = store.lookup(ns, keys)
+            matched, lease = self._pin_prefix(store, ns, keys, found)
         except tw.TokenWarehouseError as e:
             self.link.failed(store, e)
             return 0, False
         self.stats.lookup(time.monotonic() - t0)
-        st.stored = max(st.stored, matched)
+        st.stored = max(st.stored, found)  # stored, even where not pinnable now: never rewritten
         end = min(matched * self.T, prompt_len - 1)
         if end <= num_computed_tokens:
             if lease:
@@ -116,8 +112,25 @@ class SchedulerSide:
                 self._release(st)
             return 0, False
         st.load = (lease, matched, num_computed_tokens, end)
-        st.tiers = list(tiers[:matched])
+        st.tiers = list(tiers[:matched])  # as looked up: a promoted disk hit still counts as disk
         return end - num_computed_tokens, False
+
+    def _pin_prefix(self, store, ns, keys, matched):
+        """(blocks pinned, lease) for the longest prefix of keys[:matched] the warehouse can pin.
+
+        A pin holds every object in DRAM (promoting disk hits), all or nothing. A prefix larger than
+        what DRAM can hold at once, or one whose tail was evicted since the lookup, is not a miss:
+        a shorter prefix is tried (halving), so a 128 MiB prefix still loads its first half from a
+        64 MiB tier instead of recomputing everything."""
+        while matched:
+            try:
+                lease = store.pin(ns, keys[:matched], self.cfg.lease_ms)
+            except tw.ResourceExhaustedError:
+                lease = None  # DRAM cannot hold them all pinned at once
+            if lease is not None:
+                return matched, lease
+            matched //= 2
+        return 0, 0
 
     def hit_sources(self, request, num_external_tokens):
         """{tier name: tokens} of the external hit, for vLLM's per-source counters."""
