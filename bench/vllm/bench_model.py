@@ -12,6 +12,7 @@ Cached on disk under a digest of the parameters, so runs reuse it.
 import hashlib
 import json
 import os
+import sys
 
 # name -> (hidden, layers, heads, kv_heads, head_dim, ffn); vocab is the tokenizer's 259 ids, padded.
 SHAPES = {
@@ -40,20 +41,13 @@ def _dir(shape):
 
 
 def _write_tokenizer(path):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    # Byte-level BPE without merges: ids 3..258 are the 256 bytes, so a document of L ASCII
+    # The tests' byte-level tokenizer: ids 3..258 are the 256 bytes, so a document of L ASCII
     # characters is exactly L tokens and the benchmark controls its length to the token.
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
-    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
-        vocab[ch] = len(vocab)
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.save(os.path.join(path, "tokenizer.json"))
-    with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
-        json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
-                   "unk_token": "<unk>", "model_max_length": MAX_POSITIONS, "add_bos_token": False}, f)
+    tests = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python", "tests", "vllm")
+    sys.path.insert(0, tests)
+    from tiny_model import write_tokenizer
+
+    write_tokenizer(path, model_max_length=MAX_POSITIONS)
 
 
 def write(shape="small"):

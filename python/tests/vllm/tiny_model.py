@@ -21,7 +21,8 @@ def default_dir():
     return os.path.join(cache, "tiny-llama-" + hashlib.sha256(_PARAMS.encode()).hexdigest()[:12])
 
 
-def _tokenizer(path):
+def write_tokenizer(path, model_max_length=4096):
+    """A byte-level tokenizer (also used by bench/vllm/bench_model.py): one token per byte, no BOS."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     # Byte-level BPE without merges: one token per byte (ids 3..258), so any text encodes.
@@ -35,7 +36,7 @@ def _tokenizer(path):
     tok.save(os.path.join(path, "tokenizer.json"))
     with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
         json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
-                   "unk_token": "<unk>", "model_max_length": 4096, "add_bos_token": False}, f)
+                   "unk_token": "<unk>", "model_max_length": model_max_length, "add_bos_token": False}, f)
 
 
 def write(path=None):
@@ -74,7 +75,7 @@ def write(path=None):
         w[p + "mlp.up_proj.weight"] = rand(FFN, HIDDEN, std=0.08)
         w[p + "mlp.down_proj.weight"] = rand(HIDDEN, FFN, std=0.08)
     save_file(w, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
-    _tokenizer(path)
+    write_tokenizer(path)
     open(os.path.join(path, ".complete"), "w").close()
     return path
 
