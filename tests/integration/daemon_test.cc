@@ -66,21 +66,8 @@ size_t PutChain(Store& store, const NamespaceId& ns, const Namespace& n, const s
 }
 
 // tw_requests_total{op="<op>"} from the daemon's /metrics.
-uint64_t RequestCount(const std::string& admin, const std::string& op) {
-  const uint16_t port = static_cast<uint16_t>(std::stoi(admin.substr(admin.rfind(':') + 1)));
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  const std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  EXPECT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
-  std::string text;
-  char buf[65536];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof buf, 0)) > 0) text.append(buf, static_cast<size_t>(n));
-  close(fd);
+uint64_t RequestCount(const DaemonProcess& d, const std::string& op) {
+  const std::string text = d.HttpGet("/metrics");
   const std::string line = "tw_requests_total{op=\"" + op + "\"} ";
   const size_t at = text.find(line);
   EXPECT_NE(at, std::string::npos) << text.substr(0, 2000);
@@ -243,14 +230,14 @@ TEST(Daemon, ConcurrentClientsOverTcpAndSharedMemory) {
     EXPECT_EQ(tcp->Lookup(ns, chain)->matched, chain.size());
   }
   // Shared memory reserves a chain in windows, not block by block: 48 blocks, one RESERVE request.
-  const uint64_t reserves = RequestCount(d.admin(), "reserve");
+  const uint64_t reserves = RequestCount(d, "reserve");
   auto chain = Keys(n, 48, 4000);
   std::vector<std::vector<std::byte>> data;
   std::vector<PutItem> items;
   for (size_t i = 0; i < chain.size(); ++i) data.push_back(Fill(chain[i], n.geometry.ObjectBytes()));
   for (size_t i = 0; i < chain.size(); ++i) items.push_back({{chain[i], i ? chain[i - 1] : n.Root()}, data[i]});
   EXPECT_TRUE(shm->PutBatch(ns, items).all_ok());
-  EXPECT_EQ(RequestCount(d.admin(), "reserve") - reserves, 1u);
+  EXPECT_EQ(RequestCount(d, "reserve") - reserves, 1u);
   EXPECT_EQ(tcp->Lookup(ns, chain)->matched, chain.size());
   for (size_t i = 0; i < chain.size(); i += 7) {
     std::vector<std::byte> out(n.geometry.ObjectBytes());
