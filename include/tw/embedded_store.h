@@ -5,7 +5,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "tw/result.h"
 #include "tw/store.h"
@@ -116,6 +118,22 @@ class EmbeddedStore : public Store {
   using ObjectVisitor =
       std::function<bool(const Namespace& nspace, const NamespaceOptions& options, const BlockKey& key)>;
   virtual void ForEachObject(const ObjectVisitor& fn) = 0;
+
+  // Acquire for a batch: the objects of `keys` that are only on disk are promoted together, their
+  // reads in flight at once, then each key is acquired as Acquire does. One result per key, in order.
+  // Blocks for the disk reads, like Acquire.
+  virtual std::vector<Result<ReadHandle>> AcquireBatch(const NamespaceId& ns, std::span<const BlockKey> keys,
+                                                       uint64_t lease_ms) = 0;
+
+  // Whether a read of `keys` (Get, Acquire, Pin) can be answered without touching the disk: true
+  // when each key is in DRAM or absent. A hint, not a promise (an object may be evicted the next
+  // moment): callers use it to keep reads that will wait for the disk off latency-critical threads.
+  // Never blocks on I/O.
+  virtual bool ServedFromDram(const NamespaceId& ns, std::span<const BlockKey> keys) = 0;
+
+  // True with a disk tier: then Put, Reserve and Commit may wait (up to disk_enqueue_wait_ms) for
+  // room in the disk write queue, and reads of objects only on disk wait for the disk.
+  virtual bool has_disk_tier() const = 0;
 };
 
 }  // namespace tw

@@ -14,6 +14,9 @@
 //   kUnauthenticated    no or bad credentials
 //   kNotSupported       the operation or format is not supported by this build or version
 //   kInternal           a broken invariant reported instead of crashing
+//   kFailedPrecondition the call is valid but the callee is not in the state it needs, e.g. a namespace
+//                       that was never registered there (or was forgotten by a restart): register it
+//                       and retry
 //
 // Thread-safety: a Status is a value; distinct objects may be used from distinct threads.
 #pragma once
@@ -37,6 +40,7 @@ enum class StatusCode : int {
   kUnauthenticated = 9,
   kNotSupported = 10,
   kInternal = 11,
+  kFailedPrecondition = 12,
 };
 
 // The stable lower-case name of a code, e.g. "not_found". Used in logs, metrics and the C API.
@@ -64,6 +68,7 @@ class [[nodiscard]] Status {
   static Status Unauthenticated(std::string_view msg) { return {StatusCode::kUnauthenticated, msg}; }
   static Status NotSupported(std::string_view msg) { return {StatusCode::kNotSupported, msg}; }
   static Status Internal(std::string_view msg) { return {StatusCode::kInternal, msg}; }
+  static Status FailedPrecondition(std::string_view msg) { return {StatusCode::kFailedPrecondition, msg}; }
 
   bool ok() const { return rep_ == nullptr; }
   StatusCode code() const { return rep_ ? rep_->code : StatusCode::kOk; }
@@ -73,6 +78,7 @@ class [[nodiscard]] Status {
   bool IsInvalidArgument() const { return code() == StatusCode::kInvalidArgument; }
   bool IsResourceExhausted() const { return code() == StatusCode::kResourceExhausted; }
   bool IsCorruption() const { return code() == StatusCode::kCorruption; }
+  bool IsFailedPrecondition() const { return code() == StatusCode::kFailedPrecondition; }
 
   // "ok", or "<code name>: <message>".
   std::string ToString() const;

@@ -238,7 +238,10 @@ class Store {
   // memory until they release it.
   virtual Status Remove(const NamespaceId& ns, const BlockKey& key) = 0;
 
-  virtual StoreStats Stats() = 0;
+  // Counters and tier occupancy. An embedded store always answers; a remote one asks its daemon
+  // (kUnavailable if it cannot be reached: never zeros that look like an idle warehouse); a cluster
+  // store sums the nodes it reaches (kUnavailable if it reaches none).
+  virtual Result<StoreStats> Stats() = 0;
 
  protected:
   friend class WriteHandle;

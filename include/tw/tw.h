@@ -49,7 +49,8 @@ typedef enum tw_status {
   TW_PERMISSION_DENIED = 8,
   TW_UNAUTHENTICATED = 9,
   TW_NOT_SUPPORTED = 10,     /* not in this build or version (e.g. an operation a daemon of an older version lacks) */
-  TW_INTERNAL = 11
+  TW_INTERNAL = 11,
+  TW_FAILED_PRECONDITION = 12 /* e.g. a namespace this store does not know (never registered, or lost in a restart) */
 } tw_status_t;
 
 /* "ok", "not_found", "invalid_argument", ...; never NULL. */

@@ -540,12 +540,13 @@ void BindStore(pyb::module_& m) {
            pyb::arg("ns"), pyb::arg("key"), "Removes an object from every tier; False if it was absent.")
       .def("stats",
            [](PyStore& s) {
-             StoreStats st;
+             Result<StoreStats> st = Status::Internal("unset");
              {
                pyb::gil_scoped_release nogil;
                st = s.store->Stats();
              }
-             return StatsToPy(st);
+             ThrowIfError(st.status());
+             return StatsToPy(*st);
            })
       .def_property_readonly("arena", [](PyStore& s) -> pyb::object {
         EmbeddedStore* e = s.embedded();

@@ -24,6 +24,7 @@ from .errors import (
     IOError_,
     NotFoundError,
     NotSupportedError,
+    FailedPreconditionError,
     PermissionDeniedError,
     ResourceExhaustedError,
     TokenWarehouseError,
@@ -73,5 +74,5 @@ __all__ = [
     "open", "Store", "Namespace", "ReadView", "WriteView", "GetFuture", "TokenWarehouseError",
     "NotFoundError", "InvalidArgumentError", "ResourceExhaustedError", "UnavailableError",
     "DeadlineExceededError", "IOError_", "CorruptionError", "PermissionDeniedError",
-    "UnauthenticatedError", "NotSupportedError", "InternalError",
+    "UnauthenticatedError", "NotSupportedError", "InternalError", "FailedPreconditionError",
 ]

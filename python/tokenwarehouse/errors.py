@@ -58,6 +58,12 @@ class InternalError(TokenWarehouseError):
     code = "internal"
 
 
+class FailedPreconditionError(TokenWarehouseError):
+    """The store is not in the state the call needs: e.g. a namespace it does not know (never
+    registered there, or forgotten by a daemon restart). Register it and retry."""
+    code = "failed_precondition"
+
+
 # Status codes (tw::StatusCode) -> classes; handed to the native module at import.
 BY_CODE = {
     1: NotFoundError,
@@ -71,4 +77,5 @@ BY_CODE = {
     9: UnauthenticatedError,
     10: NotSupportedError,
     11: InternalError,
+    12: FailedPreconditionError,
 }

@@ -66,7 +66,8 @@ extern "C" {
 const char* tw_status_name(tw_status_t status) {
   static const char* const kNames[] = {"ok",        "not_found",          "invalid_argument", "resource_exhausted",
                                        "unavailable", "deadline_exceeded", "io_error",         "corruption",
-                                       "permission_denied", "unauthenticated", "not_supported", "internal"};
+                                       "permission_denied", "unauthenticated", "not_supported", "internal",
+                                       "failed_precondition"};
   const int i = static_cast<int>(status);
   return (i >= 0 && i < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) ? kNames[i] : "unknown";
 }
@@ -248,7 +249,9 @@ tw_status_t tw_store_remove(tw_store_t* store, const tw_namespace_t* ns, const t
 tw_status_t tw_store_stats(tw_store_t* store, tw_stats_t* out) {
   if (store == nullptr || out == nullptr) return Invalid("tw_store_stats: null argument");
   return Guard([&] {
-    tw::StoreStats s = store->impl->Stats();
+    tw::Result<tw::StoreStats> got = store->impl->Stats();
+    if (!got.ok()) return Report(got.status());
+    const tw::StoreStats& s = *got;
     std::memset(out, 0, sizeof(*out));
     out->lookups = s.lookups;
     out->lookup_keys = s.lookup_keys;

@@ -189,7 +189,7 @@ BlockRef RemoteStore::Translate(const NamespaceId& ns, const BlockRef& ref) {
 Status RemoteStore::Geometry(const NamespaceId& ns, KvGeometry* geometry) {
   std::shared_lock<std::shared_mutex> lock(ns_mu_);
   auto it = namespaces_.find(ns);
-  if (it == namespaces_.end()) return Status::InvalidArgument("unknown namespace " + ns.ToHex() + ": register it first");
+  if (it == namespaces_.end()) return Status::FailedPrecondition("unknown namespace " + ns.ToHex() + ": register it first");
   *geometry = it->second.geometry;
   return Status::Ok();
 }
@@ -764,10 +764,9 @@ Result<std::shared_ptr<const ShmArena>> RemoteStore::CurrentArena() {
   return arena;
 }
 
-StoreStats RemoteStore::Stats() {
+Result<StoreStats> RemoteStore::Stats() {
   StoreStats out;
-  // Stats cannot report failure through this interface: an unreachable daemon reads as all zeros.
-  (void)Run([&](Conn& c) -> Status {
+  TW_RETURN_IF_ERROR(Run([&](Conn& c) -> Status {
     std::string body;
     TW_RETURN_IF_ERROR(Call(c, net::Op::kStats, "", &body));
     MetaReader r(body);
@@ -775,7 +774,7 @@ StoreStats RemoteStore::Stats() {
     if (!s.ok()) return s.status();
     out = std::move(*s);
     return Status::Ok();
-  });
+  }));
   return out;
 }
 

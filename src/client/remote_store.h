@@ -48,7 +48,7 @@ class RemoteStore final : public Store {
   Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t lease_ms) override;
   Status Unpin(LeaseId lease) override;
   Status Remove(const NamespaceId& ns, const BlockKey& key) override;
-  StoreStats Stats() override;
+  Result<StoreStats> Stats() override;
 
   // The tenant the daemon bound this client to.
   const std::string& tenant() const { return tenant_; }

@@ -28,9 +28,8 @@ void ParallelFor(size_t n, F&& fn) {
   for (auto& f : rest) f.get();
 }
 
-bool UnknownNamespace(const Status& s) {
-  return s.IsInvalidArgument() && s.message().find("namespace") != std::string_view::npos;
-}
+// A node that answers kFailedPrecondition does not know the namespace (it restarted): re-register.
+bool UnknownNamespace(const Status& s) { return s.IsFailedPrecondition(); }
 
 // A lookup's knowledge of one (key, replica) pair.
 enum class Seen : uint8_t { kUnknown, kPresent, kAbsent };
@@ -96,7 +95,7 @@ class ClusterStore::Impl {
   }
 
   Status CheckNamespace(const NamespaceId& ns) const {
-    if (!peers_.KnowsNamespace(ns)) return Status::InvalidArgument("unknown namespace " + ns.ToHex() + ": register it first");
+    if (!peers_.KnowsNamespace(ns)) return Status::FailedPrecondition("unknown namespace " + ns.ToHex() + ": register it first");
     return Status::Ok();
   }
 
@@ -470,14 +469,16 @@ class ClusterStore::Impl {
     return removed ? Status::Ok() : Status::NotFound();
   }
 
-  StoreStats Stats() {
+  Result<StoreStats> Stats() {
     View v = Snapshot();
     std::vector<StoreStats> all(v.placement.size());
     std::vector<bool> ok(v.placement.size(), false);
     ParallelFor(v.placement.size(), [&](size_t i) {
       auto store = peers_.Connect(v.placement.member(i));
       if (!store.ok()) return;
-      all[i] = (*store)->Stats();
+      Result<StoreStats> s = (*store)->Stats();
+      if (!s.ok()) return;
+      all[i] = std::move(*s);
       ok[i] = true;
     });
     StoreStats sum;
@@ -509,7 +510,11 @@ class ClusterStore::Impl {
         it->bytes_read += t.bytes_read;
         it->bytes_written += t.bytes_written;
         it->errors += t.errors;
+        it->admitting = it->admitting && t.admitting;
       }
+    }
+    if (std::find(ok.begin(), ok.end(), true) == ok.end() && !ok.empty()) {
+      return Status::Unavailable("no cluster node answered STATS");
     }
     return sum;
   }
@@ -610,7 +615,7 @@ Result<LeaseId> ClusterStore::Pin(const NamespaceId& ns, std::span<const BlockKe
 }
 Status ClusterStore::Unpin(LeaseId lease) { return impl_->Unpin(lease); }
 Status ClusterStore::Remove(const NamespaceId& ns, const BlockKey& key) { return impl_->Remove(ns, key); }
-StoreStats ClusterStore::Stats() { return impl_->Stats(); }
+Result<StoreStats> ClusterStore::Stats() { return impl_->Stats(); }
 ClusterStats ClusterStore::cluster_stats() const { return impl_->cluster_stats(); }
 uint32_t ClusterStore::ReplicasOf(const NamespaceId& ns) const { return impl_->ReplicasOf(ns); }
 void ClusterStore::DrainRepairs() { impl_->DrainRepairs(); }

@@ -76,7 +76,7 @@ class ClusterStore final : public Store {
   Status Unpin(LeaseId lease) override;
   Status Remove(const NamespaceId& ns, const BlockKey& key) override;
   // Sums of the nodes' statistics (nodes that do not answer are left out).
-  StoreStats Stats() override;
+  Result<StoreStats> Stats() override;
 
   ClusterStats cluster_stats() const;
   // The replica count of a registered namespace (0 if unknown).

@@ -71,7 +71,7 @@ class ClusterStoreTest : public ::testing::Test {
 TEST_F(ClusterStoreTest, PutWritesRReplicasSpreadOverTheNodes) {
   auto keys = PutChain(30, 1);
   for (const BlockKey& k : keys) EXPECT_EQ(Copies(k), 2);
-  for (auto& [id, node] : fake_.nodes) EXPECT_GT(node->inner()->Stats().tiers[0].objects, 5u) << id;
+  for (auto& [id, node] : fake_.nodes) EXPECT_GT(node->inner()->Stats()->tiers[0].objects, 5u) << id;
   ExpectReadable(keys);
 }
 
@@ -151,7 +151,7 @@ TEST_F(ClusterStoreTest, AJoiningNodeMissesFallBackAndHotObjectsMoveByReadRepair
   store_->DrainRepairs();
   // The objects n3 now owns were copied to it by the reads.
   EXPECT_GT(store_->cluster_stats().repairs, 0u);
-  EXPECT_GT(fake_.nodes["n3"]->inner()->Stats().tiers[0].objects, 0u);
+  EXPECT_GT(fake_.nodes["n3"]->inner()->Stats()->tiers[0].objects, 0u);
 }
 
 TEST_F(ClusterStoreTest, RestartedEmptyNodeIsReadAround) {
@@ -159,6 +159,18 @@ TEST_F(ClusterStoreTest, RestartedEmptyNodeIsReadAround) {
   fake_.nodes["n0"]->Wipe();  // restarted, empty, forgot the namespace
   ExpectReadable(keys);
   EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 30u);
+}
+
+// A restarted node answers kFailedPrecondition for the namespace it forgot; the cluster store
+// registers it there again (by that code, not by the message's words) and writes to it as before.
+TEST_F(ClusterStoreTest, RestartedNodeIsRegisteredAgainByItsFailedPreconditionAnswer) {
+  (void)PutChain(10, 3);
+  fake_.nodes["n0"]->Wipe();
+  std::vector<std::byte> probe(Bytes());
+  EXPECT_TRUE(fake_.nodes["n0"]->inner()->Get(ns_, BlockKey{}, probe).IsFailedPrecondition());
+  auto keys = PutChain(40, 11);
+  ExpectReadable(keys);
+  EXPECT_GT(fake_.nodes["n0"]->inner()->Stats()->tiers[0].objects, 0u) << "n0 was never written to again";
 }
 
 TEST_F(ClusterStoreTest, ReplicasArePerNamespace) {
@@ -196,7 +208,7 @@ TEST_F(ClusterStoreTest, ReserveCommitAcquireAndPin) {
   ASSERT_TRUE(lease.ok());
   EXPECT_TRUE(store_->Unpin(*lease).ok());
   EXPECT_TRUE(store_->Pin(ns_, keys, 1000).status().IsNotFound());  // keys[1] absent: nothing pinned
-  EXPECT_GE(store_->Stats().tiers[0].objects, 2u);
+  EXPECT_GE(store_->Stats()->tiers[0].objects, 2u);
 }
 
 TEST_F(ClusterStoreTest, UnknownNamespaceAndEmptyClusterAreErrors) {

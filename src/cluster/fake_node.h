@@ -65,7 +65,7 @@ class FakeNode final : public Store {
     if (Down()) return Status::Unavailable("node down");
     return inner()->Remove(ns, key);
   }
-  StoreStats Stats() override { return inner()->Stats(); }
+  Result<StoreStats> Stats() override { return inner()->Stats(); }
   bool Has(const NamespaceId& ns, const BlockKey& key) {
     auto r = inner()->Lookup(ns, std::span<const BlockKey>(&key, 1));
     return r.ok() && r->matched == 1;

@@ -90,7 +90,7 @@ Result<PeerSet::Bound> PeerSet::Bind(const Member& member, const NamespaceId& ns
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto nit = namespaces_.find(ns);
-    if (nit == namespaces_.end()) return Status::InvalidArgument("unknown namespace " + ns.ToHex() + ": register it first");
+    if (nit == namespaces_.end()) return Status::FailedPrecondition("unknown namespace " + ns.ToHex() + ": register it first");
     entry = nit->second;
   }
   std::shared_ptr<Peer> peer = GetOrAddPeer(member.node_id);

@@ -150,7 +150,7 @@ class RebindingNode final : public Store {
   Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t ms) override { return inner_->Pin(ns, keys, ms); }
   Status Unpin(LeaseId lease) override { return inner_->Unpin(lease); }
   Status Remove(const NamespaceId& ns, const BlockKey& key) override { return inner_->Remove(ns, key); }
-  StoreStats Stats() override { return inner_->Stats(); }
+  Result<StoreStats> Stats() override { return inner_->Stats(); }
 
  protected:
   Status CommitWrite(uint64_t) override { return Status::NotSupported("fake"); }
@@ -178,7 +178,7 @@ TEST(Rebalancer, RefusesToCopyToAPeerThatWouldChangeTheTenant) {
   ASSERT_TRUE(rebalancer->WaitIdle(20000));
   EXPECT_EQ(rebalancer->stats().copies_done, 0u);
   EXPECT_GE(rebalancer->stats().peer_errors, keys.size());
-  EXPECT_EQ(n1->inner()->Stats().tiers[0].objects, 0u) << "a copy was filed under the wrong tenant";
+  EXPECT_EQ(n1->inner()->Stats()->tiers[0].objects, 0u) << "a copy was filed under the wrong tenant";
 }
 
 }  // namespace

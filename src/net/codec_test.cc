@@ -110,6 +110,32 @@ TEST(Messages, ResponsesRoundTrip) {
   EXPECT_EQ(ds->gets, 5u);
   ASSERT_EQ(ds->tiers.size(), 1u);
   EXPECT_EQ(ds->tiers[0].bytes_written, 7u);
+  EXPECT_TRUE(ds->tiers[0].admitting);
+}
+
+// A tier that stopped admitting says so over the wire; stats from a daemon of the first release
+// (no admitting trailer) still decode, every tier read as admitting.
+TEST(Messages, StoreStatsCarryAdmitting) {
+  StoreStats s;
+  s.tiers.push_back(TierStats{Tier::kDram, 100, 50, 2, 3, 4, 5, 6, 7, 8});
+  s.tiers.push_back(TierStats{Tier::kDisk, 900, 10, 1, 0, 1, 0, 0, 4096, 1});
+  s.tiers[1].admitting = false;
+  MetaWriter w;
+  EncodeStoreStats(s, w);
+  MetaReader r(w.str());
+  Result<StoreStats> d = DecodeStoreStats(r);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->tiers.size(), 2u);
+  EXPECT_TRUE(d->tiers[0].admitting);
+  EXPECT_FALSE(d->tiers[1].admitting);
+  EXPECT_TRUE(r.done());
+
+  const std::string old_release = w.str().substr(0, w.str().size() - 2);
+  MetaReader ro(old_release);
+  Result<StoreStats> o = DecodeStoreStats(ro);
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->tiers[1].admitting);
+  EXPECT_EQ(o->tiers[1].bytes_written, 4096u);
 }
 
 TEST(Messages, RandomBytesNeverCrashAnyDecoder) {

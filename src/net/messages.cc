@@ -356,6 +356,9 @@ void EncodeStoreStats(const StoreStats& s, MetaWriter& w) {
       w.U64(v);
     }
   }
+  // Added after the first release: one admitting flag per tier, after every tier. A decoder of the
+  // first release stops before it; this decoder reads it only where it is present.
+  for (const TierStats& t : s.tiers) w.U8(t.admitting ? 1 : 0);
 }
 
 Result<StoreStats> DecodeStoreStats(MetaReader& r) {
@@ -375,6 +378,9 @@ Result<StoreStats> DecodeStoreStats(MetaReader& r) {
       *v = r.U64();
     }
     s.tiers.push_back(t);
+  }
+  if (r.ok() && !r.done()) {
+    for (TierStats& t : s.tiers) t.admitting = r.U8() != 0;
   }
   if (!r.ok()) return Status::Corruption("malformed stats");
   return s;

@@ -30,7 +30,7 @@ Status MetaReader::Stat() {
     return Status::Corruption("malformed status");
   }
   if (code == 0) return Status::Ok();
-  if (code > static_cast<uint8_t>(StatusCode::kInternal)) return Status::Internal("peer sent an unknown status code: " + std::string(last_));
+  if (code > static_cast<uint8_t>(StatusCode::kFailedPrecondition)) return Status::Internal("peer sent an unknown status code: " + std::string(last_));
   return Status(static_cast<StatusCode>(code), last_);
 }
 

@@ -34,12 +34,12 @@ class AdminHttpImpl final : public AdminHttp {
  public:
   AdminHttpImpl(ServerCore& core, const std::atomic<bool>& draining) : core_(core), draining_(draining), start_ns_(MonotonicNanos()) {
     http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      std::string text = core_.metrics().RenderPrometheus(core_.store().Stats(), Uptime());
+      std::string text = core_.metrics().RenderPrometheus(core_.store().Stats().value(), Uptime());
       if (auto ext = core_.admin_extension(); ext && ext->prometheus) text += ext->prometheus();
       res.set_content(text, "text/plain; version=0.0.4");
     });
     http_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
-      std::string json = core_.metrics().RenderJson(core_.store().Stats(), Uptime());
+      std::string json = core_.metrics().RenderJson(core_.store().Stats().value(), Uptime());
       if (auto ext = core_.admin_extension(); ext && ext->json && !json.empty() && json.back() == '}') {
         json.pop_back();
         json += ",\"cluster\":" + ext->json() + "}";
@@ -85,7 +85,7 @@ class AdminHttpImpl final : public AdminHttp {
   std::string DegradedReasons() const {
     std::string reasons;
     auto add = [&](const std::string& r) { reasons += (reasons.empty() ? "" : "; ") + r; };
-    for (const TierStats& t : core_.store().Stats().tiers) {
+    for (const TierStats& t : core_.store().Stats().value().tiers) {
       if (!t.admitting) add(std::string(TierName(t.tier)) + " tier stopped admitting after a write error (see the log)");
     }
     const uint64_t open = core_.metrics().connections_open.load(std::memory_order_relaxed);

@@ -1,10 +1,12 @@
 #include "server/config.h"
 
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -106,13 +108,14 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
   try {
     YAML::Node root = YAML::Load(yaml_text);
     if (!root || root.IsNull()) return c;
-    CheckKeys(root, "", {"listen", "unix_socket", "admin_listen", "data_dir", "io_threads", "dram", "disk", "auth",
+    CheckKeys(root, "", {"listen", "unix_socket", "admin_listen", "data_dir", "io_threads", "store_threads", "dram", "disk", "auth",
                          "shared_memory", "limits", "tls", "log_level"});
     Read(root, "listen", &c.listen);
     Read(root, "unix_socket", &c.unix_socket);
     Read(root, "admin_listen", &c.admin_listen);
     Read(root, "data_dir", &c.data_dir);
     Read(root, "io_threads", &c.io_threads);
+    Read(root, "store_threads", &c.store_threads);
     Read(root, "log_level", &c.log_level);
     Read(root, "shared_memory", &c.shared_memory);
 
@@ -263,6 +266,40 @@ Status CheckDramFits(uint64_t dram_bytes, const MemoryInfo& mem) {
   return Status::InvalidArgument(msg);
 }
 
+Result<DiskSpace> ReadDiskSpace(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("cannot create disk directory " + dir + ": " + ec.message());
+  struct statvfs fs{};
+  if (::statvfs(dir.c_str(), &fs) != 0) return Status::IOError("cannot statvfs " + dir);
+  DiskSpace space;
+  space.free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".twr" && e.is_regular_file(ec)) space.own_region_bytes += e.file_size(ec);
+  }
+  return space;
+}
+
+Result<uint64_t> ResolveDiskCapacity(uint64_t asked, uint64_t region_bytes, const std::string& dir, const DiskSpace& space) {
+  const uint64_t room = space.free_bytes + space.own_region_bytes;
+  const std::string where = "the filesystem under " + dir + " has " + Gib(space.free_bytes) + " free" +
+                            (space.own_region_bytes ? " (+" + Gib(space.own_region_bytes) + " in the tier's region files)" : "");
+  if (asked) {
+    if (asked > room) {
+      return Status::InvalidArgument("disk.capacity_bytes (" + Gib(asked) + ") is more than fits: " + where +
+                                     "; ask for at most " + Gib(room) + ", or disk.enabled: false");
+    }
+    return asked;
+  }
+  uint64_t capacity = std::min<uint64_t>(64ull << 30, room / 10 * 9);
+  capacity -= capacity % region_bytes;
+  if (capacity < 2 * region_bytes) {
+    return Status::InvalidArgument(where + ": the disk tier needs at least two regions of " + Gib(region_bytes) +
+                                   "; free some space, point disk.directory elsewhere, or set disk.enabled: false");
+  }
+  return capacity;
+}
+
 Status FinalizeConfig(ServerConfig* c) {
   const bool dram_explicit = c->dram_capacity_bytes != 0;
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -281,6 +318,10 @@ Status FinalizeConfig(ServerConfig* c) {
   if (c->dram_capacity_bytes == 0) return Status::InvalidArgument("dram.capacity_bytes is smaller than one page");
   if (c->io_threads == 0) c->io_threads = std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1, 4);
   if (c->io_threads > 256) return Status::InvalidArgument("io_threads " + std::to_string(c->io_threads) + " is too many (at most 256)");
+  if (c->store_threads == 0) c->store_threads = 8;
+  if (c->store_threads > 256) {
+    return Status::InvalidArgument("store_threads " + std::to_string(c->store_threads) + " is too many (at most 256)");
+  }
   if (c->max_connections == 0) return Status::InvalidArgument("limits.max_connections must be at least 1 (0 refuses every client)");
   if (c->max_connections_per_peer == 0) return Status::InvalidArgument("limits.max_connections_per_peer must be at least 1");
   if (c->hello_timeout_ms == 0) return Status::InvalidArgument("limits.hello_timeout_ms must be > 0");

@@ -30,6 +30,9 @@ struct ServerConfig {
   std::string admin_listen = "127.0.0.1:7701";  // /metrics, /healthz, /stats; empty disables
   std::string data_dir = "tw-data";
   uint32_t io_threads = 0;                // 0: min(4, cores)
+  // Threads for store calls that may wait for the disk (a read of an object only on disk, a write
+  // waiting for the disk write queue), so that those never hold a network thread. 0: 8.
+  uint32_t store_threads = 0;
 
   uint64_t dram_capacity_bytes = 0;       // 0: an eighth of physical memory, at most 4 GiB
   uint64_t page_bytes = 2ull << 20;
@@ -109,5 +112,20 @@ MemoryInfo ReadMemoryInfo();
 // kInvalidArgument naming the machine's memory when an arena of dram_bytes (pre-faulted at start)
 // cannot be had: without this the kernel's OOM killer ends the daemon, or another process, instead.
 Status CheckDramFits(uint64_t dram_bytes, const MemoryInfo& mem);
+
+// Room for the disk tier in its directory: the filesystem's free space plus what the tier's own
+// region files already take (they are reused). 0 where unknown.
+struct DiskSpace {
+  uint64_t free_bytes = 0;
+  uint64_t own_region_bytes = 0;
+};
+// Creates `dir` if needed and measures it (statvfs, and the *.twr files in it).
+Result<DiskSpace> ReadDiskSpace(const std::string& dir);
+
+// The disk tier's capacity. `asked` 0 means the default, 64 GiB, lowered to nine tenths of the room
+// there is. kInvalidArgument, naming the room, when an explicit size exceeds it or the room holds
+// fewer than two regions: without this a tier larger than its filesystem reports its nominal
+// capacity and "ok", then stops admitting at the first ENOSPC.
+Result<uint64_t> ResolveDiskCapacity(uint64_t asked, uint64_t region_bytes, const std::string& dir, const DiskSpace& space);
 
 }  // namespace tw::server

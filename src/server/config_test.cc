@@ -110,6 +110,37 @@ TEST(ServerConfig, RefusesADramArenaLargerThanTheMachineCanGive) {
   EXPECT_GT(ReadMemoryInfo().physical_bytes, 0u);
 }
 
+// A disk tier never claims more than its filesystem holds: the default shrinks to fit (the tier's own
+// region files count as room, they are reused), an explicit size too large or a filesystem too small
+// for two regions is refused at start, naming what is there.
+TEST(ServerConfig, DiskCapacityFitsItsFilesystem) {
+  const uint64_t region = 256ull << 20;
+  DiskSpace roomy{.free_bytes = 500ull << 30};
+  EXPECT_EQ(ResolveDiskCapacity(0, region, "/d", roomy).value(), 64ull << 30);
+  EXPECT_EQ(ResolveDiskCapacity(100ull << 30, region, "/d", roomy).value(), 100ull << 30);
+
+  DiskSpace small{.free_bytes = 10ull << 30, .own_region_bytes = 2ull << 30};
+  const uint64_t fitted = ResolveDiskCapacity(0, region, "/d", small).value();
+  EXPECT_LE(fitted, 12ull << 30);
+  EXPECT_GE(fitted, 10ull << 30);
+  EXPECT_EQ(fitted % region, 0u);
+  Result<uint64_t> big = ResolveDiskCapacity(40ull << 30, region, "/d", small);
+  ASSERT_TRUE(big.status().IsInvalidArgument());
+  EXPECT_NE(big.status().message().find("10.0 GiB free"), std::string::npos) << big.status().ToString();
+  EXPECT_NE(big.status().message().find("at most 12.0 GiB"), std::string::npos) << big.status().ToString();
+
+  DiskSpace tiny{.free_bytes = 100ull << 20};  // a filesystem smaller than one region
+  Result<uint64_t> none = ResolveDiskCapacity(0, region, "/small", tiny);
+  ASSERT_TRUE(none.status().IsInvalidArgument());
+  EXPECT_NE(none.status().message().find("/small"), std::string::npos) << none.status().ToString();
+  EXPECT_NE(none.status().message().find("two regions"), std::string::npos) << none.status().ToString();
+
+  // And the measurement itself, on this machine's temporary directory.
+  Result<DiskSpace> here = ReadDiskSpace(::testing::TempDir() + "/tw_disk_space");
+  ASSERT_TRUE(here.ok()) << here.status().ToString();
+  EXPECT_GT(here->free_bytes, 0u);
+}
+
 TEST(ServerConfig, EachBadValueIsAClearErrorAtStart) {
   Result<ServerConfig> loud = ParseServerConfig("log_level: loud");
   ASSERT_TRUE(loud.ok());

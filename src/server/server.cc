@@ -2,6 +2,9 @@
 //
 // Threads: `io_threads` run one io_context; each connection lives on its own strand, so a session
 // never needs a lock, and connections spread over all threads. Accept loops are coroutines too.
+// A store call that may wait for the disk (ServerCore::MayBlock) runs on `store_threads` of its own
+// (the store pool) while its session's coroutine waits, so a slow disk stalls only the connections
+// that asked for the disk, never the network threads that serve DRAM hits.
 // Shutdown order: stop accepting -> drain sessions -> close stragglers -> stop threads -> admin.
 #include "server/server.h"
 
@@ -30,7 +33,10 @@ using asio::use_awaitable;
 class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerConfig& config, std::unique_ptr<ServerCore> core)
-      : config_(config), core_(std::move(core)), io_(static_cast<int>(config.io_threads)) {}
+      : config_(config),
+        core_(std::move(core)),
+        io_(static_cast<int>(config.io_threads)),
+        store_pool_(config.store_threads) {}
 
   ~ServerImpl() override { Shutdown(); }
 
@@ -112,6 +118,7 @@ class ServerImpl final : public Server {
     io_.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    store_pool_.join();  // sessions are gone, so no store call is queued or running
     // Every acknowledged PUT is in the store; make the disk tier hold it before we exit.
     if (Status s = core_->FlushDisk(); !s.ok()) TW_LOG_WARN("disk flush at shutdown: {}", s.ToString());
     if (admin_) admin_->Stop();
@@ -174,7 +181,7 @@ class ServerImpl final : public Server {
     conn.peer = std::move(peer);
     conn.peer_address = std::move(peer_address);
     asio::ssl::context* tls = is_unix ? nullptr : tls_.get();
-    std::make_shared<Session>(std::move(socket), tls, *core_, sessions_, std::move(conn))->Start();
+    std::make_shared<Session>(std::move(socket), tls, *core_, store_pool_, sessions_, std::move(conn))->Start();
   }
 
   awaitable<void> AcceptTcp() {
@@ -214,6 +221,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<ServerCore> core_;  // outlives io_: sessions destroyed with io_ still release handles
   SessionRegistry sessions_;
   asio::io_context io_;
+  asio::thread_pool store_pool_;  // after io_: destroyed first, so no call outlives the sessions
   std::unique_ptr<asio::ssl::context> tls_;  // null: plain TCP
   std::unique_ptr<asio::ip::tcp::acceptor> tcp_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_;

@@ -82,7 +82,9 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
   }
   if (config.disk_enabled) {
     options.disk_dir = config.disk_directory.empty() ? config.data_dir + "/disk" : config.disk_directory;
-    if (config.disk_capacity_bytes) options.disk_capacity_bytes = config.disk_capacity_bytes;
+    TW_ASSIGN_OR_RETURN(DiskSpace space, ReadDiskSpace(options.disk_dir));
+    TW_ASSIGN_OR_RETURN(options.disk_capacity_bytes,
+                        ResolveDiskCapacity(config.disk_capacity_bytes, options.disk_region_bytes, options.disk_dir, space));
     options.disk_admission = config.disk_admission == "on_evict" ? DiskAdmission::kOnEvict : DiskAdmission::kWriteThrough;
     options.disk_sync_interval_ms = config.disk_sync_interval_ms;
     options.disk_env = config.disk_env;
@@ -185,10 +187,10 @@ Reply ServerCore::Hello(ConnectionState& conn, std::string_view meta) {
 Status ServerCore::OwnNamespace(const ConnectionState& conn, const NamespaceId& ns, NamespaceEntry* entry) {
   std::shared_lock<std::shared_mutex> lock(ns_mu_);
   auto it = namespaces_.find(ns);
-  if (it == namespaces_.end()) return Status::InvalidArgument(kUnknownNamespace);
+  if (it == namespaces_.end()) return Status::FailedPrecondition(kUnknownNamespace);
   // A cluster peer registered the namespace under the tenant it names, not its own: it may use any.
   if (it->second.tenant != conn.identity.tenant && !conn.identity.cluster_peer) {
-    return Status::InvalidArgument(kUnknownNamespace);
+    return Status::FailedPrecondition(kUnknownNamespace);
   }
   if (entry) *entry = it->second;
   return Status::Ok();
@@ -295,7 +297,7 @@ Reply ServerCore::Unpin(ConnectionState& conn, std::string_view meta) {
 Reply ServerCore::Stats() {
   MetaWriter w;
   w.Stat(Status::Ok());
-  net::EncodeStoreStats(store_->Stats(), w);
+  net::EncodeStoreStats(store_->Stats().value(), w);  // an embedded store always answers
   Reply r;
   r.meta = std::move(w.str());
   return r;
@@ -329,13 +331,20 @@ Reply ServerCore::Acquire(ConnectionState& conn, std::string_view meta) {
   Status s = OwnNamespace(conn, req->ns, nullptr);
   if (!s.ok()) return StatusReply(std::move(s));
   const uint64_t lease_ms = req->lease_ms ? req->lease_ms : config_.lease_ms;
+  // As many keys as the connection may still hold leases for, acquired in one batch (their disk
+  // reads in flight together); the rest are refused.
+  const size_t room = config_.max_handles_per_connection > conn.open_handles
+                          ? config_.max_handles_per_connection - conn.open_handles : 0;
+  const std::span<const BlockKey> wanted(req->keys.data(), std::min(room, req->keys.size()));
+  std::vector<Result<ReadHandle>> handles = store_->AcquireBatch(req->ns, wanted, lease_ms);
   net::SegmentsResponse resp;
-  for (const BlockKey& key : req->keys) {
+  for (size_t i = 0; i < req->keys.size(); ++i) {
+    const BlockKey& key = req->keys[i];
     net::SegmentsResponse::Item item;
-    if (conn.open_handles >= config_.max_handles_per_connection) {
+    if (i >= handles.size()) {
       item.status = Status::ResourceExhausted("too many open leases on this connection (limits.max_handles_per_connection)");
     } else {
-      Result<ReadHandle> h = store_->Acquire(req->ns, key, lease_ms);
+      Result<ReadHandle>& h = handles[i];
       if (h.ok()) {
         item.segments = ArenaOffsets(h->segments());
         HandleEntry e;
@@ -491,6 +500,31 @@ uint64_t ServerCore::WholeObjectChecksum(const NamespaceId& ns, const BlockKey& 
   return sum;
 }
 
+bool ServerCore::MayBlock(const net::FrameHeader& header, std::string_view meta) {
+  if (!store_->has_disk_tier()) return false;
+  switch (static_cast<net::Op>(header.type)) {
+    case net::Op::kGet: {
+      Result<net::GetRequest> req = net::GetRequest::Decode(meta, config_.frame_limits.max_batch);
+      if (!req.ok()) return false;  // refused without a store call
+      std::vector<BlockKey> keys;
+      keys.reserve(req->items.size());
+      for (const auto& item : req->items) keys.push_back(item.key);
+      return !store_->ServedFromDram(req->ns, keys);
+    }
+    case net::Op::kAcquire:
+    case net::Op::kPin: {
+      Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
+      return req.ok() && !store_->ServedFromDram(req->ns, req->keys);
+    }
+    case net::Op::kPut:
+    case net::Op::kReserve:
+    case net::Op::kCommit:
+      return true;
+    default:
+      return false;
+  }
+}
+
 GetPlan ServerCore::PlanGet(ConnectionState& conn, std::string_view meta) {
   GetPlan plan;
   Result<net::GetRequest> req = net::GetRequest::Decode(meta, config_.frame_limits.max_batch);
@@ -503,29 +537,38 @@ GetPlan ServerCore::PlanGet(ConnectionState& conn, std::string_view meta) {
     plan.meta = std::move(w.str());
     return plan;
   }
-  net::GetResponse resp;
-  resp.items.reserve(req->items.size());
+  // Every item with a valid slice is acquired in one batch, so the objects only on disk are read
+  // with their I/Os in flight together; the payload limit then applies to what hit, in order.
+  const size_t n = req->items.size();
+  std::vector<Result<std::vector<ByteRun>>> runs;
+  runs.reserve(n);
+  std::vector<BlockKey> keys;
   for (const auto& item : req->items) {
+    runs.push_back(ns.geometry.SliceRuns(item.slice));
+    if (runs.back().ok()) keys.push_back(item.key);
+  }
+  std::vector<Result<ReadHandle>> handles = store_->AcquireBatch(req->ns, keys, config_.lease_ms);
+  net::GetResponse resp;
+  resp.items.reserve(n);
+  size_t next_handle = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& item = req->items[i];
     net::GetResponse::Item out;
-    Result<std::vector<ByteRun>> runs = ns.geometry.SliceRuns(item.slice);
-    if (!runs.ok()) {
-      out.status = runs.status();
+    if (!runs[i].ok()) {
+      out.status = runs[i].status();
+    } else if (Result<ReadHandle>& h = handles[next_handle++]; !h.ok()) {
+      out.status = h.status();
     } else if (plan.payload_bytes + ns.geometry.SliceBytes(item.slice) > config_.frame_limits.max_payload_bytes) {
       out.status = Status::ResourceExhausted("response would exceed limits.max_payload_bytes: ask in smaller batches");
     } else {
-      Result<ReadHandle> h = store_->Acquire(req->ns, item.key, config_.lease_ms);
-      if (!h.ok()) {
-        out.status = h.status();
-      } else {
-        std::vector<std::span<const std::byte>> spans =
-            item.slice.IsAll() ? h->segments() : SliceSegments(h->segments(), *runs);
-        out.length = 0;
-        for (const auto& s : spans) out.length += s.size();
-        out.checksum = item.slice.IsAll() ? WholeObjectChecksum(req->ns, item.key, spans) : net::ChecksumOfSegments(spans);
-        plan.payload.insert(plan.payload.end(), spans.begin(), spans.end());
-        plan.payload_bytes += out.length;
-        plan.holds.push_back(std::move(*h));
-      }
+      std::vector<std::span<const std::byte>> spans =
+          item.slice.IsAll() ? h->segments() : SliceSegments(h->segments(), *runs[i]);
+      out.length = 0;
+      for (const auto& s : spans) out.length += s.size();
+      out.checksum = item.slice.IsAll() ? WholeObjectChecksum(req->ns, item.key, spans) : net::ChecksumOfSegments(spans);
+      plan.payload.insert(plan.payload.end(), spans.begin(), spans.end());
+      plan.payload_bytes += out.length;
+      plan.holds.push_back(std::move(*h));
     }
     resp.items.push_back(std::move(out));
   }

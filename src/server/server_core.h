@@ -88,6 +88,14 @@ class ServerCore {
   // Publishes the filled item if `computed_checksum` matches the one the client sent.
   Status FinishPut(ConnectionState& conn, const net::PutRequest& req, size_t index, PutSlot& slot, uint64_t computed_checksum);
 
+  // Whether serving this request (GET, ACQUIRE, PIN: a read of an object only on disk; RESERVE,
+  // COMMIT: a write that may wait for room in the disk write queue) may wait for the disk. The
+  // session then runs it on the store pool, so a slow disk never holds a network thread and a DRAM
+  // hit on another connection is served meanwhile. Cheap: decodes the keys, touches no disk.
+  bool MayBlock(const net::FrameHeader& header, std::string_view meta);
+  // Whether BeginPut and FinishPut may wait for the disk write queue (the store has a disk tier).
+  bool WritesMayBlock() const { return store_->has_disk_tier(); }
+
   // Drops every handle the connection still holds (its reservations abort: nothing partial is visible).
   void CloseConnection(ConnectionState& conn);
 

@@ -76,7 +76,7 @@ TEST(ServerCore, NamespacesAreBoundToTheCallersTenant) {
   lookup.Encode(w);
   EXPECT_TRUE(Call(*core, alice, net::Op::kLookup, w.str()).status.ok());
   Reply probe = Call(*core, bob, net::Op::kLookup, w.str());
-  EXPECT_TRUE(probe.status.IsInvalidArgument());  // the same answer as an unregistered id
+  EXPECT_TRUE(probe.status.IsFailedPrecondition());  // the same answer as an unregistered id
 }
 
 TEST(ServerCore, AClusterPeerKeepsTheTenantItsNamespaceNames) {

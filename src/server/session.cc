@@ -42,9 +42,11 @@ std::array<uint8_t, net::kFrameHeaderBytes> ReplyHeader(const net::FrameHeader& 
 
 }  // namespace
 
-Session::Session(Socket socket, asio::ssl::context* tls, ServerCore& core, SessionRegistry& registry, ConnectionState conn)
+Session::Session(Socket socket, asio::ssl::context* tls, ServerCore& core, asio::thread_pool& store_pool,
+                 SessionRegistry& registry, ConnectionState conn)
     : socket_(std::move(socket)),
       core_(core),
+      store_pool_(store_pool),
       registry_(registry),
       conn_(std::move(conn)),
       watchdog_(socket_.get_executor()),
@@ -92,6 +94,15 @@ void Session::Close() {
   socket().close(ec);
   watchdog_.cancel();
   event_wake_.cancel();
+}
+
+template <class F>
+awaitable<std::invoke_result_t<F&>> Session::OnStorePool(F fn) {
+  using R = std::invoke_result_t<F&>;
+  // The session's coroutine is suspended until the call returns, so `fn` may use the session's
+  // state from the pool thread: nothing else on the strand touches it meanwhile (the watchdog
+  // reads only timers and flags).
+  co_return co_await asio::co_spawn(store_pool_, [&fn]() -> awaitable<R> { co_return fn(); }, use_awaitable);
 }
 
 void Session::SetDeadline(uint64_t timeout_ms) { deadline_ns_ = timeout_ms ? MonotonicNanos() + timeout_ms * 1'000'000 : 0; }
@@ -194,7 +205,13 @@ awaitable<bool> Session::Serve(const net::FrameHeader& h, std::string meta) {
   if (op == net::Op::kPut || op == net::Op::kGet) {
     // Unauthenticated streaming request: fall through to Handle, which refuses it and closes.
   }
-  Reply reply = core_.Handle(conn_, h, meta);
+  // No co_await inside a conditional expression: GCC 12 miscompiles it (destroys the result twice).
+  Reply reply;
+  if (core_.MayBlock(h, meta)) {
+    reply = co_await OnStorePool([&] { return core_.Handle(conn_, h, meta); });
+  } else {
+    reply = core_.Handle(conn_, h, meta);
+  }
   if (!reply.status.ok() && reply.close) core_.metrics().malformed_frames.fetch_add(reply.status.IsCorruption(), std::memory_order_relaxed);
   bool ok = true;
   if (!(h.flags & net::kFlagNoReply) || reply.close) ok = co_await SendReply(h, reply.meta, {}, 0, reply.attach_fd);
@@ -204,7 +221,12 @@ awaitable<bool> Session::Serve(const net::FrameHeader& h, std::string meta) {
 
 awaitable<bool> Session::ServeGet(const net::FrameHeader& h, std::string_view meta) {
   const uint64_t t0 = MonotonicNanos();
-  GetPlan plan = core_.PlanGet(conn_, meta);
+  GetPlan plan;
+  if (core_.MayBlock(h, meta)) {
+    plan = co_await OnStorePool([&] { return core_.PlanGet(conn_, meta); });
+  } else {
+    plan = core_.PlanGet(conn_, meta);
+  }
   const bool malformed = plan.status.IsCorruption();
   if (malformed) core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
   bool ok = h.payload_bytes == 0 && co_await SendReply(h, plan.meta, plan.payload, plan.payload_bytes);
@@ -247,9 +269,16 @@ awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view me
   resp.items.reserve(req->items.size());
   asio::error_code ec;
   net::PayloadChecksum sum;
-  std::vector<asio::mutable_buffer> bufs;
+  // Reserving may evict (and so demote to a full disk write queue), and committing with
+  // write-through queues for the disk: with a disk tier both run on the store pool.
+  const bool offload = core_.WritesMayBlock();
   for (size_t i = 0; i < req->items.size(); ++i) {
-    PutSlot slot = core_.BeginPut(conn_, *req, i);
+    PutSlot slot;
+    if (offload) {
+      slot = co_await OnStorePool([&] { return core_.BeginPut(conn_, *req, i); });
+    } else {
+      slot = core_.BeginPut(conn_, *req, i);
+    }
     if (slot.discard) {
       if (!co_await Discard(req->items[i].length)) co_return false;
       resp.items.push_back(slot.status);
@@ -270,7 +299,12 @@ awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view me
         sum.Update(seg.data() + off, n);
       }
     }
-    resp.items.push_back(core_.FinishPut(conn_, *req, i, slot, sum.Digest()));
+    const uint64_t digest = sum.Digest();
+    if (offload) {
+      resp.items.push_back(co_await OnStorePool([&] { return core_.FinishPut(conn_, *req, i, slot, digest); }));
+    } else {
+      resp.items.push_back(core_.FinishPut(conn_, *req, i, slot, digest));
+    }
   }
   net::MetaWriter w;
   w.Stat(Status::Ok());

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 #include "server/server_core.h"
 
@@ -27,7 +28,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // With `tls` (TCP listeners configured for TLS), the session handshakes first and every byte after
   // that goes through the TLS stream; without it, bytes go to the socket as they are.
-  Session(Socket socket, asio::ssl::context* tls, ServerCore& core, SessionRegistry& registry, ConnectionState conn);
+  // Store calls that may wait for the disk (ServerCore::MayBlock) run on `store_pool`.
+  Session(Socket socket, asio::ssl::context* tls, ServerCore& core, asio::thread_pool& store_pool, SessionRegistry& registry,
+          ConnectionState conn);
   ~Session();
 
   void Start();
@@ -51,6 +54,9 @@ class Session : public std::enable_shared_from_this<Session> {
                                   int attach_fd = -1);
   // Writes header+meta with `fd` attached (SCM_RIGHTS) on a Unix socket.
   asio::awaitable<bool> SendWithFd(const uint8_t* data, size_t size, int fd);
+  // Runs `fn` on the store pool and resumes on this session's strand with its result.
+  template <class F>
+  asio::awaitable<std::invoke_result_t<F&>> OnStorePool(F fn);
   void Close();
   void SetDeadline(uint64_t timeout_ms);
   // The stream bytes go through: TLS or the plain socket. Both fill `ec`, never throw.
@@ -62,6 +68,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Socket socket_;  // moved into tls_ when TLS is on
   std::optional<asio::ssl::stream<Socket>> tls_;
   ServerCore& core_;
+  asio::thread_pool& store_pool_;
   SessionRegistry& registry_;
   ConnectionState conn_;
   asio::steady_timer watchdog_;

@@ -244,6 +244,26 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return ReadHandle(this, lease, std::move(segments), std::move(obj));
   }
 
+  std::vector<Result<ReadHandle>> AcquireBatch(const NamespaceId& ns, std::span<const BlockKey> keys,
+                                               uint64_t lease_ms) override {
+    PromoteFromDisk(ns, keys);
+    std::vector<Result<ReadHandle>> out;
+    out.reserve(keys.size());
+    for (const BlockKey& key : keys) out.push_back(Acquire(ns, key, lease_ms));
+    return out;
+  }
+
+  bool ServedFromDram(const NamespaceId& ns, std::span<const BlockKey> keys) override {
+    if (!disk_) return true;
+    const uint64_t now_ms = clock_->NowMs();
+    for (const BlockKey& key : keys) {
+      if (!dram_->Contains(ns, key, now_ms) && disk_->Contains(ns, key)) return false;
+    }
+    return true;
+  }
+
+  bool has_disk_tier() const override { return disk_ != nullptr; }
+
   Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t lease_ms) override {
     NamespaceEntry e;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
@@ -271,7 +291,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return in_dram || on_disk ? Status::Ok() : Status::NotFound();
   }
 
-  StoreStats Stats() override {
+  Result<StoreStats> Stats() override {
     dram_->leases().Reap();
     StoreStats s;
     s.lookups = lookups_.load(std::memory_order_relaxed);
@@ -380,7 +400,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   Status FindNamespace(const NamespaceId& ns, NamespaceEntry* out) {
     std::shared_lock<std::shared_mutex> lock(ns_mu_);
     auto it = namespaces_.find(ns);
-    if (it == namespaces_.end()) return Status::InvalidArgument("unknown namespace " + ns.ToHex() + ": register it first");
+    if (it == namespaces_.end()) return Status::FailedPrecondition("unknown namespace " + ns.ToHex() + ": register it first");
     if (out) *out = it->second;
     return Status::Ok();
   }

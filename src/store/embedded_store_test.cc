@@ -31,7 +31,7 @@ class EmbeddedStoreTest : public ::testing::Test {
   }
 
   uint64_t ObjectBytes() const { return nspace_.geometry.ObjectBytes(); }
-  TierStats Dram() { return store_->Stats().tiers[0]; }
+  TierStats Dram() { return store_->Stats()->tiers[0]; }
 
   ManualClock clock_;
   std::unique_ptr<EmbeddedStore> store_;
@@ -150,7 +150,7 @@ TEST_F(EmbeddedStoreTest, ReserveOfAPresentKeyCommitsAsANoOp) {
   ASSERT_TRUE(h.ok());
   EXPECT_TRUE(h->segments().empty());
   EXPECT_TRUE(store_->Commit(*h).ok());
-  EXPECT_EQ(store_->Stats().put_duplicates, 1u);
+  EXPECT_EQ(store_->Stats()->put_duplicates, 1u);
 }
 
 TEST_F(EmbeddedStoreTest, AcquirePinsAndSurvivesRemove) {
@@ -158,7 +158,7 @@ TEST_F(EmbeddedStoreTest, AcquirePinsAndSurvivesRemove) {
   ASSERT_TRUE(PutChain(*store_, ns_, nspace_, keys).ok());
   auto h = store_->Acquire(ns_, keys[0], 1000);
   ASSERT_TRUE(h.ok());
-  EXPECT_EQ(store_->Stats().pinned_objects, 1u);
+  EXPECT_EQ(store_->Stats()->pinned_objects, 1u);
   ASSERT_TRUE(store_->Remove(ns_, keys[0]).ok());
   EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 0u);
   std::vector<std::byte> out(ObjectBytes());
@@ -166,7 +166,7 @@ TEST_F(EmbeddedStoreTest, AcquirePinsAndSurvivesRemove) {
   ASSERT_TRUE(h->CopyRuns(runs, out).ok());  // memory stays valid for the handle's lifetime
   EXPECT_EQ(out, PayloadFor(keys[0], ObjectBytes()));
   *h = ReadHandle();
-  EXPECT_EQ(store_->Stats().active_leases, 0u);
+  EXPECT_EQ(store_->Stats()->active_leases, 0u);
   EXPECT_TRUE(store_->Acquire(ns_, keys[0], 1000).status().IsNotFound());
   EXPECT_TRUE(store_->Acquire(ns_, keys[0], 0).status().IsInvalidArgument());
 }
@@ -190,7 +190,7 @@ TEST_F(EmbeddedStoreTest, PinIsAllOrNothing) {
   auto keys = ChainKeys(nspace_, 2, 10);
   ASSERT_TRUE(PutChain(*store_, ns_, nspace_, {keys[0]}).ok());
   EXPECT_TRUE(store_->Pin(ns_, keys, 1000).status().IsNotFound());
-  EXPECT_EQ(store_->Stats().active_leases, 0u);
+  EXPECT_EQ(store_->Stats()->active_leases, 0u);
   EXPECT_TRUE(store_->Pin(ns_, keys, 0).status().IsInvalidArgument());
   auto lease = store_->Pin(ns_, std::span(keys.data(), 1), 1000);
   ASSERT_TRUE(lease.ok());
@@ -290,7 +290,7 @@ class BadInputTest : public EmbeddedStoreTest {
     TierStats now = Dram();
     EXPECT_EQ(now.objects, before_.objects);
     EXPECT_EQ(now.used_bytes, before_.used_bytes);
-    EXPECT_EQ(store_->Stats().active_leases, 0u);
+    EXPECT_EQ(store_->Stats()->active_leases, 0u);
   }
   void SetUp() override {
     EmbeddedStoreTest::SetUp();
@@ -327,12 +327,12 @@ TEST_F(BadInputTest, UnknownNamespace) {
   NamespaceId unknown;
   unknown.bytes[0] = 1;
   std::vector<std::byte> out(ObjectBytes());
-  EXPECT_TRUE(store_->Lookup(unknown, keys_).status().IsInvalidArgument());
-  EXPECT_TRUE(store_->Put(unknown, RefAt(nspace_, keys_, 1), out).IsInvalidArgument());
-  EXPECT_TRUE(store_->Get(unknown, keys_[0], out).IsInvalidArgument());
-  EXPECT_TRUE(store_->Reserve(unknown, RefAt(nspace_, keys_, 1)).status().IsInvalidArgument());
-  EXPECT_TRUE(store_->Pin(unknown, keys_, 10).status().IsInvalidArgument());
-  EXPECT_TRUE(store_->Remove(unknown, keys_[0]).IsInvalidArgument());
+  EXPECT_TRUE(store_->Lookup(unknown, keys_).status().IsFailedPrecondition());
+  EXPECT_TRUE(store_->Put(unknown, RefAt(nspace_, keys_, 1), out).IsFailedPrecondition());
+  EXPECT_TRUE(store_->Get(unknown, keys_[0], out).IsFailedPrecondition());
+  EXPECT_TRUE(store_->Reserve(unknown, RefAt(nspace_, keys_, 1)).status().IsFailedPrecondition());
+  EXPECT_TRUE(store_->Pin(unknown, keys_, 10).status().IsFailedPrecondition());
+  EXPECT_TRUE(store_->Remove(unknown, keys_[0]).IsFailedPrecondition());
   ExpectUnchanged();
 }
 
@@ -352,7 +352,7 @@ TEST_F(BadInputTest, KeysOutOfChainOrder) {
   EXPECT_TRUE(b.items[0].IsInvalidArgument());
   EXPECT_TRUE(b.items[1].ok());
   EXPECT_FALSE(b.all_ok());
-  EXPECT_EQ(store_->Stats().put_rejected, 5u);
+  EXPECT_EQ(store_->Stats()->put_rejected, 5u);
 }
 
 TEST_F(BadInputTest, MissesAreNotFound) {

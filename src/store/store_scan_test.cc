@@ -91,7 +91,7 @@ TEST(StoreScan, VisitsObjectsInBothTiersOnce) {
   auto keys = ChainKeys(nspace, 8, 2);  // fits DRAM; write-through puts every one on disk too
   ASSERT_TRUE(testing::PutChain(*store, ns, nspace, keys).ok());
   ASSERT_TRUE(store->FlushDisk().ok());
-  EXPECT_EQ(store->Stats().tiers.back().objects, keys.size());
+  EXPECT_EQ(store->Stats()->tiers.back().objects, keys.size());
   ExpectEachOnce(Scan(*store, ns), keys);
   // Stopping early stops both passes.
   int visits = 0;

@@ -96,7 +96,7 @@ TEST(StoreStress, ConcurrentOperationsNeverServeWrongBytes) {
   EXPECT_EQ(mismatches.load(), 0u);
   EXPECT_EQ(unexpected.load(), 0u);
   EXPECT_GT(verified.load(), 1000u);
-  StoreStats s = store.Stats();
+  StoreStats s = store.Stats().value();
   EXPECT_LE(s.tiers[0].used_bytes, s.tiers[0].capacity_bytes);
   EXPECT_GT(s.tiers[0].evictions, 0u);
 }

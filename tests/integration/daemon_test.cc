@@ -218,7 +218,7 @@ TEST(Daemon, ConcurrentClientsOverTcpAndSharedMemory) {
   ByteRun all{0, expect.size()};
   ASSERT_TRUE(h.CopyRuns(std::span<const ByteRun>(&all, 1), got).ok());
   EXPECT_EQ(got, expect);
-  EXPECT_GE(tcp->Stats().gets, 24u * 6);
+  EXPECT_GE(tcp->Stats()->gets, 24u * 6);
   // A whole chain in one batch, parents first, over each transport (shared memory pipelines it).
   for (Store* store : {shm.get(), tcp.get()}) {
     auto chain = Keys(n, 6, store == shm.get() ? 2000 : 3000);
@@ -273,9 +273,9 @@ TEST(Daemon, TenantsNeverSeeEachOthersBlocks) {
   std::vector<std::byte> out(n.geometry.ObjectBytes());
   EXPECT_TRUE(bob->Get(b_ns, keys[0], out).IsNotFound());
   // Naming Alice's namespace id outright is answered like an unknown namespace.
-  EXPECT_TRUE(bob->Lookup(a_ns, keys).status().IsInvalidArgument());
-  EXPECT_TRUE(bob->Get(a_ns, keys[0], out).IsInvalidArgument());
-  EXPECT_TRUE(bob->Remove(a_ns, keys[0]).IsInvalidArgument());
+  EXPECT_TRUE(bob->Lookup(a_ns, keys).status().IsFailedPrecondition());
+  EXPECT_TRUE(bob->Get(a_ns, keys[0], out).IsFailedPrecondition());
+  EXPECT_TRUE(bob->Remove(a_ns, keys[0]).IsFailedPrecondition());
   EXPECT_FALSE(bob->Pin(a_ns, keys, 1000).ok());
   EXPECT_EQ(alice->Lookup(a_ns, keys)->matched, keys.size());
 }
@@ -293,7 +293,7 @@ TEST(Daemon, TenantQuotaIsEnforced) {
   // Over its quota, a tenant evicts its own objects first.
   auto keys = Keys(n, 64, 3);  // 4 MiB of 64 KiB objects: twice the quota
   EXPECT_EQ(PutChain(*store, ns, n, keys), keys.size());
-  EXPECT_LE(store->Stats().tiers[0].used_bytes, 2u << 20);
+  EXPECT_LE(store->Stats()->tiers[0].used_bytes, 2u << 20);
   EXPECT_LT(store->Lookup(ns, keys)->matched, keys.size());
   // When all it holds is pinned, it is refused.
   auto pinned = Keys(n, 32, 4);  // exactly the quota
@@ -302,6 +302,29 @@ TEST(Daemon, TenantQuotaIsEnforced) {
   auto more = Keys(n, 1, 5);
   auto data = Fill(more[0], n.geometry.ObjectBytes());
   EXPECT_TRUE(store->Put(ns, {more[0], n.Root()}, data).IsResourceExhausted());
+}
+
+// STATS answers what the daemon holds, tier by tier with `admitting`; once the daemon is gone the
+// call fails (kUnavailable) instead of reading as an idle warehouse's zeros.
+TEST(Daemon, StatsComeFromTheDaemonOrFail) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto store = Open(d.tcp_url());
+  ASSERT_TRUE(store) << d.log();
+  const Namespace n = SmallNamespace();
+  NamespaceId ns = store->RegisterNamespace(n, {}).value();
+  auto keys = Keys(n, 4, 9);
+  ASSERT_EQ(PutChain(*store, ns, n, keys), keys.size());
+  Result<StoreStats> s = store->Stats();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_GE(s->puts, keys.size());
+  ASSERT_FALSE(s->tiers.empty());
+  EXPECT_EQ(s->tiers[0].tier, Tier::kDram);
+  EXPECT_EQ(s->tiers[0].objects, keys.size());
+  for (const TierStats& t : s->tiers) EXPECT_TRUE(t.admitting) << TierName(t.tier);
+  d.Kill(SIGKILL);
+  Result<StoreStats> gone = store->Stats();
+  EXPECT_EQ(gone.status().code(), StatusCode::kUnavailable) << gone.status().ToString();
 }
 
 TEST(Daemon, KilledClientMidPutLeavesNothingVisible) {
@@ -367,7 +390,7 @@ TEST(Daemon, KilledClientMidPutLeavesNothingVisible) {
     EXPECT_TRUE(store->Get(ns, k, out).IsNotFound());
   }
   // The reserved pages went back: the whole arena is free again.
-  EXPECT_EQ(store->Stats().tiers[0].used_bytes, 0u);
+  EXPECT_EQ(store->Stats()->tiers[0].used_bytes, 0u);
   // And the keys can be stored properly afterwards.
   EXPECT_EQ(PutChain(*store, ns, n, {keys[0]}), 1u);
 }

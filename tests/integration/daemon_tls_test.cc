@@ -97,7 +97,7 @@ TEST_F(DaemonTls, UnverifiedOrPlainClientsAreRefusedAndTheDaemonGoesOn) {
   // After all of that, a proper client is served.
   Result<std::unique_ptr<Store>> store = Open(tls_url(), cert());
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  EXPECT_EQ((*store)->Stats().puts, 0u);
+  EXPECT_EQ((*store)->Stats()->puts, 0u);
 }
 
 TEST(DaemonTlsConfig, BadCertificateStopsStartupWithAClearError) {

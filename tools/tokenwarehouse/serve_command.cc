@@ -116,8 +116,12 @@ int Run(const ServeFlags& f) {
   std::printf("  dram    %s arena, %s pages, pre-faulted\n", HumanBytes(effective.dram_capacity_bytes).c_str(),
               HumanBytes(effective.page_bytes).c_str());
   if (effective.disk_enabled) {
-    std::printf("  disk    %s (%s)\n", effective.disk_directory.empty() ? (effective.data_dir + "/disk").c_str() : effective.disk_directory.c_str(),
-                effective.disk_admission.c_str());
+    uint64_t disk_capacity = 0;  // as the store resolved it (the default fitted to the filesystem)
+    for (const TierStats& t : srv.core().store().Stats().value().tiers) {
+      if (t.tier == Tier::kDisk) disk_capacity = t.capacity_bytes;
+    }
+    std::printf("  disk    %s, %s (%s)\n", effective.disk_directory.empty() ? (effective.data_dir + "/disk").c_str() : effective.disk_directory.c_str(),
+                HumanBytes(disk_capacity).c_str(), effective.disk_admission.c_str());
   } else {
     std::printf("  disk    off (disk.enabled: false): DRAM only, nothing survives a restart\n");
   }

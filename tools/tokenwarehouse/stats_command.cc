@@ -20,7 +20,12 @@ int Run(const std::string& addr, const std::string& token, const std::string& tl
     std::fprintf(stderr, "stats: %s: %s\n", addr.c_str(), store.status().ToString().c_str());
     return 1;
   }
-  StoreStats s = (*store)->Stats();
+  Result<StoreStats> got = (*store)->Stats();
+  if (!got.ok()) {
+    std::fprintf(stderr, "stats: %s: %s\n", addr.c_str(), got.status().ToString().c_str());
+    return 1;
+  }
+  const StoreStats& s = *got;
   const double hit = s.gets ? 100.0 * static_cast<double>(s.gets - s.get_misses) / static_cast<double>(s.gets) : 0.0;
   const double lookup_hit = s.lookup_keys ? 100.0 * static_cast<double>(s.lookup_hits) / static_cast<double>(s.lookup_keys) : 0.0;
   if (json) {

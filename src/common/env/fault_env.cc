@@ -22,6 +22,7 @@ class FaultFile final : public File {
       env_->injected_.fetch_add(1);
       return IoErrnoStatus(err, "injected read fault on " + base_->path());
     }
+    if (reads) env_->SlowRead();
     // A bit flip lands in the largest op of an object's read (several ops, a scatter read, or one op
     // longer than a block: never a lone region header or trailer), as soon as that op completes
     // (before the caller's on_done sees it), so it looks exactly like a flip on the medium. A
@@ -63,11 +64,16 @@ class FaultFile final : public File {
   }
   Status Stream(uint32_t depth, const NextOp& next, const OnDone& on_done) override {
     bool failed = false;
+    bool delayed = false;
     Status injected;
     // Faults apply per pulled op, as in Submit: the first write (or read) under a fault fails the stream.
     Status s = base_->Stream(depth, [&](IoOp* op) {
       if (failed || !next(op)) return false;
       if (op->kind == IoOp::Kind::kWrite) env_->Log({base_->path(), false, op->offset, op->length});
+      if (op->kind == IoOp::Kind::kRead && !delayed) {
+        delayed = true;
+        env_->SlowRead();
+      }
       const int err = op->kind == IoOp::Kind::kWrite ? env_->write_errno_.load() : env_->read_errno_.load();
       if (err) {
         env_->injected_.fetch_add(1);

@@ -1,14 +1,16 @@
 // FaultInjectingEnv: wraps another Env and injects the failures the disk tier must survive:
-// EIO and ENOSPC on writes or reads, and bit flips in data read back. Faults are switched on and
+// EIO and ENOSPC on writes or reads, bit flips in data read back, and slow reads. Faults are switched on and
 // off by tests at any moment; all switches are atomics, so they may be flipped while I/O runs.
 // It can also log every write and sync, in the order they were issued, so a test can check the
 // order that crash safety rests on (what reaches the medium before what).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/env/env.h"
@@ -27,6 +29,9 @@ class FaultInjectingEnv final : public Env {
   // block (the bit lands in the largest op, past its first 4 KiB when it has more).
   void FlipBitsInNextReads(int n) { flips_left_.store(n); }
   uint64_t faults_injected() const { return injected_.load(); }
+  // Makes every read batch (one Submit or Stream carrying reads) wait `ms` before it is issued: a
+  // slow or overloaded disk. 0 turns it off.
+  void DelayReads(uint64_t ms) { read_delay_ms_.store(ms); }
 
   // One write op (its file range) or one Sync, as issued by the caller.
   struct LoggedOp {
@@ -53,10 +58,14 @@ class FaultInjectingEnv final : public Env {
   Env* base_;
   std::atomic<int> write_errno_{0}, read_errno_{0}, flips_left_{0};
   std::atomic<uint64_t> injected_{0};
+  std::atomic<uint64_t> read_delay_ms_{0};
   std::atomic<bool> logging_{false};
   std::mutex log_mu_;
   std::vector<LoggedOp> log_;  // GUARDED_BY(log_mu_)
 
+  void SlowRead() {
+    if (uint64_t ms = read_delay_ms_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
   void Log(LoggedOp op) {
     if (!logging_.load()) return;
     std::lock_guard<std::mutex> lock(log_mu_);

@@ -55,7 +55,7 @@ class FailingGetStore : public Store {
   }
   Status Unpin(LeaseId lease) override { return inner_->Unpin(lease); }
   Status Remove(const NamespaceId& ns, const BlockKey& key) override { return inner_->Remove(ns, key); }
-  StoreStats Stats() override { return inner_->Stats(); }
+  Result<StoreStats> Stats() override { return inner_->Stats(); }
 
  protected:
   // Handles from Reserve and Acquire belong to the inner store, so these are never reached.

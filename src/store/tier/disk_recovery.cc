@@ -1,8 +1,12 @@
 // DiskTier warm restart and shared-directory discovery: turning region files back into an index.
 //
 // Own regions: a sealed region contributes its footer (one read); an unsealed one (the process died
-// while writing it) is scanned record by record up to the first that fails verification, and then
-// sealed with what was good, so it is never appended to again. Tombstones remove older records of
+// while writing it) is scanned record by record up to the first that fails verification. The last
+// unsealed region becomes the active region again: the writer appends after its last good record
+// (overwriting whatever torn bytes followed it) and seals it when it is full, so a crash costs no
+// region space (before, every restart sealed it and opened a fresh region: 20 crashes left a 4 GiB
+// tier a fifth full and reclaim dropped acknowledged objects to make room). Earlier unsealed regions
+// (a background seal that had not landed) are sealed at once. Tombstones remove older records of
 // the same owner. Other owners' regions (shared mode) count only once sealed.
 #include <algorithm>
 #include <set>
@@ -58,8 +62,18 @@ Status DiskTier::Recover() {
     }
   }
   recovered_.store(objects_.load());
-  // The unsealed region of a crashed run is sealed now (the writer is not running yet).
-  if (active_.region) TW_RETURN_IF_ERROR(SealActive());
+  // The unsealed region of a crashed run is appended to from its last good record. What it holds
+  // was written with O_DIRECT but perhaps never synced: sync it before anything new lands behind
+  // it, so the records recovered now survive a power cut like the ones written from here on.
+  if (active_.region) {
+    if (Status s = active_.region->file->Sync(); !s.ok()) {
+      TW_LOG_WARN("disk tier: cannot sync the recovered region {} ({}); sealing it", active_.region->path, s.ToString());
+      TW_RETURN_IF_ERROR(SealActive());
+    } else {
+      TW_LOG_INFO("disk tier: appending to the crashed run's region {} from offset {}", active_.region->path,
+                  active_.data_end);
+    }
+  }
   return Status::Ok();
 }
 

@@ -74,7 +74,7 @@ struct Fixture {
     }
   }
   const TierStats& Disk() {
-    stats = store->Stats();
+    stats = store->Stats().value();
     EXPECT_EQ(stats.tiers.size(), 2u);
     return stats.tiers.back();
   }
@@ -146,7 +146,7 @@ TEST(DiskStore, ReportsEvictionsDemotionsAndRegionReclaims) {
   Fixture f(o, 100);  // ~92 demoted objects of 256 KiB overflow the 16 MiB disk tier: regions are reclaimed
   f.PutAll();
   ASSERT_TRUE(f.store->FlushDisk().ok());
-  const StoreStats stats = f.store->Stats();
+  const StoreStats stats = f.store->Stats().value();
   std::lock_guard<std::mutex> lock(mu);
   std::map<BlockKey, int> dram_evicted;  // key -> index of its event
   size_t demoted = 0, disk_evicted = 0;
