@@ -214,7 +214,7 @@ TEST_F(ClusterStoreTest, ReserveCommitAcquireAndPin) {
 TEST_F(ClusterStoreTest, UnknownNamespaceAndEmptyClusterAreErrors) {
   NamespaceId bogus;
   bogus.bytes[0] = 1;
-  EXPECT_TRUE(store_->Lookup(bogus, {}).status().IsInvalidArgument());
+  EXPECT_TRUE(store_->Lookup(bogus, {}).status().IsFailedPrecondition());
   members_->Set({});
   auto keys = ChainKeys(nspace_, 1, 10);
   EXPECT_EQ(store_->Lookup(ns_, keys).status().code(), StatusCode::kUnavailable);

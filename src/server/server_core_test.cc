@@ -98,7 +98,7 @@ TEST(ServerCore, AClusterPeerKeepsTheTenantItsNamespaceNames) {
   net::MetaWriter w;
   lookup.Encode(w);
   EXPECT_TRUE(Call(*core, peer, net::Op::kLookup, w.str()).status.ok());
-  EXPECT_TRUE(Call(*core, bob, net::Op::kLookup, w.str()).status.IsInvalidArgument());
+  EXPECT_TRUE(Call(*core, bob, net::Op::kLookup, w.str()).status.IsFailedPrecondition());
 }
 
 TEST(ServerCore, ReservationsOfAClosedConnectionAbort) {
