@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tw/policy.h"
 #include "tw/result.h"
 #include "tw/store.h"
 
@@ -16,26 +17,6 @@ namespace tw {
 
 class Clock;  // src/common/clock.h; tests inject a manual clock
 class Env;    // src/common/env/env.h; tests inject I/O faults
-
-// What the disk tier is offered. Whatever is offered, the tier skips objects already on disk.
-enum class DiskAdmission : uint8_t {
-  // Default: an object goes to disk when DRAM evicts it. DRAM serves hot objects without costing
-  // disk bandwidth, and only what DRAM cannot hold is written; the price is that objects still
-  // in DRAM are lost on a crash (they are a cache: a recompute, never a wrong answer).
-  kOnEvict = 1,
-  // Also queue every Put for disk: everything survives a restart soon after it is stored, at the
-  // cost of writing objects DRAM alone would have served.
-  kWriteThrough = 2,
-};
-
-// Which eviction policy orders the DRAM tier. See docs/design.md for how each behaves.
-enum class EvictionPolicyKind : uint8_t {
-  kLru = 1,
-  kPrefixAware = 2,  // LRU over chain leaves: a child always goes before its parent
-  kS3Fifo = 3,       // S3-FIFO: a small probation FIFO filters blocks read once
-  kChainHitDensity = 4,  // prefix-aware order; chains whose turn level tends to come back kept longer
-  kChainReuse = 5,       // chain-hd with richer reuse classes learned past eviction (the default)
-};
 
 struct EmbeddedStoreOptions {
   // DRAM tier: one arena of this many bytes, reserved and pre-faulted at open.

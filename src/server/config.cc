@@ -15,7 +15,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "store/eviction/policy.h"
+#include "tw/policy.h"
 
 namespace tw::server {
 
@@ -137,7 +137,7 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     ReadBytes(disk, "capacity_bytes", &c.disk_capacity_bytes);
     Read(disk, "admission", &c.disk_admission);
     Read(disk, "sync_interval_ms", &c.disk_sync_interval_ms);
-    if (c.disk_admission != "write_through" && c.disk_admission != "on_evict") {
+    if (!ParseDiskAdmission(c.disk_admission).ok()) {
       throw KeyError{"disk.admission must be write_through or on_evict, not '" + c.disk_admission + "'"};
     }
 

@@ -85,7 +85,7 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
     TW_ASSIGN_OR_RETURN(DiskSpace space, ReadDiskSpace(options.disk_dir));
     TW_ASSIGN_OR_RETURN(options.disk_capacity_bytes,
                         ResolveDiskCapacity(config.disk_capacity_bytes, options.disk_region_bytes, options.disk_dir, space));
-    options.disk_admission = config.disk_admission == "on_evict" ? DiskAdmission::kOnEvict : DiskAdmission::kWriteThrough;
+    options.disk_admission = ParseDiskAdmission(config.disk_admission).value();  // checked by the config parser
     options.disk_sync_interval_ms = config.disk_sync_interval_ms;
     options.disk_env = config.disk_env;
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "tw/embedded_store.h"
 
 namespace tw::sim {
 namespace {

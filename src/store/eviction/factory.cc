@@ -1,4 +1,4 @@
-// Maps EvictionPolicyKind to policy objects and stable names, for the store and the tools.
+// Maps EvictionPolicyKind to policy objects (the names live in src/store/policy_names.cc).
 #include <string>
 
 #include "store/eviction/policy.h"
@@ -14,27 +14,6 @@ std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint3
     case EvictionPolicyKind::kChainReuse: return NewChainReusePolicy(max_entries);
   }
   return nullptr;
-}
-
-std::string_view EvictionPolicyKindName(EvictionPolicyKind kind) {
-  switch (kind) {
-    case EvictionPolicyKind::kLru: return "lru";
-    case EvictionPolicyKind::kPrefixAware: return "prefix-aware";
-    case EvictionPolicyKind::kS3Fifo: return "s3fifo";
-    case EvictionPolicyKind::kChainHitDensity: return "chain-hd";
-    case EvictionPolicyKind::kChainReuse: return "chain-reuse";
-  }
-  return "unknown";
-}
-
-Result<EvictionPolicyKind> ParseEvictionPolicyKind(std::string_view name) {
-  for (EvictionPolicyKind kind : {EvictionPolicyKind::kLru, EvictionPolicyKind::kPrefixAware,
-                                  EvictionPolicyKind::kS3Fifo, EvictionPolicyKind::kChainHitDensity,
-                                  EvictionPolicyKind::kChainReuse}) {
-    if (name == EvictionPolicyKindName(kind)) return kind;
-  }
-  return Status::InvalidArgument("unknown eviction policy '" + std::string(name) +
-                                 "' (expected lru, prefix-aware, s3fifo, chain-hd or chain-reuse)");
 }
 
 }  // namespace tw

@@ -154,5 +154,16 @@ TEST(PolicyFactory, NamesRoundTripAndEveryKindBuilds) {
   EXPECT_EQ(NewEvictionPolicy(static_cast<EvictionPolicyKind>(99), 4), nullptr);
 }
 
+TEST(PolicyNames, DiskAdmissionRoundTrips) {
+  for (DiskAdmission a : {DiskAdmission::kOnEvict, DiskAdmission::kWriteThrough}) {
+    auto parsed = ParseDiskAdmission(DiskAdmissionName(a));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, a);
+  }
+  EXPECT_EQ(DiskAdmissionName(DiskAdmission::kWriteThrough), "write_through");
+  EXPECT_TRUE(ParseDiskAdmission("write-through").status().IsInvalidArgument());
+  EXPECT_EQ(DiskAdmissionName(static_cast<DiskAdmission>(9)), "unknown");
+}
+
 }  // namespace
 }  // namespace tw

@@ -14,7 +14,7 @@
 #include <memory>
 #include <string_view>
 
-#include "tw/embedded_store.h"
+#include "tw/policy.h"
 #include "tw/result.h"
 
 namespace tw {
@@ -91,9 +91,5 @@ std::unique_ptr<EvictionPolicy> NewBeladyPolicy(uint32_t max_entries);
 
 // The policy a store tier uses for `kind`; nullptr for a value outside the enum.
 std::unique_ptr<EvictionPolicy> NewEvictionPolicy(EvictionPolicyKind kind, uint32_t max_entries);
-
-// Stable names: "lru", "prefix-aware", "s3fifo", "chain-hd", "chain-reuse". kInvalidArgument for other names.
-std::string_view EvictionPolicyKindName(EvictionPolicyKind kind);
-Result<EvictionPolicyKind> ParseEvictionPolicyKind(std::string_view name);
 
 }  // namespace tw

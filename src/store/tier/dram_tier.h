@@ -32,7 +32,7 @@
 #include "store/lease_table.h"
 #include "store/tier/dram_memory.h"
 #include "store/tier/dram_object.h"
-#include "tw/embedded_store.h"
+#include "tw/policy.h"
 #include "tw/result.h"
 #include "tw/store.h"
 
