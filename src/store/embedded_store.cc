@@ -92,7 +92,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     // Namespace lookups per key would take ns_mu_ once per object; cache the last one instead
     // (keys of one namespace cluster together only by chance, but the table is tiny).
     NamespaceId last_id;
-    NamespaceEntry last;
+    const NamespaceEntry* last = nullptr;
     bool have_last = false;
     bool go_on = true;
     auto visit = [&](const NamespaceId& ns, const BlockKey& key) {
@@ -107,7 +107,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
         last_id = ns;
         have_last = true;
       }
-      go_on = fn(last.nspace, last.options, key);
+      go_on = fn(last->nspace, last->options, key);
       return go_on;
     };
     dram_->ForEachKey(visit);
@@ -160,14 +160,14 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Status Put(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data) override {
-    NamespaceEntry e;
+    const NamespaceEntry* e = nullptr;
     Status s = FindNamespace(ns, &e);
-    if (s.ok() && data.size() != e.object_bytes) {
+    if (s.ok() && data.size() != e->object_bytes) {
       s = Status::InvalidArgument("object is " + std::to_string(data.size()) + " bytes; geometry " +
-                                  e.nspace.geometry.ToString() + " needs " + std::to_string(e.object_bytes));
+                                  e->nspace.geometry.ToString() + " needs " + std::to_string(e->object_bytes));
     }
     std::shared_ptr<DramObject> obj;
-    if (s.ok()) s = Prepare(ns, e, ref, &obj);
+    if (s.ok()) s = Prepare(ns, *e, ref, &obj);
     if (!s.ok()) return Rejected(std::move(s));
     if (!obj) return Status::Ok();  // already present
     TW_RETURN_IF_ERROR(ScatterAt(dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes), 0, data));
@@ -176,11 +176,11 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Result<WriteHandle> Reserve(const NamespaceId& ns, const BlockRef& ref) override {
-    NamespaceEntry e;
+    const NamespaceEntry* e = nullptr;
     Status s = FindNamespace(ns, &e);
     std::shared_ptr<DramObject> obj;
     bool parent_reserved = false;
-    if (s.ok()) s = Prepare(ns, e, ref, &obj, &parent_reserved);
+    if (s.ok()) s = Prepare(ns, *e, ref, &obj, &parent_reserved);
     if (!s.ok()) return Rejected(std::move(s));
     std::vector<std::span<std::byte>> segments;
     if (obj) segments = dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes);
@@ -192,15 +192,15 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Status Get(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out, const KvSlice& slice) override {
-    NamespaceEntry e;
+    const NamespaceEntry* e = nullptr;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
-    TW_ASSIGN_OR_RETURN(std::vector<ByteRun> runs, e.nspace.geometry.SliceRuns(slice));
+    TW_ASSIGN_OR_RETURN(std::vector<ByteRun> runs, e->nspace.geometry.SliceRuns(slice));
     gets_.fetch_add(1, std::memory_order_relaxed);
     Status why;
-    std::shared_ptr<DramObject> obj = FindOrPromote(ns, e, key, /*record_access=*/true, &why);
+    std::shared_ptr<DramObject> obj = FindOrPromote(ns, *e, key, /*record_access=*/true, &why);
     if (!obj && why.IsResourceExhausted()) {
       // DRAM has no evictable room: serve this read from disk without promoting.
-      std::vector<std::byte> tmp(e.object_bytes);
+      std::vector<std::byte> tmp(e->object_bytes);
       std::span<std::byte> whole(tmp);
       if (disk_->Read(ns, key, {&whole, 1}).ok()) {
         TW_RETURN_IF_ERROR(GatherRuns({std::span<const std::byte>(tmp)}, runs, out));
@@ -227,12 +227,12 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Result<ReadHandle> Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) override {
-    NamespaceEntry e;
+    const NamespaceEntry* e = nullptr;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
     gets_.fetch_add(1, std::memory_order_relaxed);
     Status why;
-    std::shared_ptr<DramObject> obj = FindOrPromote(ns, e, key, /*record_access=*/true, &why);
+    std::shared_ptr<DramObject> obj = FindOrPromote(ns, *e, key, /*record_access=*/true, &why);
     if (!obj && why.IsResourceExhausted()) return why;  // on disk, but DRAM has no room to map it
     if (!obj) {
       get_misses_.fetch_add(1, std::memory_order_relaxed);
@@ -265,7 +265,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   bool has_disk_tier() const override { return disk_ != nullptr; }
 
   Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t lease_ms) override {
-    NamespaceEntry e;
+    const NamespaceEntry* e = nullptr;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
     if (keys.empty()) return Status::InvalidArgument("nothing to pin");
@@ -274,7 +274,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     objects.reserve(keys.size());
     for (const BlockKey& key : keys) {
       Status why;
-      auto obj = FindOrPromote(ns, e, key, /*record_access=*/false, &why);
+      auto obj = FindOrPromote(ns, *e, key, /*record_access=*/false, &why);
       if (!obj && why.IsResourceExhausted()) return why;
       if (!obj) return Status::NotFound("key " + key.ToHex() + " is not present; nothing pinned");
       objects.push_back(std::move(obj));
@@ -357,7 +357,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   // Moves the objects of `keys` that are only on disk into DRAM with their reads in flight together.
   // Best effort: what cannot be promoted here (no room, a failed read) is left to the per-key path.
   void PromoteFromDisk(const NamespaceId& ns, std::span<const BlockKey> keys) {
-    NamespaceEntry e;
+    const NamespaceEntry* e = nullptr;
     if (!disk_ || keys.size() < 2 || !FindNamespace(ns, &e).ok()) return;
     struct Promotion {
       size_t item;
@@ -369,10 +369,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       const BlockKey& key = keys[i];
       if (dram_->Contains(ns, key, clock_->NowMs())) continue;
       std::optional<DiskObjectInfo> info = disk_->Find(ns, key);
-      if (!info || info->payload_bytes != e.object_bytes) continue;
-      Result<std::shared_ptr<DramObject>> fresh = AllocateDram({.size_bytes = e.object_bytes,
-                                                                   .tenant = e.tenant,
-                                                                   .tenant_quota_bytes = e.quota_bytes,
+      if (!info || info->payload_bytes != e->object_bytes) continue;
+      Result<std::shared_ptr<DramObject>> fresh = AllocateDram({.size_bytes = e->object_bytes,
+                                                                   .tenant = e->tenant,
+                                                                   .tenant_quota_bytes = e->quota_bytes,
                                                                    .ns = ns,
                                                                    .parent = info->parent});
       if (!fresh.ok()) break;  // DRAM is full of pinned objects: the rest go one by one through Get
@@ -397,11 +397,13 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   // Copies the namespace's entry into *out (if given). kInvalidArgument for an unknown id.
-  Status FindNamespace(const NamespaceId& ns, NamespaceEntry* out) {
+  // Hands out a pointer, not a copy (an entry holds five strings): entries are never changed or
+  // erased once registered, and an unordered_map's elements keep their address across rehashes.
+  Status FindNamespace(const NamespaceId& ns, const NamespaceEntry** out) {
     std::shared_lock<std::shared_mutex> lock(ns_mu_);
     auto it = namespaces_.find(ns);
     if (it == namespaces_.end()) return Status::FailedPrecondition("unknown namespace " + ns.ToHex() + ": register it first");
-    if (out) *out = it->second;
+    if (out) *out = &it->second;
     return Status::Ok();
   }
 
@@ -427,10 +429,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   // refuses (full queue past its wait, stopped, too large); the disk tier counts those. Returns
   // true if the disk tier holds the object now (queued counts: it serves from its queue).
   bool Demote(const std::shared_ptr<DramObject>& obj) {
-    NamespaceEntry e;
+    const NamespaceEntry* e = nullptr;
     if (!FindNamespace(obj->ns, &e).ok()) return false;
     auto segments = obj->memory->Segments<const std::byte>(obj->pages, obj->size_bytes);
-    return disk_->Enqueue(obj->ns, obj->key, obj->parent, e.nspace.geometry, obj->expires_at_ms, segments,
+    return disk_->Enqueue(obj->ns, obj->key, obj->parent, e->nspace.geometry, obj->expires_at_ms, segments,
                           obj->size_bytes, obj).ok();
   }
 
