@@ -31,6 +31,14 @@ void ParallelFor(size_t n, F&& fn) {
 // A node that answers kFailedPrecondition does not know the namespace (it restarted): re-register.
 bool UnknownNamespace(const Status& s) { return s.IsFailedPrecondition(); }
 
+// What a node's batch answer says about the call as a whole. A store may report an unknown
+// namespace per item (the default batch forms call Put/Get per item) rather than as the batch's
+// transport: the namespace is the whole batch's, so its first item speaks for all of them.
+Status BatchCallStatus(const BatchStatus& bs) {
+  if (bs.transport.ok() && !bs.items.empty() && UnknownNamespace(bs.items[0])) return bs.items[0];
+  return bs.transport;
+}
+
 // A lookup's knowledge of one (key, replica) pair.
 enum class Seen : uint8_t { kUnknown, kPresent, kAbsent };
 
@@ -276,7 +284,7 @@ class ClusterStore::Impl {
       BatchStatus bs;
       Status s = CallNode(v.placement.member(node), ns, [&](PeerSet::Bound& b) {
         bs = b.store->GetBatch(b.ns, sub);
-        return bs.transport;
+        return BatchCallStatus(bs);
       });
       for (size_t k = 0; k < idx.size(); ++k) {
         const size_t i = idx[k];
@@ -330,7 +338,7 @@ class ClusterStore::Impl {
           // Every node-side object is a chain head: its parent lives on some other node.
           for (size_t i : idx) sub.push_back(PutItem{BlockRef{items[i].ref.key, b.root}, items[i].data});
           bs = b.store->PutBatch(b.ns, sub);
-          return bs.transport;
+          return BatchCallStatus(bs);
         });
         results[g].resize(idx.size());
         for (size_t k = 0; k < idx.size(); ++k) results[g][k] = s.ok() && k < bs.items.size() ? bs.items[k] : s;
