@@ -20,6 +20,19 @@
 
 namespace tw::testing {
 
+// Polls `done` every 10 ms until it holds or `timeout` passes; returns its last answer. Tests wait
+// for what the daemon does in the background this way, never by sleeping a guessed time and then
+// asserting (a sanitizer build or a loaded CI machine makes any guess wrong).
+template <typename Pred>
+bool PollUntil(Pred&& done, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 class DaemonProcess {
  public:
   // `config_yaml` is written to a file and passed with --config; flags pick free ports.

@@ -23,6 +23,7 @@ namespace tw {
 namespace {
 
 using testing::DaemonProcess;
+using testing::PollUntil;
 
 // 2 layers x 2 heads x 64 dims x f16 x 64 tokens: 64 KiB objects.
 Namespace SmallNamespace(const std::string& model = "it-model") {
@@ -358,7 +359,8 @@ TEST(Daemon, KilledClientMidPutLeavesNothingVisible) {
   }
   char c;
   ASSERT_EQ(read(ready_pipe[0], &c, 1), 1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The kill must find the half payload received: wait until the daemon holds the PUT's pages.
+  EXPECT_TRUE(PollUntil([&] { return store->Stats()->tiers[0].used_bytes > 0; })) << "the half PUT never arrived";
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
 
@@ -382,15 +384,15 @@ TEST(Daemon, KilledClientMidPutLeavesNothingVisible) {
   waitpid(child2, nullptr, 0);
   close(ready_pipe[0]);
   close(ready_pipe[1]);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // The daemon notices each death when its socket closes; wait for the pages to come back.
+  EXPECT_TRUE(PollUntil([&] { return store->Stats()->tiers[0].used_bytes == 0; }))
+      << "the killed writers' pages never came back";
 
   for (const BlockKey& k : keys) {
     EXPECT_EQ(store->Lookup(ns, std::vector<BlockKey>{k})->matched, 0u);
     std::vector<std::byte> out(object_bytes);
     EXPECT_TRUE(store->Get(ns, k, out).IsNotFound());
   }
-  // The reserved pages went back: the whole arena is free again.
-  EXPECT_EQ(store->Stats()->tiers[0].used_bytes, 0u);
   // And the keys can be stored properly afterwards.
   EXPECT_EQ(PutChain(*store, ns, n, {keys[0]}), 1u);
 }
@@ -551,8 +553,10 @@ TEST(Daemon, SigtermDrainsTheRequestInFlight) {
   // Half the PUT, then SIGTERM, then the rest: the daemon must finish it and acknowledge it.
   const std::string payload(reinterpret_cast<char*>(data.data()), object_bytes);
   ASSERT_TRUE(SendAll(fd, Frame(net::Op::kPut, 3, w.str(), object_bytes) + payload.substr(0, object_bytes / 2)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // SIGTERM must find the PUT in flight: wait until the daemon holds its pages.
+  ASSERT_TRUE(PollUntil([&] { return store->Stats()->tiers[0].used_bytes > 0; })) << "the half PUT never arrived";
   d.Signal(SIGTERM);
+  // A negative (it does not exit while the PUT is unfinished) can only be watched for a while.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_TRUE(d.alive()) << "the daemon exited with a request in flight";
   // Meanwhile it refuses new connections' requests (it stopped accepting).
