@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -73,8 +74,12 @@ TEST(DiskCrash, KillNineWhileWritingNeverServesAWrongOrPartialObject) {
   const std::string dir = FreshDir("crash");
   const char* env_iters = getenv("TW_CRASH_ITERATIONS");
   const int iterations = env_iters ? std::atoi(env_iters) : 120;
-  const uint64_t seed = std::random_device{}();
-  std::printf("seed %llu, %d iterations\n", static_cast<unsigned long long>(seed), iterations);
+  // TW_CRASH_SEED replays a run: the same writes, flushes, seals, removes and kill delays (where
+  // in its work a kill lands still depends on the machine's speed).
+  const char* env_seed = getenv("TW_CRASH_SEED");
+  const uint64_t seed = env_seed ? std::strtoull(env_seed, nullptr, 10) : std::random_device{}();
+  std::printf("seed %llu, %d iterations (replay with TW_CRASH_SEED=%llu)\n", static_cast<unsigned long long>(seed),
+              iterations, static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
   uint64_t served = 0, recovered_total = 0, seen_but_missing = 0;
   for (int it = 0; it < iterations; ++it) {
