@@ -30,11 +30,13 @@ class [[nodiscard]] Result {
 
   T& value() & { CheckOk(); return *value_; }
   const T& value() const& { CheckOk(); return *value_; }
-  T&& value() && { CheckOk(); return std::move(*value_); }
+  // A temporary Result hands its value out by value, not as T&&: `for (x : Stats().value().tiers)`
+  // would otherwise iterate a member of a Result destroyed before the loop body runs.
+  T value() && { CheckOk(); return std::move(*value_); }
 
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
+  T operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 #include "tw/result.h"
 #include "tw/status.h"
@@ -65,6 +68,20 @@ TEST(Result, HoldsMoveOnlyValues) {
   ASSERT_TRUE(r.ok());
   std::unique_ptr<int> p = std::move(r).value();
   EXPECT_EQ(*p, 5);
+}
+
+// The shape that read freed stack in the daemon's /healthz under ASan: a range-for over a member of
+// a temporary Result's value. A temporary's value() hands out a T, so the loop's range stays alive.
+struct Tiers {
+  std::vector<std::string> names;
+};
+Result<Tiers> TwoTiers() { return Tiers{{std::string(64, 'd'), std::string(64, 'k')}}; }
+
+TEST(Result, MemberOfATemporarysValueOutlivesARangeFor) {
+  size_t bytes = 0;
+  for (const std::string& name : TwoTiers().value().names) bytes += name.size();
+  EXPECT_EQ(bytes, 128u);
+  static_assert(std::is_same_v<decltype(TwoTiers().value()), Tiers>, "a temporary's value() is a T");
 }
 
 TEST(Result, OkStatusWithoutValueBecomesInternal) {
