@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "binding/buffers.h"
-#include "capi/open_store.h"
+#include "tw/open.h"
 
 namespace tw::py {
 
@@ -242,7 +242,8 @@ std::shared_ptr<PyStore> OpenStore(const std::string& url, uint64_t dram_capacit
                                    pyb::object disk_enqueue_wait_ms, pyb::object disk_io_bytes,
                                    pyb::object disk_io_depth, const std::string& disk_owner, bool disk_shared,
                                    const std::string& token, const std::string& tls_ca_file, pyb::object io_timeout_ms) {
-  ClientOptions client;
+  OpenOptions open;
+  ClientOptions& client = open.client;
   client.client_name = "tokenwarehouse-python";
   client.token = token;
   client.tls_ca_file = tls_ca_file;
@@ -266,7 +267,7 @@ std::shared_ptr<PyStore> OpenStore(const std::string& url, uint64_t dram_capacit
   Result<std::unique_ptr<Store>> s = Status::Internal("unset");
   {
     pyb::gil_scoped_release nogil;  // pre-faulting a large arena takes seconds
-    s = tw::OpenStoreByUrl(url, client);
+    s = tw::Open(url, open);
   }
   ThrowIfError(s.status());
   auto out = std::make_shared<PyStore>();

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "capi/open_store.h"
+#include "tw/open.h"
 #include "tw/store.h"
 
 struct tw_store {
@@ -90,7 +90,9 @@ tw_status_t tw_store_open(const tw_store_options_t* o, tw_store_t** out) {
   if (o == nullptr || out == nullptr) return Invalid("tw_store_open: options and out are required");
   *out = nullptr;
   return Guard([&] {
-    tw::ClientOptions co;
+    tw::OpenOptions open;
+    tw::ClientOptions& co = open.client;
+    co.client_name = "tw-c";
     co.embedded.dram_capacity_bytes = o->dram_capacity_bytes;
     co.embedded.page_bytes = o->page_bytes;
     co.embedded.huge_pages = o->huge_pages != 0;
@@ -98,7 +100,7 @@ tw_status_t tw_store_open(const tw_store_options_t* o, tw_store_t** out) {
     co.token = Str(o->token);
     co.tls_ca_file = Str(o->tls_ca_file);
     if (o->io_timeout_ms) co.io_timeout_ms = o->io_timeout_ms;
-    auto store = tw::OpenStoreByUrl(o->url ? o->url : "", co);
+    auto store = tw::Open(o->url ? o->url : "", open);
     if (!store.ok()) return Report(store.status());
     *out = new tw_store{std::move(store).value()};
     return TW_OK;
