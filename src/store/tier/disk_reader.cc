@@ -8,6 +8,7 @@
 
 #include "common/logging.h"
 #include "store/tier/disk_tier.h"
+#include "store/tier/io_gather.h"
 
 namespace tw {
 namespace {
@@ -65,8 +66,8 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
         item.status = Status::InvalidArgument("read buffer smaller than the object");
         continue;
       }
-      hits_.fetch_add(1, std::memory_order_relaxed);
-      bytes_read_.fetch_add(p.meta.payload_bytes, std::memory_order_relaxed);
+      counters_.hits.fetch_add(1, std::memory_order_relaxed);
+      counters_.bytes_read.fetch_add(p.meta.payload_bytes, std::memory_order_relaxed);
       continue;
     }
     if (Expired(e, now)) {
@@ -123,31 +124,25 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
     const std::byte* data;
     uint64_t length;
   };
-  constexpr size_t kMaxPieces = 64;
   for (size_t from = 0; from < jobs.size();) {
     size_t to = from + 1;
     while (to < jobs.size() && jobs[to].e.region == jobs[from].e.region) ++to;
     std::vector<IoOp> ops;
-    std::deque<std::vector<std::span<std::byte>>> op_pieces;  // stable while ops point into them
+    std::deque<IoGather> gathers;                               // op -> its pieces; stable while ops point into them
     std::vector<std::vector<uint32_t>> op_jobs;                // op -> jobs with payload in it
     std::vector<std::vector<Slice>> payload(to - from);        // job -> its payload, in order, by op
     bool open = false;   // ops.back() may grow
     uint64_t file_at = 0;  // file offset of the next byte added
     auto add = [&](uint32_t j, std::byte* data, uint64_t length, bool is_payload) {
       while (length) {
-        if (open && (ops.back().length == options_.io_bytes || op_pieces.back().size() == kMaxPieces)) open = false;
+        if (open && gathers.back().full()) open = false;
         if (!open) {
           ops.push_back({IoOp::Kind::kRead, file_at, nullptr, 0});
-          op_pieces.emplace_back();
+          gathers.emplace_back(options_.io_bytes);
           op_jobs.emplace_back();
           open = true;
         }
-        IoOp& op = ops.back();
-        auto& v = op_pieces.back();
-        const uint64_t n = std::min(length, options_.io_bytes - op.length);
-        if (!v.empty() && v.back().data() + v.back().size() == data) v.back() = {v.back().data(), v.back().size() + n};
-        else v.emplace_back(data, n);
-        op.length += n;
+        const uint64_t n = gathers.back().Take(data, length);
         if (is_payload) {
           payload[j - from].push_back({ops.size() - 1, data, n});
           if (op_jobs.back().empty() || op_jobs.back().back() != j) op_jobs.back().push_back(j);
@@ -165,10 +160,7 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
       add(static_cast<uint32_t>(j), job.header, kBlockBytes, false);
       for (const auto& t : job.target) add(static_cast<uint32_t>(j), t.data(), t.size(), true);
     }
-    for (size_t i = 0; i < ops.size(); ++i) {
-      if (op_pieces[i].size() == 1) ops[i].data = op_pieces[i][0].data();  // plain read, registered buffer if any
-      else ops[i].pieces = op_pieces[i];
-    }
+    for (size_t i = 0; i < ops.size(); ++i) gathers[i].Fill(&ops[i]);  // one piece: a plain read
     std::vector<char> arrived(ops.size(), 0);
     auto on_done = [&](size_t i) {
       arrived[i] = 1;
@@ -201,7 +193,7 @@ void DiskTier::Finish(ReadItem* item, const Entry& e, const Status& io, const st
     auto it = s.map.find(k);
     if (it != s.map.end() && it->second.region == e.region) {
       s.map.erase(it);
-      objects_.fetch_sub(1, std::memory_order_relaxed);
+      counters_.objects.fetch_sub(1, std::memory_order_relaxed);
     }
   };
   item->status = Status::NotFound();  // every failure below is a miss
@@ -212,7 +204,7 @@ void DiskTier::Finish(ReadItem* item, const Entry& e, const Status& io, const st
     // region file, or one cut short under the daemon, is not a full or failing disk (that is a
     // write error, and stops admitting).
     read_errors_.fetch_add(1, std::memory_order_relaxed);
-    errors_.fetch_add(1, std::memory_order_relaxed);
+    counters_.errors.fetch_add(1, std::memory_order_relaxed);
     TW_LOG_WARN("disk tier: cannot read key {} from {} at {} ({}): dropped from the index", item->key.ToHex(),
                 e.region->path, e.offset, io.ToString());
     return;
@@ -226,7 +218,7 @@ void DiskTier::Finish(ReadItem* item, const Entry& e, const Status& io, const st
     drop();
     if (!e.region->own && (stale || ForeignRegionChanged(e.region))) return;  // reused by its owner
     corrupt_.fetch_add(1, std::memory_order_relaxed);
-    errors_.fetch_add(1, std::memory_order_relaxed);
+    counters_.errors.fetch_add(1, std::memory_order_relaxed);
     TW_LOG_WARN("disk tier: corrupt record for key {} in {} at {}: dropped", item->key.ToHex(), e.region->path, e.offset);
     return;
   }
@@ -247,8 +239,8 @@ void DiskTier::Finish(ReadItem* item, const Entry& e, const Status& io, const st
     auto it = s.map.find(k);
     if (it != s.map.end() && it->second.region == e.region) it->second.accessed = true;
   }
-  hits_.fetch_add(1, std::memory_order_relaxed);
-  bytes_read_.fetch_add(e.payload_bytes, std::memory_order_relaxed);
+  counters_.hits.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytes_read.fetch_add(e.payload_bytes, std::memory_order_relaxed);
   item->status = Status::Ok();
 }
 
