@@ -128,6 +128,12 @@ struct StoreStats {
   std::vector<TierStats> tiers;
 };
 
+// Sums, for a view over several stores (a cluster's nodes). Sizes and counters add; a summed tier
+// admits only while every part does. TierStats += needs the same tier (TW_CHECK); StoreStats +=
+// matches tiers by kind and appends the ones it had not seen.
+TierStats& operator+=(TierStats& sum, const TierStats& part);
+StoreStats& operator+=(StoreStats& sum, const StoreStats& part);
+
 class Store;
 
 // Writable memory of a reserved object (the zero-copy write). Fill every segment, then

@@ -1,32 +1,18 @@
 // ClusterStore. Every call takes one membership snapshot and one Placement, so it never sees the
-// cluster change halfway; node calls run in parallel (one thread per node group, as many groups as
-// nodes involved) and no lock is held across them.
+// cluster change halfway; node calls run in parallel (one task per node group, on a fixed pool of
+// threads the calling thread also works in: fan_out.h) and no lock is held across them.
 #include "cluster/cluster_store.h"
 
 #include <algorithm>
-#include <future>
+#include <map>
 #include <unordered_map>
 
 #include "cluster/copier.h"
+#include "cluster/fan_out.h"
 #include "common/logging.h"
 
 namespace tw::cluster {
 namespace {
-
-// Runs fn(0..n-1), in parallel when n > 1. Each fn touches only its own slot of shared state.
-template <typename F>
-void ParallelFor(size_t n, F&& fn) {
-  if (n == 0) return;
-  if (n == 1) {
-    fn(size_t{0});
-    return;
-  }
-  std::vector<std::future<void>> rest;
-  rest.reserve(n - 1);
-  for (size_t i = 1; i < n; ++i) rest.push_back(std::async(std::launch::async, [&fn, i] { fn(i); }));
-  fn(size_t{0});
-  for (auto& f : rest) f.get();
-}
 
 // A node that answers kFailedPrecondition does not know the namespace (it restarted): re-register.
 bool UnknownNamespace(const Status& s) { return s.IsFailedPrecondition(); }
@@ -179,7 +165,7 @@ class ClusterStore::Impl {
         }
       }
       if (asks.empty()) break;
-      ParallelFor(asks.size(), [&](size_t a) {
+      fan_out_.For(asks.size(), [&](size_t a) {
         Ask& ask = asks[a];
         ask.status = CallNode(v.placement.member(ask.node), ns, [&](PeerSet::Bound& b) {
           auto res = b.store->Lookup(b.ns, ask.keys);
@@ -277,7 +263,7 @@ class ClusterStore::Impl {
       by_node[cands[i][0]].push_back(i);
     }
     std::vector<std::pair<size_t, std::vector<size_t>>> groups(by_node.begin(), by_node.end());
-    ParallelFor(groups.size(), [&](size_t g) {
+    fan_out_.For(groups.size(), [&](size_t g) {
       const auto& [node, idx] = groups[g];
       std::vector<GetItem> sub;
       for (size_t i : idx) sub.push_back(items[i]);
@@ -329,7 +315,7 @@ class ClusterStore::Impl {
       if (by_node.empty()) break;
       std::vector<std::pair<size_t, std::vector<size_t>>> groups(by_node.begin(), by_node.end());
       std::vector<std::vector<Status>> results(groups.size());
-      ParallelFor(groups.size(), [&](size_t g) {
+      fan_out_.For(groups.size(), [&](size_t g) {
         const auto& [node, idx] = groups[g];
         BatchStatus bs;
         Status s = CallNode(v.placement.member(node), ns, [&](PeerSet::Bound& b) {
@@ -424,23 +410,51 @@ class ClusterStore::Impl {
     const uint32_t r = ReplicasOf(ns);
     std::vector<NodeLease> held;
     Status failure;
-    for (const BlockKey& key : keys) {
+    // First round: every key on its first replica, one Pin per node for all the keys it is asked
+    // for (one round trip per node, not per key). A node's Pin is all or nothing, so a group that
+    // fails falls back, key by key, to the other replicas.
+    std::vector<std::vector<size_t>> candidates(keys.size());
+    std::map<size_t, std::vector<size_t>> by_node;  // node -> indexes into keys
+    for (size_t i = 0; i < keys.size(); ++i) {
+      candidates[i] = ReadCandidates(v.placement, keys[i], r, /*wide=*/true);
+      if (candidates[i].empty()) return Status::NotFound("key " + keys[i].ToHex() + " is not present; nothing pinned");
+      by_node[candidates[i][0]].push_back(i);
+    }
+    std::vector<std::pair<size_t, std::vector<size_t>>> groups(by_node.begin(), by_node.end());
+    std::vector<LeaseId> group_lease(groups.size(), 0);
+    std::vector<char> group_ok(groups.size(), 0);
+    fan_out_.For(groups.size(), [&](size_t g) {
+      std::vector<BlockKey> group_keys;
+      for (size_t i : groups[g].second) group_keys.push_back(keys[i]);
+      Status st = CallNode(v.placement.member(groups[g].first), ns, [&](PeerSet::Bound& b) {
+        auto res = b.store->Pin(b.ns, group_keys, lease_ms);
+        if (res.ok()) group_lease[g] = *res;
+        return res.ok() ? Status::Ok() : res.status();
+      });
+      group_ok[g] = st.ok();
+    });
+    std::vector<size_t> left;  // keys whose first replica's group failed
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (group_ok[g]) held.push_back(NodeLease{v.placement.member(groups[g].first), group_lease[g]});
+      else left.insert(left.end(), groups[g].second.begin(), groups[g].second.end());
+    }
+    for (size_t i : left) {
       bool pinned = false;
-      for (size_t node : ReadCandidates(v.placement, key, r, /*wide=*/true)) {
+      for (size_t node : candidates[i]) {
         LeaseId lease = 0;
-        Status s = CallNode(v.placement.member(node), ns, [&](PeerSet::Bound& b) {
-          auto res = b.store->Pin(b.ns, std::span<const BlockKey>(&key, 1), lease_ms);
+        Status st = CallNode(v.placement.member(node), ns, [&](PeerSet::Bound& b) {
+          auto res = b.store->Pin(b.ns, std::span<const BlockKey>(&keys[i], 1), lease_ms);
           if (res.ok()) lease = *res;
           return res.ok() ? Status::Ok() : res.status();
         });
-        if (s.ok()) {
+        if (st.ok()) {
           held.push_back(NodeLease{v.placement.member(node), lease});
           pinned = true;
           break;
         }
       }
       if (!pinned) {
-        failure = Status::NotFound("key " + key.ToHex() + " is not present; nothing pinned");
+        failure = Status::NotFound("key " + keys[i].ToHex() + " is not present; nothing pinned");
         break;
       }
     }
@@ -481,7 +495,7 @@ class ClusterStore::Impl {
     View v = Snapshot();
     std::vector<StoreStats> all(v.placement.size());
     std::vector<bool> ok(v.placement.size(), false);
-    ParallelFor(v.placement.size(), [&](size_t i) {
+    fan_out_.For(v.placement.size(), [&](size_t i) {
       auto store = peers_.Connect(v.placement.member(i));
       if (!store.ok()) return;
       Result<StoreStats> s = (*store)->Stats();
@@ -492,34 +506,7 @@ class ClusterStore::Impl {
     StoreStats sum;
     for (size_t i = 0; i < all.size(); ++i) {
       if (!ok[i]) continue;
-      const StoreStats& s = all[i];
-      sum.lookups += s.lookups;
-      sum.lookup_keys += s.lookup_keys;
-      sum.lookup_hits += s.lookup_hits;
-      sum.gets += s.gets;
-      sum.get_misses += s.get_misses;
-      sum.puts += s.puts;
-      sum.put_duplicates += s.put_duplicates;
-      sum.put_rejected += s.put_rejected;
-      sum.pinned_objects += s.pinned_objects;
-      sum.active_leases += s.active_leases;
-      for (const TierStats& t : s.tiers) {
-        auto it = std::find_if(sum.tiers.begin(), sum.tiers.end(), [&](const TierStats& x) { return x.tier == t.tier; });
-        if (it == sum.tiers.end()) {
-          sum.tiers.push_back(t);
-          continue;
-        }
-        it->capacity_bytes += t.capacity_bytes;
-        it->used_bytes += t.used_bytes;
-        it->objects += t.objects;
-        it->hits += t.hits;
-        it->admissions += t.admissions;
-        it->evictions += t.evictions;
-        it->bytes_read += t.bytes_read;
-        it->bytes_written += t.bytes_written;
-        it->errors += t.errors;
-        it->admitting = it->admitting && t.admitting;
-      }
+      sum += all[i];
     }
     if (std::find(ok.begin(), ok.end(), true) == ok.end() && !ok.empty()) {
       return Status::Unavailable("no cluster node answered STATS");
@@ -577,6 +564,9 @@ class ClusterStore::Impl {
   std::shared_ptr<MemberSource> members_;
   PeerSet peers_;
   std::unique_ptr<Copier> copier_;
+  // Node calls of one cluster call run in parallel here. 16 covers the nodes a call touches on
+  // the clusters we run (R copies of a batch spread over the members); past that the caller helps.
+  FanOut fan_out_{16};
 
   mutable std::mutex mu_;
   std::unordered_map<NamespaceId, uint32_t> replicas_;               // GUARDED_BY(mu_)

@@ -211,6 +211,25 @@ TEST_F(ClusterStoreTest, ReserveCommitAcquireAndPin) {
   EXPECT_GE(store_->Stats()->tiers[0].objects, 2u);
 }
 
+TEST_F(ClusterStoreTest, PinTakesOneRoundTripPerNodeAndFallsBackToReplicasWhenANodeIsDown) {
+  auto keys = PutChain(30, 4);
+  uint64_t before = 0;
+  for (auto& [id, node] : fake_.nodes) before += node->pin_calls.load();
+  auto lease = store_->Pin(ns_, keys, 5000);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  uint64_t after = 0;
+  for (auto& [id, node] : fake_.nodes) after += node->pin_calls.load();
+  EXPECT_LE(after - before, fake_.nodes.size());  // 30 keys, at most one Pin per node
+  EXPECT_TRUE(store_->Unpin(*lease).ok());
+
+  // One node down: its group fails and its keys are pinned on their other replica, one by one.
+  fake_.nodes["n1"]->SetDown(true);
+  auto degraded = store_->Pin(ns_, keys, 5000);
+  ASSERT_TRUE(degraded.ok()) << degraded.status().ToString();
+  EXPECT_TRUE(store_->Unpin(*degraded).ok());
+  fake_.nodes["n1"]->SetDown(false);
+}
+
 TEST_F(ClusterStoreTest, UnknownNamespaceAndEmptyClusterAreErrors) {
   NamespaceId bogus;
   bogus.bytes[0] = 1;

@@ -29,6 +29,7 @@ class FakeNode final : public Store {
     return inner_;
   }
   std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> pin_calls{0};
 
   Result<NamespaceId> RegisterNamespace(const Namespace& n, const NamespaceOptions& o) override {
     if (Down()) return Status::Unavailable("node down");
@@ -57,6 +58,7 @@ class FakeNode final : public Store {
   }
   Result<ReadHandle> Acquire(const NamespaceId&, const BlockKey&, uint64_t) override { return Status::NotSupported("fake"); }
   Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t ms) override {
+    pin_calls.fetch_add(1);
     if (Down()) return Status::Unavailable("node down");
     return inner()->Pin(ns, keys, ms);
   }

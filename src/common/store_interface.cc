@@ -1,4 +1,7 @@
 // The non-virtual parts of include/tw/store.h: handles and the default batch loops.
+#include <algorithm>
+
+#include "common/check.h"
 #include "common/segments.h"
 #include "tw/store.h"
 
@@ -20,6 +23,42 @@ bool BatchStatus::all_ok() const {
     if (!s.ok()) return false;
   }
   return true;
+}
+
+// ---- Sums
+
+TierStats& operator+=(TierStats& sum, const TierStats& part) {
+  TW_CHECK(sum.tier == part.tier);
+  sum.capacity_bytes += part.capacity_bytes;
+  sum.used_bytes += part.used_bytes;
+  sum.objects += part.objects;
+  sum.hits += part.hits;
+  sum.admissions += part.admissions;
+  sum.evictions += part.evictions;
+  sum.bytes_read += part.bytes_read;
+  sum.bytes_written += part.bytes_written;
+  sum.errors += part.errors;
+  sum.admitting = sum.admitting && part.admitting;
+  return sum;
+}
+
+StoreStats& operator+=(StoreStats& sum, const StoreStats& part) {
+  sum.lookups += part.lookups;
+  sum.lookup_keys += part.lookup_keys;
+  sum.lookup_hits += part.lookup_hits;
+  sum.gets += part.gets;
+  sum.get_misses += part.get_misses;
+  sum.puts += part.puts;
+  sum.put_duplicates += part.put_duplicates;
+  sum.put_rejected += part.put_rejected;
+  sum.pinned_objects += part.pinned_objects;
+  sum.active_leases += part.active_leases;
+  for (const TierStats& t : part.tiers) {
+    auto it = std::find_if(sum.tiers.begin(), sum.tiers.end(), [&](const TierStats& x) { return x.tier == t.tier; });
+    if (it == sum.tiers.end()) sum.tiers.push_back(t);
+    else *it += t;
+  }
+  return sum;
 }
 
 // ---- WriteHandle

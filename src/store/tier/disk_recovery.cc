@@ -41,7 +41,7 @@ Status DiskTier::Recover() {
     auto it = s.map.find(k);
     if (it != s.map.end() && it->second.region->own && it->second.seq < seq) {
       s.map.erase(it);
-      objects_.fetch_sub(1, std::memory_order_relaxed);
+      counters_.objects.fetch_sub(1, std::memory_order_relaxed);
     }
   }
   if (options_.shared) {
@@ -61,7 +61,7 @@ Status DiskTier::Recover() {
       (void)env_->Delete(r->path);
     }
   }
-  recovered_.store(objects_.load());
+  recovered_.store(counters_.objects.load());
   // The unsealed region of a crashed run is appended to from its last good record. What it holds
   // was written with O_DIRECT but perhaps never synced: sync it before anything new lands behind
   // it, so the records recovered now survive a power cut like the ones written from here on.
@@ -181,7 +181,7 @@ void DiskTier::IndexRecords(const std::shared_ptr<Region>& region, const std::ve
     ++added;
     keys.push_back(k);
   }
-  objects_.fetch_add(added, std::memory_order_relaxed);
+  counters_.objects.fetch_add(added, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(regions_mu_);
   std::vector<IndexKey>& all = region_keys_[region.get()];
   all.insert(all.end(), keys.begin(), keys.end());
@@ -201,7 +201,7 @@ uint64_t DiskTier::DropRegionEntries(const std::shared_ptr<Region>& region, std:
       if (dropped_keys) dropped_keys->push_back(k);
     }
   }
-  objects_.fetch_sub(dropped, std::memory_order_relaxed);
+  counters_.objects.fetch_sub(dropped, std::memory_order_relaxed);
   region_keys_.erase(it);
   return dropped;
 }

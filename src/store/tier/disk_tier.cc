@@ -355,7 +355,7 @@ Status DiskTier::Remove(const NamespaceId& ns, const BlockKey& key) {
       parent = it->second.parent;
       geometry = it->second.geometry;
       s.map.erase(it);
-      objects_.fetch_sub(1, std::memory_order_relaxed);
+      counters_.objects.fetch_sub(1, std::memory_order_relaxed);
       found = true;
     }
   }
@@ -410,13 +410,7 @@ TierStats DiskTier::Stats() const {
     std::lock_guard<std::mutex> lock(regions_mu_);
     s.used_bytes = own_.size() * options_.region_bytes;
   }
-  s.objects = objects_.load(std::memory_order_relaxed);
-  s.hits = hits_.load(std::memory_order_relaxed);
-  s.admissions = admissions_.load(std::memory_order_relaxed);
-  s.evictions = evictions_.load(std::memory_order_relaxed);
-  s.bytes_read = bytes_read_.load(std::memory_order_relaxed);
-  s.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-  s.errors = errors_.load(std::memory_order_relaxed);
+  counters_.SnapshotInto(&s);
   s.admitting = admitting_.load();
   return s;
 }

@@ -69,6 +69,7 @@
 #include "store/tier/region_format.h"
 #include "store/tier/staging_ring.h"
 #include "tw/result.h"
+#include "store/tier/tier_counters.h"
 #include "tw/store.h"
 
 namespace tw {
@@ -300,7 +301,7 @@ class DiskTier {
   uint64_t max_regions_ = 0;
 
   std::array<Shard, kShards> shards_;
-  std::atomic<uint64_t> objects_{0};
+  TierCounters counters_;
 
   mutable std::mutex regions_mu_;
   std::vector<std::shared_ptr<Region>> own_;                        // GUARDED_BY(regions_mu_)
@@ -334,8 +335,7 @@ class DiskTier {
   std::thread sealer_;
 
   std::atomic<bool> admitting_{true};
-  std::atomic<uint64_t> hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0}, errors_{0},
-      dropped_{0}, corrupt_{0}, read_errors_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0}, borrowed_{0};
+  std::atomic<uint64_t> dropped_{0}, corrupt_{0}, read_errors_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0}, borrowed_{0};
   double recovery_s_ = 0;
 };
 

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "store/tier/disk_tier.h"
+#include "store/tier/io_gather.h"
 
 namespace tw {
 namespace {
@@ -156,7 +157,7 @@ void DiskTier::StreamRecords() {
     if (!fits(*first)) {
       Status s = EnsureActive(first->meta.record_bytes());
       if (!s.ok()) {
-        errors_.fetch_add(1, std::memory_order_relaxed);
+        counters_.errors.fetch_add(1, std::memory_order_relaxed);
         dropped_.fetch_add(1, std::memory_order_relaxed);
         Release(first);
         StopAdmitting(s);
@@ -203,8 +204,7 @@ void DiskTier::StreamRecords() {
       return true;
     };
     // Each op's pieces, kept until the stream ends (an op's iovecs point into them).
-    std::deque<std::vector<std::span<std::byte>>> op_pieces;
-    constexpr size_t kMaxPieces = 64;
+    std::deque<IoGather> gathers;
     auto next = [&](IoOp* op) -> bool {
       // Find bytes to write: the rest of planned[cur], else the next queued record that fits.
       while (cur < planned.size() && cur_done == planned[cur].p->meta.record_bytes()) {
@@ -219,28 +219,24 @@ void DiskTier::StreamRecords() {
       // pieces (a borrowed record's header from the ring, its payload from DRAM pages) and running
       // on into the following queued records. Pieces adjacent in memory merge, so copied records
       // coalesce in the ring into one plain (registered-buffer) write.
-      std::vector<std::span<std::byte>>& v = op_pieces.emplace_back();
+      IoGather& gather = gathers.emplace_back(options_.io_bytes);
       op->kind = IoOp::Kind::kWrite;
       op->offset = planned[cur].p->meta.offset + cur_done;
-      op->length = 0;
       const size_t first_rec = cur;
       ++planned[cur].ops_left;
       for (;;) {
         const Pending& q = *planned[cur].p;
         const std::span<const std::byte> piece = q.pieces[cur_piece];
-        const uint64_t n = std::min(options_.io_bytes - op->length, piece.size() - piece_off);
         // The tier only ever writes from these bytes; IoOp is shared with reads, hence not const.
         std::byte* at = const_cast<std::byte*>(piece.data()) + piece_off;
-        if (!v.empty() && v.back().data() + v.back().size() == at) v.back() = {v.back().data(), v.back().size() + n};
-        else v.emplace_back(at, n);
-        op->length += n;
+        const uint64_t n = gather.Take(at, piece.size() - piece_off);
         cur_done += n;
         piece_off += n;
         if (piece_off == piece.size()) {
           ++cur_piece;
           piece_off = 0;
         }
-        if (op->length == options_.io_bytes || v.size() == kMaxPieces) break;
+        if (gather.full()) break;
         if (cur_piece < q.pieces.size()) continue;
         if (cur + 1 >= planned.size() && !pull()) break;
         planned[cur].planned_all = true;
@@ -250,13 +246,7 @@ void DiskTier::StreamRecords() {
         piece_off = 0;
         ++planned[cur].ops_left;
       }
-      if (v.size() == 1) {
-        op->data = v[0].data();
-        op->pieces = {};
-      } else {
-        op->data = nullptr;
-        op->pieces = v;
-      }
+      gather.Fill(op);
       op_records.emplace_back(first_rec, cur);
       return true;
     };
@@ -279,7 +269,7 @@ void DiskTier::StreamRecords() {
     if (first_live > 0 && !active_.unsynced_since_ns) active_.unsynced_since_ns = MonotonicNanos();
     if (!s.ok()) {
       // Records not fully written are never indexed and never listed in the footer.
-      errors_.fetch_add(1, std::memory_order_relaxed);
+      counters_.errors.fetch_add(1, std::memory_order_relaxed);
       std::vector<RecordMeta> kept;
       size_t lost = 0;
       for (size_t j = first_live; j < planned.size(); ++j) lost += !planned[j].done;
@@ -296,7 +286,7 @@ void DiskTier::StreamRecords() {
     }
     for (size_t j = first_live; j < planned.size(); ++j) Release(planned[j].p);
     planned.clear();
-    op_pieces.clear();
+    gathers.clear();
   }
 }
 
@@ -351,7 +341,7 @@ void DiskTier::Readmit(const std::shared_ptr<Region>& victim) {
 
 // Makes a fully written record visible in the index.
 void DiskTier::Publish(const Pending& p) {
-  bytes_written_.fetch_add(p.meta.record_bytes(), std::memory_order_relaxed);
+  counters_.bytes_written.fetch_add(p.meta.record_bytes(), std::memory_order_relaxed);
   if (p.meta.type != RecordType::kObject) return;
   const IndexKey k{p.meta.ns, p.meta.key};
   std::lock_guard<std::mutex> lock(regions_mu_);
@@ -362,8 +352,8 @@ void DiskTier::Publish(const Pending& p) {
   Entry e{active_.region, p.meta.offset, p.meta.payload_bytes, p.meta.payload_checksum, p.meta.seq,
           p.expires_at_ms, p.meta.parent, p.meta.geometry};
   if (s.map.emplace(k, std::move(e)).second) {
-    objects_.fetch_add(1, std::memory_order_relaxed);
-    admissions_.fetch_add(1, std::memory_order_relaxed);
+    counters_.objects.fetch_add(1, std::memory_order_relaxed);
+    counters_.admissions.fetch_add(1, std::memory_order_relaxed);
     region_keys_[active_.region.get()].push_back(k);
   }
 }
@@ -398,7 +388,7 @@ void DiskTier::SyncActiveIfDue() {
   if (!due_ns || MonotonicNanos() < due_ns) return;
   active_.unsynced_since_ns = 0;
   if (Status s = active_.region->file->Sync(); !s.ok()) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
+    counters_.errors.fetch_add(1, std::memory_order_relaxed);
     StopAdmitting(s);
   }
 }
@@ -439,7 +429,7 @@ void DiskTier::SealerLoop() {
     lock.unlock();
     Status s = SealRegion(job);
     if (!s.ok()) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
+      counters_.errors.fetch_add(1, std::memory_order_relaxed);
       StopAdmitting(s);
     }
     lock.lock();
@@ -494,7 +484,7 @@ Result<std::shared_ptr<Region>> DiskTier::NextRegion() {
       regions_mu_.unlock();
       Readmit(old);
       regions_mu_.lock();
-      evictions_.fetch_add(DropRegionEntries(old, options_.on_evict ? &evicted : nullptr), std::memory_order_relaxed);
+      counters_.evictions.fetch_add(DropRegionEntries(old, options_.on_evict ? &evicted : nullptr), std::memory_order_relaxed);
       reclaimed_.fetch_add(1, std::memory_order_relaxed);
       region->seq = old->seq;
       region->path = old->path;

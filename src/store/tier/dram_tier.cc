@@ -123,7 +123,7 @@ bool DramTier::Publish(std::shared_ptr<DramObject> obj) {
       return false;  // objects are immutable: the first copy wins
     }
     UnlinkLocked(existing);  // an expired copy is a miss; the fresh one replaces it
-    evictions_.fetch_add(1, std::memory_order_relaxed);
+    counters_.evictions.fetch_add(1, std::memory_order_relaxed);
   }
   {
     Shard& s = ShardOf(k);
@@ -138,9 +138,9 @@ bool DramTier::Publish(std::shared_ptr<DramObject> obj) {
   const uint64_t fingerprint = obj->key.Prefix64();
   policy_->OnInsertWithHint(obj->slot, parent, PolicyHint{fingerprint ? fingerprint : 1, PolicyHint::kUnknown});
   if (obj->expires_at_ms) deadlines_.emplace(obj->expires_at_ms, obj->slot, obj.get());
-  objects_.fetch_add(1, std::memory_order_relaxed);
-  admissions_.fetch_add(1, std::memory_order_relaxed);
-  bytes_written_.fetch_add(obj->size_bytes, std::memory_order_relaxed);
+  counters_.objects.fetch_add(1, std::memory_order_relaxed);
+  counters_.admissions.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytes_written.fetch_add(obj->size_bytes, std::memory_order_relaxed);
   return true;
 }
 
@@ -201,7 +201,7 @@ void DramTier::UnlinkLocked(const std::shared_ptr<DramObject>& obj) {
   free_slots_.push_back(obj->slot);
   obj->slot = kNoEntry;
   tenant_bytes_[obj->tenant] -= obj->pages.size() * memory_->page_bytes();
-  objects_.fetch_sub(1, std::memory_order_relaxed);
+  counters_.objects.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool DramTier::EvictOneLocked(const std::function<bool(const DramObject&)>& extra,
@@ -228,7 +228,7 @@ bool DramTier::EvictOneLocked(const std::function<bool(const DramObject&)>& extr
   if (victim == kNoEntry) return false;
   std::shared_ptr<DramObject> obj = slots_[victim];
   UnlinkLocked(obj);
-  evictions_.fetch_add(1, std::memory_order_relaxed);
+  counters_.evictions.fetch_add(1, std::memory_order_relaxed);
   evicted->push_back(std::move(obj));
   return true;
 }
@@ -253,12 +253,7 @@ TierStats DramTier::Stats() const {
   s.tier = Tier::kDram;
   s.capacity_bytes = memory_->arena().size_bytes();
   s.used_bytes = uint64_t{memory_->allocator().total_pages() - memory_->allocator().free_pages()} * memory_->page_bytes();
-  s.objects = objects_.load(std::memory_order_relaxed);
-  s.hits = hits_.load(std::memory_order_relaxed);
-  s.admissions = admissions_.load(std::memory_order_relaxed);
-  s.evictions = evictions_.load(std::memory_order_relaxed);
-  s.bytes_read = bytes_read_.load(std::memory_order_relaxed);
-  s.bytes_written = bytes_written_.load(std::memory_order_relaxed);
+  counters_.SnapshotInto(&s);
   return s;
 }
 

@@ -34,6 +34,7 @@
 #include "store/tier/dram_object.h"
 #include "tw/policy.h"
 #include "tw/result.h"
+#include "store/tier/tier_counters.h"
 #include "tw/store.h"
 
 namespace tw {
@@ -97,8 +98,8 @@ class DramTier {
 
   // Counters the store bumps for reads it serves from this tier.
   void CountRead(uint64_t bytes) {
-    hits_.fetch_add(1, std::memory_order_relaxed);
-    bytes_read_.fetch_add(bytes, std::memory_order_relaxed);
+    counters_.hits.fetch_add(1, std::memory_order_relaxed);
+    counters_.bytes_read.fetch_add(bytes, std::memory_order_relaxed);
   }
 
  private:
@@ -145,7 +146,7 @@ class DramTier {
   using Deadline = std::tuple<uint64_t, EntryId, const DramObject*>;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
 
-  std::atomic<uint64_t> objects_{0}, hits_{0}, admissions_{0}, evictions_{0}, bytes_read_{0}, bytes_written_{0};
+  TierCounters counters_;
 };
 
 }  // namespace tw
