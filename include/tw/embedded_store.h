@@ -15,9 +15,6 @@
 
 namespace tw {
 
-class Clock;  // src/common/clock.h; tests inject a manual clock
-class Env;    // src/common/env/env.h; tests inject I/O faults
-
 struct EmbeddedStoreOptions {
   // DRAM tier: one arena of this many bytes, reserved and pre-faulted at open.
   uint64_t dram_capacity_bytes = 1ull << 30;
@@ -33,8 +30,6 @@ struct EmbeddedStoreOptions {
   EvictionPolicyKind eviction = EvictionPolicyKind::kChainReuse;
   // Per-tenant byte quotas over all tiers' DRAM use; a tenant not listed is unlimited.
   std::map<std::string, uint64_t> tenant_quota_bytes;
-  // Time source for TTLs and leases; nullptr means the steady clock. Not owned.
-  Clock* clock = nullptr;
 
   // Disk tier: a region log in this directory (local NVMe or a shared filesystem). Empty: no disk tier.
   std::string disk_dir;
@@ -60,8 +55,6 @@ struct EmbeddedStoreOptions {
   // cut takes at most this interval's objects (a process crash takes none). 0: only when a region
   // is sealed (full, or on FlushDisk/close).
   uint64_t disk_sync_interval_ms = 1000;
-  // The file and I/O seam; nullptr means POSIX. Not owned.
-  Env* disk_env = nullptr;
 
   // Tier changes the store makes by itself (Put and Remove are the caller's own and not reported):
   // kEvicted{kDram} when DRAM drops an object to make room, then kStored{kDisk} if the disk tier took

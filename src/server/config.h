@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "net/frame.h"
+#include "store/store_seams.h"
 #include "tw/embedded_store.h"
 #include "tw/result.h"
 

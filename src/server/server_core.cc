@@ -4,6 +4,7 @@
 
 #include "common/logging.h"
 #include "net/payload_checksum.h"
+#include "store/store_seams.h"
 
 namespace tw::server {
 
@@ -87,12 +88,11 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
                         ResolveDiskCapacity(config.disk_capacity_bytes, options.disk_region_bytes, options.disk_dir, space));
     options.disk_admission = ParseDiskAdmission(config.disk_admission).value();  // checked by the config parser
     options.disk_sync_interval_ms = config.disk_sync_interval_ms;
-    options.disk_env = config.disk_env;
   }
   // Evictions and demotions reach subscribers as events. The store is destroyed first (~ServerCore),
   // so the listener never outlives what it touches.
   options.on_event = [c = core.get()](const StoreEvent& e) { c->OnStoreEvent(e); };
-  TW_ASSIGN_OR_RETURN(core->store_, EmbeddedStore::Open(options));
+  TW_ASSIGN_OR_RETURN(core->store_, OpenEmbeddedStore(options, StoreSeams{.disk_env = config.disk_env}));
   core->arena_ = core->store_->arena();
   return core;
 }

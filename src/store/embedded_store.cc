@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/env/env.h"
 #include "common/segments.h"
+#include "store/store_seams.h"
 #include "store/tier/disk_tier.h"
 #include "store/tier/dram_tier.h"
 
@@ -541,6 +542,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
 }  // namespace
 
 Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const EmbeddedStoreOptions& options) {
+  return OpenEmbeddedStore(options, StoreSeams{});
+}
+
+Result<std::unique_ptr<EmbeddedStore>> OpenEmbeddedStore(const EmbeddedStoreOptions& options, const StoreSeams& seams) {
   DramTierOptions dram;
   dram.capacity_bytes = options.dram_capacity_bytes;
   dram.page_bytes = options.page_bytes;
@@ -548,7 +553,7 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const EmbeddedStoreOp
   dram.shareable = options.shareable_arena;
   dram.prefault = options.prefault;
   dram.policy = options.eviction;
-  dram.clock = options.clock;
+  dram.clock = seams.clock;
   std::unique_ptr<DiskTier> disk;
   if (!options.disk_dir.empty()) {
     DiskTierOptions d;
@@ -566,8 +571,8 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(const EmbeddedStoreOp
     d.shared = options.disk_shared;
     d.discover_interval_ms = options.disk_discover_interval_ms;
     d.sync_interval_ms = options.disk_sync_interval_ms;
-    d.env = options.disk_env;
-    d.clock = options.clock;
+    d.env = seams.disk_env;
+    d.clock = seams.clock;
     if (options.on_event) {
       d.on_evict = [listener = options.on_event](const NamespaceId& ns, const BlockKey& key) {
         listener(StoreEvent{StoreEvent::Kind::kEvicted, ns, key, Tier::kDisk});

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "common/clock.h"
+#include "store/store_seams.h"
 #include "store/store_test_util.h"
 #include "tw/embedded_store.h"
 
@@ -21,9 +22,8 @@ class EmbeddedStoreTest : public ::testing::Test {
     EmbeddedStoreOptions o;
     o.dram_capacity_bytes = capacity;
     o.page_bytes = 4096;
-    o.clock = &clock_;
     o.tenant_quota_bytes = std::move(quotas);
-    auto s = EmbeddedStore::Open(o);
+    auto s = OpenEmbeddedStore(o, StoreSeams{.clock = &clock_});
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
     nspace_ = SmallNamespace();
