@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "store/eviction/chain_links.h"
 #include "store/eviction/policy.h"
 
 namespace tw {
@@ -86,16 +87,12 @@ class ChainHitDensityPolicy final : public EvictionPolicy {
     if (n.fingerprint != 0) ComeBackFromGhost(&n);
     if (parent != kNoEntry) {
       TW_CHECK(parent < nodes_.size() && nodes_[parent].resident);
-      Node& p = nodes_[parent];
-      n.parent = parent;
+      const Node& p = nodes_[parent];
       n.level = p.level + (p.last_op_was_read ? 1 : 0);
       n.depth = p.depth < UINT16_MAX ? p.depth + 1 : p.depth;
-      n.next_sibling = p.first_child;
-      if (p.first_child != kNoEntry) nodes_[p.first_child].prev_sibling = id;
-      Reorder(parent, [&] {
-        p.first_child = id;
-        p.tail = false;
-      });
+      chain_links::Link(
+          nodes_, id, parent, [this](EntryId e, const auto& change) { Reorder(e, change); },
+          [](Node& linked) { linked.tail = false; });  // a request went past the parent
     }
     n.reuse_class = ReuseClass(n);
     n.priority = Priority(n);
@@ -130,23 +127,7 @@ class ChainHitDensityPolicy final : public EvictionPolicy {
       if (n.fingerprint != 0) RememberInGhost(n);
     }
     cold_tails_ = TailsAreCold();
-    for (EntryId c = n.first_child; c != kNoEntry;) {
-      EntryId next = nodes_[c].next_sibling;
-      Reorder(c, [&] {
-        nodes_[c].parent = kNoEntry;
-        nodes_[c].orphan = true;
-        nodes_[c].prev_sibling = nodes_[c].next_sibling = kNoEntry;
-      });
-      c = next;
-    }
-    if (n.parent != kNoEntry) {
-      Node& p = nodes_[n.parent];
-      Reorder(n.parent, [&] {
-        if (n.prev_sibling != kNoEntry) nodes_[n.prev_sibling].next_sibling = n.next_sibling;
-        else p.first_child = n.next_sibling;
-        if (n.next_sibling != kNoEntry) nodes_[n.next_sibling].prev_sibling = n.prev_sibling;
-      });
-    }
+    chain_links::Unlink(nodes_, id, [this](EntryId e, const auto& change) { Reorder(e, change); });
     n = Node{};
   }
 

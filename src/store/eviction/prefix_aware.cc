@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "store/eviction/chain_links.h"
 #include "store/eviction/policy.h"
 
 namespace tw {
@@ -26,12 +27,8 @@ class PrefixAwarePolicy final : public EvictionPolicy {
     n.last_use = ++tick_;
     if (parent != kNoEntry) {
       TW_CHECK(parent < nodes_.size() && nodes_[parent].resident);
-      n.parent = parent;
-      // Link as the parent's first child; the parent stops being a leaf.
-      Node& p = nodes_[parent];
-      n.next_sibling = p.first_child;
-      if (p.first_child != kNoEntry) nodes_[p.first_child].prev_sibling = id;
-      Reorder(parent, [&] { p.first_child = id; });
+      // The parent stops being a leaf.
+      chain_links::Link(nodes_, id, parent, [this](EntryId e, const auto& change) { Reorder(e, change); }, [](Node&) {});
     }
     order_.insert(KeyOf(id));
   }
@@ -45,24 +42,7 @@ class PrefixAwarePolicy final : public EvictionPolicy {
     TW_CHECK(id < nodes_.size() && nodes_[id].resident);
     Node& n = nodes_[id];
     order_.erase(KeyOf(id));
-    // Children become orphans: unreachable by Lookup, so first in line.
-    for (EntryId c = n.first_child; c != kNoEntry;) {
-      EntryId next = nodes_[c].next_sibling;
-      Reorder(c, [&] {
-        nodes_[c].parent = kNoEntry;
-        nodes_[c].orphan = true;
-        nodes_[c].prev_sibling = nodes_[c].next_sibling = kNoEntry;
-      });
-      c = next;
-    }
-    if (n.parent != kNoEntry) {
-      Node& p = nodes_[n.parent];
-      Reorder(n.parent, [&] {
-        if (n.prev_sibling != kNoEntry) nodes_[n.prev_sibling].next_sibling = n.next_sibling;
-        else p.first_child = n.next_sibling;
-        if (n.next_sibling != kNoEntry) nodes_[n.next_sibling].prev_sibling = n.prev_sibling;
-      });
-    }
+    chain_links::Unlink(nodes_, id, [this](EntryId e, const auto& change) { Reorder(e, change); });  // children become orphans, first in line
     n = Node{};
   }
 
