@@ -174,12 +174,12 @@ def disk_hit(src, src_ns, model, ids_cpu, keys, n_blocks, root, mode):
     need = n_blocks * obj
     region = 256 << 20
     # 7 objects of 32 MiB fit a 256 MiB region (records have headers): half again as much room, never evicting.
-    disk = dict(disk_dir=d, disk_bytes=(need * 3 // 2 // region + 4) * region, disk_region_bytes=region,
+    disk = dict(disk_dir=d, disk_capacity_bytes=(need * 3 // 2 // region + 4) * region, disk_region_bytes=region,
                 page_bytes=2 << 20)
 
     # 1. Write-through into a writer store (small DRAM: what it evicts is already queued for disk).
     t0 = time.perf_counter()
-    w = tw.open(dram_bytes=2 << 30, prefault=False, disk_admission="write_through",
+    w = tw.open(dram_capacity_bytes=2 << 30, prefault=False, disk_admission="write_through",
                 disk_write_queue_bytes=1 << 30, disk_enqueue_wait_ms=120000, **disk)
     wh_w = Warehouse(w, model, model_id="bench/llama-3-8b-shape", block_tokens=256, register=False)
     parent = None
@@ -198,7 +198,7 @@ def disk_hit(src, src_ns, model, ids_cpu, keys, n_blocks, root, mode):
 
     # 2. A fresh store on the same directory: DRAM cold, everything on disk.
     t0 = time.perf_counter()
-    r = tw.open(dram_bytes=need + (1 << 30), **disk)
+    r = tw.open(dram_capacity_bytes=need + (1 << 30), **disk)
     twg.register_arena(r)
     wh_r = Warehouse(r, model, model_id="bench/llama-3-8b-shape", block_tokens=256, mode=mode, register=False)
     out["reopen_s"] = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-// tokenwarehouse._native: Store, Namespace, ReadView and async loads over tw::Store.
+// tokenwarehouse._native: Store, Namespace, ReadHandle, WriteHandle and async loads over tw::Store.
 //
 // The GIL is released around every copy and lookup, so engine threads overlap warehouse work with
 // Python. Misses are None / False, never exceptions; every other failure raises the exception class
@@ -116,9 +116,9 @@ pyb::dict StatsToPy(const StoreStats& s) {
 
 // A zero-copy read under a lease: segments() are read-only views of the object's memory, valid until
 // release() (or the end of a `with` block).
-class ReadView {
+class PyReadHandle {
  public:
-  ReadView(std::shared_ptr<PyStore> store, ReadHandle h) : store_(std::move(store)), handle_(std::move(h)) {}
+  PyReadHandle(std::shared_ptr<PyStore> store, ReadHandle h) : store_(std::move(store)), handle_(std::move(h)) {}
   pyb::list Segments() {
     if (!handle_.open()) throw pyb::value_error("the read view was released");
     pyb::list out;
@@ -144,9 +144,9 @@ class ReadView {
 // A zero-copy write: segments() are writable views of the reserved object's memory; commit()
 // publishes it, abort() (or garbage collection) drops it. If the key was already present there are
 // no segments and commit() is a no-op.
-class WriteView {
+class PyWriteHandle {
  public:
-  WriteView(std::shared_ptr<PyStore> store, WriteHandle h) : store_(std::move(store)), handle_(std::move(h)) {}
+  PyWriteHandle(std::shared_ptr<PyStore> store, WriteHandle h) : store_(std::move(store)), handle_(std::move(h)) {}
   pyb::list Segments() {
     if (!handle_.open()) throw pyb::value_error("the write view was committed or aborted");
     pyb::list out;
@@ -328,19 +328,19 @@ void BindStore(pyb::module_& m) {
         return "<tokenwarehouse.Namespace " + n.nspace.model_id + " " + n.nspace.geometry.ToString() + ">";
       });
 
-  pyb::class_<ReadView>(m, "ReadView", "Zero-copy read of one object under a lease; release() ends it.")
-      .def("segments", &ReadView::Segments, "Read-only memoryviews of the object's memory, in layout order.")
-      .def_property_readonly("nbytes", &ReadView::nbytes)
-      .def("release", &ReadView::Release)
+  pyb::class_<PyReadHandle>(m, "ReadHandle", "Zero-copy read of one object under a lease; release() ends it.")
+      .def("segments", &PyReadHandle::Segments, "Read-only memoryviews of the object's memory, in layout order.")
+      .def_property_readonly("nbytes", &PyReadHandle::nbytes)
+      .def("release", &PyReadHandle::Release)
       .def("__enter__", [](pyb::object self) { return self; })
-      .def("__exit__", [](ReadView& v, pyb::args) { v.Release(); });
+      .def("__exit__", [](PyReadHandle& v, pyb::args) { v.Release(); });
 
-  pyb::class_<WriteView>(m, "WriteView", "Zero-copy write of one object; commit() publishes it.")
-      .def("segments", &WriteView::Segments, "Writable memoryviews of the reserved memory, in layout order.")
-      .def_property_readonly("present", &WriteView::present, "True if the key was already stored (nothing to write).")
-      .def("write", &WriteView::Write, pyb::arg("offset"), pyb::arg("data"))
-      .def("commit", &WriteView::Commit)
-      .def("abort", &WriteView::Abort);
+  pyb::class_<PyWriteHandle>(m, "WriteHandle", "Zero-copy write of one object; commit() publishes it.")
+      .def("segments", &PyWriteHandle::Segments, "Writable memoryviews of the reserved memory, in layout order.")
+      .def_property_readonly("present", &PyWriteHandle::present, "True if the key was already stored (nothing to write).")
+      .def("write", &PyWriteHandle::Write, pyb::arg("offset"), pyb::arg("data"))
+      .def("commit", &PyWriteHandle::Commit)
+      .def("abort", &PyWriteHandle::Abort);
 
   pyb::class_<GetFuture>(m, "GetFuture", "An asynchronous batch of gets; wait() returns one bool per key.")
       .def("done", &GetFuture::done)
@@ -485,7 +485,7 @@ void BindStore(pyb::module_& m) {
                h = s->store->Reserve(ns.id, ref);
              }
              ThrowIfError(h.status());
-             return WriteView(s, std::move(h).value());
+             return PyWriteHandle(s, std::move(h).value());
            },
            pyb::arg("ns"), pyb::arg("key"), pyb::arg("parent"),
            "Reserves an object's memory for a zero-copy write (parent None = the root); same errors as put.")
@@ -499,7 +499,7 @@ void BindStore(pyb::module_& m) {
              }
              if (h.status().IsNotFound()) return pyb::none();
              ThrowIfError(h.status());
-             return pyb::cast(ReadView(s, std::move(h).value()));
+             return pyb::cast(PyReadHandle(s, std::move(h).value()));
            },
            pyb::arg("ns"), pyb::arg("key"), pyb::arg("lease_ms") = 30000)
       .def("pin",

@@ -7,7 +7,7 @@ import pytest
 
 import tokenwarehouse as tw
 
-DISK = dict(disk_bytes=8 << 20, disk_region_bytes=1 << 20)
+DISK = dict(disk_capacity_bytes=8 << 20, disk_region_bytes=1 << 20)
 
 
 def make_ns(store):
@@ -32,7 +32,7 @@ def disk_stats(store):
 
 
 def test_write_through_survives_a_reopen(tmp_path):
-    store = tw.open(dram_bytes=16 << 20, page_bytes=4096, disk_dir=str(tmp_path), disk_admission="write_through",
+    store = tw.open(dram_capacity_bytes=16 << 20, page_bytes=4096, disk_dir=str(tmp_path), disk_admission="write_through",
                     **DISK)
     ns = make_ns(store)
     keys, objs = chain(store, ns, 8)
@@ -40,11 +40,11 @@ def test_write_through_survives_a_reopen(tmp_path):
     store.flush_disk()
     assert disk_stats(store)["objects"] == 8
     with pytest.raises(tw.UnavailableError):  # one store per directory and owner
-        tw.open(dram_bytes=1 << 20, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
+        tw.open(dram_capacity_bytes=1 << 20, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
     del store, ns
     gc.collect()  # the directory's lock goes with the store
 
-    again = tw.open(dram_bytes=16 << 20, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
+    again = tw.open(dram_capacity_bytes=16 << 20, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
     ns = make_ns(again)
     assert again.lookup(ns, keys) == (8, ["disk"] * 8)  # DRAM is cold: everything is on disk
     for k, o in zip(keys, objs):
@@ -55,7 +55,7 @@ def test_write_through_survives_a_reopen(tmp_path):
 
 def test_on_evict_demotes_what_dram_cannot_hold(tmp_path):
     # 16 objects of 256 bytes in a 16 KiB arena of 4 KiB pages (one object a page): at most 4 stay in DRAM.
-    store = tw.open(dram_bytes=4 * 4096, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
+    store = tw.open(dram_capacity_bytes=4 * 4096, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
     ns = make_ns(store)
     keys, objs = chain(store, ns, 16)
     store.flush_disk()
@@ -65,7 +65,7 @@ def test_on_evict_demotes_what_dram_cannot_hold(tmp_path):
         np.testing.assert_array_equal(store.get(ns, k), o)
     del store, ns
     gc.collect()
-    again = tw.open(dram_bytes=4 * 4096, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
+    again = tw.open(dram_capacity_bytes=4 * 4096, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
     ns = make_ns(again)
     matched, tiers = again.lookup(ns, keys)
     # on_evict loses what was only in DRAM at close: the disk holds every object DRAM ever evicted.
@@ -75,14 +75,14 @@ def test_on_evict_demotes_what_dram_cannot_hold(tmp_path):
 
 
 def test_acquire_promotes_from_disk(tmp_path):
-    store = tw.open(dram_bytes=16 << 20, page_bytes=4096, disk_dir=str(tmp_path), disk_admission="write_through",
+    store = tw.open(dram_capacity_bytes=16 << 20, page_bytes=4096, disk_dir=str(tmp_path), disk_admission="write_through",
                     **DISK)
     ns = make_ns(store)
     keys, objs = chain(store, ns, 2)
     store.flush_disk()
     del store, ns
     gc.collect()
-    again = tw.open(dram_bytes=16 << 20, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
+    again = tw.open(dram_capacity_bytes=16 << 20, page_bytes=4096, disk_dir=str(tmp_path), **DISK)
     ns = make_ns(again)
     with again.acquire(ns, keys[1]) as r:  # the zero-copy read the GPU path uses
         got = b"".join(bytes(s) for s in r.segments())
@@ -91,9 +91,9 @@ def test_acquire_promotes_from_disk(tmp_path):
 
 def test_disk_options_are_checked(tmp_path):
     with pytest.raises(tw.InvalidArgumentError):
-        tw.open(dram_bytes=1 << 20, disk_dir=str(tmp_path), disk_admission="sometimes")
-    with pytest.raises(TypeError):
-        tw.open(dram_bytes=1 << 20, dram_capacity_bytes=1 << 20)
-    store = tw.open(dram_bytes=1 << 20, page_bytes=4096)  # no disk tier: flush_disk is a no-op
+        tw.open(dram_capacity_bytes=1 << 20, disk_dir=str(tmp_path), disk_admission="sometimes")
+    with pytest.raises(TypeError):  # one name per option, as in C++ (the short aliases are gone)
+        tw.open(dram_bytes=1 << 20)
+    store = tw.open(dram_capacity_bytes=1 << 20, page_bytes=4096)  # no disk tier: flush_disk is a no-op
     store.flush_disk()
     assert all(t["tier"] != "disk" for t in store.stats()["tiers"])

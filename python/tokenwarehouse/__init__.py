@@ -36,13 +36,10 @@ _native._set_error_classes(_BY_CODE)
 
 Store = _native.Store
 Namespace = _native.Namespace
-ReadView = _native.ReadView
-WriteView = _native.WriteView
+ReadHandle = _native.ReadHandle
+WriteHandle = _native.WriteHandle
 GetFuture = _native.GetFuture
 __version__ = _native.__version__
-
-
-_ALIASES = {"dram_bytes": "dram_capacity_bytes", "disk_bytes": "disk_capacity_bytes"}
 
 
 def open(url: str = "", **options) -> Store:  # noqa: A001 - the natural name, as in io.open
@@ -55,23 +52,18 @@ def open(url: str = "", **options) -> Store:  # noqa: A001 - the natural name, a
     loopback only), tls_ca_file (tws://: PEM certificates to trust; "" uses the system's store),
     io_timeout_ms. Embedded options are ignored for a daemon.
 
-    Embedded options: dram_capacity_bytes (alias dram_bytes), page_bytes, huge_pages, prefault; and
-    the disk tier, on when disk_dir is given: disk_dir, disk_capacity_bytes (alias disk_bytes),
+    Embedded options: dram_capacity_bytes, page_bytes, huge_pages, prefault; and
+    the disk tier, on when disk_dir is given: disk_dir, disk_capacity_bytes,
     disk_region_bytes, disk_admission ('on_evict', the default: objects go to disk when DRAM evicts
     them; 'write_through': every put is queued for disk too, so a restart finds it), disk_write_queue_bytes,
     disk_enqueue_wait_ms, disk_io_bytes, disk_io_depth, disk_owner, disk_shared. Reopening a store on the
     same disk_dir finds what an earlier one wrote (call store.flush_disk() before closing it).
     """
-    for alias, name in _ALIASES.items():
-        if alias in options:
-            if name in options:
-                raise TypeError(f"pass {alias} or {name}, not both")
-            options[name] = options.pop(alias)
     return Store(url, **options)
 
 
 __all__ = [
-    "open", "Store", "Namespace", "ReadView", "WriteView", "GetFuture", "TokenWarehouseError",
+    "open", "Store", "Namespace", "ReadHandle", "WriteHandle", "GetFuture", "TokenWarehouseError",
     "NotFoundError", "InvalidArgumentError", "ResourceExhaustedError", "UnavailableError",
     "DeadlineExceededError", "IOError_", "CorruptionError", "PermissionDeniedError",
     "UnauthenticatedError", "NotSupportedError", "InternalError", "FailedPreconditionError",

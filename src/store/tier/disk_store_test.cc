@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "common/env/fault_env.h"
+#include "store/store_seams.h"
 #include "store/tier/disk_test_util.h"
 #include "tw/embedded_store.h"
 #include "tw/namespace.h"
@@ -56,8 +57,8 @@ struct Fixture {
   std::vector<BlockRef> chain;
   uint64_t size = nspace.geometry.ObjectBytes();
 
-  explicit Fixture(const EmbeddedStoreOptions& o, size_t blocks = 40) {
-    auto s = EmbeddedStore::Open(o);
+  explicit Fixture(const EmbeddedStoreOptions& o, size_t blocks = 40, Env* disk_env = nullptr) {
+    auto s = OpenEmbeddedStore(o, StoreSeams{.disk_env = disk_env});
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     store = std::move(*s);
     ns = store->RegisterNamespace(nspace, {}).value();
@@ -209,9 +210,8 @@ TEST(DiskStore, WarmRestartServesFromDisk) {
 TEST(DiskStore, DramKeepsServingWhenDiskFails) {
   FaultInjectingEnv env(Env::Posix());
   EmbeddedStoreOptions o = Options(FreshDir("store_enospc"));
-  o.disk_env = &env;
   env.FailWrites(ENOSPC);
-  Fixture f(o);
+  Fixture f(o, 40, &env);
   f.PutAll();  // every demotion fails behind the caller; Puts still succeed
   (void)f.store->FlushDisk();
   EXPECT_GE(f.Disk().errors, 1u);
@@ -227,9 +227,8 @@ TEST(DiskStore, DramKeepsServingWhenDiskFails) {
 TEST(DiskStore, WhenTheDiskStopsAdmittingDramKeepsTheOnlyCopies) {
   FaultInjectingEnv env(Env::Posix());
   EmbeddedStoreOptions o = Options(FreshDir("store_only_copies"));
-  o.disk_env = &env;
   o.disk_admission = DiskAdmission::kWriteThrough;
-  Fixture f(o, 12);
+  Fixture f(o, 12, &env);
   for (size_t i = 0; i < 8; ++i) ASSERT_TRUE(f.store->Put(f.ns, f.chain[i], PayloadFor(f.chain[i].key, f.size)).ok());
   ASSERT_TRUE(f.store->FlushDisk().ok());  // blocks 0..7: in DRAM (full) and on disk
   env.FailWrites(ENOSPC);
@@ -253,8 +252,7 @@ TEST(DiskStore, WhenTheDiskStopsAdmittingDramKeepsTheOnlyCopies) {
 TEST(DiskStore, CorruptDiskObjectIsAMiss) {
   FaultInjectingEnv env(Env::Posix());
   EmbeddedStoreOptions o = Options(FreshDir("store_flip"));
-  o.disk_env = &env;
-  Fixture f(o);
+  Fixture f(o, 40, &env);
   f.PutAll();
   ASSERT_TRUE(f.store->FlushDisk().ok());
   env.FlipBitsInNextReads(1);
