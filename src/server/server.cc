@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/log_rate_limiter.h"
 #include "common/logging.h"
 #include "server/admin_http.h"
 #include "server/server_core.h"
@@ -145,11 +146,7 @@ class ServerImpl final : public Server {
       limit = "limits.max_connections_per_peer";
     }
     if (limit == nullptr) return true;
-    const uint64_t now = MonotonicNanos();
-    const uint64_t suppressed = refusals_unlogged_.fetch_add(1, std::memory_order_relaxed) + 1;
-    uint64_t last = last_refusal_log_ns_.load(std::memory_order_relaxed);
-    if (now - last >= 10'000'000'000ull && last_refusal_log_ns_.compare_exchange_strong(last, now)) {
-      refusals_unlogged_.fetch_sub(suppressed, std::memory_order_relaxed);
+    if (uint64_t suppressed = 0; refusal_log_.Allow(&suppressed)) {
       TW_LOG_WARN("refused a connection from {}: over {} ({} open; {} refusal(s) since the last such line)", peer,
                   limit, core_->metrics().connections_open.load(), suppressed);
     }
@@ -229,8 +226,7 @@ class ServerImpl final : public Server {
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> next_conn_{1};
-  std::atomic<uint64_t> last_refusal_log_ns_{0};
-  std::atomic<uint64_t> refusals_unlogged_{0};
+  LogRateLimiter refusal_log_{10'000};  // refused connections: one line per 10 s
   bool started_ = false;
   bool stopped_ = false;
   std::string tcp_address_, unix_path_;

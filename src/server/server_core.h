@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/log_rate_limiter.h"
 #include "net/messages.h"
 #include "server/write_budget.h"
 #include "server/auth.h"
@@ -108,6 +109,9 @@ class ServerCore {
 
   EmbeddedStore& store() { return *store_; }
   ServerMetrics& metrics() { return metrics_; }
+  // Requests refused with a close (bad frames, malformed metadata, requests before HELLO): logged
+  // with the peer, at most one line a second for the whole daemon.
+  LogRateLimiter& protocol_error_log() { return protocol_error_log_; }
 
   // Hook for subsystems outside the server (the cluster, src/cluster/cluster_node.h) to add to the
   // admin endpoints: extra Prometheus text for /metrics, a JSON value under "cluster" in /stats,
@@ -186,6 +190,7 @@ class ServerCore {
   const uint64_t arena_id_;
   Authenticator auth_;
   ServerMetrics metrics_;
+  LogRateLimiter protocol_error_log_{1000};
   WriteBudget budget_;  // before handles_: their charges point into it
   std::shared_ptr<const AdminExtension> admin_ext_;  // accessed only through atomic_load/store
   EventHub events_;

@@ -171,7 +171,7 @@ awaitable<void> Session::Run() {
     if (!request_op) {
       core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
       Status s = header.ok() ? Status::InvalidArgument("unknown request op " + std::to_string(h.type)) : header.status();
-      TW_LOG_INFO("connection {}: bad frame ({}); closing", conn_.id, s.ToString());
+      LogProtocolError("bad frame", s);
       net::MetaWriter w;
       w.Stat(s);
       h.type = header.ok() ? h.type & ~net::kResponseBit : 0;
@@ -189,6 +189,13 @@ awaitable<void> Session::Run() {
   Close();
   core_.CloseConnection(conn_);
   registry_.Remove(this, conn_.peer_address);
+}
+
+void Session::LogProtocolError(std::string_view what, const Status& status) {
+  if (uint64_t events = 0; core_.protocol_error_log().Allow(&events)) {
+    TW_LOG_WARN("connection {} ({}): {} ({}); closing. {} such close(s) in the daemon since the last such line",
+                conn_.id, conn_.peer, what, status.ToString(), events);
+  }
 }
 
 awaitable<bool> Session::Serve(const net::FrameHeader& h, std::string meta) {
@@ -212,7 +219,10 @@ awaitable<bool> Session::Serve(const net::FrameHeader& h, std::string meta) {
   } else {
     reply = core_.Handle(conn_, h, meta);
   }
-  if (!reply.status.ok() && reply.close) core_.metrics().malformed_frames.fetch_add(reply.status.IsCorruption(), std::memory_order_relaxed);
+  if (!reply.status.ok() && reply.close) {
+    core_.metrics().malformed_frames.fetch_add(reply.status.IsCorruption(), std::memory_order_relaxed);
+    LogProtocolError(std::string(net::OpName(op)) + " refused", reply.status);
+  }
   bool ok = true;
   if (!(h.flags & net::kFlagNoReply) || reply.close) ok = co_await SendReply(h, reply.meta, {}, 0, reply.attach_fd);
   core_.metrics().RecordRequest(op, reply.status, 0, 0, MonotonicNanos() - t0);
@@ -228,7 +238,10 @@ awaitable<bool> Session::ServeGet(const net::FrameHeader& h, std::string_view me
     plan = core_.PlanGet(conn_, meta);
   }
   const bool malformed = plan.status.IsCorruption();
-  if (malformed) core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
+  if (malformed) {
+    core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
+    LogProtocolError("GET refused", plan.status);
+  }
   bool ok = h.payload_bytes == 0 && co_await SendReply(h, plan.meta, plan.payload, plan.payload_bytes);
   plan.holds.clear();  // the bytes are in the socket: let the pages go
   core_.metrics().RecordRequest(net::Op::kGet, plan.status, 0, plan.payload_bytes, MonotonicNanos() - t0);
@@ -259,7 +272,10 @@ awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view me
     // A malformed request means the stream cannot be trusted: reply and close. A well-formed one
     // for a namespace the caller cannot use is refused after skipping its payload.
     const bool fatal = check.IsCorruption();
-    if (fatal) core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
+    if (fatal) {
+      core_.metrics().malformed_frames.fetch_add(1, std::memory_order_relaxed);
+      LogProtocolError("PUT refused", check);
+    }
     bool ok = fatal || co_await Discard(h.payload_bytes);
     ok = ok && co_await SendReply(h, w.str());
     core_.metrics().RecordRequest(net::Op::kPut, check, h.payload_bytes, 0, MonotonicNanos() - t0);

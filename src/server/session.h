@@ -58,6 +58,9 @@ class Session : public std::enable_shared_from_this<Session> {
   template <class F>
   asio::awaitable<std::invoke_result_t<F&>> OnStorePool(F fn);
   void Close();
+  // Logs a request refused with a close, with this connection's peer, through the daemon-wide
+  // limiter (ServerCore::protocol_error_log): a flood costs one line a second.
+  void LogProtocolError(std::string_view what, const Status& status);
   void SetDeadline(uint64_t timeout_ms);
   // The stream bytes go through: TLS or the plain socket. Both fill `ec`, never throw.
   asio::awaitable<void> ReadExactly(asio::mutable_buffer buffer, asio::error_code& ec);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <chrono>
 #include <random>
 #include <set>
 #include <thread>
@@ -492,6 +493,7 @@ TEST(Daemon, SurvivesMalformedFrames) {
   ASSERT_TRUE(d.ready()) << d.log();
   std::mt19937_64 rng(2024);
   int refused = 0;
+  const auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < 400; ++i) {
     int fd = RawConnect(d.tcp_port());
     ASSERT_GE(fd, 0) << "daemon stopped accepting after " << i << " malformed connections\n" << d.log();
@@ -523,6 +525,15 @@ TEST(Daemon, SurvivesMalformedFrames) {
   }
   EXPECT_GT(refused, 300);
   EXPECT_TRUE(d.alive());
+  // Each close is logged with its peer, but the flood costs at most a line a second (plus the
+  // first): the log says what happened without letting a hostile peer fill the disk.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const std::string log = d.log();
+  size_t lines = 0;
+  for (size_t at = log.find("since the last such line"); at != std::string::npos; at = log.find("since the last such line", at + 1)) ++lines;
+  EXPECT_GE(lines, 1u) << log;
+  EXPECT_LE(lines, static_cast<size_t>(seconds) + 2) << log;
+  EXPECT_NE(log.find("(tcp 127.0.0.1:"), std::string::npos) << "protocol errors are logged with the peer\n" << log;
   auto store = Open(d.tcp_url());
   ASSERT_TRUE(store);
   const Namespace n = SmallNamespace();
