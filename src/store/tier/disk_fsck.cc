@@ -76,7 +76,8 @@ Result<FsckReport> Fsck(const std::string& dir, const FsckOptions& options) {
       report.region_reports.push_back(std::move(r));
       continue;
     }
-    Result<RegionContents> c = ReadRegion(**file, /*scan_unsealed=*/true);
+    const RegionName named{r.owner, seq};
+    Result<RegionContents> c = ReadRegion(**file, /*scan_unsealed=*/true, &named);
     if (!c.ok() || c->header.owner != r.owner || c->header.seq != seq) {
       r.header_ok = false;
       r.problems.push_back(c.ok() ? "region header names another owner or number" : c.status().ToString());
@@ -87,6 +88,10 @@ Result<FsckReport> Fsck(const std::string& dir, const FsckOptions& options) {
     } else {
       r.sealed = c->sealed;
       r.records = c->records.size();
+      if (c->header_rebuilt) {
+        r.header_ok = false;
+        r.problems.push_back("region header corrupt; rebuilt from its first record (epoch and size)");
+      }
       std::vector<uint64_t> bad_offsets;
       std::vector<RecordMeta> good;
       if (c->sealed) {
@@ -105,9 +110,14 @@ Result<FsckReport> Fsck(const std::string& dir, const FsckOptions& options) {
       }
       r.good = good.size();
       r.bad = bad_offsets.size();
-      if (may_repair && (r.bad > 0 || !c->sealed)) {
+      if (may_repair && (r.bad > 0 || !c->sealed || c->header_rebuilt)) {
         Status s;
         AlignedBuffer zero(kBlockBytes);
+        if (c->header_rebuilt) {
+          AlignedBuffer header(kBlockBytes);
+          EncodeRegionHeader(c->header, reinterpret_cast<uint8_t*>(header.data()));
+          s = (*file)->WriteAt(0, header.span());
+        }
         // Zero the bad records' headers so no later scan can reach them, then re-seal.
         for (uint64_t off : bad_offsets) {
           if (s.ok() && off + kBlockBytes <= c->header.region_bytes - kBlockBytes) s = (*file)->WriteAt(off, zero.span());

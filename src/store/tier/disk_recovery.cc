@@ -90,7 +90,21 @@ Status DiskTier::LoadRegion(const std::string& name, const std::string& owner, u
   region->own = own;
   region->region_bytes = options_.region_bytes;
   region->last_access_ms.store(0);
-  Result<RegionContents> contents = ReadRegion(*file, /*scan_unsealed=*/own);
+  const RegionName named{owner, seq};
+  Result<RegionContents> contents = ReadRegion(*file, /*scan_unsealed=*/own, &named);
+  if (contents.ok() && contents->header_rebuilt) {
+    TW_LOG_WARN("disk tier: region {} had a corrupt header; rebuilt it from its first record (epoch {:x}, {} records)",
+                path, contents->header.epoch, contents->records.size());
+    if (own) {  // write it back, so the next start reads a good header
+      AlignedBuffer block(kBlockBytes);
+      if (block) {
+        EncodeRegionHeader(contents->header, reinterpret_cast<uint8_t*>(block.data()));
+        Status s = file->WriteAt(0, block.span());
+        if (s.ok()) s = file->Sync();
+        if (!s.ok()) TW_LOG_WARN("disk tier: region {}: rewriting its header failed: {}", path, s.ToString());
+      }
+    }
+  }
   region->file = std::move(file);
   if (own) {
     std::lock_guard<std::mutex> lock(regions_mu_);

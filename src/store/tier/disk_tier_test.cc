@@ -477,8 +477,8 @@ namespace tw {
 namespace {
 
 // fsck finds every planted corruption (payload bytes, a record header, an unsealed region's torn
-// tail, an unreadable region header), and --repair leaves a directory fsck calls clean, from which
-// the tier serves every object that was not hit.
+// tail, a corrupt region header), and --repair leaves a directory fsck calls clean, from which
+// the tier serves every object that was not hit (the corrupt header is rebuilt, not its region dropped).
 TEST(DiskFsck, FindsEveryPlantedCorruptionAndRepairs) {
   const std::string dir = FreshDir("fsck");
   {
@@ -539,10 +539,55 @@ TEST(DiskFsck, FindsEveryPlantedCorruptionAndRepairs) {
   EXPECT_FALSE(t->Contains(TestNs(), TestKey(102)));
   EXPECT_EQ(t->Counters().corrupt, 0u);
   for (uint64_t n = 3; n < 60; ++n) {
+    ASSERT_TRUE(t->Contains(TestNs(), TestKey(n))) << n;  // region 1's header was rebuilt, its records kept
+    EXPECT_TRUE(ReadCheck(*t, n).ok()) << n;
+  }
+}
+
+// One bit flip in a region header costs none of its objects: the tier rebuilds the header from the
+// first record (the epoch every record repeats), the file size and the file name, serves every
+// object, and writes the header back so fsck then calls the directory clean.
+TEST(DiskTier, ACorruptRegionHeaderIsRebuiltAndItsObjectsKept) {
+  const std::string dir = FreshDir("header_flip");
+  {
+    auto t = OpenOrDie(SmallTierOptions(dir));
+    for (uint64_t n = 0; n < 60; ++n) ASSERT_TRUE(Put(*t, n).ok());
+  }
+  std::vector<std::string> files = RegionFiles(dir);
+  ASSERT_GE(files.size(), 2u);
+  FlipByte(files[0], 20);  // inside the sealed first region's header
+  ASSERT_FALSE(Fsck(dir, {})->clean());
+  {
+    auto t = OpenOrDie(SmallTierOptions(dir));
+    for (uint64_t n = 0; n < 60; ++n) EXPECT_TRUE(ReadCheck(*t, n).ok()) << n;
+    EXPECT_EQ(t->Counters().corrupt, 0u);
+  }
+  Result<FsckReport> after = Fsck(dir, {});
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->clean()) << "the rebuilt header was written back";
+}
+
+// With no valid first record there is nothing to rebuild from: the region holds nothing servable
+// and is reused, and no wrong object is served.
+TEST(DiskTier, ARegionWithACorruptHeaderAndFirstRecordIsReused) {
+  const std::string dir = FreshDir("header_and_first_record");
+  {
+    auto t = OpenOrDie(SmallTierOptions(dir));
+    for (uint64_t n = 0; n < 60; ++n) ASSERT_TRUE(Put(*t, n).ok());
+  }
+  std::vector<std::string> files = RegionFiles(dir);
+  FlipByte(files[0], 20);
+  FlipByte(files[0], kBlockBytes + 48);  // the first record's key
+  auto t = OpenOrDie(SmallTierOptions(dir));
+  size_t served = 0;
+  for (uint64_t n = 0; n < 60; ++n) {
     if (t->Contains(TestNs(), TestKey(n))) {
       EXPECT_TRUE(ReadCheck(*t, n).ok()) << n;
+      ++served;
     }
   }
+  EXPECT_LT(served, 60u);
+  EXPECT_GT(served, 0u);  // the second region is untouched
 }
 
 }  // namespace

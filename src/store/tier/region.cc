@@ -8,16 +8,40 @@ namespace {
 
 constexpr uint64_t kScanWindowBytes = 8ull << 20;  // unsealed scans read this much at a time
 
+// Rebuilds a corrupt region header from what repeats it: the first record's header (its epoch),
+// the file's size (regions are preallocated to region_bytes) and the file's name (owner, seq).
+// Only the first record speaks for the epoch: the trailer may be left over from the file's previous
+// use, while a record at the start was written after the header of the current one.
+Result<RegionHeader> RebuildHeader(File& file, uint64_t file_bytes, const RegionName& named, AlignedBuffer& block,
+                                   const Status& why) {
+  if (file_bytes < 4 * kBlockBytes || file_bytes % kBlockBytes) return why;
+  TW_RETURN_IF_ERROR(file.ReadAt(kBlockBytes, block.span()));
+  Result<RecordMeta> first = DecodeRecordHeader(reinterpret_cast<const uint8_t*>(block.data()));
+  if (!first.ok()) return why;  // no record to rebuild from: nothing in the region is recoverable
+  RegionHeader h;
+  h.region_bytes = file_bytes;
+  h.epoch = first->epoch;
+  h.seq = named.seq;
+  h.owner = named.owner;
+  return h;
+}
+
 }  // namespace
 
-Result<RegionContents> ReadRegion(File& file, bool scan_unsealed) {
+Result<RegionContents> ReadRegion(File& file, bool scan_unsealed, const RegionName* named) {
   RegionContents out;
   AlignedBuffer block(kBlockBytes);
   if (!block) return Status::ResourceExhausted("cannot allocate a read buffer");
   TW_RETURN_IF_ERROR(file.ReadAt(0, block.span()));
-  TW_ASSIGN_OR_RETURN(out.header, DecodeRegionHeader(reinterpret_cast<const uint8_t*>(block.data())));
-  const RegionHeader& h = out.header;
   TW_ASSIGN_OR_RETURN(uint64_t file_bytes, file.Size());
+  Result<RegionHeader> header = DecodeRegionHeader(reinterpret_cast<const uint8_t*>(block.data()));
+  if (!header.ok() && header.status().IsCorruption() && named != nullptr) {
+    header = RebuildHeader(file, file_bytes, *named, block, header.status());
+    out.header_rebuilt = header.ok();
+  }
+  if (!header.ok()) return header.status();
+  out.header = *header;
+  const RegionHeader& h = out.header;
   if (h.region_bytes < 4 * kBlockBytes || h.region_bytes % kBlockBytes || file_bytes < h.region_bytes) {
     return Status::Corruption(file.path() + ": region size " + std::to_string(h.region_bytes) + " does not match the file");
   }

@@ -31,6 +31,7 @@ struct Region {
 // What a region file holds, as far as it can be trusted.
 struct RegionContents {
   RegionHeader header;
+  bool header_rebuilt = false;      // the header was corrupt and was rebuilt (see ReadRegion)
   bool sealed = false;
   RegionTrailer trailer;            // valid when sealed
   std::vector<RecordMeta> records;  // in file order (offset set)
@@ -40,8 +41,18 @@ struct RegionContents {
 
 // Reads the header, and the footer if the region is sealed; otherwise (if `scan_unsealed`) scans
 // records from the start, verifying every header and payload, and stops at the first bad one.
-// kCorruption if the region header itself is bad; I/O errors as returned by the file.
-Result<RegionContents> ReadRegion(File& file, bool scan_unsealed);
+// I/O errors as returned by the file.
+//
+// A corrupt region header does not cost the region when the caller knows the file's name
+// (`named`: owner and seq, as the file name gives them): every record header repeats the epoch and
+// the file is preallocated to exactly region_bytes, so the header is rebuilt from the first record
+// (header_rebuilt) and the region is read as usual, every record still verified. Without `named`,
+// or with no valid first record to rebuild from, a bad header is kCorruption.
+struct RegionName {
+  std::string owner;
+  uint64_t seq = 0;
+};
+Result<RegionContents> ReadRegion(File& file, bool scan_unsealed, const RegionName* named = nullptr);
 
 // Seals a region: writes the footer listing `records` at `data_end`, then the trailer, then syncs.
 Status WriteSeal(File& file, uint64_t epoch, uint64_t region_bytes, uint64_t data_end,
