@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tw/policy.h"
@@ -77,6 +78,13 @@ class EmbeddedStore : public Store {
   static Result<std::unique_ptr<EmbeddedStore>> Open(const EmbeddedStoreOptions& options);
 
   virtual ArenaInfo arena() const = 0;
+
+  // One tenant's view of Stats(), what a tenant may see of a store it shares with others: the
+  // counters of calls on its own namespaces; the DRAM tier's capacity (its quota, where it has one)
+  // and the bytes it holds there; the disk tier's capacity and whether it admits (disk use is not
+  // split by tenant, so used_bytes is 0). Every other tier counter is 0: they are the whole store's.
+  // A tenant that never registered a namespace gets zeros and the capacities. Thread-safe.
+  virtual StoreStats TenantStats(std::string_view tenant) = 0;
 
   // Waits until every object queued for the disk tier is written, then seals the active region so
   // that a restart needs no scan and other processes sharing the directory can see it. OK without

@@ -22,11 +22,12 @@ std::string HashToken(std::string_view token) {
 
 Authenticator::Authenticator(const ServerConfig& config)
     : allow_anonymous_loopback_(config.allow_anonymous_loopback),
-      anonymous_{config.anonymous_tenant, config.shared_memory && config.anonymous_shared_memory} {
+      anonymous_{config.anonymous_tenant, config.shared_memory && config.anonymous_shared_memory, false,
+                 config.tenants.empty()} {
   for (const TenantConfig& t : config.tenants) {
     std::string h = t.token_sha256;
     std::transform(h.begin(), h.end(), h.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    by_token_hash_[h] = Identity{t.name, config.shared_memory && t.shared_memory, t.cluster_peer};
+    by_token_hash_[h] = Identity{t.name, config.shared_memory && t.shared_memory, t.cluster_peer, t.admin || t.cluster_peer};
   }
 }
 

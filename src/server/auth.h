@@ -17,6 +17,9 @@ struct Identity {
   std::string tenant;
   bool shared_memory = false;  // may receive the arena's memfd
   bool cluster_peer = false;   // another node: keeps the tenant its namespaces name (config.h)
+  // STATS over the wire shows the whole daemon (an admin, a cluster peer, or the anonymous tenant
+  // of a daemon with no token tenants: then nobody else's counts exist); else only its own tenant's.
+  bool sees_all_stats = false;
 };
 
 // Lower-case hex SHA-256 of `token`.

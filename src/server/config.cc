@@ -149,13 +149,14 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     if (auth && auth["tenants"]) {
       if (!auth["tenants"].IsSequence()) throw KeyError{"auth.tenants must be a list"};
       for (const YAML::Node& t : auth["tenants"]) {
-        CheckKeys(t, "auth.tenants[]", {"name", "token_sha256", "quota_bytes", "shared_memory", "cluster_peer"});
+        CheckKeys(t, "auth.tenants[]", {"name", "token_sha256", "quota_bytes", "shared_memory", "cluster_peer", "admin"});
         TenantConfig tc;
         Read(t, "name", &tc.name);
         Read(t, "token_sha256", &tc.token_sha256);
         ReadBytes(t, "quota_bytes", &tc.quota_bytes);
         Read(t, "shared_memory", &tc.shared_memory);
         Read(t, "cluster_peer", &tc.cluster_peer);
+        Read(t, "admin", &tc.admin);
         c.tenants.push_back(std::move(tc));
       }
     }

@@ -23,6 +23,9 @@ struct TenantConfig {
   // each namespace names, so a re-replicated object lands under its original tenant. It can read
   // and write every tenant's objects: give it to warehouse nodes only.
   bool cluster_peer = false;
+  // Sees the whole daemon's STATS (every tenant's counts); others see only their own. For an
+  // operator's token; a cluster peer sees the whole daemon too (the cluster sums its nodes).
+  bool admin = false;
 };
 
 struct ServerConfig {

@@ -22,7 +22,7 @@ auth:
   anonymous_tenant: anon
   anonymous_shared_memory: false
   tenants:
-    - {name: alice, token_sha256: "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90", quota_bytes: 1GiB, shared_memory: true}
+    - {name: alice, token_sha256: "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90", quota_bytes: 1GiB, shared_memory: true, admin: true}
 limits: {max_connections: 10, max_meta_bytes: 64KiB, max_payload_bytes: 256MiB, max_batch: 100,
          max_handles_per_connection: 5, idle_timeout_ms: 1000, request_timeout_ms: 2000, drain_timeout_ms: 3000, lease_ms: 4000}
 )");
@@ -37,6 +37,7 @@ limits: {max_connections: 10, max_meta_bytes: 64KiB, max_payload_bytes: 256MiB, 
   EXPECT_EQ(c->disk_sync_interval_ms, 250u);
   ASSERT_EQ(c->tenants.size(), 1u);
   EXPECT_EQ(c->tenants[0].quota_bytes, 1ull << 30);
+  EXPECT_TRUE(c->tenants[0].admin);
   EXPECT_EQ(c->frame_limits.max_meta_bytes, 64u << 10);
   EXPECT_EQ(c->frame_limits.max_batch, 100u);
   EXPECT_EQ(c->lease_ms, 4000u);

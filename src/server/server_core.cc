@@ -137,7 +137,7 @@ Reply ServerCore::Handle(ConnectionState& conn, const net::FrameHeader& h, std::
     case net::Op::kRemove: return Remove(conn, meta);
     case net::Op::kPin: return Pin(conn, meta);
     case net::Op::kUnpin: return Unpin(conn, meta);
-    case net::Op::kStats: return meta.empty() ? Stats() : Malformed(Status::Corruption("stats takes no metadata"));
+    case net::Op::kStats: return meta.empty() ? Stats(conn) : Malformed(Status::Corruption("stats takes no metadata"));
     case net::Op::kAcquire: return Acquire(conn, meta);
     case net::Op::kReserve: return Reserve(conn, meta);
     case net::Op::kCommit: return Commit(conn, meta);
@@ -294,10 +294,13 @@ Reply ServerCore::Unpin(ConnectionState& conn, std::string_view meta) {
   return OkReply(resp);
 }
 
-Reply ServerCore::Stats() {
+Reply ServerCore::Stats(const ConnectionState& conn) {
   MetaWriter w;
   w.Stat(Status::Ok());
-  net::EncodeStoreStats(store_->Stats().value(), w);  // an embedded store always answers
+  // A tenant sees its own counts; the whole daemon's are an operator's (and the cluster's) to see.
+  const StoreStats stats = conn.identity.sees_all_stats ? store_->Stats().value()  // embedded: always answers
+                                                        : store_->TenantStats(conn.identity.tenant);
+  net::EncodeStoreStats(stats, w);
   Reply r;
   r.meta = std::move(w.str());
   return r;

@@ -164,7 +164,7 @@ class ServerCore {
   Reply Remove(ConnectionState& conn, std::string_view meta);
   Reply Pin(ConnectionState& conn, std::string_view meta);
   Reply Unpin(ConnectionState& conn, std::string_view meta);
-  Reply Stats();
+  Reply Stats(const ConnectionState& conn);
   Reply Acquire(ConnectionState& conn, std::string_view meta);
   Reply Reserve(ConnectionState& conn, std::string_view meta);
   Reply Commit(ConnectionState& conn, std::string_view meta);

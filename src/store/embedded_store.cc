@@ -11,6 +11,7 @@
 // no evictable room, Get still serves from disk through a temporary buffer. Remove clears every tier.
 #include "tw/embedded_store.h"
 
+#include <deque>
 #include <limits>
 #include <map>
 #include <shared_mutex>
@@ -20,6 +21,7 @@
 #include "common/clock.h"
 #include "common/env/env.h"
 #include "common/segments.h"
+#include "store/store_counters.h"
 #include "store/store_seams.h"
 #include "store/tier/disk_tier.h"
 #include "store/tier/dram_tier.h"
@@ -34,6 +36,7 @@ struct NamespaceEntry {
   uint64_t object_bytes = 0;
   uint32_t tenant = 0;
   uint64_t quota_bytes = std::numeric_limits<uint64_t>::max();
+  StoreCounters* tenant_counters = nullptr;  // the tenant's; lives as long as the store
 };
 
 struct Reservation {
@@ -133,6 +136,8 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     e.object_bytes = nspace.geometry.ObjectBytes();
     auto [t, inserted] = tenants_.emplace(nspace.tenant, static_cast<uint32_t>(tenants_.size()));
     e.tenant = t->second;
+    if (inserted) tenant_counters_.emplace_back();
+    e.tenant_counters = &tenant_counters_[e.tenant];
     auto quota = options_.tenant_quota_bytes.find(nspace.tenant);
     if (quota != options_.tenant_quota_bytes.end()) e.quota_bytes = quota->second;
     namespaces_.emplace(id, std::move(e));
@@ -140,7 +145,8 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Result<LookupResult> Lookup(const NamespaceId& ns, std::span<const BlockKey> keys) override {
-    TW_RETURN_IF_ERROR(FindNamespace(ns, nullptr));
+    const NamespaceEntry* e = nullptr;
+    TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     LookupResult out;
     out.tiers.reserve(keys.size());
     const uint64_t now = clock_->NowMs();
@@ -154,9 +160,9 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       }
     }
     out.matched = out.tiers.size();
-    lookups_.fetch_add(1, std::memory_order_relaxed);
-    lookup_keys_.fetch_add(keys.size(), std::memory_order_relaxed);
-    lookup_hits_.fetch_add(out.matched, std::memory_order_relaxed);
+    Count(e, &StoreCounters::lookups);
+    Count(e, &StoreCounters::lookup_keys, keys.size());
+    Count(e, &StoreCounters::lookup_hits, out.matched);
     return out;
   }
 
@@ -169,7 +175,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     }
     std::shared_ptr<DramObject> obj;
     if (s.ok()) s = Prepare(ns, *e, ref, &obj);
-    if (!s.ok()) return Rejected(std::move(s));
+    if (!s.ok()) return Rejected(e, std::move(s));
     if (!obj) return Status::Ok();  // already present
     TW_RETURN_IF_ERROR(ScatterAt(dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes), 0, data));
     PublishNew(std::move(obj));
@@ -182,7 +188,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     std::shared_ptr<DramObject> obj;
     bool parent_reserved = false;
     if (s.ok()) s = Prepare(ns, *e, ref, &obj, &parent_reserved);
-    if (!s.ok()) return Rejected(std::move(s));
+    if (!s.ok()) return Rejected(e, std::move(s));
     std::vector<std::span<std::byte>> segments;
     if (obj) segments = dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes);
     std::lock_guard<std::mutex> lock(writes_mu_);
@@ -196,7 +202,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     const NamespaceEntry* e = nullptr;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     TW_ASSIGN_OR_RETURN(std::vector<ByteRun> runs, e->nspace.geometry.SliceRuns(slice));
-    gets_.fetch_add(1, std::memory_order_relaxed);
+    Count(e, &StoreCounters::gets);
     Status why;
     std::shared_ptr<DramObject> obj = FindOrPromote(ns, *e, key, /*record_access=*/true, &why);
     if (!obj && why.IsResourceExhausted()) {
@@ -209,7 +215,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       }
     }
     if (!obj) {
-      get_misses_.fetch_add(1, std::memory_order_relaxed);
+      Count(e, &StoreCounters::get_misses);
       return Status::NotFound();
     }
     TW_RETURN_IF_ERROR(GatherRuns(dram_->memory().Segments<const std::byte>(obj->pages, obj->size_bytes), runs, out));
@@ -231,12 +237,12 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     const NamespaceEntry* e = nullptr;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
-    gets_.fetch_add(1, std::memory_order_relaxed);
+    Count(e, &StoreCounters::gets);
     Status why;
     std::shared_ptr<DramObject> obj = FindOrPromote(ns, *e, key, /*record_access=*/true, &why);
     if (!obj && why.IsResourceExhausted()) return why;  // on disk, but DRAM has no room to map it
     if (!obj) {
-      get_misses_.fetch_add(1, std::memory_order_relaxed);
+      Count(e, &StoreCounters::get_misses);
       return Status::NotFound();
     }
     dram_->CountRead(obj->size_bytes);
@@ -295,18 +301,38 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   Result<StoreStats> Stats() override {
     dram_->leases().Reap();
     StoreStats s;
-    s.lookups = lookups_.load(std::memory_order_relaxed);
-    s.lookup_keys = lookup_keys_.load(std::memory_order_relaxed);
-    s.lookup_hits = lookup_hits_.load(std::memory_order_relaxed);
-    s.gets = gets_.load(std::memory_order_relaxed);
-    s.get_misses = get_misses_.load(std::memory_order_relaxed);
-    s.puts = puts_.load(std::memory_order_relaxed);
-    s.put_duplicates = put_duplicates_.load(std::memory_order_relaxed);
-    s.put_rejected = put_rejected_.load(std::memory_order_relaxed);
+    all_.SnapshotInto(&s);
     s.pinned_objects = dram_->leases().pinned_objects();
     s.active_leases = dram_->leases().active_leases();
     s.tiers.push_back(dram_->Stats());
     if (disk_) s.tiers.push_back(disk_->Stats());
+    return s;
+  }
+
+  StoreStats TenantStats(std::string_view tenant) override {
+    StoreStats s;
+    TierStats dram;
+    dram.tier = Tier::kDram;
+    dram.capacity_bytes = dram_->Stats().capacity_bytes;
+    auto quota = options_.tenant_quota_bytes.find(std::string(tenant));
+    if (quota != options_.tenant_quota_bytes.end()) dram.capacity_bytes = std::min(dram.capacity_bytes, quota->second);
+    {
+      std::shared_lock<std::shared_mutex> lock(ns_mu_);
+      auto t = tenants_.find(std::string(tenant));
+      if (t != tenants_.end()) {
+        tenant_counters_[t->second].SnapshotInto(&s);
+        dram.used_bytes = dram_->tenant_bytes(t->second);
+      }
+    }
+    s.tiers.push_back(dram);
+    if (disk_) {
+      const TierStats d = disk_->Stats();
+      TierStats disk;
+      disk.tier = Tier::kDisk;
+      disk.capacity_bytes = d.capacity_bytes;
+      disk.admitting = d.admitting;
+      s.tiers.push_back(disk);
+    }
     return s;
   }
 
@@ -326,8 +352,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     if (r.object && r.parent_was_reserved && !Present(r.object->ns, r.object->parent)) {
       // Its parent was aborted, or is still waiting for its own commit: publishing this object
       // would leave it unreachable by any Lookup.
+      const NamespaceEntry* e = nullptr;
+      (void)FindNamespace(r.object->ns, &e);  // registered: it was reserved through it
       dram_->Abandon(r.object);
-      return Rejected(Status::InvalidArgument("parent " + r.object->parent.ToHex() +
+      return Rejected(e, Status::InvalidArgument("parent " + r.object->parent.ToHex() +
                                               " was not committed first: commit a chain from its first block"));
     }
     if (r.object) PublishNew(std::move(r.object));
@@ -495,10 +523,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   // it in order; CommitWrite re-checks the parent.
   Status Prepare(const NamespaceId& ns, const NamespaceEntry& e, const BlockRef& ref, std::shared_ptr<DramObject>* obj,
                  bool* parent_reserved = nullptr) {
-    puts_.fetch_add(1, std::memory_order_relaxed);
+    Count(&e, &StoreCounters::puts);
     if (ref.key == ref.parent || ref.key == e.root) return Status::InvalidArgument("a block cannot be its own parent or the root");
     if (Present(ns, ref.key)) {
-      put_duplicates_.fetch_add(1, std::memory_order_relaxed);
+      Count(&e, &StoreCounters::put_duplicates);
       return Status::Ok();
     }
     if (ref.parent != e.root && !Present(ns, ref.parent) && !(parent_reserved && (*parent_reserved = Reserved(ns, ref.parent)))) {
@@ -515,9 +543,16 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return Status::Ok();
   }
 
-  Status Rejected(Status s) {
-    if (!s.ok()) put_rejected_.fetch_add(1, std::memory_order_relaxed);
+  // Counts a refused put (for the namespace's tenant too, when the namespace is known).
+  Status Rejected(const NamespaceEntry* e, Status s) {
+    if (!s.ok()) Count(e, &StoreCounters::put_rejected);
     return s;
+  }
+
+  // Counts `n` in the store's counters and, for a known namespace, in its tenant's.
+  void Count(const NamespaceEntry* e, std::atomic<uint64_t> StoreCounters::*field, uint64_t n = 1) {
+    (all_.*field).fetch_add(n, std::memory_order_relaxed);
+    if (e != nullptr) (e->tenant_counters->*field).fetch_add(n, std::memory_order_relaxed);
   }
 
   const EmbeddedStoreOptions options_;
@@ -535,8 +570,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   std::unordered_map<uint64_t, Reservation> writes_;
   std::map<std::pair<NamespaceId, BlockKey>, uint32_t> reserved_keys_;  // open reservations per key
 
-  std::atomic<uint64_t> lookups_{0}, lookup_keys_{0}, lookup_hits_{0}, gets_{0}, get_misses_{0}, puts_{0},
-      put_duplicates_{0}, put_rejected_{0};
+  StoreCounters all_;
+  // One per tenant, indexed by NamespaceEntry::tenant. Grows under ns_mu_; a deque never moves its
+  // elements, so the entries' pointers into it stay valid while other threads count through them.
+  std::deque<StoreCounters> tenant_counters_;
 };
 
 }  // namespace

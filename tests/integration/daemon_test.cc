@@ -282,6 +282,48 @@ TEST(Daemon, TenantsNeverSeeEachOthersBlocks) {
   EXPECT_EQ(alice->Lookup(a_ns, keys)->matched, keys.size());
 }
 
+// STATS over the wire tells a tenant about its own calls and bytes, never another tenant's; an
+// admin token sees the whole daemon.
+TEST(Daemon, StatsShowATenantItsOwnCountsAndAnAdminEverything) {
+  const std::string config = "auth:\n  tenants:\n"
+                             "    - {name: alice, token_sha256: " + server::HashToken("alice-token") + "}\n"
+                             "    - {name: bob, token_sha256: " + server::HashToken("bob-token") + ", quota_bytes: 1MiB}\n"
+                             "    - {name: ops, token_sha256: " + server::HashToken("ops-token") + ", admin: true}\n";
+  DaemonProcess d(config);
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto alice = Open(d.tcp_url(), "alice-token");
+  auto bob = Open(d.tcp_url(), "bob-token");
+  auto ops = Open(d.tcp_url(), "ops-token");
+  auto anon = Open(d.tcp_url());
+  ASSERT_TRUE(alice && bob && ops && anon) << d.log();
+  const Namespace n = SmallNamespace();
+  NamespaceId a_ns = alice->RegisterNamespace(n, {}).value();
+  auto keys = Keys(n, 6, 21);
+  ASSERT_EQ(PutChain(*alice, a_ns, n, keys), keys.size());
+  EXPECT_EQ(alice->Lookup(a_ns, keys)->matched, keys.size());
+
+  StoreStats a = alice->Stats().value();
+  EXPECT_EQ(a.puts, keys.size());
+  EXPECT_EQ(a.lookups, 1u);
+  EXPECT_EQ(a.lookup_hits, keys.size());
+  ASSERT_FALSE(a.tiers.empty());
+  EXPECT_GE(a.tiers[0].used_bytes, keys.size() * n.geometry.ObjectBytes());  // whole pages
+
+  StoreStats b = bob->Stats().value();  // bob did nothing: he learns nothing of alice's work
+  EXPECT_EQ(b.puts, 0u);
+  EXPECT_EQ(b.lookups, 0u);
+  ASSERT_FALSE(b.tiers.empty());
+  EXPECT_EQ(b.tiers[0].used_bytes, 0u);
+  EXPECT_EQ(b.tiers[0].objects, 0u);
+  EXPECT_EQ(b.tiers[0].capacity_bytes, 1u << 20);  // his quota, not the arena
+  // The anonymous tenant of a daemon with token tenants is a tenant like any other.
+  EXPECT_EQ(anon->Stats()->puts, 0u);
+
+  StoreStats all = ops->Stats().value();
+  EXPECT_GE(all.puts, keys.size());
+  EXPECT_EQ(all.tiers[0].objects, keys.size());
+}
+
 TEST(Daemon, TenantQuotaIsEnforced) {
   const std::string config = "auth:\n  tenants:\n    - {name: small, token_sha256: " + server::HashToken("t") + ", quota_bytes: 2MiB}\n"
                              "dram: {page_bytes: 64KiB}\n"
