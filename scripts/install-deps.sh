@@ -9,6 +9,7 @@ PACKAGES=(
   liburing-dev                               # disk tier: O_DIRECT I/O through io_uring
   libssl-dev openssl                         # SHA-256 block keys, TLS; the openssl tool makes test certificates
   libxxhash-dev                              # xxh3-128 keys, fast checksums
+  libzstd-dev                                # the lossless KV codec (byte planes, then zstd)
   libgtest-dev libgmock-dev                  # unit tests
   libcli11-dev                               # the tokenwarehouse command line
   libyaml-cpp-dev                            # daemon configuration

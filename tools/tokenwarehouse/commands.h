@@ -18,6 +18,7 @@ void RegisterStatsCommand(CLI::App& app);
 void RegisterBenchNetCommand(CLI::App& bench);
 void RegisterFsckCommand(CLI::App& app);
 void RegisterBenchDiskCommand(CLI::App& bench);
+void RegisterBenchCodecCommand(CLI::App& bench);
 // Built only with llama.cpp (TW_HAVE_LLAMA).
 void RegisterDemoCommand(CLI::App& app);
 void RegisterBenchLlamaCommand(CLI::App& bench);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   tw::cli::RegisterBenchDramCommand(*bench);
   tw::cli::RegisterBenchNetCommand(*bench);
   tw::cli::RegisterBenchDiskCommand(*bench);
+  tw::cli::RegisterBenchCodecCommand(*bench);
 #ifdef TW_HAVE_LLAMA
   tw::cli::RegisterDemoCommand(app);
   tw::cli::RegisterBenchLlamaCommand(*bench);

@@ -1,0 +1,97 @@
+// Scalar conversions between float and the KV element types the codecs read and write: bf16, f16
+// (IEEE binary16) and fp8 e4m3 (OCP "FN": no infinities, 0x7F/0xFF are NaN, largest finite 448).
+// Round to nearest, ties to even, as hardware converts. Bit patterns, not types: no compiler
+// extension is needed, and the GPU kernels use the same encodings.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace tw::codec {
+
+inline uint32_t FloatBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+inline float BitsFloat(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline float Bf16ToFloat(uint16_t h) { return BitsFloat(uint32_t{h} << 16); }
+
+inline uint16_t FloatToBf16(float f) {
+  uint32_t u = FloatBits(f);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+inline float F16ToFloat(uint16_t h) {
+  const uint32_t sign = uint32_t{h & 0x8000u} << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  if (exp == 0x1F) return BitsFloat(sign | 0x7F800000u | (mant << 13));  // inf, NaN
+  if (exp == 0) {
+    if (mant == 0) return BitsFloat(sign);
+    // Subnormal: value = mant * 2^-24.
+    float v = static_cast<float>(mant) * (1.0f / 16777216.0f);
+    return sign ? -v : v;
+  }
+  return BitsFloat(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+inline uint16_t FloatToF16(float f) {
+  const uint32_t u = FloatBits(f);
+  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
+  const uint32_t abs = u & 0x7FFFFFFFu;
+  if (abs > 0x7F800000u) return sign | 0x7E00u;   // NaN
+  if (abs >= 0x477FF000u) return sign | 0x7C00u;  // rounds to or beyond 65520: infinity
+  if (abs < 0x38800000u) {                        // below 2^-14: subnormal or zero
+    // value / 2^-24, rounded to nearest even.
+    const float scaled = BitsFloat(abs) * 16777216.0f;
+    const uint32_t i = static_cast<uint32_t>(scaled);
+    const float frac = scaled - static_cast<float>(i);
+    uint32_t r = i + ((frac > 0.5f || (frac == 0.5f && (i & 1u))) ? 1u : 0u);
+    return static_cast<uint16_t>(sign | r);
+  }
+  uint32_t m = abs - (112u << 23);  // rebias the exponent
+  m += 0xFFFu + ((m >> 13) & 1u);   // round to nearest even at bit 13
+  return static_cast<uint16_t>(sign | (m >> 13));
+}
+
+// e4m3: 1 sign, 4 exponent (bias 7), 3 mantissa bits; exponent 0 is subnormal (m/8 * 2^-6).
+inline float E4m3ToFloat(uint8_t b) {
+  const float sign = (b & 0x80u) ? -1.0f : 1.0f;
+  const uint32_t exp = (b >> 3) & 0xFu;
+  const uint32_t mant = b & 0x7u;
+  if (exp == 0xF && mant == 0x7) return sign * __builtin_nanf("");
+  if (exp == 0) return sign * static_cast<float>(mant) * (1.0f / 512.0f);
+  return sign * (1.0f + static_cast<float>(mant) / 8.0f) * BitsFloat((exp + 120u) << 23);  // 2^(exp-7)
+}
+
+// Nearest e4m3 (ties to even), saturating at +-448; NaN stays NaN.
+inline uint8_t FloatToE4m3(float f) {
+  if (f != f) return 0x7F;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fabs(f);
+  if (a >= 448.0f) return sign | 0x7E;
+  // Codes 0..0x7E are ordered by value: binary search for the largest code not above a.
+  uint8_t lo = 0, hi = 0x7E;
+  while (lo < hi) {
+    const uint8_t mid = static_cast<uint8_t>((lo + hi + 1) / 2);
+    if (E4m3ToFloat(mid) <= a) lo = mid;
+    else hi = static_cast<uint8_t>(mid - 1);
+  }
+  if (lo == 0x7E) return sign | lo;
+  const float below = E4m3ToFloat(lo), above = E4m3ToFloat(static_cast<uint8_t>(lo + 1));
+  const float d_below = a - below, d_above = above - a;
+  const uint8_t code = (d_above < d_below || (d_above == d_below && (lo & 1u))) ? static_cast<uint8_t>(lo + 1) : lo;
+  return sign | code;
+}
+
+}  // namespace tw::codec

@@ -1,0 +1,285 @@
+#include "codec/run_codecs.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "codec/numeric.h"
+
+namespace tw::codec {
+namespace {
+
+// ---- element access
+
+float Load(KvDtype dtype, const std::byte* base, uint64_t i) {
+  switch (dtype) {
+    case KvDtype::kF32: {
+      float f;
+      std::memcpy(&f, base + 4 * i, 4);
+      return f;
+    }
+    case KvDtype::kF16:
+    case KvDtype::kBF16: {
+      uint16_t h;
+      std::memcpy(&h, base + 2 * i, 2);
+      return dtype == KvDtype::kF16 ? F16ToFloat(h) : Bf16ToFloat(h);
+    }
+    default: return 0;  // 8-bit KV is refused before any run is encoded (CheckKvCodec)
+  }
+}
+
+void Store(KvDtype dtype, std::byte* base, uint64_t i, float v) {
+  switch (dtype) {
+    case KvDtype::kF32: std::memcpy(base + 4 * i, &v, 4); break;
+    case KvDtype::kF16:
+    case KvDtype::kBF16: {
+      const uint16_t h = dtype == KvDtype::kF16 ? FloatToF16(v) : FloatToBf16(v);
+      std::memcpy(base + 2 * i, &h, 2);
+      break;
+    }
+    default: break;
+  }
+}
+
+void PutF32(std::byte* at, float v) { std::memcpy(at, &v, 4); }
+float GetF32(const std::byte* at) {
+  float v;
+  std::memcpy(&v, at, 4);
+  return v;
+}
+void PutF16(std::byte* at, float v) {
+  const uint16_t h = FloatToF16(v);
+  std::memcpy(at, &h, 2);
+}
+float GetF16(const std::byte* at) {
+  uint16_t h;
+  std::memcpy(&h, at, 2);
+  return F16ToFloat(h);
+}
+float GetF16Roundtrip(float v) { return F16ToFloat(FloatToF16(v)); }
+
+// ---- fp8 and int8: one scale per channel (K) or per token (V), symmetric
+
+// Scales: K has one per channel (dims), V one per token (tokens); f32 each, before the codes.
+uint64_t ScaleCount(const RunShape& s) { return s.is_key ? s.dims : s.tokens; }
+
+void Encode8(bool fp8, const RunShape& s, const std::byte* raw, std::byte* out) {
+  const float top = fp8 ? 448.0f : 127.0f;
+  const uint64_t n_scales = ScaleCount(s);
+  std::vector<float> max_abs(n_scales, 0.0f);
+  for (uint32_t t = 0; t < s.tokens; ++t) {
+    for (uint32_t d = 0; d < s.dims; ++d) {
+      const float v = std::fabs(Load(s.dtype, raw, uint64_t{t} * s.dims + d));
+      float& m = max_abs[s.is_key ? d : t];
+      if (v > m) m = v;  // NaN never wins, so a NaN value does not poison its scale
+    }
+  }
+  std::vector<float> inverse(n_scales);
+  for (uint64_t i = 0; i < n_scales; ++i) {
+    const float scale = std::isfinite(max_abs[i]) ? max_abs[i] / top : 0.0f;
+    PutF32(out + 4 * i, scale);
+    inverse[i] = scale > 0 ? 1.0f / scale : 0.0f;
+  }
+  auto* codes = reinterpret_cast<uint8_t*>(out + 4 * n_scales);
+  for (uint32_t t = 0; t < s.tokens; ++t) {
+    for (uint32_t d = 0; d < s.dims; ++d) {
+      const uint64_t i = uint64_t{t} * s.dims + d;
+      const float x = Load(s.dtype, raw, i) * inverse[s.is_key ? d : t];
+      if (fp8) {
+        codes[i] = FloatToE4m3(x);
+      } else {
+        const float r = std::nearbyint(std::clamp(x, -127.0f, 127.0f));
+        codes[i] = static_cast<uint8_t>(static_cast<int8_t>(r == r ? r : 0.0f));
+      }
+    }
+  }
+}
+
+void Decode8(bool fp8, const RunShape& s, const std::byte* in, std::byte* raw) {
+  const uint64_t n_scales = ScaleCount(s);
+  const auto* codes = reinterpret_cast<const uint8_t*>(in + 4 * n_scales);
+  for (uint32_t t = 0; t < s.tokens; ++t) {
+    for (uint32_t d = 0; d < s.dims; ++d) {
+      const uint64_t i = uint64_t{t} * s.dims + d;
+      const float scale = GetF32(in + 4 * (s.is_key ? d : t));
+      const float q = fp8 ? E4m3ToFloat(codes[i]) : static_cast<float>(static_cast<int8_t>(codes[i]));
+      Store(s.dtype, raw, i, q * scale);
+    }
+  }
+}
+
+// ---- kivi2: 2-bit codes, asymmetric (min, scale) per group, a full-precision recent window
+
+struct KiviLayout {
+  uint32_t quantized_tokens;  // the first tokens; the rest are the full-precision window
+  uint32_t groups;            // K: token groups per channel; V: channel groups per token
+  uint64_t params;            // (min, scale) pairs, f16 each
+  uint64_t code_bytes;        // 4 codes a byte, [token][dim] order
+  uint64_t residual_bytes;    // the window's raw values
+  uint64_t total() const { return params * 4 + code_bytes + residual_bytes; }
+};
+
+KiviLayout KiviLayoutOf(const RunShape& s) {
+  KiviLayout l;
+  l.quantized_tokens = s.tokens > kKiviResidualTokens ? s.tokens - kKiviResidualTokens : 0;
+  if (s.is_key) {
+    l.groups = (l.quantized_tokens + kKiviGroup - 1) / kKiviGroup;
+    l.params = uint64_t{l.groups} * s.dims;
+  } else {
+    l.groups = (s.dims + kKiviGroup - 1) / kKiviGroup;
+    l.params = uint64_t{l.groups} * l.quantized_tokens;
+  }
+  l.code_bytes = (uint64_t{l.quantized_tokens} * s.dims + 3) / 4;
+  l.residual_bytes = uint64_t{s.tokens - l.quantized_tokens} * s.dims * KvDtypeBytes(s.dtype);
+  return l;
+}
+
+// The elements of group g of a run: K groups are (channel d, tokens [g*G, ..)); V groups are
+// (token t, channels [g*G, ..)). `fn(index)` for each element index in [token][dim] order.
+template <typename F>
+void ForGroup(const RunShape& s, const KiviLayout& l, uint64_t p, F&& fn) {
+  if (s.is_key) {
+    const uint32_t d = static_cast<uint32_t>(p % s.dims), g = static_cast<uint32_t>(p / s.dims);
+    const uint32_t end = std::min(l.quantized_tokens, (g + 1) * kKiviGroup);
+    for (uint32_t t = g * kKiviGroup; t < end; ++t) fn(uint64_t{t} * s.dims + d);
+  } else {
+    const uint32_t g = static_cast<uint32_t>(p % l.groups), t = static_cast<uint32_t>(p / l.groups);
+    const uint32_t end = std::min(s.dims, (g + 1) * kKiviGroup);
+    for (uint32_t d = g * kKiviGroup; d < end; ++d) fn(uint64_t{t} * s.dims + d);
+  }
+}
+
+void EncodeKivi(const RunShape& s, const std::byte* raw, std::byte* out) {
+  const KiviLayout l = KiviLayoutOf(s);
+  auto* codes = reinterpret_cast<uint8_t*>(out + l.params * 4);
+  std::memset(codes, 0, l.code_bytes);
+  for (uint64_t p = 0; p < l.params; ++p) {
+    float lo = INFINITY, hi = -INFINITY;
+    ForGroup(s, l, p, [&](uint64_t i) {
+      const float v = Load(s.dtype, raw, i);
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    });
+    if (!std::isfinite(lo) || !std::isfinite(hi)) lo = hi = 0;
+    // Parameters are f16, as KIVI keeps them: values beyond its range saturate.
+    lo = std::clamp(lo, -65504.0f, 65504.0f);
+    hi = std::clamp(hi, -65504.0f, 65504.0f);
+    // Quantize with the parameters as the decoder will see them (rounded to f16).
+    const float min = GetF16Roundtrip(lo), scale = GetF16Roundtrip((hi - lo) / 3.0f);
+    PutF16(out + 4 * p, min);
+    PutF16(out + 4 * p + 2, scale);
+    const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+    ForGroup(s, l, p, [&](uint64_t i) {
+      const float q = std::nearbyint((Load(s.dtype, raw, i) - min) * inverse);
+      const uint32_t code = q == q ? static_cast<uint32_t>(std::clamp(q, 0.0f, 3.0f)) : 0;
+      codes[i / 4] |= static_cast<uint8_t>(code << (2 * (i % 4)));
+    });
+  }
+  const uint64_t window_at = uint64_t{l.quantized_tokens} * s.dims * KvDtypeBytes(s.dtype);
+  std::memcpy(out + l.params * 4 + l.code_bytes, raw + window_at, l.residual_bytes);
+}
+
+void DecodeKivi(const RunShape& s, const std::byte* in, std::byte* raw) {
+  const KiviLayout l = KiviLayoutOf(s);
+  const auto* codes = reinterpret_cast<const uint8_t*>(in + l.params * 4);
+  for (uint64_t p = 0; p < l.params; ++p) {
+    const float min = GetF16(in + 4 * p), scale = GetF16(in + 4 * p + 2);
+    ForGroup(s, l, p, [&](uint64_t i) {
+      const uint32_t code = (codes[i / 4] >> (2 * (i % 4))) & 3u;
+      Store(s.dtype, raw, i, min + static_cast<float>(code) * scale);
+    });
+  }
+  const uint64_t window_at = uint64_t{l.quantized_tokens} * s.dims * KvDtypeBytes(s.dtype);
+  std::memcpy(raw + window_at, in + l.params * 4 + l.code_bytes, l.residual_bytes);
+}
+
+// ---- lossless: byte planes, then zstd; a one-byte mode says whether zstd won
+
+constexpr uint8_t kStored = 0, kZstd = 1;
+constexpr int kZstdLevel = 1;  // the fast end: the codec must keep up with a disk, not beat gzip
+
+void SplitPlanes(const RunShape& s, const std::byte* raw, std::byte* planes) {
+  const size_t e = KvDtypeBytes(s.dtype);
+  const uint64_t n = uint64_t{s.tokens} * s.dims;
+  for (uint64_t i = 0; i < n; ++i) {
+    for (size_t b = 0; b < e; ++b) planes[b * n + i] = raw[i * e + b];
+  }
+}
+
+void JoinPlanes(const RunShape& s, const std::byte* planes, std::byte* raw) {
+  const size_t e = KvDtypeBytes(s.dtype);
+  const uint64_t n = uint64_t{s.tokens} * s.dims;
+  for (uint64_t i = 0; i < n; ++i) {
+    for (size_t b = 0; b < e; ++b) raw[i * e + b] = planes[b * n + i];
+  }
+}
+
+}  // namespace
+
+uint64_t RunBytes(KvCodec codec, const RunShape& s) {
+  const uint64_t n = uint64_t{s.tokens} * s.dims;
+  switch (codec) {
+    case KvCodec::kNone: return s.raw_bytes();
+    case KvCodec::kLossless: return 1 + std::max<uint64_t>(s.raw_bytes(), ZSTD_compressBound(s.raw_bytes()));
+    case KvCodec::kFp8:
+    case KvCodec::kInt8: return 4 * ScaleCount(s) + n;
+    case KvCodec::kKivi2: return KiviLayoutOf(s).total();
+  }
+  return 0;
+}
+
+uint64_t EncodeRun(KvCodec codec, const RunShape& s, const std::byte* raw, std::byte* out) {
+  switch (codec) {
+    case KvCodec::kNone: std::memcpy(out, raw, s.raw_bytes()); return s.raw_bytes();
+    case KvCodec::kFp8: Encode8(true, s, raw, out); return RunBytes(codec, s);
+    case KvCodec::kInt8: Encode8(false, s, raw, out); return RunBytes(codec, s);
+    case KvCodec::kKivi2: EncodeKivi(s, raw, out); return RunBytes(codec, s);
+    case KvCodec::kLossless: {
+      std::vector<std::byte> planes(s.raw_bytes());
+      SplitPlanes(s, raw, planes.data());
+      const size_t z = ZSTD_compress(out + 1, ZSTD_compressBound(planes.size()), planes.data(), planes.size(), kZstdLevel);
+      if (!ZSTD_isError(z) && z < planes.size()) {
+        out[0] = std::byte{kZstd};
+        return 1 + z;
+      }
+      out[0] = std::byte{kStored};
+      std::memcpy(out + 1, planes.data(), planes.size());
+      return 1 + planes.size();
+    }
+  }
+  return 0;
+}
+
+Status DecodeRun(KvCodec codec, const RunShape& s, std::span<const std::byte> in, std::byte* raw) {
+  if (codec != KvCodec::kLossless) {
+    if (in.size() != RunBytes(codec, s)) return Status::Corruption("encoded run has the wrong size");
+  }
+  switch (codec) {
+    case KvCodec::kNone: std::memcpy(raw, in.data(), in.size()); return Status::Ok();
+    case KvCodec::kFp8: Decode8(true, s, in.data(), raw); return Status::Ok();
+    case KvCodec::kInt8: Decode8(false, s, in.data(), raw); return Status::Ok();
+    case KvCodec::kKivi2: DecodeKivi(s, in.data(), raw); return Status::Ok();
+    case KvCodec::kLossless: {
+      if (in.empty()) return Status::Corruption("empty lossless run");
+      const uint8_t mode = static_cast<uint8_t>(in[0]);
+      std::vector<std::byte> planes(s.raw_bytes());
+      if (mode == kStored) {
+        if (in.size() != 1 + planes.size()) return Status::Corruption("stored lossless run has the wrong size");
+        std::memcpy(planes.data(), in.data() + 1, planes.size());
+      } else if (mode == kZstd) {
+        const size_t got = ZSTD_decompress(planes.data(), planes.size(), in.data() + 1, in.size() - 1);
+        if (ZSTD_isError(got) || got != planes.size()) return Status::Corruption("lossless run's zstd frame does not decode to the run");
+      } else {
+        return Status::Corruption("unknown lossless run mode");
+      }
+      JoinPlanes(s, planes.data(), raw);
+      return Status::Ok();
+    }
+  }
+  return Status::Corruption("unknown codec");
+}
+
+}  // namespace tw::codec
