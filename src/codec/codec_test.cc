@@ -109,7 +109,9 @@ TEST(KvCodec, LosslessIsBitExactForEveryDtypeAndSmallerForBf16) {
     Kv kv = MakeKv(dtype);
     std::vector<std::byte> enc = Encode(KvCodec::kLossless, kv);
     EXPECT_EQ(Decode(KvCodec::kLossless, kv, enc), kv.bytes) << KvDtypeName(dtype);
-    if (dtype == KvDtype::kBF16) EXPECT_LT(enc.size(), kv.bytes.size());  // the exponent plane compresses
+    if (dtype == KvDtype::kBF16) {
+      EXPECT_LT(enc.size(), kv.bytes.size());  // the exponent plane compresses
+    }
   }
 }
 

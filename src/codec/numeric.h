@@ -22,6 +22,14 @@ inline float BitsFloat(uint32_t u) {
   return f;
 }
 
+// Round to nearest, ties to even, for |v| < 2^22 (the codecs' codes are far smaller), without a libm
+// call: adding 1.5 * 2^23 pushes the fraction out of the mantissa under the default rounding mode,
+// and subtracting it back leaves the rounded integer. (Valid without -ffast-math, which we never use.)
+inline float RoundHalfEven(float v) {
+  constexpr float kMagic = 12582912.0f;
+  return (v + kMagic) - kMagic;
+}
+
 inline float Bf16ToFloat(uint16_t h) { return BitsFloat(uint32_t{h} << 16); }
 
 inline uint16_t FloatToBf16(float f) {
@@ -74,24 +82,28 @@ inline float E4m3ToFloat(uint8_t b) {
   return sign * (1.0f + static_cast<float>(mant) / 8.0f) * BitsFloat((exp + 120u) << 23);  // 2^(exp-7)
 }
 
-// Nearest e4m3 (ties to even), saturating at +-448; NaN stays NaN.
+// Nearest e4m3 (ties to even), saturating at +-448; NaN stays NaN. Bit arithmetic on the float,
+// not a search: the store path encodes every value of an object.
 inline uint8_t FloatToE4m3(float f) {
   if (f != f) return 0x7F;
   const uint8_t sign = std::signbit(f) ? 0x80 : 0;
   const float a = std::fabs(f);
   if (a >= 448.0f) return sign | 0x7E;
-  // Codes 0..0x7E are ordered by value: binary search for the largest code not above a.
-  uint8_t lo = 0, hi = 0x7E;
-  while (lo < hi) {
-    const uint8_t mid = static_cast<uint8_t>((lo + hi + 1) / 2);
-    if (E4m3ToFloat(mid) <= a) lo = mid;
-    else hi = static_cast<uint8_t>(mid - 1);
+  if (a < 0.015625f) {  // below 2^-6: subnormal, in steps of 2^-9 (a step of 8 is the first normal)
+    return sign | static_cast<uint8_t>(RoundHalfEven(a * 512.0f));
   }
-  if (lo == 0x7E) return sign | lo;
-  const float below = E4m3ToFloat(lo), above = E4m3ToFloat(static_cast<uint8_t>(lo + 1));
-  const float d_below = a - below, d_above = above - a;
-  const uint8_t code = (d_above < d_below || (d_above == d_below && (lo & 1u))) ? static_cast<uint8_t>(lo + 1) : lo;
-  return sign | code;
+  const uint32_t u = FloatBits(a);
+  int32_t exp = static_cast<int32_t>(u >> 23) - 127;  // -6 .. 8
+  uint32_t mant = u & 0x7FFFFFu;
+  mant += 0x7FFFFu + ((mant >> 20) & 1u);  // round to nearest even at the third mantissa bit
+  if (mant >= 0x800000u) {
+    ++exp;
+    mant = 0;
+  } else {
+    mant >>= 20;
+  }
+  const uint32_t code = (static_cast<uint32_t>(exp + 7) << 3) | mant;
+  return sign | static_cast<uint8_t>(code > 0x7E ? 0x7E : code);  // 0x7F would be NaN: saturate
 }
 
 }  // namespace tw::codec

@@ -12,36 +12,44 @@
 namespace tw::codec {
 namespace {
 
-// ---- element access
+// ---- element access: a run is converted to floats once, coded as floats, converted back
 
-float Load(KvDtype dtype, const std::byte* base, uint64_t i) {
-  switch (dtype) {
-    case KvDtype::kF32: {
-      float f;
-      std::memcpy(&f, base + 4 * i, 4);
-      return f;
-    }
-    case KvDtype::kF16:
-    case KvDtype::kBF16: {
-      uint16_t h;
-      std::memcpy(&h, base + 2 * i, 2);
-      return dtype == KvDtype::kF16 ? F16ToFloat(h) : Bf16ToFloat(h);
-    }
-    default: return 0;  // 8-bit KV is refused before any run is encoded (CheckKvCodec)
+void ToFloats(KvDtype dtype, const std::byte* raw, uint64_t n, float* out) {
+  if (dtype == KvDtype::kF32) {
+    std::memcpy(out, raw, n * 4);
+    return;
+  }
+  // memcpy per element: a caller's buffer need not be 2-byte aligned; compilers turn it into loads.
+  auto at = [raw](uint64_t i) {
+    uint16_t h;
+    std::memcpy(&h, raw + 2 * i, 2);
+    return h;
+  };
+  if (dtype == KvDtype::kBF16) {
+    for (uint64_t i = 0; i < n; ++i) out[i] = Bf16ToFloat(at(i));
+  } else {
+    for (uint64_t i = 0; i < n; ++i) out[i] = F16ToFloat(at(i));
   }
 }
 
-void Store(KvDtype dtype, std::byte* base, uint64_t i, float v) {
-  switch (dtype) {
-    case KvDtype::kF32: std::memcpy(base + 4 * i, &v, 4); break;
-    case KvDtype::kF16:
-    case KvDtype::kBF16: {
-      const uint16_t h = dtype == KvDtype::kF16 ? FloatToF16(v) : FloatToBf16(v);
-      std::memcpy(base + 2 * i, &h, 2);
-      break;
-    }
-    default: break;
+void FromFloats(KvDtype dtype, const float* in, uint64_t n, std::byte* raw) {
+  if (dtype == KvDtype::kF32) {
+    std::memcpy(raw, in, n * 4);
+    return;
   }
+  auto put = [raw](uint64_t i, uint16_t h) { std::memcpy(raw + 2 * i, &h, 2); };
+  if (dtype == KvDtype::kBF16) {
+    for (uint64_t i = 0; i < n; ++i) put(i, FloatToBf16(in[i]));
+  } else {
+    for (uint64_t i = 0; i < n; ++i) put(i, FloatToF16(in[i]));
+  }
+}
+
+// Scratch floats for one run, reused by the calling thread (runs are at most a few MiB of floats).
+std::vector<float>& Scratch(uint64_t n) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < n) scratch.resize(n);
+  return scratch;
 }
 
 void PutF32(std::byte* at, float v) { std::memcpy(at, &v, 4); }
@@ -66,13 +74,28 @@ float GetF16Roundtrip(float v) { return F16ToFloat(FloatToF16(v)); }
 // Scales: K has one per channel (dims), V one per token (tokens); f32 each, before the codes.
 uint64_t ScaleCount(const RunShape& s) { return s.is_key ? s.dims : s.tokens; }
 
+struct E4m3Table {
+  float value[256];
+  E4m3Table() {
+    for (int b = 0; b < 256; ++b) value[b] = E4m3ToFloat(static_cast<uint8_t>(b));
+  }
+};
+const E4m3Table& E4m3Values() {
+  static const E4m3Table table;
+  return table;
+}
+
 void Encode8(bool fp8, const RunShape& s, const std::byte* raw, std::byte* out) {
   const float top = fp8 ? 448.0f : 127.0f;
+  const uint64_t n = uint64_t{s.tokens} * s.dims;
+  std::vector<float>& x = Scratch(n);
+  ToFloats(s.dtype, raw, n, x.data());
   const uint64_t n_scales = ScaleCount(s);
   std::vector<float> max_abs(n_scales, 0.0f);
   for (uint32_t t = 0; t < s.tokens; ++t) {
+    const float* row = x.data() + uint64_t{t} * s.dims;
     for (uint32_t d = 0; d < s.dims; ++d) {
-      const float v = std::fabs(Load(s.dtype, raw, uint64_t{t} * s.dims + d));
+      const float v = std::fabs(row[d]);
       float& m = max_abs[s.is_key ? d : t];
       if (v > m) m = v;  // NaN never wins, so a NaN value does not poison its scale
     }
@@ -85,30 +108,37 @@ void Encode8(bool fp8, const RunShape& s, const std::byte* raw, std::byte* out) 
   }
   auto* codes = reinterpret_cast<uint8_t*>(out + 4 * n_scales);
   for (uint32_t t = 0; t < s.tokens; ++t) {
+    const float* row = x.data() + uint64_t{t} * s.dims;
+    uint8_t* code_row = codes + uint64_t{t} * s.dims;
     for (uint32_t d = 0; d < s.dims; ++d) {
-      const uint64_t i = uint64_t{t} * s.dims + d;
-      const float x = Load(s.dtype, raw, i) * inverse[s.is_key ? d : t];
+      const float v = row[d] * inverse[s.is_key ? d : t];
       if (fp8) {
-        codes[i] = FloatToE4m3(x);
+        code_row[d] = FloatToE4m3(v);
       } else {
-        const float r = std::nearbyint(std::clamp(x, -127.0f, 127.0f));
-        codes[i] = static_cast<uint8_t>(static_cast<int8_t>(r == r ? r : 0.0f));
+        const float r = RoundHalfEven(std::clamp(v, -127.0f, 127.0f));
+        code_row[d] = static_cast<uint8_t>(static_cast<int8_t>(r == r ? r : 0.0f));
       }
     }
   }
 }
 
 void Decode8(bool fp8, const RunShape& s, const std::byte* in, std::byte* raw) {
+  const uint64_t n = uint64_t{s.tokens} * s.dims;
+  std::vector<float>& x = Scratch(n);
   const uint64_t n_scales = ScaleCount(s);
+  std::vector<float> scales(n_scales);
+  for (uint64_t i = 0; i < n_scales; ++i) scales[i] = GetF32(in + 4 * i);
   const auto* codes = reinterpret_cast<const uint8_t*>(in + 4 * n_scales);
+  const float* e4m3 = E4m3Values().value;
   for (uint32_t t = 0; t < s.tokens; ++t) {
+    const uint8_t* code_row = codes + uint64_t{t} * s.dims;
+    float* row = x.data() + uint64_t{t} * s.dims;
     for (uint32_t d = 0; d < s.dims; ++d) {
-      const uint64_t i = uint64_t{t} * s.dims + d;
-      const float scale = GetF32(in + 4 * (s.is_key ? d : t));
-      const float q = fp8 ? E4m3ToFloat(codes[i]) : static_cast<float>(static_cast<int8_t>(codes[i]));
-      Store(s.dtype, raw, i, q * scale);
+      const float q = fp8 ? e4m3[code_row[d]] : static_cast<float>(static_cast<int8_t>(code_row[d]));
+      row[d] = q * scales[s.is_key ? d : t];
     }
   }
+  FromFloats(s.dtype, x.data(), n, raw);
 }
 
 // ---- kivi2: 2-bit codes, asymmetric (min, scale) per group, a full-precision recent window
@@ -154,14 +184,16 @@ void ForGroup(const RunShape& s, const KiviLayout& l, uint64_t p, F&& fn) {
 
 void EncodeKivi(const RunShape& s, const std::byte* raw, std::byte* out) {
   const KiviLayout l = KiviLayoutOf(s);
+  const uint64_t n = uint64_t{l.quantized_tokens} * s.dims;  // the window is copied as it is
+  std::vector<float>& x = Scratch(n);
+  ToFloats(s.dtype, raw, n, x.data());
   auto* codes = reinterpret_cast<uint8_t*>(out + l.params * 4);
   std::memset(codes, 0, l.code_bytes);
   for (uint64_t p = 0; p < l.params; ++p) {
     float lo = INFINITY, hi = -INFINITY;
     ForGroup(s, l, p, [&](uint64_t i) {
-      const float v = Load(s.dtype, raw, i);
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
+      lo = std::min(lo, x[i]);
+      hi = std::max(hi, x[i]);
     });
     if (!std::isfinite(lo) || !std::isfinite(hi)) lo = hi = 0;
     // Parameters are f16, as KIVI keeps them: values beyond its range saturate.
@@ -173,8 +205,8 @@ void EncodeKivi(const RunShape& s, const std::byte* raw, std::byte* out) {
     PutF16(out + 4 * p + 2, scale);
     const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
     ForGroup(s, l, p, [&](uint64_t i) {
-      const float q = std::nearbyint((Load(s.dtype, raw, i) - min) * inverse);
-      const uint32_t code = q == q ? static_cast<uint32_t>(std::clamp(q, 0.0f, 3.0f)) : 0;
+      const float v = (x[i] - min) * inverse;
+      const uint32_t code = v == v ? static_cast<uint32_t>(RoundHalfEven(std::clamp(v, 0.0f, 3.0f))) : 0;
       codes[i / 4] |= static_cast<uint8_t>(code << (2 * (i % 4)));
     });
   }
@@ -184,14 +216,17 @@ void EncodeKivi(const RunShape& s, const std::byte* raw, std::byte* out) {
 
 void DecodeKivi(const RunShape& s, const std::byte* in, std::byte* raw) {
   const KiviLayout l = KiviLayoutOf(s);
+  const uint64_t n = uint64_t{l.quantized_tokens} * s.dims;
+  std::vector<float>& x = Scratch(n);
   const auto* codes = reinterpret_cast<const uint8_t*>(in + l.params * 4);
   for (uint64_t p = 0; p < l.params; ++p) {
     const float min = GetF16(in + 4 * p), scale = GetF16(in + 4 * p + 2);
     ForGroup(s, l, p, [&](uint64_t i) {
       const uint32_t code = (codes[i / 4] >> (2 * (i % 4))) & 3u;
-      Store(s.dtype, raw, i, min + static_cast<float>(code) * scale);
+      x[i] = min + static_cast<float>(code) * scale;
     });
   }
+  FromFloats(s.dtype, x.data(), n, raw);
   const uint64_t window_at = uint64_t{l.quantized_tokens} * s.dims * KvDtypeBytes(s.dtype);
   std::memcpy(raw + window_at, in + l.params * 4 + l.code_bytes, l.residual_bytes);
 }
