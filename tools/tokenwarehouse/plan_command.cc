@@ -1,6 +1,6 @@
 // `tokenwarehouse plan`: hit ratio versus capacity for every policy (and Belady), plotted, and the
 // DRAM and disk sizes that reach a target share of the unlimited-capacity hit ratio, with the TTFT
-// and GPU seconds they buy. See docs/simulator.md.
+// and GPU seconds they buy; and how many tokens a GB holds with each KV codec. See docs/simulator.md.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -11,6 +11,7 @@
 #include "sim/progress_bar.h"
 #include "sim/report.h"
 #include "sim/svg_plot.h"
+#include "tw/codec.h"
 
 namespace tw::cli {
 namespace {
@@ -27,7 +28,26 @@ struct PlanArgs {
   double dram_gbps = 55, disk_gbps = 1.5;
   bool json = false;
   std::string plot;
+  std::string codec = "none";
 };
+
+// Tokens one GB (1e9 bytes) of a tier holds with each codec that has a fixed size. lossless
+// depends on the KV itself: `tokenwarehouse bench codec` (or the engine's own KV) measures it.
+struct CodecCapacity {
+  KvCodec codec;
+  uint64_t object_bytes;
+  double tokens_per_gb;
+};
+
+std::vector<CodecCapacity> CodecCapacities(const KvGeometry& g) {
+  std::vector<CodecCapacity> out;
+  for (KvCodec c : {KvCodec::kNone, KvCodec::kFp8, KvCodec::kInt8, KvCodec::kKivi2}) {
+    if (!CheckKvCodec(c, g).ok()) continue;
+    const uint64_t bytes = EncodedKvBound(c, g);
+    out.push_back({c, bytes, 1e9 / static_cast<double>(bytes) * g.block_tokens});
+  }
+  return out;
+}
 
 int RunPlan(const PlanArgs& a) {
   auto fail = [](const Status& s) {
@@ -39,6 +59,14 @@ int RunPlan(const PlanArgs& a) {
   KvGeometry geometry = model->geometry;
   geometry.block_tokens = a.block_tokens;
   if (Status s = geometry.Validate(); !s.ok()) return fail(s);
+  auto codec = ParseKvCodec(a.codec);
+  if (!codec.ok()) return fail(codec.status());
+  if (*codec == KvCodec::kLossless) {
+    return fail(Status::InvalidArgument("lossless has no fixed size: measure its ratio (tokenwarehouse bench codec) "
+                                        "and plan with none, or a fixed-size codec"));
+  }
+  if (Status s = CheckKvCodec(*codec, geometry); !s.ok()) return fail(s);
+  const std::vector<CodecCapacity> capacities = CodecCapacities(geometry);
   auto trace = sim::ReadMooncakeTrace(a.trace);
   if (!trace.ok()) return fail(trace.status());
 
@@ -47,7 +75,9 @@ int RunPlan(const PlanArgs& a) {
   o.target_share = a.target;
   o.dram_target_share = std::min(a.dram_target, a.target);
   o.base.block_tokens = a.block_tokens;
-  o.base.object_bytes = geometry.ObjectBytes();
+  // A block takes its encoded size in every tier and moves as that many bytes; the decode itself is
+  // not modelled (on the GPU it runs inside the layer-by-layer load).
+  o.base.object_bytes = EncodedKvBound(*codec, geometry);
   o.base.cost.prefill = model->prefill;
   if (!a.prefill_points.empty()) {
     auto c = sim::PrefillCurve::Parse(a.prefill_points);
@@ -80,11 +110,26 @@ int RunPlan(const PlanArgs& a) {
     if (Status s = sim::WriteSvg(a.plot, spec); !s.ok()) return fail(s);
   }
   if (a.json) {
-    std::cout << sim::PlanResultJson(*plan, o.base.object_bytes) << "\n";
+    std::string json = sim::PlanResultJson(*plan, o.base.object_bytes);
+    json.pop_back();  // the closing brace: the codec figures go in the same object
+    json += ", \"codec\": \"" + std::string(KvCodecName(*codec)) + "\", \"codecs\": [";
+    for (size_t i = 0; i < capacities.size(); ++i) {
+      char b[160];
+      std::snprintf(b, sizeof(b), "%s{\"codec\": \"%s\", \"object_bytes\": %llu, \"tokens_per_gb\": %.1f}", i ? ", " : "",
+                    std::string(KvCodecName(capacities[i].codec)).c_str(),
+                    static_cast<unsigned long long>(capacities[i].object_bytes), capacities[i].tokens_per_gb);
+      json += b;
+    }
+    std::cout << json << "]}\n";
   } else {
     std::cout << "model " << a.model << ": " << geometry.ToString() << ", "
-              << sim::FormatBytes(static_cast<double>(o.base.object_bytes)) << " a block\n\n";
+              << sim::FormatBytes(static_cast<double>(o.base.object_bytes)) << " a block (codec " << KvCodecName(*codec) << ")\n\n";
     std::cout << sim::PlanResultTable(*plan, o.base.object_bytes);
+    std::cout << "\ntokens a GB holds, by KV codec (lossless: measure with `tokenwarehouse bench codec`)\n";
+    for (const CodecCapacity& c : capacities) {
+      std::printf("  %-8s %10.0f tokens/GB  %s a block\n", std::string(KvCodecName(c.codec)).c_str(), c.tokens_per_gb,
+                  sim::FormatBytes(static_cast<double>(c.object_bytes)).c_str());
+    }
   }
   return 0;
 }
@@ -106,6 +151,8 @@ void RegisterPlanCommand(CLI::App& app) {
   cmd->add_option("--disk-gbps", a->disk_gbps, "Disk-to-GPU bandwidth, GB/s")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print one JSON object instead of the tables");
   cmd->add_option("--plot", a->plot, "Write the hit-ratio curves as SVG");
+  cmd->add_option("--codec", a->codec, "KV codec the tiers store blocks with: none, fp8, int8 or kivi2 (blocks take, and load as, their encoded size)")
+      ->capture_default_str();
   cmd->callback([a] { ExitCode() = RunPlan(*a); });
 }
 
