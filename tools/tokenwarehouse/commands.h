@@ -22,6 +22,7 @@ void RegisterBenchCodecCommand(CLI::App& bench);
 // Built only with llama.cpp (TW_HAVE_LLAMA).
 void RegisterDemoCommand(CLI::App& app);
 void RegisterBenchLlamaCommand(CLI::App& bench);
+void RegisterBenchCodecQualityCommand(CLI::App& bench);
 void RegisterBenchClusterCommand(CLI::App& bench);
 // `stats --cluster etcd://...`: every member and its cluster counters (stats_cluster.cc).
 int RunClusterStats(const std::string& etcd_url, bool json);

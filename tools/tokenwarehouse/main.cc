@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
 #ifdef TW_HAVE_LLAMA
   tw::cli::RegisterDemoCommand(app);
   tw::cli::RegisterBenchLlamaCommand(*bench);
+  tw::cli::RegisterBenchCodecQualityCommand(*bench);
 #endif
   tw::cli::RegisterBenchClusterCommand(*bench);
   CLI11_PARSE(app, argc, argv);
