@@ -45,7 +45,10 @@ struct EmbeddedStoreOptions {
   uint64_t disk_write_queue_bytes = 256ull << 20;
   uint64_t disk_enqueue_wait_ms = 5000;
   uint64_t disk_io_bytes = 1ull << 20;  // bytes per I/O
-  uint32_t disk_io_depth = 8;           // I/Os in flight
+  uint32_t disk_io_depth = 8;           // I/Os in flight per reading or writing thread
+  // Threads that read a batch (a prefix being promoted) at once, each with disk_io_depth I/Os in
+  // flight and checksumming what it read; the caller is one of them.
+  uint32_t disk_read_threads = 4;
   DiskAdmission disk_admission = DiskAdmission::kOnEvict;
   // Shared directories: each process needs its own owner id and writes only its own regions;
   // with disk_shared it also serves the regions other owners have sealed.

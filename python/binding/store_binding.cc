@@ -240,7 +240,8 @@ std::shared_ptr<PyStore> OpenStore(const std::string& url, uint64_t dram_capacit
                                    pyb::object disk_capacity_bytes, pyb::object disk_region_bytes,
                                    const std::string& disk_admission, pyb::object disk_write_queue_bytes,
                                    pyb::object disk_enqueue_wait_ms, pyb::object disk_io_bytes,
-                                   pyb::object disk_io_depth, const std::string& disk_owner, bool disk_shared,
+                                   pyb::object disk_io_depth, pyb::object disk_read_threads,
+                                   const std::string& disk_owner, bool disk_shared,
                                    const std::string& token, const std::string& tls_ca_file, pyb::object io_timeout_ms) {
   OpenOptions open;
   ClientOptions& client = open.client;
@@ -262,6 +263,7 @@ std::shared_ptr<PyStore> OpenStore(const std::string& url, uint64_t dram_capacit
   if (!disk_enqueue_wait_ms.is_none()) o.disk_enqueue_wait_ms = disk_enqueue_wait_ms.cast<uint64_t>();
   if (!disk_io_bytes.is_none()) o.disk_io_bytes = disk_io_bytes.cast<uint64_t>();
   if (!disk_io_depth.is_none()) o.disk_io_depth = disk_io_depth.cast<uint32_t>();
+  if (!disk_read_threads.is_none()) o.disk_read_threads = disk_read_threads.cast<uint32_t>();
   o.disk_owner = disk_owner;
   o.disk_shared = disk_shared;
   Result<std::unique_ptr<Store>> s = Status::Internal("unset");
@@ -353,6 +355,7 @@ void BindStore(pyb::module_& m) {
            pyb::arg("disk_region_bytes") = pyb::none(), pyb::arg("disk_admission") = "on_evict",
            pyb::arg("disk_write_queue_bytes") = pyb::none(), pyb::arg("disk_enqueue_wait_ms") = pyb::none(),
            pyb::arg("disk_io_bytes") = pyb::none(), pyb::arg("disk_io_depth") = pyb::none(),
+           pyb::arg("disk_read_threads") = pyb::none(),
            pyb::arg("disk_owner") = "local", pyb::arg("disk_shared") = false, pyb::arg("token") = "",
            pyb::arg("tls_ca_file") = "", pyb::arg("io_timeout_ms") = pyb::none())
       .def("flush_disk",

@@ -56,8 +56,8 @@ def open(url: str = "", **options) -> Store:  # noqa: A001 - the natural name, a
     the disk tier, on when disk_dir is given: disk_dir, disk_capacity_bytes,
     disk_region_bytes, disk_admission ('on_evict', the default: objects go to disk when DRAM evicts
     them; 'write_through': every put is queued for disk too, so a restart finds it), disk_write_queue_bytes,
-    disk_enqueue_wait_ms, disk_io_bytes, disk_io_depth, disk_owner, disk_shared. Reopening a store on the
-    same disk_dir finds what an earlier one wrote (call store.flush_disk() before closing it).
+    disk_enqueue_wait_ms, disk_io_bytes, disk_io_depth, disk_read_threads, disk_owner, disk_shared.
+    Reopening a store on the same disk_dir finds what an earlier one wrote (call store.flush_disk() before closing it).
     """
     return Store(url, **options)
 

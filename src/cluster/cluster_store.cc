@@ -8,7 +8,7 @@
 #include <unordered_map>
 
 #include "cluster/copier.h"
-#include "cluster/fan_out.h"
+#include "common/fan_out.h"
 #include "common/logging.h"
 
 namespace tw::cluster {

@@ -604,6 +604,7 @@ Result<std::unique_ptr<EmbeddedStore>> OpenEmbeddedStore(const EmbeddedStoreOpti
     d.enqueue_wait_ms = options.disk_enqueue_wait_ms;
     d.io_bytes = options.disk_io_bytes;
     d.io_depth = options.disk_io_depth;
+    d.read_threads = options.disk_read_threads;
     d.owner = options.disk_owner;
     d.shared = options.disk_shared;
     d.discover_interval_ms = options.disk_discover_interval_ms;

@@ -1,14 +1,15 @@
 // `tokenwarehouse bench disk --dir D`: the disk tier against its ceiling, in one run on one directory.
 //
 // Ceiling (raw): plain O_DIRECT io_uring sequential writes, then reads, of one preallocated file,
-// at the tier's I/O size and depth, from one aligned buffer. The raw write is timed to the end of
+// at the tier's I/O size and depth (reads: depth x read threads in flight, as many as the tier's
+// reading threads keep in flight together), from one aligned buffer. The raw write is timed to the end of
 // an fdatasync, because the tier's sustained writes pay its regions' seal syncs: on a virtual disk
 // whose host caches writes, O_DIRECT without a flush measures the host's memory, and each flush then
 // costs what the device really takes (2026-12-03: 0.35-0.5x "raw" before, see bench/results).
 // Tier: DiskTier::Enqueue as the demotion hook calls it (the object borrowed with an owner: checksummed in place, its pages written straight
 // out, held until written) until Flush returns, and DiskTier::Read (what promotion does:
 // header + payload straight into aligned memory, checksum verified) of every object, for each object
-// size, promotion reading ~32 MiB of objects per batch as a prefix load does. Restart: close the tier (sealing) and time Open, which rebuilds the index. Baseline: one
+// size, promotion reading ~256 MiB of objects per batch as a prefix load does. Restart: close the tier (sealing) and time Open, which rebuilds the index. Baseline: one
 // buffered file per object (open/write/close, the way LMCache's local disk backend stores chunks),
 // timed until fdatasync'd; reads after POSIX_FADV_DONTNEED so they come from the device, not the
 // page cache. Each figure is the median of --reps runs; the files are written once, untimed, before
@@ -29,12 +30,15 @@
 namespace tw::cli {
 namespace {
 
+constexpr uint64_t kReadBatchBytes = 256ull << 20;  // a prefix promoted at once: 8 blocks of an 8B model
+
 struct BenchDiskOptions {
   std::string dir;
   uint64_t total_mb = 1024;  // bytes moved per measurement
   std::vector<uint64_t> sizes_mb{2, 8, 32};
   uint64_t io_kb = 1024;
   uint32_t depth = 8;
+  uint32_t read_threads = DiskTierOptions().read_threads;
   uint64_t region_mb = 256;
   int reps = 3;
   uint64_t restart_objects = 0;  // > 0: also time a restart over this many 4 KiB objects
@@ -107,9 +111,10 @@ struct SizeResult {
   double write_vs_raw_paired = 0, read_vs_raw_paired = 0;  // median over runs of tier / raw of the same run
 };
 
-// Raw sequential O_DIRECT bandwidth of `bytes` through one file at io_bytes x depth.
+// Raw sequential O_DIRECT bandwidth of `bytes` through one file: writes at io_bytes x depth, reads
+// at io_bytes x read_depth.
 Result<std::pair<double, double>> MeasureRaw(File& file, const AlignedBuffer& buf, uint64_t bytes, uint64_t io_bytes,
-                                             uint32_t depth) {
+                                             uint32_t depth, uint32_t read_depth) {
   std::vector<IoOp> ops;
   for (uint64_t off = 0; off < bytes; off += io_bytes) {
     ops.push_back({IoOp::Kind::kWrite, off, buf.data() + off % buf.size(), std::min(io_bytes, bytes - off)});
@@ -119,7 +124,7 @@ Result<std::pair<double, double>> MeasureRaw(File& file, const AlignedBuffer& bu
   TW_RETURN_IF_ERROR(file.Sync());
   uint64_t t1 = MonotonicNanos();
   for (IoOp& op : ops) op.kind = IoOp::Kind::kRead;
-  TW_RETURN_IF_ERROR(file.Submit(ops, depth));
+  TW_RETURN_IF_ERROR(file.Submit(ops, read_depth));
   uint64_t t2 = MonotonicNanos();
   return std::make_pair(Gbps(bytes, t1 - t0), Gbps(bytes, t2 - t1));
 }
@@ -175,8 +180,9 @@ int Run(const BenchDiskOptions& opt) {
   const uint64_t io_bytes = opt.io_kb << 10;
   uint64_t max_size = 0;
   for (uint64_t mb : opt.sizes_mb) max_size = std::max(max_size, mb << 20);
-  AlignedBuffer src(max_size), dst(max_size);
+  AlignedBuffer src(max_size), dst(std::max(max_size, kReadBatchBytes));
   if (!src || !dst) return Fail(Status::ResourceExhausted("cannot map benchmark buffers"));
+  std::memset(dst.data(), 0, dst.size());  // faulted in before any timed read
   for (uint64_t i = 0; i < src.size(); i += 8) {
     const uint64_t v = i * 0x9E3779B97F4A7C15ull;
     std::memcpy(src.data() + i, &v, 8);
@@ -203,6 +209,8 @@ int Run(const BenchDiskOptions& opt) {
   to.capacity_bytes = (regions_needed + 2) * to.region_bytes;
   to.io_bytes = io_bytes;
   to.io_depth = opt.depth;
+  to.read_threads = opt.read_threads;
+  const uint32_t read_depth = std::min<uint32_t>(64, opt.depth * opt.read_threads);
   to.sync_interval_ms = opt.sync_interval_ms;
   to.write_queue_bytes = std::max<uint64_t>(256ull << 20, 4 * max_size);
 
@@ -211,7 +219,7 @@ int Run(const BenchDiskOptions& opt) {
   // it the tier's first runs wrote into fresh fallocated extents (ext4 converts unwritten extents on
   // their first write) while raw's median came from overwrites of raw.dat.
   Progress("%s", "bench disk: warm-up (raw file and every tier region written once)");
-  if (Result<std::pair<double, double>> w = MeasureRaw(**raw, src, total, io_bytes, opt.depth); !w.ok()) {
+  if (Result<std::pair<double, double>> w = MeasureRaw(**raw, src, total, io_bytes, opt.depth, read_depth); !w.ok()) {
     return Fail(w.status());
   }
   {
@@ -243,7 +251,7 @@ int Run(const BenchDiskOptions& opt) {
     std::vector<double> tw, tr, fw, fr, pw, pr;
     for (int rep = 0; rep < opt.reps; ++rep) {
       Progress("bench disk: %llu MiB objects, run %d/%d: raw", (unsigned long long)mb, rep + 1, opt.reps);
-      Result<std::pair<double, double>> r = MeasureRaw(**raw, src, total, io_bytes, opt.depth);
+      Result<std::pair<double, double>> r = MeasureRaw(**raw, src, total, io_bytes, opt.depth, read_depth);
       if (!r.ok()) return Fail(r.status());
       raw_w.push_back(r->first);
       raw_r.push_back(r->second);
@@ -269,8 +277,8 @@ int Run(const BenchDiskOptions& opt) {
       (*tier)->Flush();
       uint64_t t1 = MonotonicNanos();
       write_cpu.push_back((CpuSeconds() - cpu0) / (static_cast<double>(t1 - t0) / 1e9));
-      // Promotion reads a prefix of blocks at once: batches of ~32 MiB (one object when larger).
-      const uint64_t batch = std::max<uint64_t>(1, (32ull << 20) / size);
+      // Promotion reads a prefix of blocks at once: batches of ~256 MiB (one object when larger).
+      const uint64_t batch = std::max<uint64_t>(1, kReadBatchBytes / size);
       std::vector<std::span<std::byte>> outs;
       for (uint64_t b = 0; b < batch; ++b) outs.emplace_back(dst.data() + (b * size) % dst.size(), size);
       for (uint64_t i = 0; i < count; i += batch) {
@@ -343,10 +351,10 @@ int Run(const BenchDiskOptions& opt) {
                 "\"tier_write_vs_raw\": %.3f, \"tier_read_vs_raw\": %.3f, \"tier_write_vs_raw_paired\": %.3f, "
                 "\"tier_read_vs_raw_paired\": %.3f, \"restart_s\": %.4f, \"restart_objects\": %llu, "
                 "\"file_per_object_write_gbps\": %.3f, \"file_per_object_read_gbps\": %.3f, \"io_bytes\": %llu, "
-                "\"io_depth\": %u, \"region_bytes\": %llu, \"bytes_per_run\": %llu, \"reps\": %d, \"o_direct\": %s, "
+                "\"io_depth\": %u, \"read_threads\": %u, \"raw_read_depth\": %u, \"region_bytes\": %llu, \"bytes_per_run\": %llu, \"reps\": %d, \"o_direct\": %s, "
                 "\"tier_write_cpu_cores\": %.2f, \"demote\": \"%s\", \"sync_interval_ms\": %llu, \"load_average\": [%.1f, %.1f], \"sizes\": [",
                 rw, rr, tw, tr, tw / rw, tr / rr, Median(all_pw), Median(all_pr), restart_s, (unsigned long long)restart_objects, fw, fr,
-                (unsigned long long)io_bytes, opt.depth, (unsigned long long)to.region_bytes, (unsigned long long)total,
+                (unsigned long long)io_bytes, opt.depth, opt.read_threads, read_depth, (unsigned long long)to.region_bytes, (unsigned long long)total,
                 opt.reps, direct ? "true" : "false", Median(write_cpu), opt.copy ? "copy" : "borrow",
                 (unsigned long long)opt.sync_interval_ms, load_before, load_after);
     for (size_t i = 0; i < results.size(); ++i) {
@@ -360,8 +368,10 @@ int Run(const BenchDiskOptions& opt) {
     std::printf("]}\n");
     return 0;
   }
-  std::printf("Disk tier vs raw O_DIRECT io_uring (%llu KiB x %u deep%s), GB/s, median of %d runs of %llu MiB\n",
-              (unsigned long long)opt.io_kb, opt.depth, direct ? "" : "; O_DIRECT unsupported here: buffered",
+  std::printf("Disk tier vs raw O_DIRECT io_uring (%llu KiB x %u deep; reads %u threads, raw %u deep%s), GB/s, "
+              "median of %d runs of %llu MiB\n",
+              (unsigned long long)opt.io_kb, opt.depth, opt.read_threads, read_depth,
+              direct ? "" : "; O_DIRECT unsupported here: buffered",
               opt.reps, (unsigned long long)opt.total_mb);
   std::printf("raw: write %.2f, read %.2f\n", rw, rr);
   std::printf("%10s %10s %7s %10s %7s %14s %14s\n", "object", "tier write", "x raw", "tier read", "x raw", "file/obj write",
@@ -389,7 +399,9 @@ void RegisterBenchDiskCommand(CLI::App& bench) {
   cmd->add_option("--total-mb", opt->total_mb, "MiB moved per measurement")->capture_default_str()->check(CLI::Range(64, 1 << 20));
   cmd->add_option("--sizes-mb", opt->sizes_mb, "Object sizes in MiB")->capture_default_str()->delimiter(',');
   cmd->add_option("--io-kb", opt->io_kb, "KiB per I/O (the tier's and raw's)")->capture_default_str()->check(CLI::Range(4, 65536));
-  cmd->add_option("--depth", opt->depth, "I/Os in flight")->capture_default_str()->check(CLI::Range(1, 64));
+  cmd->add_option("--depth", opt->depth, "I/Os in flight (per reading thread)")->capture_default_str()->check(CLI::Range(1, 64));
+  cmd->add_option("--read-threads", opt->read_threads, "Threads the tier reads a batch with")
+      ->capture_default_str()->check(CLI::Range(1, 64));
   cmd->add_option("--region-mb", opt->region_mb, "Region file size in MiB")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--reps", opt->reps, "Runs per measurement (the median is reported)")->capture_default_str()->check(CLI::Range(1, 100));
   cmd->add_option("--restart-objects", opt->restart_objects,

@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 
+#include "common/fan_out.h"
 #include "common/logging.h"
 #include "store/tier/disk_tier.h"
 #include "store/tier/io_gather.h"
@@ -124,9 +125,7 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
     const std::byte* data;
     uint64_t length;
   };
-  for (size_t from = 0; from < jobs.size();) {
-    size_t to = from + 1;
-    while (to < jobs.size() && jobs[to].e.region == jobs[from].e.region) ++to;
+  auto read_run = [&](size_t from, size_t to) {
     std::vector<IoOp> ops;
     std::deque<IoGather> gathers;                               // op -> its pieces; stable while ops point into them
     std::vector<std::vector<uint32_t>> op_jobs;                // op -> jobs with payload in it
@@ -180,7 +179,27 @@ void DiskTier::ReadBatch(std::span<ReadItem> items) {
     Status io = region->file->Submit(ops, options_.io_depth, on_done);
     for (size_t j = from; j < to; ++j) Finish(jobs[j].item, jobs[j].e, io, jobs[j].header, jobs[j].hashed,
                                                jobs[j].hasher->Digest(), jobs[j].bounce);
+  };
+  // Runs: a region's jobs, cut after kRunBytes of payload, so that a long prefix is read by several
+  // threads at once (each with its own io_uring and io_depth I/Os in flight, each checksumming what
+  // it read). With one thread at depth 8, a 128k-token disk hit on the H200 machine read at 0.6x the
+  // O_DIRECT floor that four readers of 32 MiB reach on the same files.
+  constexpr uint64_t kRunBytes = 64ull << 20;
+  std::vector<std::pair<size_t, size_t>> runs;
+  for (size_t from = 0; from < jobs.size();) {
+    size_t to = from + 1;
+    uint64_t bytes = jobs[from].e.payload_bytes;
+    while (to < jobs.size() && jobs[to].e.region == jobs[from].e.region && bytes < kRunBytes) {
+      bytes += jobs[to].e.payload_bytes;
+      ++to;
+    }
+    runs.emplace_back(from, to);
     from = to;
+  }
+  if (runs.size() == 1 || !readers_) {
+    for (const auto& [from, to] : runs) read_run(from, to);
+  } else {
+    readers_->For(runs.size(), [&](size_t r) { read_run(runs[r].first, runs[r].second); });
   }
 }
 

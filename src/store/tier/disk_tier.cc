@@ -37,6 +37,9 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   if (options.io_bytes == 0 || options.io_bytes % kBlockBytes || options.io_depth == 0) {
     return Status::InvalidArgument("disk tier: io_bytes must be a non-zero multiple of 4096 and io_depth > 0");
   }
+  if (options.read_threads == 0 || options.read_threads > 64) {
+    return Status::InvalidArgument("disk tier: read_threads must be 1 to 64");
+  }
   if (options.write_queue_bytes < 2 * kBlockBytes) return Status::InvalidArgument("disk tier: write_queue_bytes too small");
   if (!ValidOwner(options.owner)) {
     return Status::InvalidArgument("disk tier: owner must be 1-31 characters of [A-Za-z0-9_-]");
@@ -48,6 +51,7 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   const uint64_t t0 = MonotonicNanos();
   TW_RETURN_IF_ERROR(tier->Recover());
   tier->recovery_s_ = static_cast<double>(MonotonicNanos() - t0) / 1e9;
+  if (options.read_threads > 1) tier->readers_ = std::make_unique<FanOut>(options.read_threads - 1);
   tier->sealer_ = std::thread([t = tier.get()] { t->SealerLoop(); });
   tier->writer_ = std::thread([t = tier.get()] { t->WriterLoop(); });
   // Wait for the writer to pin its queue memory, so the first demotions run at full speed.

@@ -64,6 +64,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/fan_out.h"
 #include "common/env/env.h"
 #include "store/tier/region.h"
 #include "store/tier/region_format.h"
@@ -83,7 +84,10 @@ struct DiskTierOptions {
   // caller waits, as for a full ring. 0: always copy.
   uint64_t borrow_limit_bytes = 256ull << 20;
   uint64_t io_bytes = 1ull << 20;         // bytes per I/O (multiple of 4 KiB)
-  uint32_t io_depth = 8;                  // I/Os in flight per batch
+  uint32_t io_depth = 8;                  // I/Os in flight per batch (per reading thread)
+  // Threads (the caller's included) that read one ReadBatch's runs of records at once. 1: the
+  // caller alone.
+  uint32_t read_threads = 4;
   uint64_t enqueue_wait_ms = 5000;        // back-pressure: longest a demoting caller waits
   std::string owner = "local";            // [A-Za-z0-9_-], < 32 chars; one process per owner id
   bool shared = false;                    // discover and serve other owners' sealed regions
@@ -333,6 +337,7 @@ class DiskTier {
   bool seal_busy_ = false;           // GUARDED_BY(seal_mu_)
   bool sealer_stop_ = false;         // GUARDED_BY(seal_mu_)
   std::thread sealer_;
+  std::unique_ptr<FanOut> readers_;  // read_threads - 1 helpers for ReadBatch; null for one thread
 
   std::atomic<bool> admitting_{true};
   std::atomic<uint64_t> dropped_{0}, corrupt_{0}, read_errors_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0}, borrowed_{0};

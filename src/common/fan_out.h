@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-namespace tw::cluster {
+namespace tw {
 
 class FanOut {
  public:
@@ -38,4 +38,4 @@ class FanOut {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace tw::cluster
+}  // namespace tw

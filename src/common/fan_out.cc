@@ -1,9 +1,9 @@
-#include "cluster/fan_out.h"
+#include "common/fan_out.h"
 
 #include <atomic>
 #include <memory>
 
-namespace tw::cluster {
+namespace tw {
 
 FanOut::FanOut(size_t threads) {
   threads_.reserve(threads);
@@ -71,4 +71,4 @@ void FanOut::For(size_t n, const std::function<void(size_t)>& fn) {
   batch->done_cv.wait(lock, [&] { return batch->done == batch->n; });
 }
 
-}  // namespace tw::cluster
+}  // namespace tw
