@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole GPU session in one device call: build the extension and the GPU tests with the machine's
 # own compilers (against Debian headers and static libraries carried in .devdeps, made by
-# bench/gpu/make_devdeps.sh), run the GPU tests, then the TTFT benchmarks: through one daemon shared by
-# separate processes (daemon_ttft.py; skipped with DAEMON_TTFT=0), and embedded (ttft.py, arguments in
+# bench/gpu/make_devdeps.sh), run the GPU tests (skipped with TESTS=0), then the TTFT benchmarks:
+# through one daemon shared by separate processes (daemon_ttft.py, arguments in DAEMON_TTFT_ARGS;
+# skipped with DAEMON_TTFT=0), a multi-turn agent session through one daemon (agent_ttft.py,
+# arguments in AGENT_ARGS; skipped with AGENT_TTFT=0), and embedded (ttft.py, arguments in
 # TTFT_ARGS; skipped with TTFT=0). Output lands in $OUT.
 #
 #   run(command="TW_COMMIT=<sha> bash bench/gpu/run_on_device.sh", carry=[".devdeps"])
@@ -54,20 +56,28 @@ echo "built in $(( $(date +%s) - t0 )) s"
 export PYTHONPATH=$PWD/build-dev/python
 export TW_BINARY=$PWD/build-dev/tools/tokenwarehouse/tokenwarehouse  # the daemon, for tests and daemon_ttft.py
 
-echo "== GPU tests (ctest label gpu, C API, pytest)"
-(cd build-dev && ctest -L "gpu|capi" --output-on-failure 2>&1 | tail -6)
-build-dev/src/gpu/gpu_test 2>&1 | grep -E "OK|FAILED|SKIPPED|PASSED" | head -20
-build-dev/src/capi/capi_test
-if $PY -c "import pytest" 2>/dev/null; then
-  $PY -m pytest -q -p no:cacheprovider --ignore=python/tests/vllm python/tests 2>&1 | tail -8
-  $PY -m pytest -v -p no:cacheprovider python/tests/test_gpu_daemon.py 2>&1 | grep -E "PASSED|FAILED|SKIPPED|ERROR|Error"
-else
-  echo "pytest is not installed here: python tests not run on the GPU"
+if [ "${TESTS:-1}" != 0 ]; then
+  echo "== GPU tests (ctest label gpu, C API, pytest)"
+  (cd build-dev && ctest -L "gpu|capi" --output-on-failure 2>&1 | tail -6)
+  build-dev/src/gpu/gpu_test 2>&1 | grep -E "OK|FAILED|SKIPPED|PASSED" | head -20
+  build-dev/src/capi/capi_test
+  if $PY -c "import pytest" 2>/dev/null; then
+    # hf_cpu: the reserved KV layers on the CPU, with this machine's transformers.
+    $PY -m pytest -q -p no:cacheprovider --ignore=python/tests/vllm python/tests 2>&1 | tail -8
+    $PY -m pytest -v -p no:cacheprovider python/tests/test_gpu_daemon.py python/tests/test_hf.py 2>&1 \
+      | grep -E "PASSED|FAILED|SKIPPED|ERROR|Error"
+  else
+    echo "pytest is not installed here: python tests not run on the GPU"
+  fi
 fi
 
 if [ "${DAEMON_TTFT:-1}" != 0 ]; then
   echo "== TTFT through one daemon, separate processes (daemon_ttft.py)"
   $PY bench/gpu/daemon_ttft.py --binary "$TW_BINARY" --out "$OUT" ${DAEMON_TTFT_ARGS:-}
+fi
+if [ "${AGENT_TTFT:-1}" != 0 ]; then
+  echo "== multi-turn agent session through one daemon (agent_ttft.py)"
+  $PY bench/gpu/agent_ttft.py --binary "$TW_BINARY" --out "$OUT" ${AGENT_ARGS:-}
 fi
 if [ "${TTFT:-1}" != 0 ]; then
   echo "== TTFT benchmark, embedded store (ttft.py)"

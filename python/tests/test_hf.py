@@ -11,12 +11,14 @@ from tokenwarehouse.hf import Warehouse  # noqa: E402
 pytestmark = pytest.mark.skipif(not (twg.available()[0] and torch.cuda.is_available()), reason="no GPU")
 
 
-def test_hit_matches_recompute():
+@pytest.mark.parametrize("reserve_kv", [True, False])
+def test_hit_matches_recompute(reserve_kv):
     torch.manual_seed(0)
     cfg = transformers.LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
                                    num_attention_heads=4, num_key_value_heads=2, vocab_size=1000)
     model = transformers.LlamaForCausalLM(cfg).to("cuda", torch.bfloat16).eval()
-    wh = Warehouse(tw.open(dram_capacity_bytes=64 << 20), model, model_id="tiny", block_tokens=32)
+    wh = Warehouse(tw.open(dram_capacity_bytes=64 << 20), model, model_id="tiny", block_tokens=32,
+                   reserve_kv=reserve_kv)
     ids = torch.randint(0, 1000, (1, 32 * 4 + 5), device="cuda")
     first = wh.prefill(ids)
     assert first.cached_tokens == 0
@@ -25,6 +27,10 @@ def test_hit_matches_recompute():
     assert second.cached_tokens == 128
     diff = (first.logits.float() - second.logits.float()).abs().max().item()
     assert diff < 0.1 * first.logits.float().abs().max().item() + 1e-2
+    if reserve_kv:  # the suffix went in place, after the loaded prefix, in buffers sized for the prompt
+        layer = second.cache.layers[0]
+        assert layer.keys.shape[-2] == ids.shape[1] and layer.keys.data_ptr() == layer._kbuf.data_ptr()
     out = wh.generate(ids, max_new_tokens=4, do_sample=False)
     ref = model.generate(ids, max_new_tokens=4, do_sample=False)
     assert out.shape == ref.shape
+    assert torch.equal(out[:, :ids.shape[1]], ids)

@@ -12,6 +12,12 @@ into the model's KV cache on the warehouse's own CUDA stream, and runs the model
 each decoder layer waits (on the GPU, not the host) for its own layer of KV, so loading layer L+1
 overlaps computing layer L. The new full blocks are stored behind the response, on a background
 thread. At least one token is always computed, so a full hit still yields logits.
+
+With reserve_kv (the default), a hit's KV tensors are allocated once with room for the whole prompt
+(and generate's new tokens): the load fills the prefix, and each layer writes the suffix's K and V in
+place after it, where HF's DynamicCache would concatenate (a new allocation per layer per forward).
+Fewer allocations during the forward also means fewer chances for the caching allocator to free
+and synchronise the device, which would stall the compute behind the whole load.
 """
 
 import functools
@@ -47,19 +53,69 @@ def _decoder_layers(model):
     raise ValueError("cannot find the model's decoder layers")
 
 
-def _fill_cache(cache, ks, vs):
-    """Installs per-layer K/V tensors in a DynamicCache without copying them (old and new cache APIs)."""
+_reserved_layer_class = None
+
+
+def _reserved_layer(kbuf, vbuf, length):
+    """A DynamicLayer over preallocated [batch, heads, capacity, dim] buffers holding `length` tokens:
+    update() writes new tokens in place after them while they fit, and grows by concatenation (as
+    DynamicLayer does) once they do not, or once something replaced the views (crop, beam reorder)."""
+    global _reserved_layer_class
+    if _reserved_layer_class is None:
+        from transformers.cache_utils import DynamicLayer
+
+        class ReservedLayer(DynamicLayer):
+            def __init__(self, kbuf, vbuf, length):
+                super().__init__()
+                self.dtype, self.device = kbuf.dtype, kbuf.device
+                self.is_initialized = True
+                self._kbuf, self._vbuf = kbuf, vbuf
+                self.keys, self.values = kbuf[:, :, :length], vbuf[:, :, :length]
+
+            def _in_place(self, n):
+                if self._kbuf is None:
+                    return False
+                k = self.keys
+                return (k.data_ptr() == self._kbuf.data_ptr() and k.stride() == self._kbuf.stride()
+                        and k.shape[-2] + n <= self._kbuf.shape[-2])
+
+            def update(self, key_states, value_states, *args, **kwargs):
+                n = key_states.shape[-2]
+                if not self._in_place(n):
+                    self._kbuf = self._vbuf = None  # a plain DynamicLayer from now on
+                    return super().update(key_states, value_states, *args, **kwargs)
+                start = self.keys.shape[-2]
+                self._kbuf[:, :, start:start + n].copy_(key_states)
+                self._vbuf[:, :, start:start + n].copy_(value_states)
+                self.keys, self.values = self._kbuf[:, :, :start + n], self._vbuf[:, :, :start + n]
+                return self.keys, self.values
+
+        _reserved_layer_class = ReservedLayer
+    return _reserved_layer_class(kbuf, vbuf, length)
+
+
+def _fill_cache(cache, ks, vs, length):
+    """Installs per-layer K/V tensors holding `length` tokens in a DynamicCache without copying them
+    (old and new cache APIs). Tensors with room for more tokens become reserved layers (new API)."""
     for i, (k, v) in enumerate(zip(ks, vs)):
         cache.update(k[:, :, :0], v[:, :, :0], i)  # creates layer i in whichever API this version has
         if hasattr(cache, "layers"):
-            cache.layers[i].keys, cache.layers[i].values = k, v
+            if k.shape[-2] > length:
+                cache.layers[i] = _reserved_layer(k, v, length)
+            else:
+                cache.layers[i].keys, cache.layers[i].values = k, v
         else:
-            cache.key_cache[i], cache.value_cache[i] = k, v
+            cache.key_cache[i], cache.value_cache[i] = k[:, :, :length], v[:, :, :length]
 
 
 def _cache_tensors(cache, n_layers):
+    """Per-layer K and V tensors of a cache, each contiguous (the mover's HF layout): a reserved
+    layer's whole buffer, whose first tokens are the cache's."""
     if hasattr(cache, "layers"):
-        return [cache.layers[i].keys for i in range(n_layers)], [cache.layers[i].values for i in range(n_layers)]
+        layers = cache.layers[:n_layers]
+        ks = [getattr(la, "_kbuf", None) if getattr(la, "_kbuf", None) is not None else la.keys for la in layers]
+        vs = [getattr(la, "_vbuf", None) if getattr(la, "_vbuf", None) is not None else la.values for la in layers]
+        return ks, vs
     return list(cache.key_cache[:n_layers]), list(cache.value_cache[:n_layers])
 
 
@@ -67,7 +123,7 @@ class Warehouse:
     """Connects one HF causal LM to a store: one namespace, one GPU mover."""
 
     def __init__(self, store, model, *, model_id=None, model_revision="", tenant="", adapter_id="",
-                 cache_salt="", block_tokens=256, mode="zero_copy", register=True):
+                 cache_salt="", block_tokens=256, mode="zero_copy", register=True, reserve_kv=True):
         cfg = model.config
         dtype = _TORCH_DTYPES.get(str(model.dtype))
         if dtype is None:
@@ -81,6 +137,7 @@ class Warehouse:
             layers=cfg.num_hidden_layers, kv_heads=cfg.num_key_value_heads, head_dim=head_dim,
             dtype=dtype, block_tokens=block_tokens)
         self.device = next(model.parameters()).device
+        self.reserve_kv = reserve_kv
         if register:
             _gpu.register_arena(store)
         self.mover = _gpu.Mover(store, self.ns, device=self.device.index or 0, mode=mode)
@@ -95,8 +152,9 @@ class Warehouse:
         tokens = input_ids[0].detach().to("cpu").numpy().astype(np.uint32, copy=False)
         return self.ns.block_keys(tokens)
 
-    def _start_load(self, input_ids, keys, want_hit=True):
-        """Looks up and starts loading the cached prefix. Returns (cache, cached_tokens, matched, load, hooks)."""
+    def _start_load(self, input_ids, keys, want_hit=True, extra_tokens=0):
+        """Looks up and starts loading the cached prefix. Returns (cache, cached_tokens, matched, load, hooks).
+        With reserve_kv the KV tensors have room for the prompt and `extra_tokens` more."""
         import torch
         from transformers import DynamicCache
 
@@ -109,14 +167,15 @@ class Warehouse:
         load, hooks = None, []
         if cached > 0:
             dt = next(self.model.parameters()).dtype
-            shape = (1, self.ns.kv_heads, cached, self.ns.head_dim)
+            room = n + extra_tokens if self.reserve_kv else cached
+            shape = (1, self.ns.kv_heads, room, self.ns.head_dim)
             ks = [torch.empty(shape, dtype=dt, device=self.device) for _ in range(self.ns.layers)]
             vs = [torch.empty(shape, dtype=dt, device=self.device) for _ in range(self.ns.layers)]
             load = self.mover.load_hf(keys[:(cached + bt - 1) // bt], cached, ks, vs)
             if load is None:  # evicted between lookup and load: a miss
                 cached, matched = 0, 0
             else:
-                _fill_cache(cache, ks, vs)
+                _fill_cache(cache, ks, vs, cached)
                 for i, layer in enumerate(self._layers):
                     hooks.append(layer.register_forward_pre_hook(functools.partial(_wait_hook, load, i)))
         return cache, cached, matched, load, hooks
@@ -164,7 +223,8 @@ class Warehouse:
         if input_ids.shape[0] != 1:
             raise ValueError("generate takes one sequence (batch 1)")
         keys = self.keys(input_ids)
-        cache, cached, matched, load, hooks = self._start_load(input_ids, keys)
+        extra = int(generate_kwargs.get("max_new_tokens") or 0)
+        cache, cached, matched, load, hooks = self._start_load(input_ids, keys, extra_tokens=extra)
         try:
             out = self.model.generate(input_ids.to(self.device), past_key_values=cache, **generate_kwargs)
         finally:
