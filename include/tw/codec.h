@@ -12,20 +12,24 @@
 //              recent window; 3.46x from bf16 at 256-token blocks of 128-dim heads
 //
 // The lossy codecs change the numbers an engine computes with, so a namespace that stores with one
-// must not share objects with one that does not; `lossless` and `none` are interchangeable. (This
-// is the codec library: the tiers, the daemon and the engines do not use it yet.)
+// must not share objects with one that does not (Namespace::codec makes another namespace id). A
+// namespace stores with none, fp8, int8 or kivi2 (fixed-size objects: Namespace::ObjectBytes); the
+// tiers, the daemon and the cluster keep its objects as bytes and serve them whole. The GPU copy
+// path decodes fp8 and int8 inside a load and encodes them inside a store (tw/gpu.h); engines on
+// the CPU call DecodeKv / EncodeKv themselves.
 //
 // An encoded object (every codec but `none`) is a 16-byte header (magic "TWKV", version, codec, run
 // count), a table of run offsets, then the runs (docs/formats.md, "Encoded KV"). Decoders check all of
 // it: a corrupt encoded object is kCorruption, never wrong numbers silently accepted as a bad size.
 //
-// Thread-safe (no state). CPU only here; the GPU path decodes the same format (src/gpu/).
+// Thread-safe (no state). CPU here; the GPU path codes the same format bit for bit (src/gpu/).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "tw/geometry.h"
 #include "tw/result.h"
@@ -55,6 +59,15 @@ Result<uint64_t> EncodeKv(KvCodec codec, const KvGeometry& geometry, std::span<c
 // encoded object that does not check out (header, run table, a run's size or its zstd frame).
 Status DecodeKv(KvCodec codec, const KvGeometry& geometry, std::span<const std::byte> encoded,
                 std::span<std::byte> canonical);
+
+// For code that encodes or decodes runs itself (the GPU path, src/gpu): the header and run table of
+// an object of a fixed-size codec (fp8, int8, kivi2), EncodedKvTableBytes long, whose runs then start
+// at the offsets the table gives. kInvalidArgument for a variable-size codec (none, lossless).
+uint64_t EncodedKvTableBytes(const KvGeometry& geometry);  // header and run table
+Result<std::vector<uint64_t>> EncodedKvRunOffsets(KvCodec codec, const KvGeometry& geometry);  // runs + 1 entries
+Status WriteEncodedKvTable(KvCodec codec, const KvGeometry& geometry, std::span<std::byte> out);
+// kCorruption unless `header_and_table` is exactly what WriteEncodedKvTable writes.
+Status CheckEncodedKvTable(KvCodec codec, const KvGeometry& geometry, std::span<const std::byte> header_and_table);
 
 // Decodes only `slice` (layout order, as Geometry::SliceRuns lists it) into `out`
 // (geometry.SliceBytes(slice) bytes), reading only the runs it covers.

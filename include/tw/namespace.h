@@ -1,7 +1,7 @@
 // tw::Namespace: everything that must match for stored KV to be reusable.
 //
 // Two requests may share KV only if they agree on tenant, model id and revision, KV dtype, model
-// geometry, adapter (LoRA) id and cache salt. The namespace is encoded canonically (versioned,
+// geometry, adapter (LoRA) id, cache salt and the codec its objects are stored with (tw/codec.h). The namespace is encoded canonically (versioned,
 // length-prefixed, little-endian; see docs/formats.md) and hashed with SHA-256 into a 128-bit id.
 // The id is mixed into every block key, so blocks of different namespaces never alias.
 #pragma once
@@ -10,13 +10,16 @@
 #include <string>
 
 #include "tw/block_key.h"
+#include "tw/codec.h"
 #include "tw/geometry.h"
 #include "tw/status.h"
 
 namespace tw {
 
 // Version of the canonical namespace encoding. Bumped only together with new known-answer tests.
-inline constexpr uint8_t kNamespaceEncodingVersion = 1;
+// A namespace stored without a codec encodes as version 1 (so its id never changed); one with a
+// codec as version 2, which appends the codec.
+inline constexpr uint8_t kNamespaceEncodingVersion = 2;
 
 struct Namespace {
   std::string tenant;          // bound by the server from the caller's identity, never trusted from a client
@@ -26,9 +29,19 @@ struct Namespace {
   std::string cache_salt;      // per-request isolation salt; empty for none
   KvGeometry geometry;         // layers, KV heads, head dim, dtype, block tokens
   KeyHash key_hash = KeyHash::kSha256;
+  // How objects are stored: kNone (the canonical bytes), or a fixed-size lossy codec (fp8, int8,
+  // kivi2) whose objects are the encoding (tw/codec.h) and must be decoded before use. A different
+  // codec is a different namespace: its objects hold different bytes and, lossy, other numbers.
+  KvCodec codec = KvCodec::kNone;
 
-  // kInvalidArgument if the model id is empty, a string exceeds 1 KiB, or the geometry is invalid.
+  // kInvalidArgument if the model id is empty, a string exceeds 1 KiB, the geometry is invalid, or
+  // the codec cannot encode the dtype (a lossy codec over 8-bit KV); kNotSupported for `lossless`
+  // (its objects vary in size; the tiers store fixed-size objects).
   Status Validate() const;
+
+  // Bytes of one stored object: geometry.ObjectBytes() for kNone, the codec's exact encoded size
+  // otherwise (EncodedKvBound). Defined in the codec library (tw_codec), which knows the sizes.
+  uint64_t ObjectBytes() const;
 
   // The canonical byte encoding (format version kNamespaceEncodingVersion).
   std::string Encode() const;

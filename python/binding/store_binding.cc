@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "binding/buffers.h"
+#include "common/stored_slice.h"
 #include "tw/open.h"
 
 namespace tw::py {
@@ -37,6 +38,11 @@ std::vector<BlockKey> KeysFromPy(pyb::handle seq) {
 pyb::bytes KeyToPy(const BlockKey& k) { return pyb::bytes(reinterpret_cast<const char*>(k.bytes), 16); }
 
 namespace {
+
+// Bytes of `slice` of one stored object: the whole encoded object for a namespace with a codec.
+uint64_t StoredBytes(const PyNamespace& n, const KvSlice& slice) {
+  return StoredSliceBytes(n.nspace.geometry, n.nspace.codec != KvCodec::kNone, n.nspace.ObjectBytes(), slice);
+}
 
 KvSlice SliceFromPy(const pyb::object& layers, const pyb::object& heads) {
   KvSlice s;
@@ -295,9 +301,11 @@ void BindStore(pyb::module_& m) {
       .def_property_readonly("head_dim", [](const PyNamespace& n) { return n.nspace.geometry.head_dim; })
       .def_property_readonly("block_tokens", [](const PyNamespace& n) { return n.nspace.geometry.block_tokens; })
       .def_property_readonly("dtype", [](const PyNamespace& n) { return std::string(KvDtypeName(n.nspace.geometry.dtype)); })
-      .def_property_readonly("object_bytes", [](const PyNamespace& n) { return n.nspace.geometry.ObjectBytes(); })
+      .def_property_readonly("codec", [](const PyNamespace& n) { return std::string(KvCodecName(n.nspace.codec)); },
+                             "how objects are stored: 'none' (the canonical layout), 'fp8', 'int8' or 'kivi2'")
+      .def_property_readonly("object_bytes", [](const PyNamespace& n) { return n.nspace.ObjectBytes(); })
       .def("slice_bytes", [](const PyNamespace& n, pyb::object layers, pyb::object heads) {
-        return n.nspace.geometry.SliceBytes(SliceFromPy(layers, heads));
+        return StoredBytes(n, SliceFromPy(layers, heads));
       }, pyb::arg("layers") = pyb::none(), pyb::arg("heads") = pyb::none())
       .def("block_keys", [](const PyNamespace& n, pyb::handle tokens, pyb::handle parent) {
         std::vector<uint32_t> t = TokensFromPy(tokens);
@@ -375,7 +383,8 @@ void BindStore(pyb::module_& m) {
       .def("register_namespace",
            [](PyStore& s, const std::string& model_id, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
               const std::string& dtype, uint32_t block_tokens, const std::string& tenant, const std::string& model_revision,
-              const std::string& adapter_id, const std::string& cache_salt, const std::string& key_hash, uint64_t ttl_ms) {
+              const std::string& adapter_id, const std::string& cache_salt, const std::string& key_hash, uint64_t ttl_ms,
+              const std::string& codec) {
              auto ns = std::make_shared<PyNamespace>();
              Namespace& n = ns->nspace;
              n.model_id = model_id;
@@ -397,6 +406,9 @@ void BindStore(pyb::module_& m) {
              } else {
                ThrowIfError(Status::InvalidArgument("key_hash is 'sha256' or 'xxh3'"));
              }
+             Result<KvCodec> c = ParseKvCodec(codec);
+             ThrowIfError(c.status());
+             n.codec = c.value();
              NamespaceOptions o;
              o.ttl_ms = ttl_ms;
              auto id = s.store->RegisterNamespace(n, o);
@@ -408,7 +420,8 @@ void BindStore(pyb::module_& m) {
            pyb::kw_only(), pyb::arg("model_id"), pyb::arg("layers"), pyb::arg("kv_heads"), pyb::arg("head_dim"),
            pyb::arg("dtype") = "bf16", pyb::arg("block_tokens") = 256, pyb::arg("tenant") = "",
            pyb::arg("model_revision") = "", pyb::arg("adapter_id") = "", pyb::arg("cache_salt") = "",
-           pyb::arg("key_hash") = "sha256", pyb::arg("ttl_ms") = 0)
+           pyb::arg("key_hash") = "sha256", pyb::arg("ttl_ms") = 0,
+           pyb::arg("codec") = "none")
       .def("lookup",
            [](PyStore& s, const PyNamespace& ns, pyb::handle keys) {
              std::vector<BlockKey> k = KeysFromPy(keys);
@@ -443,8 +456,12 @@ void BindStore(pyb::module_& m) {
              const KvSlice slice = SliceFromPy(layers, heads);
              Status st;
              if (out.is_none()) {
-               const uint64_t n = ns.nspace.geometry.SliceBytes(slice);
-               if (n == 0) ThrowIfError(Status::InvalidArgument("invalid slice"));
+               const uint64_t n = StoredBytes(ns, slice);
+               if (n == 0) {  // why: outside the geometry, or a slice of an encoded object
+                 ThrowIfError(StoredSliceRuns(ns.nspace.geometry, ns.nspace.codec != KvCodec::kNone,
+                                              ns.nspace.ObjectBytes(), slice).status());
+                 ThrowIfError(Status::InvalidArgument("invalid slice"));
+               }
                pyb::array_t<uint8_t> arr(static_cast<pyb::ssize_t>(n));
                auto span = std::span<std::byte>(reinterpret_cast<std::byte*>(arr.mutable_data()), n);
                {

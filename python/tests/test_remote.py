@@ -62,3 +62,31 @@ def test_same_calls_over_unix_and_tcp(daemon):
 def test_wrong_token_is_refused(daemon):
     with pytest.raises(tw.UnauthenticatedError):
         tw.open(daemon["tcp"], token="no-such-tenant")
+
+
+def test_a_codec_namespace_stores_encoded_objects_whole(daemon):
+    """A namespace with a codec stores objects of the codec's size, is another namespace than the
+    same model without one, and serves its objects whole (a slice of an encoded object is refused)."""
+    for url in (daemon["unix"], daemon["tcp"]):
+        store = tw.open(url, io_timeout_ms=10000)
+        plain = register(store)
+        fp8 = store.register_namespace(model_id="py-remote", layers=2, kv_heads=2, head_dim=64, dtype="f16",
+                                       block_tokens=16, codec="fp8")
+        assert fp8.codec == "fp8" and plain.codec == "none"
+        # 2 x 2 x 2 runs of 16 x 64 codes, each with its f32 scales (4 K runs of 64, one per channel;
+        # 4 V runs of 16, one per token), after a 16-byte header and a table of 9 offsets.
+        assert fp8.object_bytes == 16 + 8 * 9 + 4 * (64 * 4 + 16 * 4) + 8 * 16 * 64
+        keys = fp8.block_keys(range(16 * 2))
+        assert keys != plain.block_keys(range(16 * 2))
+        with pytest.raises(tw.InvalidArgumentError):
+            store.put(fp8, keys[0], None, np.zeros(plain.object_bytes, dtype=np.uint8))
+        obj = np.random.default_rng(3).integers(0, 256, fp8.object_bytes, dtype=np.uint8)
+        store.put(fp8, keys[0], None, obj)
+        assert np.array_equal(store.get(fp8, keys[0]), obj)
+        assert store.lookup(plain, plain.block_keys(range(16 * 2)))[0] == 0
+        with pytest.raises(tw.NotSupportedError):
+            store.get(fp8, keys[0], layers=(0, 1))
+        with pytest.raises(tw.InvalidArgumentError):
+            store.register_namespace(model_id="py-remote", layers=2, kv_heads=2, head_dim=64, codec="zip")
+        with pytest.raises(tw.NotSupportedError):
+            store.register_namespace(model_id="py-remote", layers=2, kv_heads=2, head_dim=64, codec="lossless")

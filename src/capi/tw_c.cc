@@ -147,7 +147,7 @@ tw_status_t tw_store_register_namespace(tw_store_t* store, const tw_namespace_op
 
 void tw_namespace_free(tw_namespace_t* ns) { delete ns; }
 
-uint64_t tw_namespace_object_bytes(const tw_namespace_t* ns) { return ns ? ns->nspace.geometry.ObjectBytes() : 0; }
+uint64_t tw_namespace_object_bytes(const tw_namespace_t* ns) { return ns ? ns->nspace.ObjectBytes() : 0; }
 
 uint64_t tw_namespace_slice_bytes(const tw_namespace_t* ns, const tw_slice_t* slice) {
   return ns ? ns->nspace.geometry.SliceBytes(ToSlice(slice)) : 0;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/stored_slice.h"
 #include "common/hash.h"
 #include "common/segments.h"
 #include "net/messages.h"
@@ -194,9 +195,18 @@ Status RemoteStore::Geometry(const NamespaceId& ns, KvGeometry* geometry) {
   return Status::Ok();
 }
 
+Status RemoteStore::Info(const NamespaceId& ns, NsInfo* info) {
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  auto it = namespaces_.find(ns);
+  if (it == namespaces_.end()) return Status::FailedPrecondition("unknown namespace " + ns.ToHex() + ": register it first");
+  *info = it->second;
+  return Status::Ok();
+}
+
 Result<NamespaceId> RemoteStore::RegisterNamespace(const Namespace& nspace, const NamespaceOptions& options) {
   TW_RETURN_IF_ERROR(nspace.Validate());
-  NsInfo info{nspace.Encode(), options.ttl_ms, nspace.geometry, nspace.Root(), BlockKey()};
+  NsInfo info{nspace.Encode(), options.ttl_ms, nspace.geometry, nspace.ObjectBytes(), nspace.codec != KvCodec::kNone,
+              nspace.Root(), BlockKey()};
   NamespaceId id;
   TW_RETURN_IF_ERROR(Run([&](Conn& c) { return Register(c, &info, &id); }));
   std::unique_lock<std::shared_mutex> lock(ns_mu_);
@@ -234,8 +244,8 @@ Result<LookupResult> RemoteStore::Lookup(const NamespaceId& ns, std::span<const 
 // ---- GET
 
 Status RemoteStore::GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetItem> items, std::vector<Status>* out) {
-  KvGeometry g;
-  TW_RETURN_IF_ERROR(Geometry(ns, &g));
+  NsInfo info;
+  TW_RETURN_IF_ERROR(Info(ns, &info));
   // Split at the daemon's limits; send every request first (pipelined), then read the replies.
   struct Chunk {
     size_t begin, end;
@@ -250,7 +260,7 @@ Status RemoteStore::GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetIt
     const size_t begin = i;
     uint64_t bytes = 0;
     while (i < items.size() && req.items.size() < lim.max_batch) {
-      const uint64_t n = g.SliceBytes(items[i].slice);
+      const uint64_t n = StoredSliceBytes(info.geometry, info.coded, info.object_bytes, items[i].slice);
       if (!req.items.empty() && bytes + n > lim.max_payload_bytes) break;
       bytes += n;
       req.items.push_back({items[i].key, items[i].slice});
@@ -311,7 +321,7 @@ Status RemoteStore::MapSegments(const ShmArena& arena, const std::vector<ByteRun
   return Status::Ok();
 }
 
-Status RemoteStore::GetShm(Conn& c, const NamespaceId& ns, const KvGeometry& g, std::span<const GetItem> items,
+Status RemoteStore::GetShm(Conn& c, const NamespaceId& ns, const NsInfo& info, std::span<const GetItem> items,
                            std::vector<Status>* out) {
   out->assign(items.size(), Status::Ok());
   const size_t batch = c.io->peer_limits().max_batch;
@@ -343,7 +353,7 @@ Status RemoteStore::GetShm(Conn& c, const NamespaceId& ns, const KvGeometry& g, 
         continue;
       }
       Status ms = MapSegments(*c.arena, it.segments, &spans);
-      Result<std::vector<ByteRun>> runs = g.SliceRuns(items[k].slice);
+      Result<std::vector<ByteRun>> runs = StoredSliceRuns(info.geometry, info.coded, info.object_bytes, items[k].slice);
       if (!ms.ok()) (*out)[k] = ms;
       else if (!runs.ok()) (*out)[k] = runs.status();
       else (*out)[k] = GatherRuns(std::vector<std::span<const std::byte>>(spans.begin(), spans.end()), *runs, items[k].out);
@@ -366,11 +376,11 @@ Status RemoteStore::Get(const NamespaceId& ns, const BlockKey& key, std::span<st
 
 BatchStatus RemoteStore::GetBatch(const NamespaceId& ns, std::span<const GetItem> items) {
   BatchStatus out;
-  KvGeometry g;
-  out.transport = Geometry(ns, &g);
+  NsInfo info;
+  out.transport = Info(ns, &info);
   if (!out.transport.ok()) return out;
   out.transport = Run([&](Conn& c) {
-    return c.arena ? GetShm(c, ns, g, items, &out.items) : GetTcp(c, ns, items, &out.items);
+    return c.arena ? GetShm(c, ns, info, items, &out.items) : GetTcp(c, ns, items, &out.items);
   });
   return out;
 }
@@ -378,9 +388,9 @@ BatchStatus RemoteStore::GetBatch(const NamespaceId& ns, std::span<const GetItem
 // ---- PUT
 
 Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out) {
-  KvGeometry g;
-  TW_RETURN_IF_ERROR(Geometry(ns, &g));
-  const uint64_t object_bytes = g.ObjectBytes();
+  NsInfo info;
+  TW_RETURN_IF_ERROR(Info(ns, &info));
+  const uint64_t object_bytes = info.object_bytes;
   out->assign(items.size(), Status::Ok());
   struct Frame {
     std::vector<size_t> index;  // items carried
@@ -398,7 +408,7 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
     while (i < items.size() && req.items.size() < lim.max_batch) {
       const PutItem& it = items[i];
       if (it.data.size() != object_bytes) {
-        (*out)[i++] = Status::InvalidArgument("object is " + std::to_string(it.data.size()) + " bytes; geometry " + g.ToString() +
+        (*out)[i++] = Status::InvalidArgument("object is " + std::to_string(it.data.size()) + " bytes; geometry " + info.geometry.ToString() +
                                               " needs " + std::to_string(object_bytes));
         continue;
       }
@@ -562,8 +572,8 @@ BatchStatus RemoteStore::PutBatch(const NamespaceId& ns, std::span<const PutItem
 // ---- Zero-copy handles
 
 Result<WriteHandle> RemoteStore::Reserve(const NamespaceId& ns, const BlockRef& ref) {
-  KvGeometry g;
-  TW_RETURN_IF_ERROR(Geometry(ns, &g));
+  NsInfo info;
+  TW_RETURN_IF_ERROR(Info(ns, &info));
   PendingWrite pw;
   pw.ns = ns;
   pw.ref = ref;
@@ -594,7 +604,7 @@ Result<WriteHandle> RemoteStore::Reserve(const NamespaceId& ns, const BlockRef& 
   std::vector<std::span<std::byte>> segs;
   std::lock_guard<std::mutex> lock(writes_mu_);
   if (!pw.arena) {  // TCP: build the object here, send it on Commit
-    pw.buffer.resize(g.ObjectBytes());
+    pw.buffer.resize(info.object_bytes);
     id = kLocalBit | next_local_id_++;
     segs.emplace_back(pw.buffer.data(), pw.buffer.size());
   } else {
@@ -650,8 +660,8 @@ void RemoteStore::AbortWrite(uint64_t id) {
 
 Result<ReadHandle> RemoteStore::Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) {
   if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
-  KvGeometry g;
-  TW_RETURN_IF_ERROR(Geometry(ns, &g));
+  NsInfo info;
+  TW_RETURN_IF_ERROR(Info(ns, &info));
   std::shared_ptr<ShmArena> arena;
   uint64_t id = 0;
   std::vector<std::span<std::byte>> spans;
@@ -680,7 +690,7 @@ Result<ReadHandle> RemoteStore::Acquire(const NamespaceId& ns, const BlockKey& k
     return ReadHandle(this, id, std::vector<std::span<const std::byte>>(spans.begin(), spans.end()), arena);
   }
   // TCP: fetch a copy; the handle owns it.
-  auto buffer = std::make_shared<std::vector<std::byte>>(g.ObjectBytes());
+  auto buffer = std::make_shared<std::vector<std::byte>>(info.object_bytes);
   TW_RETURN_IF_ERROR(Get(ns, key, *buffer, KvSlice::All()));
   std::vector<std::span<const std::byte>> segs = {std::span<const std::byte>(*buffer)};
   return ReadHandle(this, kLocalBit, std::move(segs), buffer);

@@ -75,6 +75,8 @@ class RemoteStore final : public Store {
     std::string encoding;
     uint64_t ttl_ms = 0;
     KvGeometry geometry;
+    uint64_t object_bytes = 0;  // Namespace::ObjectBytes(): what the daemon stores
+    bool coded = false;         // stored with a codec: read whole only
     BlockKey client_root;  // Root() of the namespace as the caller wrote it (its tenant field)
     BlockKey server_root;  // Root() of the namespace the daemon bound to our tenant
   };
@@ -102,9 +104,10 @@ class RemoteStore final : public Store {
   // `ref` with the caller's root replaced by the daemon's (first blocks of a chain).
   BlockRef Translate(const NamespaceId& ns, const BlockRef& ref);
   Status Geometry(const NamespaceId& ns, KvGeometry* geometry);
+  Status Info(const NamespaceId& ns, NsInfo* info);
 
   Status GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetItem> items, std::vector<Status>* out);
-  Status GetShm(Conn& c, const NamespaceId& ns, const KvGeometry& g, std::span<const GetItem> items, std::vector<Status>* out);
+  Status GetShm(Conn& c, const NamespaceId& ns, const NsInfo& info, std::span<const GetItem> items, std::vector<Status>* out);
   Status PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out);
   Status PutShm(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out);
   // Arena spans of `segments`, bounds-checked against the mapping.

@@ -361,7 +361,7 @@ class ClusterStore::Impl {
     TW_RETURN_IF_ERROR(CheckNamespace(ns));
     const Namespace* nspace = peers_.FindNamespace(ns);
     // The object is assembled here and sent on Commit: a remote node's memory cannot be handed out.
-    auto buffer = std::make_shared<std::vector<std::byte>>(nspace->geometry.ObjectBytes());
+    auto buffer = std::make_shared<std::vector<std::byte>>(nspace->ObjectBytes());
     std::vector<std::span<std::byte>> segments{std::span<std::byte>(*buffer)};
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t id = next_id_++;
@@ -391,7 +391,7 @@ class ClusterStore::Impl {
     if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
     const Namespace* nspace = peers_.FindNamespace(ns);
     // A private copy: nothing on the node needs pinning while the caller reads it.
-    auto buffer = std::make_shared<std::vector<std::byte>>(nspace->geometry.ObjectBytes());
+    auto buffer = std::make_shared<std::vector<std::byte>>(nspace->ObjectBytes());
     TW_RETURN_IF_ERROR(Get(ns, key, *buffer, KvSlice::All()));
     std::vector<std::span<const std::byte>> segments{std::span<const std::byte>(*buffer)};
     uint64_t id;

@@ -173,7 +173,7 @@ bool Rebalancer::Scan() {
     if (unknown) complete = false;
     if (better_holder || lacking.empty()) continue;
     // This node is responsible. Read the object once; queue one copy per owner that lacks it.
-    std::vector<std::byte> data(item.nspace.geometry.ObjectBytes());
+    std::vector<std::byte> data(item.nspace.ObjectBytes());
     if (!local_->Get(ns, item.key, data).ok()) continue;  // evicted meanwhile: nothing to save
     for (size_t o : lacking) {
       // Backpressure: wait for the copier rather than dropping work the scan already paid for.

@@ -148,6 +148,46 @@ Status DecodeKv(KvCodec codec, const KvGeometry& g, std::span<const std::byte> e
   return Status::Ok();
 }
 
+uint64_t EncodedKvTableBytes(const KvGeometry& g) { return kHeaderBytes + TableBytes(g); }
+
+Result<std::vector<uint64_t>> EncodedKvRunOffsets(KvCodec codec, const KvGeometry& g) {
+  TW_RETURN_IF_ERROR(CheckKvCodec(codec, g));
+  if (codec == KvCodec::kNone || codec == KvCodec::kLossless) {
+    return Status::InvalidArgument(std::string(KvCodecName(codec)) + " has no fixed run offsets");
+  }
+  std::vector<uint64_t> offsets(RunCount(g) + 1);
+  uint64_t at = EncodedKvTableBytes(g);
+  for (uint64_t run = 0; run < RunCount(g); ++run) {
+    offsets[run] = at;
+    at += codec::RunBytes(codec, ShapeOf(g, run));
+  }
+  offsets.back() = at;
+  return offsets;
+}
+
+Status WriteEncodedKvTable(KvCodec codec, const KvGeometry& g, std::span<std::byte> out) {
+  TW_ASSIGN_OR_RETURN(std::vector<uint64_t> offsets, EncodedKvRunOffsets(codec, g));
+  if (out.size() != EncodedKvTableBytes(g)) return Status::InvalidArgument("the header and run table need EncodedKvTableBytes");
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  std::memset(p, 0, kHeaderBytes);
+  std::memcpy(p, kMagic, 4);
+  p[4] = kVersion;
+  p[5] = static_cast<uint8_t>(codec);
+  StoreLE32(p + 8, static_cast<uint32_t>(RunCount(g)));
+  for (size_t i = 0; i < offsets.size(); ++i) StoreLE64(p + kHeaderBytes + 8 * i, offsets[i]);
+  return Status::Ok();
+}
+
+Status CheckEncodedKvTable(KvCodec codec, const KvGeometry& g, std::span<const std::byte> got) {
+  std::vector<std::byte> want(EncodedKvTableBytes(g));
+  TW_RETURN_IF_ERROR(WriteEncodedKvTable(codec, g, want));
+  if (got.size() != want.size() || std::memcmp(got.data(), want.data(), want.size()) != 0) {
+    return Status::Corruption("encoded KV header or run table is not the " + std::string(KvCodecName(codec)) +
+                              " layout of " + g.ToString());
+  }
+  return Status::Ok();
+}
+
 Status DecodeKvSlice(KvCodec codec, const KvGeometry& g, const KvSlice& slice, std::span<const std::byte> enc,
                      std::span<std::byte> out) {
   TW_RETURN_IF_ERROR(g.Validate());

@@ -9,6 +9,7 @@
 
 #include "codec/numeric.h"
 #include "codec/run_codecs.h"
+#include "tw/namespace.h"
 
 namespace tw {
 namespace {
@@ -93,6 +94,37 @@ double RelativeError(const std::vector<float>& x, const std::vector<float>& y) {
     den += double(x[i]) * x[i];
   }
   return std::sqrt(num / den);
+}
+
+// A namespace's stored object is its codec's encoding, of the exact size EncodedKvBound gives.
+TEST(KvCodec, ANamespaceStoresObjectsOfItsCodecsSize) {
+  Namespace ns;
+  ns.model_id = "m";
+  ns.geometry = KvGeometry{4, 2, 64, KvDtype::kBF16, 256};
+  EXPECT_EQ(ns.ObjectBytes(), ns.geometry.ObjectBytes());
+  for (KvCodec c : {KvCodec::kFp8, KvCodec::kInt8, KvCodec::kKivi2}) {
+    ns.codec = c;
+    EXPECT_EQ(ns.ObjectBytes(), EncodedKvBound(c, ns.geometry)) << KvCodecName(c);
+    EXPECT_LT(ns.ObjectBytes(), ns.geometry.ObjectBytes()) << KvCodecName(c);
+    Kv kv = MakeKv(KvDtype::kBF16, 256, 4, 2, 64);
+    std::vector<std::byte> enc(ns.ObjectBytes());
+    Result<uint64_t> n = EncodeKv(c, ns.geometry, kv.bytes, enc);
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ(*n, ns.ObjectBytes()) << KvCodecName(c);
+    // The header and run table the GPU path writes and checks are EncodeKv's own.
+    const uint64_t table = EncodedKvTableBytes(ns.geometry);
+    std::vector<std::byte> written(table);
+    ASSERT_TRUE(WriteEncodedKvTable(c, ns.geometry, written).ok());
+    EXPECT_EQ(std::memcmp(written.data(), enc.data(), table), 0) << KvCodecName(c);
+    EXPECT_TRUE(CheckEncodedKvTable(c, ns.geometry, std::span(enc).first(table)).ok());
+    Result<std::vector<uint64_t>> offsets = EncodedKvRunOffsets(c, ns.geometry);
+    ASSERT_TRUE(offsets.ok());
+    EXPECT_EQ(offsets->front(), table);
+    EXPECT_EQ(offsets->back(), ns.ObjectBytes());
+    enc[20] ^= std::byte{1};  // inside the run table
+    EXPECT_TRUE(CheckEncodedKvTable(c, ns.geometry, std::span(enc).first(table)).IsCorruption());
+  }
+  EXPECT_TRUE(EncodedKvRunOffsets(KvCodec::kLossless, ns.geometry).status().IsInvalidArgument());
 }
 
 TEST(KvCodec, NamesParseAndUnknownNamesAreRefused) {

@@ -124,9 +124,31 @@ TEST(NamespaceEncoding, RoundTripsAndRejectsGarbage) {
     EXPECT_FALSE(Namespace::Decode(enc.substr(0, cut)).ok()) << cut;
   }
   EXPECT_TRUE(Namespace::Decode(enc + "x").status().IsCorruption());
-  std::string v2 = enc;
+  std::string v3 = enc;
+  v3[4] = 3;
+  EXPECT_EQ(Namespace::Decode(v3).status().code(), StatusCode::kNotSupported);
+  std::string v2 = enc;  // version 2 without its codec byte
   v2[4] = 2;
-  EXPECT_EQ(Namespace::Decode(v2).status().code(), StatusCode::kNotSupported);
+  EXPECT_TRUE(Namespace::Decode(v2).status().IsCorruption());
+  EXPECT_TRUE(Namespace::Decode(v2 + '\0').status().IsCorruption());  // v2 "none": a second id for v1
+  EXPECT_TRUE(Namespace::Decode(v2 + '\x09').status().IsCorruption());
+}
+
+// A namespace that stores with a codec is another namespace (version 2 appends the codec); without
+// one the encoding, and so every id and key, is what version 1 always gave.
+TEST(NamespaceEncoding, ACodecMakesAnotherNamespace) {
+  Namespace fp8 = Acme();
+  fp8.codec = KvCodec::kFp8;
+  const std::string enc = fp8.Encode();
+  EXPECT_EQ(Hex(enc), Hex(Acme().Encode()).replace(8, 2, "02") + "02");
+  EXPECT_NE(fp8.Id(), Acme().Id());
+  Namespace int8 = fp8;
+  int8.codec = KvCodec::kInt8;
+  EXPECT_NE(int8.Id(), fp8.Id());
+  Result<Namespace> back = Namespace::Decode(enc);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->codec, KvCodec::kFp8);
+  EXPECT_EQ(back->Id(), fp8.Id());
 }
 
 TEST(Namespace, ValidationRejectsBadInput) {
@@ -138,6 +160,14 @@ TEST(Namespace, ValidationRejectsBadInput) {
   EXPECT_TRUE(ns.Validate().IsInvalidArgument());
   ns = Acme();
   ns.tenant = std::string(2000, 'x');
+  EXPECT_TRUE(ns.Validate().IsInvalidArgument());
+  ns = Acme();
+  ns.codec = KvCodec::kLossless;  // variable-size objects: not storable
+  EXPECT_EQ(ns.Validate().code(), StatusCode::kNotSupported);
+  ns = Acme();
+  ns.codec = KvCodec::kKivi2;
+  EXPECT_TRUE(ns.Validate().ok());
+  ns.geometry.dtype = KvDtype::kF8E4M3;  // already 8-bit
   EXPECT_TRUE(ns.Validate().IsInvalidArgument());
 }
 

@@ -68,16 +68,31 @@ Status Namespace::Validate() const {
   if (key_hash != KeyHash::kSha256 && key_hash != KeyHash::kXxh3) {
     return Status::InvalidArgument("unknown key hash");
   }
-  return geometry.Validate();
+  TW_RETURN_IF_ERROR(geometry.Validate());
+  switch (codec) {
+    case KvCodec::kNone:
+      return Status::Ok();
+    case KvCodec::kLossless:
+      return Status::NotSupported("a namespace cannot store with the lossless codec: its objects vary in size");
+    case KvCodec::kFp8:
+    case KvCodec::kInt8:
+    case KvCodec::kKivi2:
+      if (KvDtypeBytes(geometry.dtype) < 2) {
+        return Status::InvalidArgument("a lossy codec needs 16- or 32-bit KV, not 8-bit");
+      }
+      return Status::Ok();
+  }
+  return Status::InvalidArgument("unknown codec");
 }
 
 // Layout (v1): "TWNS" u8(version) str(tenant) str(model_id) str(model_revision) str(adapter_id)
 // str(cache_salt) u32(layers) u32(kv_heads) u32(head_dim) u8(dtype) u32(block_tokens) u8(key_hash),
 // where str = u32 LE length || bytes. Every field is present, in this order, so equal namespaces
-// encode to equal bytes.
+// encode to equal bytes. v2 (a namespace with a codec): the same, version 2, then u8(codec).
 std::string Namespace::Encode() const {
   std::string out(kMagic, 4);
-  out.push_back(static_cast<char>(kNamespaceEncodingVersion));
+  const bool coded = codec != KvCodec::kNone;
+  out.push_back(static_cast<char>(coded ? 2 : 1));
   PutString(&out, tenant);
   PutString(&out, model_id);
   PutString(&out, model_revision);
@@ -89,6 +104,7 @@ std::string Namespace::Encode() const {
   out.push_back(static_cast<char>(geometry.dtype));
   PutU32(&out, geometry.block_tokens);
   out.push_back(static_cast<char>(key_hash));
+  if (coded) out.push_back(static_cast<char>(codec));
   return out;
 }
 
@@ -98,17 +114,22 @@ Result<Namespace> Namespace::Decode(std::string_view bytes) {
   uint8_t version = 0;
   if (!r.Bytes(4, &magic) || magic != std::string_view(kMagic, 4)) return Status::Corruption("not a namespace encoding");
   if (!r.U8(&version)) return Status::Corruption("truncated namespace encoding");
-  if (version != kNamespaceEncodingVersion) {
+  if (version < 1 || version > kNamespaceEncodingVersion) {
     return Status::NotSupported("namespace encoding version " + std::to_string(version));
   }
   Namespace ns;
-  uint8_t dtype = 0, hash = 0;
+  uint8_t dtype = 0, hash = 0, codec = 0;
   if (!r.String(&ns.tenant) || !r.String(&ns.model_id) || !r.String(&ns.model_revision) || !r.String(&ns.adapter_id) ||
       !r.String(&ns.cache_salt) || !r.U32(&ns.geometry.layers) || !r.U32(&ns.geometry.kv_heads) ||
       !r.U32(&ns.geometry.head_dim) || !r.U8(&dtype) || !r.U32(&ns.geometry.block_tokens) || !r.U8(&hash) ||
-      !r.done()) {
+      (version == 2 && !r.U8(&codec)) || !r.done()) {
     return Status::Corruption("truncated or malformed namespace encoding");
   }
+  // Version 2 exists for coded namespaces only: a v2 "none" would be a second id for a v1 namespace.
+  if (version == 2 && (codec == 0 || codec > static_cast<uint8_t>(KvCodec::kKivi2))) {
+    return Status::Corruption("namespace encoding v2 with codec " + std::to_string(codec));
+  }
+  ns.codec = static_cast<KvCodec>(codec);
   ns.geometry.dtype = static_cast<KvDtype>(dtype);
   ns.key_hash = static_cast<KeyHash>(hash);
   Status valid = ns.Validate();

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "common/stored_slice.h"
 #include "common/logging.h"
 #include "net/payload_checksum.h"
 #include "store/store_seams.h"
@@ -218,7 +219,7 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   if (!id.ok()) return StatusReply(id.status());
   {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
-    namespaces_[*id] = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->geometry.ObjectBytes()};
+    namespaces_[*id] = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->ObjectBytes(), nspace->codec != KvCodec::kNone};
   }
   MetaWriter w;
   w.Stat(Status::Ok());
@@ -547,7 +548,7 @@ GetPlan ServerCore::PlanGet(ConnectionState& conn, std::string_view meta) {
   runs.reserve(n);
   std::vector<BlockKey> keys;
   for (const auto& item : req->items) {
-    runs.push_back(ns.geometry.SliceRuns(item.slice));
+    runs.push_back(StoredSliceRuns(ns.geometry, ns.coded, ns.object_bytes, item.slice));
     if (runs.back().ok()) keys.push_back(item.key);
   }
   std::vector<Result<ReadHandle>> handles = store_->AcquireBatch(req->ns, keys, config_.lease_ms);
@@ -561,7 +562,7 @@ GetPlan ServerCore::PlanGet(ConnectionState& conn, std::string_view meta) {
       out.status = runs[i].status();
     } else if (Result<ReadHandle>& h = handles[next_handle++]; !h.ok()) {
       out.status = h.status();
-    } else if (plan.payload_bytes + ns.geometry.SliceBytes(item.slice) > config_.frame_limits.max_payload_bytes) {
+    } else if (plan.payload_bytes + StoredSliceBytes(ns.geometry, ns.coded, ns.object_bytes, item.slice) > config_.frame_limits.max_payload_bytes) {
       out.status = Status::ResourceExhausted("response would exceed limits.max_payload_bytes: ask in smaller batches");
     } else {
       std::vector<std::span<const std::byte>> spans =

@@ -133,6 +133,7 @@ class ServerCore {
     std::string tenant;
     KvGeometry geometry;
     uint64_t object_bytes = 0;
+    bool coded = false;  // stored with a codec: served whole only
   };
   struct HandleEntry {
     uint64_t owner = 0;

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/stored_slice.h"
 #include "common/clock.h"
 #include "common/env/env.h"
 #include "common/segments.h"
@@ -133,7 +134,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     e.nspace = nspace;
     e.options = options;
     e.root = RootKey(id, nspace.key_hash);
-    e.object_bytes = nspace.geometry.ObjectBytes();
+    e.object_bytes = nspace.ObjectBytes();
     auto [t, inserted] = tenants_.emplace(nspace.tenant, static_cast<uint32_t>(tenants_.size()));
     e.tenant = t->second;
     if (inserted) tenant_counters_.emplace_back();
@@ -201,7 +202,8 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   Status Get(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out, const KvSlice& slice) override {
     const NamespaceEntry* e = nullptr;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
-    TW_ASSIGN_OR_RETURN(std::vector<ByteRun> runs, e->nspace.geometry.SliceRuns(slice));
+    TW_ASSIGN_OR_RETURN(std::vector<ByteRun> runs, StoredSliceRuns(e->nspace.geometry, e->nspace.codec != KvCodec::kNone,
+                                                                  e->object_bytes, slice));
     Count(e, &StoreCounters::gets);
     Status why;
     std::shared_ptr<DramObject> obj = FindOrPromote(ns, *e, key, /*record_access=*/true, &why);

@@ -81,6 +81,30 @@ TEST_F(EmbeddedStoreTest, SlicesReadTheirRuns) {
   EXPECT_TRUE(store_->Get(ns_, keys[0], out, KvSlice{0, 9, 0, 0}).IsInvalidArgument());
 }
 
+// A namespace with a codec is its own namespace, holds objects of the codec's exact size (the
+// engine's encoding: the store keeps bytes) and serves them whole only.
+TEST_F(EmbeddedStoreTest, ACodecNamespaceHoldsEncodedObjectsWhole) {
+  Namespace coded = nspace_;
+  coded.codec = KvCodec::kInt8;
+  const NamespaceId id = store_->RegisterNamespace(coded, {}).value();
+  EXPECT_NE(id, ns_);
+  const uint64_t bytes = coded.ObjectBytes();
+  ASSERT_EQ(bytes, EncodedKvBound(KvCodec::kInt8, coded.geometry));
+  ASSERT_NE(bytes, ObjectBytes());
+  auto keys = ChainKeys(coded, 1, 9);
+  EXPECT_TRUE(store_->Put(id, RefAt(coded, keys, 0), PayloadFor(keys[0], ObjectBytes())).IsInvalidArgument());
+  ASSERT_TRUE(store_->Put(id, RefAt(coded, keys, 0), PayloadFor(keys[0], bytes)).ok());
+  std::vector<std::byte> out(bytes);
+  ASSERT_TRUE(store_->Get(id, keys[0], out).ok());
+  EXPECT_EQ(out, PayloadFor(keys[0], bytes));
+  std::vector<std::byte> part(coded.geometry.SliceBytes(KvSlice::Layers(0, 1)));
+  EXPECT_EQ(store_->Get(id, keys[0], part, KvSlice::Layers(0, 1)).code(), StatusCode::kNotSupported);
+  EXPECT_EQ(store_->Lookup(ns_, keys)->matched, 0u);  // the plain namespace never sees it
+  Namespace lossless = nspace_;
+  lossless.codec = KvCodec::kLossless;
+  EXPECT_EQ(store_->RegisterNamespace(lossless, {}).status().code(), StatusCode::kNotSupported);
+}
+
 TEST_F(EmbeddedStoreTest, ZeroCopyWriteIsInvisibleUntilCommit) {
   auto keys = ChainKeys(nspace_, 1, 4);
   auto h = store_->Reserve(ns_, RefAt(nspace_, keys, 0));
