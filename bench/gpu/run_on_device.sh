@@ -4,8 +4,9 @@
 # bench/gpu/make_devdeps.sh), run the GPU tests (skipped with TESTS=0), then the TTFT benchmarks:
 # through one daemon shared by separate processes (daemon_ttft.py, arguments in DAEMON_TTFT_ARGS;
 # skipped with DAEMON_TTFT=0), a multi-turn agent session through one daemon (agent_ttft.py,
-# arguments in AGENT_ARGS; skipped with AGENT_TTFT=0), and embedded (ttft.py, arguments in
-# TTFT_ARGS; skipped with TTFT=0). Output lands in $OUT.
+# arguments in AGENT_ARGS; skipped with AGENT_TTFT=0), coded KV hits (codec_ttft.py, arguments in
+# CODEC_ARGS; skipped with CODEC_TTFT=0), and embedded (ttft.py, arguments in TTFT_ARGS; skipped with
+# TTFT=0). Output lands in $OUT.
 #
 #   run(command="TW_COMMIT=<sha> bash bench/gpu/run_on_device.sh", carry=[".devdeps"])
 #
@@ -78,6 +79,10 @@ fi
 if [ "${AGENT_TTFT:-1}" != 0 ]; then
   echo "== multi-turn agent session through one daemon (agent_ttft.py)"
   $PY bench/gpu/agent_ttft.py --binary "$TW_BINARY" --out "$OUT" ${AGENT_ARGS:-}
+fi
+if [ "${CODEC_TTFT:-1}" != 0 ]; then
+  echo "== coded KV hits: fp8 and int8 decoded inside the load (codec_ttft.py)"
+  $PY bench/gpu/codec_ttft.py --out "$OUT" ${CODEC_ARGS:-}
 fi
 if [ "${TTFT:-1}" != 0 ]; then
   echo "== TTFT benchmark, embedded store (ttft.py)"

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "tw/codec.h"
 #include "tw/geometry.h"
 #include "tw/result.h"
 #include "tw/status.h"
@@ -79,6 +80,11 @@ struct MoverOptions {
   LoadMode mode = LoadMode::kZeroCopy;
   // kStaged: bytes of one staging buffer (two are used, alternating). Layer groups are sized to fit.
   uint64_t staging_bytes = 1ull << 30;
+  // The namespace's codec (Namespace::codec). fp8 and int8 objects are decoded inside the load: the
+  // kernels read the encoded bytes over PCIe (half of bf16's) and write the engine's dtype; a store
+  // encodes on the GPU. Same numbers as the CPU codec, bit for bit. kZeroCopy only; bf16 or f16 KV,
+  // head_dim a multiple of 8; kivi2 and lossless are kNotSupported here (decode them on the CPU).
+  KvCodec codec = KvCodec::kNone;
 };
 
 class KvMover {
@@ -88,6 +94,8 @@ class KvMover {
 
   // Enqueues a load of `objects` (object i holds tokens [i*block_tokens, (i+1)*block_tokens) of the
   // request) into `dst`, limited to the first `tokens` tokens (a trailing object may be loaded in part).
+  // With a codec, an object whose header or run table does not check out is kCorruption (a miss;
+  // nothing is queued).
   // Returns once the work is queued: it does not wait for the copies. The objects' memory must stay
   // valid (under a lease) until Synchronize returns. Layer by layer: layer L's event is recorded as
   // soon as layer L is in place.

@@ -255,6 +255,7 @@ class GpuMover {
       ThrowIfError(Status::InvalidArgument("mode is 'zero_copy' or 'staged'"));
     }
     o.staging_bytes = staging_bytes;
+    o.codec = ns_->nspace.codec;  // a coded namespace's objects are decoded and encoded on the GPU
     auto m = gpu::KvMover::Create(ns_->nspace.geometry, o);
     ThrowIfError(m.status());
     mover_ = std::shared_ptr<gpu::KvMover>(std::move(m).value());

@@ -34,3 +34,24 @@ def test_hit_matches_recompute(reserve_kv):
     ref = model.generate(ids, max_new_tokens=4, do_sample=False)
     assert out.shape == ref.shape
     assert torch.equal(out[:, :ids.shape[1]], ids)
+
+
+@pytest.mark.parametrize("codec", ["fp8", "int8"])
+def test_a_coded_hit_is_close_to_the_exact_one(codec):
+    """A namespace stored fp8 or int8: the GPU encodes on store, decodes inside the load; the hit's
+    logits stay close to the bf16 hit's and the objects are the codec's size."""
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=1000)
+    model = transformers.LlamaForCausalLM(cfg).to("cuda", torch.bfloat16).eval()
+    store = tw.open(dram_capacity_bytes=64 << 20)
+    exact = Warehouse(store, model, model_id="tiny", block_tokens=32)
+    coded = Warehouse(store, model, model_id="tiny", block_tokens=32, codec=codec, register=False)
+    assert coded.ns.codec == codec and coded.ns.object_bytes < exact.ns.object_bytes
+    ids = torch.randint(0, 1000, (1, 32 * 4 + 5), device="cuda")
+    assert exact.prefill(ids).store_job.wait() == 4
+    assert coded.prefill(ids).store_job.wait() == 4
+    a, b = exact.prefill(ids), coded.prefill(ids)
+    assert a.cached_tokens == b.cached_tokens == 128
+    scale = a.logits.float().abs().max().item()
+    assert (a.logits.float() - b.logits.float()).abs().max().item() < 0.05 * scale

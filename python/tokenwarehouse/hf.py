@@ -13,6 +13,11 @@ each decoder layer waits (on the GPU, not the host) for its own layer of KV, so 
 overlaps computing layer L. The new full blocks are stored behind the response, on a background
 thread. At least one token is always computed, so a full hit still yields logits.
 
+With codec="fp8" or "int8" the namespace stores its objects encoded (half the bytes of bf16 in
+every tier): a store encodes on the GPU, and a hit's load moves the encoded bytes over PCIe and
+decodes them inside the layer-by-layer load. The numbers change (within the codec's error), so a
+coded namespace never shares objects with an uncoded one.
+
 With reserve_kv (the default), a hit's KV tensors are allocated once with room for the whole prompt
 (and generate's new tokens): the load fills the prefix, and each layer writes the suffix's K and V in
 place after it, where HF's DynamicCache would concatenate (a new allocation per layer per forward).
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import gpu as _gpu
-from .errors import DeadlineExceededError
+from .errors import CorruptionError, DeadlineExceededError
 
 _TORCH_DTYPES = {"torch.bfloat16": "bf16", "torch.float16": "f16", "torch.float32": "f32"}
 
@@ -123,7 +128,7 @@ class Warehouse:
     """Connects one HF causal LM to a store: one namespace, one GPU mover."""
 
     def __init__(self, store, model, *, model_id=None, model_revision="", tenant="", adapter_id="",
-                 cache_salt="", block_tokens=256, mode="zero_copy", register=True, reserve_kv=True):
+                 cache_salt="", block_tokens=256, mode="zero_copy", register=True, reserve_kv=True, codec="none"):
         cfg = model.config
         dtype = _TORCH_DTYPES.get(str(model.dtype))
         if dtype is None:
@@ -135,9 +140,10 @@ class Warehouse:
             model_id=model_id or getattr(cfg, "_name_or_path", "") or cfg.model_type,
             model_revision=model_revision, tenant=tenant, adapter_id=adapter_id, cache_salt=cache_salt,
             layers=cfg.num_hidden_layers, kv_heads=cfg.num_key_value_heads, head_dim=head_dim,
-            dtype=dtype, block_tokens=block_tokens)
+            dtype=dtype, block_tokens=block_tokens, codec=codec)
         self.device = next(model.parameters()).device
         self.reserve_kv = reserve_kv
+        self.corrupt_loads = 0  # hits refused because an encoded object's header did not check out
         if register:
             _gpu.register_arena(store)
         self.mover = _gpu.Mover(store, self.ns, device=self.device.index or 0, mode=mode)
@@ -171,7 +177,11 @@ class Warehouse:
             shape = (1, self.ns.kv_heads, room, self.ns.head_dim)
             ks = [torch.empty(shape, dtype=dt, device=self.device) for _ in range(self.ns.layers)]
             vs = [torch.empty(shape, dtype=dt, device=self.device) for _ in range(self.ns.layers)]
-            load = self.mover.load_hf(keys[:(cached + bt - 1) // bt], cached, ks, vs)
+            try:
+                load = self.mover.load_hf(keys[:(cached + bt - 1) // bt], cached, ks, vs)
+            except CorruptionError:  # an encoded object that does not check out: a miss, never its numbers
+                self.corrupt_loads += 1
+                load = None
             if load is None:  # evicted between lookup and load: a miss
                 cached, matched = 0, 0
             else:

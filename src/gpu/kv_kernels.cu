@@ -5,25 +5,13 @@
 // before storing, so reads of pinned host memory over PCIe have enough outstanding requests.
 #include "gpu/kv_kernels.h"
 
+#include "gpu/engine_row.cuh"
+
 namespace tw::gpu {
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4;
-
-template <typename Vec>
-__device__ __forceinline__ char* EngineRow(const LayerCopyArgs& a, const ChunkDesc& d, uint32_t token) {
-  const uint32_t kv = d.kv_head / a.kv_heads;
-  const uint32_t head = d.kv_head - kv * a.kv_heads;
-  char* base = (kv == 0 ? a.k : a.v)[d.layer];
-  const uint64_t t = static_cast<uint64_t>(d.block) * a.block_tokens + token;
-  if (a.layout == 1) {
-    return base + (static_cast<uint64_t>(head) * a.seq_capacity + t) * a.row_bytes;
-  }
-  const uint64_t page = static_cast<uint64_t>(a.page_table[t / a.page_tokens]);
-  const uint64_t row = page * a.page_tokens + (t % a.page_tokens);
-  return base + (row * a.kv_heads + head) * a.row_bytes;
-}
 
 template <typename Vec>
 __global__ void __launch_bounds__(kThreads) LayerCopyKernel(LayerCopyArgs a) {
@@ -44,7 +32,7 @@ __global__ void __launch_bounds__(kThreads) LayerCopyKernel(LayerCopyArgs a) {
         const uint32_t r = i / vecs_per_row;
         const uint32_t c = i - r * vecs_per_row;
         Vec* obj = reinterpret_cast<Vec*>(object + static_cast<uint64_t>(r) * a.row_bytes) + c;
-        Vec* eng = reinterpret_cast<Vec*>(EngineRow<Vec>(a, d, d.tok_begin + r)) + c;
+        Vec* eng = reinterpret_cast<Vec*>(EngineRow(a, d.layer, d.kv_head, d.block, d.tok_begin + r)) + c;
         buf[u] = to_engine ? *obj : *eng;
         dst[u] = to_engine ? eng : obj;
       }

@@ -14,8 +14,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <string>
 
+#include "gpu/coded_runs.h"
+#include "gpu/kv_codec_kernels.h"
 #include "gpu/kv_kernels.h"
 
 namespace tw::gpu {
@@ -105,6 +108,8 @@ class KvMoverImpl final : public KvMover {
     }
   }
 
+  void SetCoded(CodedRuns runs) { coded_ = std::move(runs); }
+
   Status Init() {
     TW_CUDA_RETURN(cudaSetDevice(options_.device));
     TW_CUDA_RETURN(cudaStreamCreateWithFlags(&load_stream_, cudaStreamNonBlocking));
@@ -127,6 +132,7 @@ class KvMoverImpl final : public KvMover {
     TW_CUDA_RETURN(cudaSetDevice(options_.device));
     TW_RETURN_IF_ERROR(SynchronizeLoad());  // the descriptor buffers are about to be reused
     const size_t n_obj = std::min<uint64_t>(objects.size(), (tokens + g_.block_tokens - 1) / g_.block_tokens);
+    if (coded_) return LoadCoded(objects.first(n_obj), tokens, dst);
     const bool staged = options_.mode == LoadMode::kStaged;
     if (!staged) {
       for (size_t b = 0; b < n_obj; ++b) TW_RETURN_IF_ERROR(CheckRegistered(objects[b]));
@@ -267,6 +273,7 @@ class KvMoverImpl final : public KvMover {
       if (o.empty()) return Status::InvalidArgument("an object to store has no memory");
       TW_RETURN_IF_ERROR(CheckRegisteredPtr(o.front().data()));
     }
+    if (coded_) return StoreCoded(src, first_block, objects);
     std::vector<HostSegments> ro;  // descriptors carry plain addresses either way
     ro.reserve(objects.size());
     for (const auto& o : objects) ro.emplace_back(o.begin(), o.end());
@@ -313,6 +320,106 @@ class KvMoverImpl final : public KvMover {
   }
 
  private:
+  // A load of encoded objects: their headers checked on the host, then one decode launch per layer,
+  // each recording its layer's event as the plain load does.
+  Status LoadCoded(std::span<const HostSegments> objects, uint64_t tokens, const EngineKv& dst) {
+    for (const HostSegments& o : objects) {
+      TW_RETURN_IF_ERROR(CheckRegistered(o));
+      TW_RETURN_IF_ERROR(coded_->CheckHeader(o));
+    }
+    coded_descs_.clear();
+    coded_pieces_.clear();
+    layer_first_.assign(g_.layers + 1, 0);
+    for (uint32_t l = 0; l < g_.layers; ++l) {
+      layer_first_[l] = coded_descs_.size();
+      for (size_t b = 0; b < objects.size(); ++b) {
+        const uint32_t tok_end = static_cast<uint32_t>(std::min<uint64_t>(g_.block_tokens, tokens - b * g_.block_tokens));
+        TW_RETURN_IF_ERROR(coded_->Add(objects[b], static_cast<uint32_t>(b), l, tok_end, &coded_descs_, &coded_pieces_));
+      }
+    }
+    layer_first_[g_.layers] = coded_descs_.size();
+    TW_RETURN_IF_ERROR(UploadCoded(coded_descs_, coded_pieces_, host_coded_, dev_coded_, host_pieces_, dev_pieces_,
+                                   load_stream_, /*record_start=*/true));
+    if (!dst.page_table.empty()) {
+      TW_RETURN_IF_ERROR(load_pages_.Reserve(dst.page_table.size()));
+      TW_RETURN_IF_ERROR(host_pages_.Reserve(dst.page_table.size()));
+      std::copy(dst.page_table.begin(), dst.page_table.end(), host_pages_.data());
+      TW_CUDA_RETURN(cudaMemcpyAsync(load_pages_.data(), host_pages_.data(), dst.page_table.size() * sizeof(int32_t),
+                                     cudaMemcpyHostToDevice, load_stream_));
+    }
+    TW_RETURN_IF_ERROR(UploadLayerPointers(dst, host_load_ptrs_, load_ptrs_, load_stream_));
+    for (uint32_t l = 0; l < g_.layers; ++l) {
+      CodedRunArgs a = CodedArgs(Args(dst, load_ptrs_.data(), Direction::kToEngine, load_pages_.data()));
+      a.runs = dev_coded_.data() + layer_first_[l];
+      a.n_runs = static_cast<uint32_t>(layer_first_[l + 1] - layer_first_[l]);
+      a.pieces = dev_pieces_.data();
+      TW_CUDA_RETURN(LaunchDecodeRuns(a, load_stream_));
+      TW_CUDA_RETURN(cudaEventRecord(layer_events_[l], load_stream_));
+    }
+    TW_CUDA_RETURN(cudaEventRecord(end_, load_stream_));
+    loaded_ = true;
+    return Status::Ok();
+  }
+
+  // A store that encodes: the host writes each object's header and run table, one launch encodes
+  // every run of every object (off the critical path, so no per-layer events).
+  Status StoreCoded(const EngineKv& src, uint64_t first_block, std::span<const MutableHostSegments> objects) {
+    std::vector<CodedRunDesc> descs;
+    std::vector<RunPiece> pieces;
+    for (size_t i = 0; i < objects.size(); ++i) {
+      TW_RETURN_IF_ERROR(coded_->WriteHeader(objects[i]));
+      const HostSegments ro(objects[i].begin(), objects[i].end());
+      for (uint32_t l = 0; l < g_.layers; ++l) {
+        TW_RETURN_IF_ERROR(coded_->Add(ro, static_cast<uint32_t>(first_block + i), l, g_.block_tokens, &descs, &pieces));
+      }
+    }
+    if (store_marked_) TW_CUDA_RETURN(cudaStreamWaitEvent(store_stream_, store_after_, 0));
+    TW_RETURN_IF_ERROR(UploadCoded(descs, pieces, store_host_coded_, store_dev_coded_, store_host_pieces_,
+                                   store_dev_pieces_, store_stream_, /*record_start=*/false));
+    if (!src.page_table.empty()) {
+      TW_RETURN_IF_ERROR(store_pages_.Reserve(src.page_table.size()));
+      TW_RETURN_IF_ERROR(store_host_pages_.Reserve(src.page_table.size()));
+      std::copy(src.page_table.begin(), src.page_table.end(), store_host_pages_.data());
+      TW_CUDA_RETURN(cudaMemcpyAsync(store_pages_.data(), store_host_pages_.data(),
+                                     src.page_table.size() * sizeof(int32_t), cudaMemcpyHostToDevice, store_stream_));
+    }
+    TW_RETURN_IF_ERROR(UploadLayerPointers(src, host_store_ptrs_, store_ptrs_, store_stream_));
+    CodedRunArgs a = CodedArgs(Args(src, store_ptrs_.data(), Direction::kFromEngine, store_pages_.data()));
+    a.runs = store_dev_coded_.data();
+    a.n_runs = static_cast<uint32_t>(descs.size());
+    a.pieces = store_dev_pieces_.data();
+    TW_CUDA_RETURN(LaunchEncodeRuns(a, store_stream_));
+    stored_ = true;
+    return Status::Ok();
+  }
+
+  Status UploadCoded(const std::vector<CodedRunDesc>& descs, const std::vector<RunPiece>& pieces,
+                     Buffer<CodedRunDesc, false>& host_descs, Buffer<CodedRunDesc, true>& dev_descs,
+                     Buffer<RunPiece, false>& host_pieces, Buffer<RunPiece, true>& dev_pieces, cudaStream_t stream,
+                     bool record_start) {
+    TW_RETURN_IF_ERROR(host_descs.Reserve(descs.size() + 1));
+    TW_RETURN_IF_ERROR(dev_descs.Reserve(descs.size() + 1));
+    TW_RETURN_IF_ERROR(host_pieces.Reserve(pieces.size() + 1));
+    TW_RETURN_IF_ERROR(dev_pieces.Reserve(pieces.size() + 1));
+    std::memcpy(host_descs.data(), descs.data(), descs.size() * sizeof(CodedRunDesc));
+    std::memcpy(host_pieces.data(), pieces.data(), pieces.size() * sizeof(RunPiece));
+    if (record_start) TW_CUDA_RETURN(cudaEventRecord(start_, stream));
+    TW_CUDA_RETURN(cudaMemcpyAsync(dev_descs.data(), host_descs.data(), descs.size() * sizeof(CodedRunDesc),
+                                   cudaMemcpyHostToDevice, stream));
+    TW_CUDA_RETURN(cudaMemcpyAsync(dev_pieces.data(), host_pieces.data(), pieces.size() * sizeof(RunPiece),
+                                   cudaMemcpyHostToDevice, stream));
+    return Status::Ok();
+  }
+
+  CodedRunArgs CodedArgs(const LayerCopyArgs& copy) const {
+    CodedRunArgs a;
+    a.copy = copy;
+    a.head_dim = g_.head_dim;
+    a.fp8 = options_.codec == KvCodec::kFp8;
+    a.bf16 = g_.dtype == KvDtype::kBF16;
+    return a;
+  }
+
   // Uploads the engine's per-layer pointers (K then V) on `stream` into `dev` via pinned `host`.
   Status UploadLayerPointers(const EngineKv& e, Buffer<char*, false>& host, Buffer<char*, true>& dev,
                              cudaStream_t stream) {
@@ -429,6 +536,15 @@ class KvMoverImpl final : public KvMover {
   Buffer<char*, true> load_ptrs_, store_ptrs_;
   std::vector<ChunkDesc> descs_;
   std::vector<size_t> layer_first_;
+
+  // With a codec (options_.codec): the runs' layout, and the coded loads' and stores' descriptors.
+  std::optional<CodedRuns> coded_;
+  std::vector<CodedRunDesc> coded_descs_;
+  std::vector<RunPiece> coded_pieces_;
+  Buffer<CodedRunDesc, false> host_coded_, store_host_coded_;
+  Buffer<CodedRunDesc, true> dev_coded_, store_dev_coded_;
+  Buffer<RunPiece, false> host_pieces_, store_host_pieces_;
+  Buffer<RunPiece, true> dev_pieces_, store_dev_pieces_;
 };
 
 }  // namespace
@@ -460,6 +576,11 @@ Result<std::unique_ptr<KvMover>> KvMover::Create(const KvGeometry& geometry, con
   }
   TW_RETURN_IF_ERROR(Available());
   auto m = std::make_unique<KvMoverImpl>(geometry, options);
+  if (options.codec != KvCodec::kNone) {
+    if (options.mode != LoadMode::kZeroCopy) return Status::NotSupported("coded loads run in LoadMode::kZeroCopy only");
+    TW_ASSIGN_OR_RETURN(CodedRuns runs, CodedRuns::Make(options.codec, geometry));
+    m->SetCoded(std::move(runs));
+  }
   TW_RETURN_IF_ERROR(m->Init());
   return std::unique_ptr<KvMover>(std::move(m));
 }
