@@ -72,10 +72,6 @@ if [ "${TESTS:-1}" != 0 ]; then
   fi
 fi
 
-if [ "${DAEMON_TTFT:-1}" != 0 ]; then
-  echo "== TTFT through one daemon, separate processes (daemon_ttft.py)"
-  $PY bench/gpu/daemon_ttft.py --binary "$TW_BINARY" --out "$OUT" ${DAEMON_TTFT_ARGS:-}
-fi
 if [ "${AGENT_TTFT:-1}" != 0 ]; then
   echo "== multi-turn agent session through one daemon (agent_ttft.py)"
   $PY bench/gpu/agent_ttft.py --binary "$TW_BINARY" --out "$OUT" ${AGENT_ARGS:-}
@@ -83,6 +79,10 @@ fi
 if [ "${CODEC_TTFT:-1}" != 0 ]; then
   echo "== coded KV hits: fp8 and int8 decoded inside the load (codec_ttft.py)"
   $PY bench/gpu/codec_ttft.py --out "$OUT" ${CODEC_ARGS:-}
+fi
+if [ "${DAEMON_TTFT:-1}" != 0 ]; then
+  echo "== TTFT through one daemon, separate processes (daemon_ttft.py)"
+  $PY bench/gpu/daemon_ttft.py --binary "$TW_BINARY" --out "$OUT" ${DAEMON_TTFT_ARGS:-}
 fi
 if [ "${TTFT:-1}" != 0 ]; then
   echo "== TTFT benchmark, embedded store (ttft.py)"
