@@ -22,7 +22,7 @@ Every time is host wall-clock to the first token's argmax on the host. Each turn
 CUDA caching allocator's device allocations, frees and allocation retries (torch.cuda.memory_stats)
 of each warehouse hit, and with --profile-turn one turn of each path runs again under torch.profiler:
 the CUDA runtime calls that can synchronize the device, and when the load stream and the compute
-stream were busy (profile_<path>.json traces under --out).
+stream were busy (profile_<path>.json traces under --trace-dir).
 
     python3 bench/gpu/agent_ttft.py --binary build-dev/tools/tokenwarehouse/tokenwarehouse --out OUT
 
@@ -241,7 +241,7 @@ def session(args):
             for name, fn in (("resident", res_again),
                              ("warehouse", lambda: warehouse_turn(wh[False], ids, False)),
                              ("reserved", lambda: warehouse_turn(wh[True], ids, False))):
-                p = profile(fn, os.path.join(args.out, f"profile_{name}.json"))
+                p = profile(fn, os.path.join(args.trace_dir, f"profile_{name}.json"))
                 row["profile"][name] = p
                 log(f"turn {t} profile, {name}: runtime {p['runtime']}; streams {p['streams']}")
         turns.append(row)
@@ -324,6 +324,7 @@ def main():
     ap.add_argument("--mode", default="zero_copy", choices=["zero_copy", "staged"])
     ap.add_argument("--profile-turn", type=int, default=4, help="the turn profiled again per path (0: none)")
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--trace-dir", default=tempfile.gettempdir(), help="where the profiler traces go (large)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     orchestrate(args)
