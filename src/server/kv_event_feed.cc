@@ -1,0 +1,42 @@
+#include "server/kv_event_feed.h"
+
+namespace tw::server {
+
+Result<std::shared_ptr<KvEventFeed>> KvEventFeed::Start(const std::vector<KvEventsEndpoint>& endpoints, ServerCore& core) {
+  auto feed = std::make_shared<KvEventFeed>();
+  for (const KvEventsEndpoint& e : endpoints) {
+    TW_ASSIGN_OR_RETURN(std::unique_ptr<KvEventPublisher> p, KvEventPublisher::Start(e));
+    feed->publishers_.push_back(std::move(p));
+  }
+  if (!feed->publishers_.empty()) {
+    core.SetBlockEventSink([feed](const ServerCore::BlockEvent& e) { feed->OnBlockEvent(e); });
+  }
+  return feed;
+}
+
+void KvEventFeed::OnBlockEvent(const ServerCore::BlockEvent& e) {
+  for (const auto& p : publishers_) {
+    if (p->tenant() != e.tenant) continue;
+    KvEvent ev;
+    ev.block_hashes.push_back(e.event.key);
+    ev.tier = e.event.tier;
+    switch (e.event.kind) {
+      case net::EventKind::kStored:
+        ev.kind = KvEvent::Kind::kBlockStored;
+        if (!e.parent.IsZero()) ev.parent_block_hash = e.parent;
+        ev.block_size = e.block_tokens;
+        break;
+      case net::EventKind::kEvicted:
+        ev.kind = KvEvent::Kind::kBlockRemoved;
+        break;
+      case net::EventKind::kRemoved:
+        ev.kind = KvEvent::Kind::kBlockRemoved;
+        ev.tier = Tier::kNone;  // a client's REMOVE leaves every tier
+        break;
+    }
+    p->Publish(std::move(ev));
+    return;
+  }
+}
+
+}  // namespace tw::server
