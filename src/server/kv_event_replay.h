@@ -1,8 +1,9 @@
 // The replay side of the KV-events publisher, without sockets: the ring of recent batches and the
 // parser of replay requests (vLLM's protocol, vllm/distributed/kv_events.py ZmqEventPublisher).
 //
-// A subscriber that sees a gap in the 8-byte sequence numbers sends, over a DEALER/REQ socket to the
-// ROUTER replay endpoint, one frame: the first sequence it wants as an 8-byte big-endian integer.
+// A subscriber that sees a gap in the 8-byte sequence numbers sends, over a DEALER socket to the
+// ROUTER replay endpoint, ["", start]: the first sequence it wants as an 8-byte big-endian integer.
+// (A REQ socket sends the same but takes only the first message of the many-message reply.)
 // It gets back every buffered batch from that sequence on, each as [topic, seq, payload], then the
 // end marker ["", seq = -1, ""]. A sequence older than the ring gets what the ring still has: the
 // subscriber sees the first sequence returned is later than asked and must resynchronise.
