@@ -85,10 +85,13 @@ void PackEvent(Packer& p, const KvEvent& e) {
 std::string EncodeKvEventBatch(double ts, const std::vector<KvEvent>& events) {
   msgpack::sbuffer buf;
   Packer p(buf);
-  p.pack_array(2);  // [ts, events]; data_parallel_rank left out as msgspec omits its default (None)
+  // [ts, events, data_parallel_rank]: msgspec writes every field of an array_like struct, defaults
+  // included; the warehouse is no data-parallel rank, so nil (None).
+  p.pack_array(3);
   p.pack_double(ts);
   p.pack_array(static_cast<uint32_t>(events.size()));
   for (const KvEvent& e : events) PackEvent(p, e);
+  p.pack_nil();
   return std::string(buf.data(), buf.size());
 }
 

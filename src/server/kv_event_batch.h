@@ -2,8 +2,8 @@
 // (llm-d's indexer, Dynamo, vLLM's own consumers) already decodes from engines, now also from the
 // warehouse, so that blocks on DRAM and disk count as prefix hits when it routes.
 //
-// A batch is a msgpack array `[ts, [event...]]` (msgspec array_like, `data_parallel_rank` omitted as
-// its default). Each event is a msgpack map tagged by class name (msgspec tag=True on a non-array
+// A batch is a msgpack array `[ts, [event...], nil]` (msgspec array_like writes every field, so
+// `data_parallel_rank` is there, None: the warehouse is no DP rank). Each event is a msgpack map tagged by class name (msgspec tag=True on a non-array
 // struct): {"type": "BlockStored", "block_hashes": [...], "parent_block_hash": ..., "token_ids": [...],
 // "block_size": n, "lora_id": nil, "medium": "CPU", "lora_name": nil}; {"type": "BlockRemoved",
 // "block_hashes": [...], "medium": ...}; {"type": "AllBlocksCleared"}. Fields vLLM gives a default

@@ -41,7 +41,8 @@ TEST(KvEventBatch, EncodesVllmLayout) {
   msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size());
   const msgpack::object& batch = h.get();
   ASSERT_EQ(batch.type, msgpack::type::ARRAY);
-  ASSERT_EQ(batch.via.array.size, 2u);  // data_parallel_rank omitted (msgspec omit_defaults)
+  ASSERT_EQ(batch.via.array.size, 3u);  // data_parallel_rank written, nil, as msgspec does
+  EXPECT_TRUE(batch.via.array.ptr[2].is_nil());
   EXPECT_DOUBLE_EQ(batch.via.array.ptr[0].as<double>(), 12.5);
   const msgpack::object& events = batch.via.array.ptr[1];
   ASSERT_EQ(events.via.array.size, 3u);

@@ -655,7 +655,11 @@ void ServerCore::Published(const std::string& tenant, net::EventKind kind, const
       auto it = namespaces_.find(ns);
       if (it != namespaces_.end()) block_tokens = it->second.geometry.block_tokens;
     }
-    block_sink_(BlockEvent{tenant, e, parent, block_tokens});
+    // The first block of a chain names the namespace root as parent: nil for the sink, as vLLM's
+    // first block has none (the root derives from the tenant-bound namespace id, which a router
+    // does not know; the key itself is what it matches).
+    const bool first = !parent.IsZero() && (parent == RootKey(ns, KeyHash::kSha256) || parent == RootKey(ns, KeyHash::kXxh3));
+    block_sink_(BlockEvent{tenant, e, first ? BlockKey{} : parent, block_tokens});
   }
 }
 

@@ -128,7 +128,7 @@ class ServerCore {
   // A second listener for block events besides SUBSCRIBE: the KV-events publishers
   // (server/kv_event_publisher.h). Told of every stored / removed / evicted block with the tenant
   // of its namespace, the namespace's block_tokens, and the parent key where the PUT named it
-  // (zero otherwise). Set once, before the listeners start; called on the thread that made the
+  // (zero otherwise, and for a chain's first block, whose parent is the namespace root). Set once, before the listeners start; called on the thread that made the
   // change, so it must be quick and never block.
   struct BlockEvent {
     const std::string& tenant;
