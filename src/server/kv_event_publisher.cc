@@ -134,35 +134,40 @@ void KvEventPublisher::SendBatch(const std::vector<KvEvent>& events) {
 void KvEventPublisher::ServeReplay() {
   if (!replay_) return;
   for (int served = 0; served < 16; ++served) {  // bounded: publishing must not starve behind replays
+    // A request is [identity, "", start] or [identity, start]: a few small frames (a ZMQ identity is
+    // at most 255 bytes). Anything else is read to its end, to stay in step, and kept none of.
     std::vector<std::string> frames;
+    bool malformed = false;
     for (;;) {
       zmq_msg_t msg;
       zmq_msg_init(&msg);
       if (zmq_msg_recv(&msg, replay_, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&msg);
-        if (frames.empty()) return;  // nothing waiting
-        break;                       // cannot happen mid-message (ZMQ delivers whole messages)
+        if (frames.empty() && !malformed) return;  // nothing waiting
+        break;  // ZMQ delivers whole messages, so this is not reached mid-message
       }
-      // A request is 2 or 3 small frames (a ZMQ identity is at most 255 bytes); more, or a big one, is
-      // not a replay request. Read the whole message anyway (to stay in step) but keep none of it.
-      if (frames.size() < 4 && zmq_msg_size(&msg) <= 255) {
+      if (frames.size() < 3 && zmq_msg_size(&msg) <= 255) {
         frames.emplace_back(static_cast<const char*>(zmq_msg_data(&msg)), zmq_msg_size(&msg));
       } else {
-        frames.emplace_back();
-        frames.resize(5);  // marks the message invalid
+        malformed = true;
       }
       const bool more = zmq_msg_more(&msg);
       zmq_msg_close(&msg);
       if (!more) break;
     }
-    if (frames.size() < 2 || frames.size() > 4) continue;
+    if (frames.empty()) continue;
     const std::string identity = frames[0];
     std::vector<std::string_view> rest(frames.begin() + 1, frames.end());
-    Result<uint64_t> start = ParseReplayRequest(rest);
+    Result<uint64_t> start = malformed ? Status::InvalidArgument("replay request: too many or too large frames")
+                                       : ParseReplayRequest(rest);
     if (!start.ok()) {
-      TW_LOG_WARN("events[{}]: {}", config_.tenant, start.status().ToString());
+      // Anyone who reaches the endpoint can send garbage: log it, but not once per message.
+      uint64_t n = 0;
+      if (bad_request_log_.Allow(&n)) TW_LOG_WARN("events[{}]: {} ({} refused)", config_.tenant, start.status().ToString(), n);
       continue;
     }
+    // ROUTER drops (rather than blocks) past the requester's high-water mark, as vLLM's does: a
+    // requester that sees a gap in the replayed sequences asks again from there.
     ring_->ForEachFrom(*start, [&](uint64_t seq, const std::string& payload) {
       (void)SendFrames(replay_, {identity, "", config_.topic, EncodeSequence(static_cast<int64_t>(seq)), payload});
     });

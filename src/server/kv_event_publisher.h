@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/log_rate_limiter.h"
 #include "server/config.h"
 #include "server/kv_event_batch.h"
 #include "server/kv_event_replay.h"
@@ -74,6 +75,7 @@ class KvEventPublisher {
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> dropped_{0};
   std::unique_ptr<ReplayBuffer> ring_;  // thread only
+  LogRateLimiter bad_request_log_{10'000};  // malformed replay requests: one line per 10 s
   std::thread thread_;
 };
 

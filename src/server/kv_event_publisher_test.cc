@@ -85,6 +85,14 @@ TEST(KvEventPublisher, NumbersBatchesAndReplaysThem) {
     for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(((last - 2) >> (56 - 8 * i)) & 0xff);
     return s;
   }();
+  // Garbage first (too many frames; a frame too large; a short sequence): refused, and the valid
+  // request after it still served.
+  for (const char* f : {"a", "b", "c"}) zmq_send(req, f, 1, ZMQ_SNDMORE);
+  zmq_send(req, "d", 1, 0);
+  const std::string big(4096, 'x');
+  zmq_send(req, big.data(), big.size(), 0);
+  zmq_send(req, "", 0, ZMQ_SNDMORE);
+  zmq_send(req, "1234567", 7, 0);
   zmq_send(req, "", 0, ZMQ_SNDMORE);
   zmq_send(req, start.data(), start.size(), 0);
   std::vector<uint64_t> replayed;
