@@ -1,11 +1,31 @@
 #include "server/kv_event_feed.h"
 
+#include "common/logging.h"
+
 namespace tw::server {
+
+namespace {
+
+// True for endpoints only this host can reach: ipc/inproc, or TCP on a loopback address.
+bool HostOnly(const std::string& endpoint) {
+  for (const char* p : {"ipc://", "inproc://", "tcp://127.", "tcp://localhost:", "tcp://[::1]:"}) {
+    if (endpoint.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 Result<std::shared_ptr<KvEventFeed>> KvEventFeed::Start(const std::vector<KvEventsEndpoint>& endpoints, ServerCore& core) {
   auto feed = std::make_shared<KvEventFeed>();
   for (const KvEventsEndpoint& e : endpoints) {
     TW_ASSIGN_OR_RETURN(std::unique_ptr<KvEventPublisher> p, KvEventPublisher::Start(e));
+    for (const std::string* ep : {&p->endpoint(), &p->replay_endpoint()}) {
+      if (!ep->empty() && !HostOnly(*ep)) {
+        TW_LOG_WARN("events[{}]: {} is reachable beyond this host and has no authentication: whoever connects "
+                    "sees this tenant's block hashes (docs/operations.md, \"KV events for routers\")", e.tenant, *ep);
+      }
+    }
     feed->publishers_.push_back(std::move(p));
   }
   if (!feed->publishers_.empty()) {
