@@ -18,6 +18,7 @@ bool HostOnly(const std::string& endpoint) {
 
 Result<std::shared_ptr<KvEventFeed>> KvEventFeed::Start(const std::vector<KvEventsEndpoint>& endpoints, ServerCore& core) {
   auto feed = std::make_shared<KvEventFeed>();
+  feed->metrics_ = &core.metrics();
   for (const KvEventsEndpoint& e : endpoints) {
     TW_ASSIGN_OR_RETURN(std::unique_ptr<KvEventPublisher> p, KvEventPublisher::Start(e));
     for (const std::string* ep : {&p->endpoint(), &p->replay_endpoint()}) {
@@ -54,7 +55,8 @@ void KvEventFeed::OnBlockEvent(const ServerCore::BlockEvent& e) {
         ev.tier = Tier::kNone;  // a client's REMOVE leaves every tier
         break;
     }
-    p->Publish(std::move(ev));
+    if (p->Publish(std::move(ev))) metrics_->kv_events_queued.fetch_add(1, std::memory_order_relaxed);
+    else metrics_->kv_events_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
 }

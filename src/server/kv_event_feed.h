@@ -31,6 +31,7 @@ class KvEventFeed {
 
  private:
   std::vector<std::unique_ptr<KvEventPublisher>> publishers_;  // few: a linear search by tenant
+  ServerMetrics* metrics_ = nullptr;                            // the core's: tw_kv_events_total, ..._dropped_total
 };
 
 }  // namespace tw::server

@@ -78,17 +78,18 @@ KvEventPublisher::~KvEventPublisher() {
   if (ctx_) zmq_ctx_term(ctx_);
 }
 
-void KvEventPublisher::Publish(KvEvent event) {
+bool KvEventPublisher::Publish(KvEvent event) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() >= config_.max_queue_events) {
       overflowed_ = true;
       dropped_.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return false;
     }
     queue_.push_back(std::move(event));
   }
   cv_.notify_one();
+  return true;
 }
 
 void KvEventPublisher::Run() {

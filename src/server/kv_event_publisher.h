@@ -44,7 +44,8 @@ class KvEventPublisher {
   // Publishes what is queued, then closes the sockets (unsent messages are dropped after 1 s).
   ~KvEventPublisher();
 
-  void Publish(KvEvent event);
+  // False if the event was dropped (the queue holds max_queue_events).
+  bool Publish(KvEvent event);
 
   const std::string& tenant() const { return config_.tenant; }
   // The bound endpoints, wildcard ports resolved ("tcp://127.0.0.1:41234"); replay "" when off.

@@ -12,6 +12,6 @@ Result<std::unique_ptr<KvEventPublisher>> KvEventPublisher::Start(const KvEvents
 
 KvEventPublisher::~KvEventPublisher() = default;
 
-void KvEventPublisher::Publish(KvEvent) {}
+bool KvEventPublisher::Publish(KvEvent) { return false; }
 
 }  // namespace tw::server

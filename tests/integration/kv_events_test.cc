@@ -216,6 +216,10 @@ TEST_F(KvEvents, PublishesStoresAndRemovesInSequenceAndReplaysThem) {
   EXPECT_EQ(events.back().hashes, std::vector<std::string>{keys[3].ToHex()});
   EXPECT_EQ(events.back().medium, "");  // nil: a REMOVE leaves every tier
 
+  const std::string metrics = d.HttpGet("/metrics");
+  EXPECT_NE(metrics.find("tw_kv_events_total "), std::string::npos);
+  EXPECT_NE(metrics.find("tw_kv_events_dropped_total 0"), std::string::npos);
+
   // A router that missed these asks the replay socket from the first one on: the same batches,
   // byte for byte, then the end marker.
   // DEALER, not REQ: the reply is many messages, and a REQ socket takes only one.
