@@ -15,6 +15,7 @@ PACKAGES=(
   libyaml-cpp-dev                            # daemon configuration
   libspdlog-dev                              # logging
   libasio-dev libcpp-httplib-dev             # network core, admin HTTP
+  libzmq3-dev libmsgpack-cxx-dev             # KV events in vLLM's format (ZMQ PUB + msgpack); optional in CMake
   pybind11-dev python3-dev python3-numpy python3-pytest  # Python package and its tests
   python3-torch                              # DLPack tests of the Python package (CPU, 1.13)
 

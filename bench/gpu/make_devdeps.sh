@@ -6,6 +6,8 @@
 # Every find_package / pkg_check_modules of the CMake files is covered by a `# cmake NAME: PACKAGE`
 # line below (or `# cmake NAME: machine` where the GPU machine's image or the build itself provides it);
 # ctest devdeps_coverage (bench/gpu/devdeps_coverage_test.sh) checks that and that each PACKAGE is copied.
+# `# cmake NAME: optional` marks a package the build does without (the feature is off where it is
+# missing): libzmq, for KV events, whose shared library pulls in a dozen others the machine lacks.
 # cmake CUDAToolkit: machine
 # cmake Threads: machine
 # cmake PkgConfig: machine
@@ -21,6 +23,7 @@
 # cmake yaml-cpp: libyaml-cpp-dev
 # cmake cpp-httplib: libcpp-httplib-dev
 # cmake libzstd: libzstd-dev
+# cmake libzmq: optional
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Headers found through no CMake call: nlohmann-json3-dev and libasio-dev (header-only, under the

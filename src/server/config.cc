@@ -109,7 +109,7 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     YAML::Node root = YAML::Load(yaml_text);
     if (!root || root.IsNull()) return c;
     CheckKeys(root, "", {"listen", "unix_socket", "admin_listen", "data_dir", "io_threads", "store_threads", "dram", "disk", "auth",
-                         "shared_memory", "limits", "tls", "log_level"});
+                         "shared_memory", "limits", "tls", "log_level", "events"});
     Read(root, "listen", &c.listen);
     Read(root, "unix_socket", &c.unix_socket);
     Read(root, "admin_listen", &c.admin_listen);
@@ -158,6 +158,22 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
         Read(t, "cluster_peer", &tc.cluster_peer);
         Read(t, "admin", &tc.admin);
         c.tenants.push_back(std::move(tc));
+      }
+    }
+
+    if (root["events"]) {
+      if (!root["events"].IsSequence()) throw KeyError{"events must be a list of {tenant, endpoint, ...}"};
+      for (const YAML::Node& e : root["events"]) {
+        CheckKeys(e, "events[]", {"tenant", "endpoint", "replay_endpoint", "topic", "buffer_batches", "hwm", "max_queue_events"});
+        KvEventsEndpoint ke;
+        Read(e, "tenant", &ke.tenant);
+        Read(e, "endpoint", &ke.endpoint);
+        Read(e, "replay_endpoint", &ke.replay_endpoint);
+        Read(e, "topic", &ke.topic);
+        Read(e, "buffer_batches", &ke.buffer_batches);
+        Read(e, "hwm", &ke.hwm);
+        Read(e, "max_queue_events", &ke.max_queue_events);
+        c.kv_events.push_back(std::move(ke));
       }
     }
 
@@ -352,6 +368,14 @@ Status FinalizeConfig(ServerConfig* c) {
       return Status::InvalidArgument("auth.tenants[" + t.name + "].token_sha256 is another tenant's too: one token "
                                      "would be both tenants");
     }
+  }
+  std::set<std::string> event_tenants;
+  for (const KvEventsEndpoint& e : c->kv_events) {
+    if (e.tenant.empty()) return Status::InvalidArgument("events[]: each publisher names its tenant");
+    if (e.endpoint.empty()) return Status::InvalidArgument("events[" + e.tenant + "]: endpoint is required");
+    // One publisher a tenant: two would number the same events twice, and a router could not tell.
+    if (!event_tenants.insert(e.tenant).second) return Status::InvalidArgument("events[]: tenant '" + e.tenant + "' is listed twice");
+    if (e.max_queue_events == 0) return Status::InvalidArgument("events[" + e.tenant + "].max_queue_events must be > 0");
   }
   // Last, so a config that fails only this check is otherwise finalized (the banner reuses it).
   if (dram_explicit) return CheckDramFits(c->dram_capacity_bytes, ReadMemoryInfo());

@@ -28,6 +28,21 @@ struct TenantConfig {
   bool admin = false;
 };
 
+// One KV-events publisher (server/kv_event_publisher.h): the events of one tenant, in vLLM's wire
+// format, on a ZMQ PUB socket and (optionally) a ROUTER replay socket. A ZMQ endpoint has no
+// authentication: whoever reaches it sees the tenant's block hashes. So nothing is published unless
+// the operator lists the tenant here, and each tenant gets endpoints of its own (an ipc:// path's
+// file permissions, or a loopback/private address, are the access control).
+struct KvEventsEndpoint {
+  std::string tenant;           // whose events; required
+  std::string endpoint;         // PUB, bound: "tcp://127.0.0.1:5557", "tcp://*:5557", "ipc:///run/tw/ev.sock"
+  std::string replay_endpoint;  // ROUTER, bound; empty: no replay
+  std::string topic;            // first frame of every message ("" as vLLM's default)
+  uint32_t buffer_batches = 10'000;    // batches kept for replay (vLLM's buffer_steps)
+  uint32_t hwm = 100'000;              // ZMQ send high-water mark of the PUB socket
+  uint32_t max_queue_events = 100'000; // events waiting for the publisher thread; beyond, dropped
+};
+
 struct ServerConfig {
   std::string listen = "127.0.0.1:7700";  // host:port for TCP; empty disables TCP
   std::string unix_socket;                // empty: <data_dir>/tw.sock; "none" disables
@@ -82,6 +97,8 @@ struct ServerConfig {
   bool tls_enabled() const { return !tls_cert_file.empty(); }
 
   std::string log_level = "info";
+
+  std::vector<KvEventsEndpoint> kv_events;  // YAML `events:`; empty: no KV events published
 
   // Not a config key: tests inject I/O faults into the disk tier through it (nullptr: the real disk).
   Env* disk_env = nullptr;

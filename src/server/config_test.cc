@@ -87,6 +87,37 @@ TEST(ServerConfig, TlsNeedsCertificateAndKeyTogether) {
   EXPECT_FALSE(ParseServerConfig("tls:\n  certfile: x\n").ok());  // a typo is an error, not a silent default
 }
 
+TEST(ServerConfig, EventsArePublishedOnlyForListedTenants) {
+  Result<ServerConfig> c = ParseServerConfig(R"(
+events:
+  - {tenant: alice, endpoint: "tcp://127.0.0.1:5557", replay_endpoint: "tcp://127.0.0.1:5558", topic: kv,
+     buffer_batches: 100, hwm: 1000, max_queue_events: 500}
+  - {tenant: bob, endpoint: "ipc:///run/tw/bob.sock"}
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->kv_events.size(), 2u);
+  EXPECT_EQ(c->kv_events[0].tenant, "alice");
+  EXPECT_EQ(c->kv_events[0].replay_endpoint, "tcp://127.0.0.1:5558");
+  EXPECT_EQ(c->kv_events[0].topic, "kv");
+  EXPECT_EQ(c->kv_events[0].buffer_batches, 100u);
+  EXPECT_EQ(c->kv_events[0].hwm, 1000u);
+  EXPECT_EQ(c->kv_events[0].max_queue_events, 500u);
+  EXPECT_EQ(c->kv_events[1].replay_endpoint, "");  // no replay unless asked
+  EXPECT_EQ(c->kv_events[1].buffer_batches, 10'000u);
+  EXPECT_TRUE(FinalizeConfig(&*c).ok());
+  EXPECT_TRUE(ParseServerConfig("").value().kv_events.empty());  // nothing published by default
+
+  for (const char* bad : {"events:\n  - {endpoint: 'tcp://127.0.0.1:1'}\n",            // whose?
+                          "events:\n  - {tenant: a}\n",                                 // where?
+                          "events:\n  - {tenant: a, endpoint: x}\n  - {tenant: a, endpoint: y}\n"}) {
+    Result<ServerConfig> b = ParseServerConfig(bad);
+    ASSERT_TRUE(b.ok()) << bad;
+    EXPECT_EQ(FinalizeConfig(&*b).code(), StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_FALSE(ParseServerConfig("events:\n  - {tenant: a, endpont: x}\n").ok());  // a typo is an error
+  EXPECT_FALSE(ParseServerConfig("events: {tenant: a}\n").ok());                  // a list, not a map
+}
+
 TEST(ServerConfig, RefusesADramArenaLargerThanTheMachineCanGive) {
   MemoryInfo mem;
   mem.physical_bytes = 24ull << 30;

@@ -77,6 +77,9 @@ std::string ServerMetrics::RenderPrometheus(const StoreStats& s, uint64_t uptime
       {"tw_tls_handshake_failures_total", "TCP connections closed because their TLS handshake failed.", &tls_handshake_failures},
       {"tw_checksum_failures_total", "Stored payloads whose checksum did not verify (never made visible).", &checksum_failures},
       {"tw_events_published_total", "SUBSCRIBE events sent.", &events_published},
+      {"tw_kv_events_total", "Block events queued for the KV-events (vLLM format) publishers.", &kv_events_queued},
+      {"tw_kv_events_dropped_total", "KV events dropped for a full queue (the next batch opens with AllBlocksCleared).",
+       &kv_events_dropped},
   };
   for (const auto& c : counters) {
     Line(&o, "# HELP %s %s", c.name, c.help);
@@ -190,6 +193,8 @@ std::string ServerMetrics::RenderJson(const StoreStats& s, uint64_t uptime_s) co
   field("malformed_frames", Load(malformed_frames));
   field("tls_handshake_failures", Load(tls_handshake_failures));
   field("checksum_failures", Load(checksum_failures));
+  field("kv_events", Load(kv_events_queued));
+  field("kv_events_dropped", Load(kv_events_dropped));
   field("lookups", s.lookups);
   field("lookup_keys", s.lookup_keys);
   field("lookup_hits", s.lookup_hits);

@@ -36,6 +36,8 @@ class ServerMetrics {
   std::atomic<uint64_t> tls_handshake_failures{0};
   std::atomic<uint64_t> checksum_failures{0};      // PUT / COMMIT payloads that did not verify
   std::atomic<uint64_t> events_published{0};
+  std::atomic<uint64_t> kv_events_queued{0};   // events handed to the KV-events publishers (`events:`)
+  std::atomic<uint64_t> kv_events_dropped{0};  // ... dropped there because its queue was full
 
   std::string RenderPrometheus(const StoreStats& store, uint64_t uptime_s) const;
   std::string RenderJson(const StoreStats& store, uint64_t uptime_s) const;

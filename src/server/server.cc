@@ -20,6 +20,7 @@
 #include "common/log_rate_limiter.h"
 #include "common/logging.h"
 #include "server/admin_http.h"
+#include "server/kv_event_feed.h"
 #include "server/server_core.h"
 #include "server/session.h"
 
@@ -44,6 +45,10 @@ class ServerImpl final : public Server {
   Status Start() override {
     asio::error_code ec;
     if (config_.tls_enabled()) TW_RETURN_IF_ERROR(LoadTls());
+    // Before any listener: the sink must be in place before the first request can store a block.
+    if (!config_.kv_events.empty()) {
+      TW_ASSIGN_OR_RETURN(kv_events_, KvEventFeed::Start(config_.kv_events, *core_));
+    }
     if (!config_.listen.empty()) {
       std::string host;
       uint16_t port = 0;
@@ -131,6 +136,13 @@ class ServerImpl final : public Server {
   std::string unix_path() const override { return unix_path_; }
   std::string admin_address() const override { return admin_ ? admin_->address() : ""; }
   ServerCore& core() override { return *core_; }
+  std::vector<KvEventsAddress> kv_events_addresses() const override {
+    std::vector<KvEventsAddress> out;
+    if (kv_events_) {
+      for (const auto& p : kv_events_->publishers()) out.push_back({p->tenant(), p->endpoint(), p->replay_endpoint()});
+    }
+    return out;
+  }
 
  private:
   // True if a new connection fits under limits.max_connections and, for TCP, under
@@ -215,7 +227,8 @@ class ServerImpl final : public Server {
   }
 
   const ServerConfig config_;
-  std::unique_ptr<ServerCore> core_;  // outlives io_: sessions destroyed with io_ still release handles
+  std::unique_ptr<ServerCore> core_;
+  std::shared_ptr<KvEventFeed> kv_events_;  // shared with core_'s block sink; null when no `events:`  // outlives io_: sessions destroyed with io_ still release handles
   SessionRegistry sessions_;
   asio::io_context io_;
   asio::thread_pool store_pool_;  // after io_: destroyed first, so no call outlives the sessions

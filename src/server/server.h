@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/config.h"
 #include "tw/result.h"
@@ -36,6 +37,12 @@ class Server {
   virtual std::string unix_path() const = 0;
   virtual std::string admin_address() const = 0;
   virtual ServerCore& core() = 0;
+  // The KV-events publishers (config `events:`), started by Start: tenant, bound PUB endpoint and
+  // bound replay endpoint ("" when off), wildcard ports resolved.
+  struct KvEventsAddress {
+    std::string tenant, endpoint, replay_endpoint;
+  };
+  virtual std::vector<KvEventsAddress> kv_events_addresses() const = 0;
 };
 
 }  // namespace tw::server

@@ -637,21 +637,36 @@ Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, 
   const std::byte* first = slot.segments.front().data();
   TW_RETURN_IF_ERROR(store_->Commit(slot.handle));
   RememberChecksum(req.ns, item.key, first, computed_checksum);
-  Published(EventTenant(conn, req.ns), net::EventKind::kStored, req.ns, item.key);
+  Published(EventTenant(conn, req.ns), net::EventKind::kStored, req.ns, item.key, Tier::kDram, item.parent);
   return Status::Ok();
 }
 
-void ServerCore::Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key, Tier tier) {
+void ServerCore::Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key, Tier tier,
+                           const BlockKey& parent) {
   net::Event e;
   e.kind = kind;
   e.ns = ns;
   e.key = key;
   e.tier = tier;
   if (events_.Publish(tenant, e)) metrics_.events_published.fetch_add(1, std::memory_order_relaxed);
+  if (block_sink_) {
+    uint32_t block_tokens = 0;
+    {
+      std::shared_lock<std::shared_mutex> lock(ns_mu_);
+      auto it = namespaces_.find(ns);
+      if (it != namespaces_.end()) block_tokens = it->second.geometry.block_tokens;
+    }
+    // The first block of a chain names the namespace root as parent: nil for the sink, as vLLM's
+    // first block has none (the root derives from the tenant-bound namespace id, which a router
+    // does not know; the key itself is what it matches).
+    const bool first = !parent.IsZero() && (parent == RootKey(ns, KeyHash::kSha256) || parent == RootKey(ns, KeyHash::kXxh3));
+    block_sink_(BlockEvent{tenant, e, first ? BlockKey{} : parent, block_tokens});
+  }
 }
 
 void ServerCore::OnStoreEvent(const StoreEvent& e) {
-  if (!events_.HasSubscribers()) return;  // the common case: no router listens, nothing to look up
+  // The common case: no router listens, nothing to look up.
+  if (!events_.HasSubscribers() && !block_sink_) return;
   std::string tenant;
   {
     std::shared_lock<std::shared_mutex> lock(ns_mu_);

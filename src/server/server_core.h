@@ -124,6 +124,19 @@ class ServerCore {
   void SetAdminExtension(std::shared_ptr<const AdminExtension> ext) { std::atomic_store(&admin_ext_, std::move(ext)); }
   std::shared_ptr<const AdminExtension> admin_extension() const { return std::atomic_load(&admin_ext_); }
   EventHub& events() { return events_; }
+
+  // A second listener for block events besides SUBSCRIBE: the KV-events publishers
+  // (server/kv_event_publisher.h). Told of every stored / removed / evicted block with the tenant
+  // of its namespace, the namespace's block_tokens, and the parent key where the PUT named it
+  // (zero otherwise, and for a chain's first block, whose parent is the namespace root). Set once, before the listeners start; called on the thread that made the
+  // change, so it must be quick and never block.
+  struct BlockEvent {
+    const std::string& tenant;
+    const net::Event& event;
+    const BlockKey& parent;
+    uint32_t block_tokens;
+  };
+  void SetBlockEventSink(std::function<void(const BlockEvent&)> sink) { block_sink_ = std::move(sink); }
   const ServerConfig& config() const { return config_; }
   const Authenticator& auth() const { return auth_; }
   uint64_t arena_id() const { return arena_id_; }
@@ -181,7 +194,7 @@ class ServerCore {
   void RememberChecksum(const NamespaceId& ns, const BlockKey& key, const std::byte* first, uint64_t checksum);
   std::vector<ByteRun> ArenaOffsets(const std::vector<std::span<const std::byte>>& segs) const;
   void Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key,
-                 Tier tier = Tier::kDram);
+                 Tier tier = Tier::kDram, const BlockKey& parent = BlockKey{});
   // The store's listener (EmbeddedStoreOptions::on_event): evictions and demotions to subscribers.
   void OnStoreEvent(const StoreEvent& e);
 
@@ -195,6 +208,7 @@ class ServerCore {
   WriteBudget budget_;  // before handles_: their charges point into it
   std::shared_ptr<const AdminExtension> admin_ext_;  // accessed only through atomic_load/store
   EventHub events_;
+  std::function<void(const BlockEvent&)> block_sink_;  // set before serving, then read-only
   std::atomic<uint64_t> next_handle_{1};
 
   std::shared_mutex ns_mu_;

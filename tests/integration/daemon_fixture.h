@@ -87,6 +87,11 @@ class DaemonProcess {
   std::string tcp_url() const { return "tw://" + fields_.at("tcp"); }
   std::string unix_url() const { return "unix://" + fields_.at("unix"); }
   std::string admin() const { return fields_.at("admin"); }
+  // Any line of the ready file ("events.<tenant>", ...); "" when absent.
+  std::string field(const std::string& name) const {
+    auto it = fields_.find(name);
+    return it == fields_.end() ? "" : it->second;
+  }
   uint16_t tcp_port() const { return static_cast<uint16_t>(std::stoi(fields_.at("tcp").substr(fields_.at("tcp").rfind(':') + 1))); }
   pid_t pid() const { return pid_; }
   std::string log() const {

@@ -26,6 +26,7 @@ struct ServeFlags {
   std::string config_path;
   std::string listen, unix_socket, admin, data_dir, dram, disk_dir, disk_size, log_level, ready_file, hash_token;
   std::string tls_cert, tls_key;
+  std::string events_endpoint, events_replay, events_tenant, events_topic;
   uint32_t io_threads = 0;
   ClusterFlags cluster;  // serve_cluster.h
 };
@@ -60,6 +61,16 @@ int Run(const ServeFlags& f) {
   if (!f.tls_cert.empty()) config.tls_cert_file = f.tls_cert;
   if (!f.tls_key.empty()) config.tls_key_file = f.tls_key;
   if (f.io_threads) config.io_threads = f.io_threads;
+  if (!f.events_endpoint.empty()) {
+    // One publisher from flags; it replaces a config entry for the same tenant.
+    server::KvEventsEndpoint e;
+    e.tenant = f.events_tenant.empty() ? config.anonymous_tenant : f.events_tenant;
+    e.endpoint = f.events_endpoint;
+    e.replay_endpoint = f.events_replay;
+    e.topic = f.events_topic;
+    std::erase_if(config.kv_events, [&](const server::KvEventsEndpoint& x) { return x.tenant == e.tenant; });
+    config.kv_events.push_back(std::move(e));
+  }
   for (auto [text, out] : {std::pair{&f.dram, &config.dram_capacity_bytes}, std::pair{&f.disk_size, &config.disk_capacity_bytes}}) {
     if (text->empty()) continue;
     Result<uint64_t> v = server::ParseBytes(*text);
@@ -129,6 +140,10 @@ int Run(const ServeFlags& f) {
               effective.allow_anonymous_loopback ? ("anonymous from loopback ON (tenant '" + effective.anonymous_tenant + "')").c_str()
                                                  : "anonymous OFF",
               effective.tenants.size());
+  for (const auto& ev : srv.kv_events_addresses()) {
+    std::printf("  events  %s  replay %s   (tenant '%s', vLLM KV-events format)\n", ev.endpoint.c_str(),
+                ev.replay_endpoint.empty() ? "off" : ev.replay_endpoint.c_str(), ev.tenant.c_str());
+  }
   std::printf("Try it, from another terminal:\n");
   const std::string addr = !srv.tcp_address().empty() ? tcp_scheme + srv.tcp_address() : "unix://" + srv.unix_path();
   std::printf("  build/tools/tokenwarehouse/tokenwarehouse stats --addr %s%s\n", addr.c_str(),
@@ -140,6 +155,9 @@ int Run(const ServeFlags& f) {
   if (!f.ready_file.empty()) {
     std::ofstream ready(f.ready_file + ".tmp");
     ready << "tcp=" << srv.tcp_address() << "\nunix=" << srv.unix_path() << "\nadmin=" << srv.admin_address() << "\n";
+    for (const auto& ev : srv.kv_events_addresses()) {
+      ready << "events." << ev.tenant << "=" << ev.endpoint << "\nevents_replay." << ev.tenant << "=" << ev.replay_endpoint << "\n";
+    }
     ready.close();
     std::rename((f.ready_file + ".tmp").c_str(), f.ready_file.c_str());
   }
@@ -180,6 +198,11 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate (chain) for TLS on TCP; with --tls-key, TCP speaks TLS only");
   cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert");
   cmd->add_option("--hash-token", flags->hash_token, "print the token_sha256 of a token for the config, and exit");
+  cmd->add_option("--events-endpoint", flags->events_endpoint,
+                  "publish KV events (vLLM's format) on this ZMQ PUB endpoint, e.g. tcp://127.0.0.1:5557 (docs/operations.md)");
+  cmd->add_option("--events-replay-endpoint", flags->events_replay, "ZMQ ROUTER endpoint for event replay (default: none)");
+  cmd->add_option("--events-tenant", flags->events_tenant, "whose events --events-endpoint publishes (default: the anonymous tenant)");
+  cmd->add_option("--events-topic", flags->events_topic, "topic frame of every event message (default \"\")");
   AddClusterFlags(*cmd, &flags->cluster);
   cmd->callback([flags] { ExitCode() = Run(*flags); });
 }

@@ -10,6 +10,8 @@
 #include "sim/progress_bar.h"
 #include "sim/replay.h"
 #include "sim/report.h"
+#include "sim/routing.h"
+#include "sim/routing_report.h"
 #include "sim/svg_plot.h"
 
 namespace tw::cli {
@@ -29,7 +31,74 @@ struct SimulateArgs {
   double dram_gbps = 55, disk_gbps = 1.5;
   bool json = false;
   std::string plot;
+  // Routing mode (--engines > 0): a fleet of engines behind a router, sim/routing.h.
+  uint32_t engines = 0;
+  uint32_t engines_per_node = 0;  // 0: every engine on one node
+  std::string gpu_size;
+  uint64_t gpu_blocks = 0;
+  std::vector<std::string> routing;
+  bool cluster = false;
+  double peer_gbps = 10;
+  double arrival_speedup = 1;
 };
+
+// `simulate --engines N`: every routing policy on the same fleet, one table row each.
+int RunRouting(const SimulateArgs& a, const sim::Trace& trace, const sim::SimOptions& o) {
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "simulate: %s\n", s.ToString().c_str());
+    return 1;
+  };
+  sim::RoutingOptions ro;
+  ro.engines = a.engines;
+  ro.engines_per_node = a.engines_per_node ? a.engines_per_node : a.engines;
+  ro.gpu_blocks = a.gpu_blocks;
+  if (!a.gpu_size.empty()) {
+    auto b = sim::ParseBytes(a.gpu_size);
+    if (!b.ok()) return fail(b.status());
+    ro.gpu_blocks = *b / o.object_bytes;
+  }
+  ro.dram_blocks = o.tiers[0].capacity_blocks;
+  ro.disk_blocks = o.tiers.size() > 1 ? o.tiers[1].capacity_blocks : 0;
+  ro.cluster = a.cluster;
+  ro.costs.cost = o.cost;
+  ro.costs.peer_bytes_per_s = a.cluster ? a.peer_gbps * 1e9 : 0;
+  ro.costs.object_bytes = o.object_bytes;
+  ro.costs.block_tokens = o.block_tokens;
+  ro.arrival_speedup = a.arrival_speedup;
+  std::vector<sim::RoutingPolicy> policies;
+  for (const std::string& name : a.routing) {
+    auto p = sim::ParseRoutingPolicy(name);
+    if (!p.ok()) return fail(p.status());
+    policies.push_back(*p);
+  }
+  if (policies.empty()) policies = sim::AllRoutingPolicies();
+  std::vector<sim::RoutingResult> results;
+  for (sim::RoutingPolicy p : policies) {
+    sim::ProgressBar bar("route " + std::string(sim::RoutingPolicyName(p)));
+    ro.progress = [&bar](uint64_t d, uint64_t t) { bar.Update(d, t); };
+    auto r = sim::SimulateRouting(trace, ro, p);
+    if (!r.ok()) return fail(r.status());
+    results.push_back(std::move(*r));
+  }
+  const uint32_t nodes = (ro.engines + ro.engines_per_node - 1) / ro.engines_per_node;
+  if (!a.plot.empty()) {
+    const std::string name = a.trace.substr(a.trace.find_last_of('/') + 1);
+    sim::PlotSpec spec = sim::RoutingPlot(results, "TTFT by routing policy (" + name + ", " + std::to_string(ro.engines) +
+                                                       " engines, " + std::to_string(nodes) + " node(s))");
+    if (Status s = sim::WriteSvg(a.plot, spec); !s.ok()) return fail(s);
+  }
+  if (a.json) {
+    std::cout << sim::RoutingJson(results) << "\n";
+    return 0;
+  }
+  std::cout << "fleet    " << ro.engines << " engines on " << nodes << " node(s); GPU cache " << ro.gpu_blocks
+            << " blocks an engine; warehouse a node: DRAM " << ro.dram_blocks << " blocks, disk " << ro.disk_blocks
+            << " blocks" << (ro.cluster ? "; peers at " + std::to_string(a.peer_gbps).substr(0, 5) + " GB/s" : "") << "\n";
+  std::cout << "model    " << a.model << ", " << sim::FormatBytes(static_cast<double>(o.object_bytes)) << " a block of "
+            << o.block_tokens << " tokens; prefill " << o.cost.prefill.ToString() << "; trace time / " << ro.arrival_speedup << "\n";
+  std::cout << sim::RoutingTable(results);
+  return 0;
+}
 
 int RunSimulate(const SimulateArgs& a) {
   auto fail = [](const Status& s) {
@@ -77,6 +146,8 @@ int RunSimulate(const SimulateArgs& a) {
     if (!b.ok()) return fail(b.status());
     if (*b / o.object_bytes > 0) o.tiers.push_back({"disk", *b / o.object_bytes, o.cost.disk_bytes_per_s});
   }
+
+  if (a.engines > 0) return RunRouting(a, *trace, o);
 
   sim::ProgressBar bar("simulate " + o.policy);
   o.progress = [&bar](uint64_t d, uint64_t t) { bar.Update(d, t); };
@@ -139,7 +210,16 @@ void RegisterSimulateCommand(CLI::App& app) {
   cmd->add_option("--dram-gbps", a->dram_gbps, "DRAM-to-GPU bandwidth, GB/s (measured pinned copy: 55)")->capture_default_str();
   cmd->add_option("--disk-gbps", a->disk_gbps, "Disk-to-GPU bandwidth, GB/s (measured O_DIRECT: 1.5)")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print one JSON object instead of the table");
-  cmd->add_option("--plot", a->plot, "Write an SVG of hit ratio vs capacity for every policy around this capacity");
+  cmd->add_option("--plot", a->plot, "Write an SVG of hit ratio vs capacity for every policy around this capacity "
+                  "(with --engines: the TTFT distribution of every routing policy)");
+  cmd->add_option("--engines", a->engines, "Routing mode: this many engines behind a router (--dram/--disk are then each node's warehouse)");
+  cmd->add_option("--engines-per-node", a->engines_per_node, "Engines sharing one warehouse (default: all on one node)");
+  cmd->add_option("--gpu", a->gpu_size, "Each engine's GPU prefix cache in bytes, e.g. 40GiB");
+  cmd->add_option("--gpu-blocks", a->gpu_blocks, "Each engine's GPU prefix cache in blocks");
+  cmd->add_option("--routing", a->routing, "Routing policies to compare: round-robin, least-loaded, gpu-prefix, warehouse-aware (default: all)")->delimiter(',');
+  cmd->add_flag("--cluster", a->cluster, "Nodes read each other's warehouses (peer tier at --peer-gbps)");
+  cmd->add_option("--peer-gbps", a->peer_gbps, "Another node's warehouse to GPU, GB/s (with --cluster)")->capture_default_str();
+  cmd->add_option("--arrival-speedup", a->arrival_speedup, "Divide the trace's timestamps by this (more load on the same fleet)")->capture_default_str();
   cmd->callback([a] { ExitCode() = RunSimulate(*a); });
 }
 
