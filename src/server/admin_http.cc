@@ -3,11 +3,16 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "common/clock.h"
 #include "common/logging.h"
+#include "server/console_assets.h"
 #include "server/server_core.h"
+#include "server/stats_history.h"
+#include "server/tenant_usage.h"
 
 namespace tw::server {
 
@@ -46,6 +51,22 @@ class AdminHttpImpl final : public AdminHttp {
       }
       res.set_content(json, "application/json");
     });
+    http_.Get("/stats/history", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(history_.RenderJson(), "application/json");
+    });
+    http_.Get("/stats/evictions", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(core_.evictions().RenderJson(kEvictionsShown), "application/json");
+    });
+    http_.Get("/stats/tenants", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(RenderTenantUsageJson(core_.store(), core_.config(), core_.RegisteredNamespaces()), "application/json");
+    });
+    // The console: a page and its script and style, compiled in (console_assets.h). Read-only: it
+    // only fetches the GET endpoints above, so it needs no more access than /stats.
+    http_.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/console"); });
+    http_.Get("/console", [](const httplib::Request&, httplib::Response& res) { ServeAsset("index.html", res); });
+    http_.Get(R"(/console/([A-Za-z0-9_.-]+))", [](const httplib::Request& req, httplib::Response& res) {
+      ServeAsset(req.matches[1].str(), res);
+    });
     http_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
       if (draining_.load()) {
         res.status = 503;
@@ -60,6 +81,18 @@ class AdminHttpImpl final : public AdminHttp {
   }
   ~AdminHttpImpl() override { Stop(); }
 
+  static void ServeAsset(const std::string& name, httplib::Response& res) {
+    const ConsoleAsset* a = FindConsoleAsset(name);
+    if (a == nullptr) {
+      res.status = 404;
+      res.set_content("no such console file\n", "text/plain");
+      return;
+    }
+    res.set_content(std::string(a->bytes), std::string(a->content_type));
+    // The console is part of the binary: a new daemon may ship a new one, so never cache it stale.
+    res.set_header("Cache-Control", "no-cache");
+  }
+
   Status Bind(const std::string& address) {
     std::string host;
     uint16_t port = 0;
@@ -68,12 +101,21 @@ class AdminHttpImpl final : public AdminHttp {
     if (bound <= 0) return Status::Unavailable("admin HTTP cannot bind " + address);
     address_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(bound);
     thread_ = std::thread([this] { http_.listen_after_bind(); });
+    sampler_ = std::thread([this] { Sample(); });
     return Status::Ok();
   }
 
   std::string address() const override { return address_; }
 
   void Stop() override {
+    if (sampler_.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(sampler_mu_);
+        stopping_ = true;
+      }
+      sampler_cv_.notify_all();
+      sampler_.join();
+    }
     if (thread_.joinable()) {
       http_.stop();
       thread_.join();
@@ -98,11 +140,30 @@ class AdminHttpImpl final : public AdminHttp {
     return reasons;
   }
 
+  // The history's clock: one sample at once (the console has a first point to show), then one
+  // every interval. Sleeps on a condition variable so Stop never waits out an interval.
+  void Sample() {
+    std::unique_lock<std::mutex> lock(sampler_mu_);
+    while (!stopping_) {
+      lock.unlock();
+      history_.Record(StatsSample{UnixMillis(), core_.store().Stats().value()});
+      lock.lock();
+      sampler_cv_.wait_for(lock, std::chrono::milliseconds(history_.interval_ms()), [this] { return stopping_; });
+    }
+  }
+
   uint64_t Uptime() const { return (MonotonicNanos() - start_ns_) / 1'000'000'000; }
 
   ServerCore& core_;
   const std::atomic<bool>& draining_;
   const uint64_t start_ns_;
+  static constexpr size_t kEvictionsShown = 100;  // of the log's ring, the newest this many
+
+  StatsHistory history_;
+  std::mutex sampler_mu_;
+  std::condition_variable sampler_cv_;
+  bool stopping_ = false;  // GUARDED_BY(sampler_mu_)
+  std::thread sampler_;
   httplib::Server http_;
   std::thread thread_;
   std::string address_;

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "net/payload_checksum.h"
 #include "store/store_seams.h"
@@ -218,7 +219,7 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   if (!id.ok()) return StatusReply(id.status());
   {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
-    namespaces_[*id] = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->geometry.ObjectBytes()};
+    namespaces_[*id] = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->geometry.ObjectBytes(), nspace->model_id};
   }
   MetaWriter w;
   w.Stat(Status::Ok());
@@ -650,15 +651,32 @@ void ServerCore::Published(const std::string& tenant, net::EventKind kind, const
 }
 
 void ServerCore::OnStoreEvent(const StoreEvent& e) {
-  if (!events_.HasSubscribers()) return;  // the common case: no router listens, nothing to look up
-  std::string tenant;
+  const bool evicted = e.kind == StoreEvent::Kind::kEvicted;
+  // The common case: no router listens and nothing left a tier, so there is nothing to look up.
+  if (!evicted && !events_.HasSubscribers()) return;
+  std::string tenant, model_id;
+  bool known = false;
   {
     std::shared_lock<std::shared_mutex> lock(ns_mu_);
     auto it = namespaces_.find(e.ns);
-    if (it == namespaces_.end()) return;  // registered before a restart and not since: nobody can name it
-    tenant = it->second.tenant;
+    if (it != namespaces_.end()) {
+      known = true;
+      tenant = it->second.tenant;
+      model_id = it->second.model_id;
+    }
   }
-  Published(tenant, static_cast<net::EventKind>(e.kind), e.ns, e.key, e.tier);
+  // An unknown namespace was registered before a restart and not since: logged without a tenant.
+  if (evicted) evictions_.Record(EvictionRecord{UnixMillis(), e.tier, tenant, model_id, e.ns, e.key});
+  // Nobody can name an unknown namespace, so no subscriber may hear of it.
+  if (known && events_.HasSubscribers()) Published(tenant, static_cast<net::EventKind>(e.kind), e.ns, e.key, e.tier);
+}
+
+std::vector<ServerCore::NamespaceInfo> ServerCore::RegisteredNamespaces() {
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  std::vector<NamespaceInfo> out;
+  out.reserve(namespaces_.size());
+  for (const auto& [id, e] : namespaces_) out.push_back(NamespaceInfo{id, e.tenant, e.model_id, e.object_bytes});
+  return out;
 }
 
 }  // namespace tw::server

@@ -27,6 +27,7 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/event_hub.h"
+#include "server/eviction_log.h"
 #include "server/metrics.h"
 #include "tw/embedded_store.h"
 
@@ -124,6 +125,17 @@ class ServerCore {
   void SetAdminExtension(std::shared_ptr<const AdminExtension> ext) { std::atomic_store(&admin_ext_, std::move(ext)); }
   std::shared_ptr<const AdminExtension> admin_extension() const { return std::atomic_load(&admin_ext_); }
   EventHub& events() { return events_; }
+  // The store's most recent evictions (every tenant's), for the admin console.
+  const EvictionLog& evictions() const { return evictions_; }
+
+  // A namespace registered since the daemon started, for the admin console (which tenant holds what).
+  struct NamespaceInfo {
+    NamespaceId id;
+    std::string tenant;
+    std::string model_id;
+    uint64_t object_bytes = 0;
+  };
+  std::vector<NamespaceInfo> RegisteredNamespaces();
   const ServerConfig& config() const { return config_; }
   const Authenticator& auth() const { return auth_; }
   uint64_t arena_id() const { return arena_id_; }
@@ -133,6 +145,7 @@ class ServerCore {
     std::string tenant;
     KvGeometry geometry;
     uint64_t object_bytes = 0;
+    std::string model_id;  // for people (the console); never used to decide anything
   };
   struct HandleEntry {
     uint64_t owner = 0;
@@ -181,7 +194,8 @@ class ServerCore {
   std::vector<ByteRun> ArenaOffsets(const std::vector<std::span<const std::byte>>& segs) const;
   void Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key,
                  Tier tier = Tier::kDram);
-  // The store's listener (EmbeddedStoreOptions::on_event): evictions and demotions to subscribers.
+  // The store's listener (EmbeddedStoreOptions::on_event): evictions into the eviction log, and
+  // evictions and demotions to subscribers.
   void OnStoreEvent(const StoreEvent& e);
 
   const ServerConfig config_;
@@ -194,6 +208,7 @@ class ServerCore {
   WriteBudget budget_;  // before handles_: their charges point into it
   std::shared_ptr<const AdminExtension> admin_ext_;  // accessed only through atomic_load/store
   EventHub events_;
+  EvictionLog evictions_;
   std::atomic<uint64_t> next_handle_{1};
 
   std::shared_mutex ns_mu_;
