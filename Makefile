@@ -11,6 +11,7 @@ all: build
 deps:
 	@scripts/install-deps.sh
 	@scripts/fetch-llama.sh || echo "deps: llama.cpp not fetched (npm registry unreachable?); llama targets are skipped"
+	@scripts/fetch-playwright.sh || echo "deps: playwright-core not fetched (npm registry unreachable?); console_browser_test will fail"
 
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
