@@ -40,11 +40,16 @@ class AdminHttpImpl final : public AdminHttp {
   AdminHttpImpl(ServerCore& core, const std::atomic<bool>& draining) : core_(core), draining_(draining), start_ns_(MonotonicNanos()) {
     http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       std::string text = core_.metrics().RenderPrometheus(core_.store().Stats().value(), Uptime());
+      text += RenderUsagePrometheus(core_.TenantUsage());
       if (auto ext = core_.admin_extension(); ext && ext->prometheus) text += ext->prometheus();
       res.set_content(text, "text/plain; version=0.0.4");
     });
     http_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
       std::string json = core_.metrics().RenderJson(core_.store().Stats().value(), Uptime());
+      if (!json.empty() && json.back() == '}') {  // token usage per tenant (usage_ledger.h)
+        json.pop_back();
+        json += ",\"usage\":" + RenderUsageJson(core_.TenantUsage()) + "}";
+      }
       if (auto ext = core_.admin_extension(); ext && ext->json && !json.empty() && json.back() == '}') {
         json.pop_back();
         json += ",\"cluster\":" + ext->json() + "}";

@@ -1,5 +1,7 @@
 #include "server/server_core.h"
 
+#include <algorithm>
+#include <map>
 #include <random>
 
 #include "common/clock.h"
@@ -219,7 +221,10 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   if (!id.ok()) return StatusReply(id.status());
   {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
-    namespaces_[*id] = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->geometry.ObjectBytes(), nspace->model_id};
+    NamespaceEntry& e = namespaces_[*id];
+    std::shared_ptr<NamespaceUsage> usage =
+        e.usage ? std::move(e.usage) : std::make_shared<NamespaceUsage>(nspace->geometry.block_tokens);
+    e = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->geometry.ObjectBytes(), nspace->model_id, std::move(usage)};
   }
   MetaWriter w;
   w.Stat(Status::Ok());
@@ -235,10 +240,12 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
 Reply ServerCore::Lookup(ConnectionState& conn, std::string_view meta) {
   Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
   if (!req.ok()) return Malformed(req.status());
-  Status s = OwnNamespace(conn, req->ns, nullptr);
+  NamespaceEntry ns;
+  Status s = OwnNamespace(conn, req->ns, &ns);
   if (!s.ok()) return StatusReply(std::move(s));
   Result<LookupResult> res = store_->Lookup(req->ns, req->keys);
   if (!res.ok()) return StatusReply(res.status());
+  ns.usage->Looked(req->keys.size(), res->tiers);
   net::LookupResponse resp;
   resp.matched = static_cast<uint32_t>(res->matched);
   resp.tiers = std::move(res->tiers);
@@ -332,7 +339,8 @@ Reply ServerCore::Acquire(ConnectionState& conn, std::string_view meta) {
   Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
   if (!req.ok()) return Malformed(req.status());
   if (!conn.shm_granted) return StatusReply(Status::PermissionDenied("shared memory was not granted on this connection"));
-  Status s = OwnNamespace(conn, req->ns, nullptr);
+  NamespaceEntry ns;
+  Status s = OwnNamespace(conn, req->ns, &ns);
   if (!s.ok()) return StatusReply(std::move(s));
   const uint64_t lease_ms = req->lease_ms ? req->lease_ms : config_.lease_ms;
   // As many keys as the connection may still hold leases for, acquired in one batch (their disk
@@ -341,6 +349,7 @@ Reply ServerCore::Acquire(ConnectionState& conn, std::string_view meta) {
                           ? config_.max_handles_per_connection - conn.open_handles : 0;
   const std::span<const BlockKey> wanted(req->keys.data(), std::min(room, req->keys.size()));
   std::vector<Result<ReadHandle>> handles = store_->AcquireBatch(req->ns, wanted, lease_ms);
+  ns.usage->Read(static_cast<uint64_t>(std::count_if(handles.begin(), handles.end(), [](const auto& h) { return h.ok(); })));
   net::SegmentsResponse resp;
   for (size_t i = 0; i < req->keys.size(); ++i) {
     const BlockKey& key = req->keys[i];
@@ -431,6 +440,7 @@ Reply ServerCore::Commit(ConnectionState& conn, std::string_view meta) {
     const std::byte* first = e.write.segments().front().data();
     Status s = store_->Commit(e.write);
     if (s.ok()) {
+      if (auto usage = UsageOf(e.ns)) usage->Wrote(1);
       RememberChecksum(e.ns, e.key, first, sum);
       Published(EventTenant(conn, e.ns), net::EventKind::kStored, e.ns, e.key);
     }
@@ -576,6 +586,7 @@ GetPlan ServerCore::PlanGet(ConnectionState& conn, std::string_view meta) {
     }
     resp.items.push_back(std::move(out));
   }
+  ns.usage->Read(plan.holds.size());
   MetaWriter w;
   w.Stat(Status::Ok());
   resp.Encode(w);
@@ -636,6 +647,7 @@ Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, 
   }
   const std::byte* first = slot.segments.front().data();
   TW_RETURN_IF_ERROR(store_->Commit(slot.handle));
+  if (auto usage = UsageOf(req.ns)) usage->Wrote(1);
   RememberChecksum(req.ns, item.key, first, computed_checksum);
   Published(EventTenant(conn, req.ns), net::EventKind::kStored, req.ns, item.key);
   return Status::Ok();
@@ -675,8 +687,22 @@ std::vector<ServerCore::NamespaceInfo> ServerCore::RegisteredNamespaces() {
   std::shared_lock<std::shared_mutex> lock(ns_mu_);
   std::vector<NamespaceInfo> out;
   out.reserve(namespaces_.size());
-  for (const auto& [id, e] : namespaces_) out.push_back(NamespaceInfo{id, e.tenant, e.model_id, e.object_bytes});
+  for (const auto& [id, e] : namespaces_) {
+    out.push_back(NamespaceInfo{id, e.tenant, e.model_id, e.object_bytes, e.geometry.block_tokens, e.usage->Totals()});
+  }
   return out;
+}
+
+std::vector<std::pair<std::string, UsageTotals>> ServerCore::TenantUsage() {
+  std::map<std::string, UsageTotals> sums;
+  for (const NamespaceInfo& n : RegisteredNamespaces()) sums[n.tenant] += n.usage;
+  return {sums.begin(), sums.end()};
+}
+
+std::shared_ptr<NamespaceUsage> ServerCore::UsageOf(const NamespaceId& ns) {
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  auto it = namespaces_.find(ns);
+  return it == namespaces_.end() ? nullptr : it->second.usage;
 }
 
 }  // namespace tw::server

@@ -29,6 +29,7 @@
 #include "server/event_hub.h"
 #include "server/eviction_log.h"
 #include "server/metrics.h"
+#include "server/usage_ledger.h"
 #include "tw/embedded_store.h"
 
 namespace tw::server {
@@ -128,14 +129,19 @@ class ServerCore {
   // The store's most recent evictions (every tenant's), for the admin console.
   const EvictionLog& evictions() const { return evictions_; }
 
-  // A namespace registered since the daemon started, for the admin console (which tenant holds what).
+  // A namespace registered since the daemon started, with its usage (usage_ledger.h), for the
+  // admin endpoints: which tenant holds and reads what.
   struct NamespaceInfo {
     NamespaceId id;
     std::string tenant;
     std::string model_id;
     uint64_t object_bytes = 0;
+    uint32_t block_tokens = 0;
+    UsageTotals usage;
   };
   std::vector<NamespaceInfo> RegisteredNamespaces();
+  // Usage summed per tenant over its registered namespaces, sorted by tenant.
+  std::vector<std::pair<std::string, UsageTotals>> TenantUsage();
   const ServerConfig& config() const { return config_; }
   const Authenticator& auth() const { return auth_; }
   uint64_t arena_id() const { return arena_id_; }
@@ -146,6 +152,9 @@ class ServerCore {
     KvGeometry geometry;
     uint64_t object_bytes = 0;
     std::string model_id;  // for people (the console); never used to decide anything
+    // Never null once registered; kept when the namespace is registered again, so the counts
+    // run for the daemon's life. Shared: a request bumps it without holding ns_mu_.
+    std::shared_ptr<NamespaceUsage> usage;
   };
   struct HandleEntry {
     uint64_t owner = 0;
@@ -183,6 +192,8 @@ class ServerCore {
   Reply Commit(ConnectionState& conn, std::string_view meta);
   Reply CloseHandles(ConnectionState& conn, std::string_view meta);  // RELEASE and ABORT
 
+  // The usage counters of a registered namespace, or null.
+  std::shared_ptr<NamespaceUsage> UsageOf(const NamespaceId& ns);
   // OK if `ns` is registered by the connection's tenant; fills *entry.
   Status OwnNamespace(const ConnectionState& conn, const NamespaceId& ns, NamespaceEntry* entry);
   // Whose subscribers hear of a change the caller made in `ns`: the caller's tenant, except for a

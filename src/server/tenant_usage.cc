@@ -11,24 +11,49 @@ namespace {
 struct Row {
   std::string tenant;
   uint64_t namespaces = 0;
+  UsageTotals usage;
   StoreStats stats;
   uint64_t dram_used = 0;
   uint64_t dram_capacity = 0;
 };
 
+nlohmann::json UsageJson(const UsageTotals& u) {
+  return {{"write_tokens", u.write_tokens},
+          {"hit_tokens", u.hit_tokens},
+          {"hit_tokens_by_tier",
+           {{"dram", u.hit_tokens_by_tier[static_cast<size_t>(Tier::kDram)]},
+            {"disk", u.hit_tokens_by_tier[static_cast<size_t>(Tier::kDisk)]},
+            {"peer", u.hit_tokens_by_tier[static_cast<size_t>(Tier::kPeer)]}}},
+          {"miss_tokens", u.miss_tokens},
+          {"read_tokens", u.read_tokens}};
+}
+
 }  // namespace
+
+std::string RenderUsageJson(const std::vector<std::pair<std::string, UsageTotals>>& per_tenant) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [tenant, u] : per_tenant) {
+    nlohmann::json row = UsageJson(u);
+    row["tenant"] = tenant;
+    list.push_back(std::move(row));
+  }
+  return list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 std::string RenderTenantUsageJson(EmbeddedStore& store, const ServerConfig& config,
                                   const std::vector<ServerCore::NamespaceInfo>& namespaces) {
-  std::map<std::string, uint64_t> tenants;  // tenant -> namespaces registered
+  std::map<std::string, std::pair<uint64_t, UsageTotals>> tenants;  // tenant -> namespaces registered, usage
   for (const TenantConfig& t : config.tenants) tenants[t.name];
   if (config.allow_anonymous_loopback) tenants[config.anonymous_tenant];
-  for (const auto& n : namespaces) ++tenants[n.tenant];
+  for (const auto& n : namespaces) {
+    ++tenants[n.tenant].first;
+    tenants[n.tenant].second += n.usage;
+  }
 
   std::vector<Row> rows;
   rows.reserve(tenants.size());
-  for (const auto& [name, count] : tenants) {
-    Row r{name, count, store.TenantStats(name), 0, 0};
+  for (const auto& [name, t] : tenants) {
+    Row r{name, t.first, t.second, store.TenantStats(name), 0, 0};
     for (const TierStats& t : r.stats.tiers) {
       if (t.tier == Tier::kDram) {
         r.dram_used = t.used_bytes;
@@ -47,7 +72,8 @@ std::string RenderTenantUsageJson(EmbeddedStore& store, const ServerConfig& conf
   for (const Row& r : rows) {
     const StoreStats& s = r.stats;
     const double ratio = s.gets ? static_cast<double>(s.gets - s.get_misses) / static_cast<double>(s.gets) : 0.0;
-    list.push_back({{"tenant", r.tenant},
+    nlohmann::json row = UsageJson(r.usage);
+    row.update({{"tenant", r.tenant},
                     {"namespaces", r.namespaces},
                     {"dram_used_bytes", r.dram_used},
                     {"dram_capacity_bytes", r.dram_capacity},
@@ -58,10 +84,22 @@ std::string RenderTenantUsageJson(EmbeddedStore& store, const ServerConfig& conf
                     {"lookups", s.lookups},
                     {"lookup_keys", s.lookup_keys},
                     {"lookup_hits", s.lookup_hits}});
+    list.push_back(std::move(row));
   }
+  // Namespaces by what they saved (hit tokens), then by what they wrote: the top ones first.
+  std::vector<const ServerCore::NamespaceInfo*> order;
+  for (const auto& n : namespaces) order.push_back(&n);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    if (a->usage.hit_tokens != b->usage.hit_tokens) return a->usage.hit_tokens > b->usage.hit_tokens;
+    if (a->usage.write_tokens != b->usage.write_tokens) return a->usage.write_tokens > b->usage.write_tokens;
+    return a->id.ToHex() < b->id.ToHex();
+  });
   nlohmann::json ns = nlohmann::json::array();
-  for (const auto& n : namespaces) {
-    ns.push_back({{"namespace", n.id.ToHex()}, {"tenant", n.tenant}, {"model_id", n.model_id}, {"object_bytes", n.object_bytes}});
+  for (const auto* n : order) {
+    nlohmann::json row = UsageJson(n->usage);
+    row.update({{"namespace", n->id.ToHex()}, {"tenant", n->tenant}, {"model_id", n->model_id},
+                {"object_bytes", n->object_bytes}, {"block_tokens", n->block_tokens}});
+    ns.push_back(std::move(row));
   }
   nlohmann::json j = {{"tenants", std::move(list)}, {"namespaces", std::move(ns)}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // model ids are client bytes

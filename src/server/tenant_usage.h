@@ -1,9 +1,11 @@
-// Tenant usage: who holds what, for the admin console's "top tenants" and "namespaces" tables.
+// Tenant usage: who holds and reads what, for the admin console's "top tenants" and "top
+// namespaces" tables and for billing.
 //
 // Per tenant, from EmbeddedStore::TenantStats (the counters of calls on its namespaces and the
-// DRAM bytes it holds; disk use is not split by tenant in the store, so it is not shown). Per
-// namespace, what the daemon knows of the namespaces registered since it started: tenant, model
-// and object size (the store keeps no per-namespace counters yet).
+// DRAM bytes it holds; disk use is not split by tenant in the store, so it is not shown) and the
+// token usage of its namespaces (usage_ledger.h). Per namespace, what the daemon knows of those
+// registered since it started: tenant, model, object size and token usage. Bytes held per
+// namespace are not known: the store keeps no per-namespace byte counts.
 #pragma once
 
 #include <string>
@@ -16,11 +18,17 @@ namespace tw::server {
 
 // {"tenants":[{"tenant":"..","namespaces":N,"dram_used_bytes":..,"dram_capacity_bytes":..,
 //   "gets":..,"get_misses":..,"hit_ratio":..,"puts":..,"lookups":..,"lookup_keys":..,
-//   "lookup_hits":..}, ...],
-//  "namespaces":[{"namespace":"<32 hex>","tenant":"..","model_id":"..","object_bytes":..}, ...]}
-// Tenants: every one configured, the anonymous tenant if anonymous access is on, and every tenant
-// owning a registered namespace; sorted by DRAM bytes held, then by gets. GET /stats/tenants.
+//   "lookup_hits":.., <usage>}, ...],
+//  "namespaces":[{"namespace":"<32 hex>","tenant":"..","model_id":"..","object_bytes":..,
+//   "block_tokens":.., <usage>}, ...]}
+// where <usage> is "write_tokens","hit_tokens","hit_tokens_by_tier":{"dram","disk","peer"},
+// "miss_tokens","read_tokens". Tenants: every one configured, the anonymous tenant if anonymous
+// access is on, and every tenant owning a registered namespace; sorted by DRAM bytes held, then by
+// gets. Namespaces: by hit tokens, then write tokens. GET /stats/tenants.
 std::string RenderTenantUsageJson(EmbeddedStore& store, const ServerConfig& config,
                                   const std::vector<ServerCore::NamespaceInfo>& namespaces);
+
+// [{"tenant":"..", <usage>}, ...]: the "usage" array of GET /stats.
+std::string RenderUsageJson(const std::vector<std::pair<std::string, UsageTotals>>& per_tenant);
 
 }  // namespace tw::server

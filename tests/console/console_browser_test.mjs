@@ -6,7 +6,8 @@
 //
 // Checks: / leads to the console; the numbers it shows equal the daemon's /stats; they change when
 // more requests arrive; the charts and tables are drawn; the page asks nothing of any host but the
-// daemon. Leaves console.png (and daemon.log) in --out. Fails, never skips, when Chromium or
+// daemon. Leaves console.png (and daemon.log) in --out; with --demo-seconds N it loads the daemon
+// N seconds longer first (how docs/console.png is made). Fails, never skips, when Chromium or
 // playwright-core is missing: scripts/install-deps.sh and scripts/fetch-playwright.sh install them.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const CHROMIUM = '/usr/bin/chromium';
-const DEADLINE_MS = 90_000;  // the whole test; ctest's TIMEOUT is above it
+const DEADLINE_MS = 90_000;  // the whole test (plus --demo-seconds); ctest's TIMEOUT is above it
 
 function args() {
   const a = {};
@@ -52,7 +53,8 @@ async function until(what, fn, ms = 15_000) {
 }
 
 const opt = args();
-setTimeout(() => fail(`did not finish within ${DEADLINE_MS / 1000} s`), DEADLINE_MS).unref();
+const deadline = DEADLINE_MS + 2000 * Number(opt['demo-seconds'] || 0);
+setTimeout(() => fail(`did not finish within ${deadline / 1000} s`), deadline).unref();
 if (!fs.existsSync(CHROMIUM)) fail(`${CHROMIUM} is missing: run scripts/install-deps.sh (Debian package chromium)`);
 const pwDir = path.join(path.resolve(opt.playwright), 'node_modules', 'playwright-core');
 if (!fs.existsSync(path.join(pwDir, 'package.json'))) fail(`playwright-core is missing in ${opt.playwright}: run scripts/fetch-playwright.sh`);
@@ -147,6 +149,13 @@ try {
   });
   await until('the anonymous tenant is in the tenants table', async () =>
     (await page.locator('#tenants tbody tr').first().textContent())?.includes('default') || 'no row for "default"');
+  // Token accounting, from what the client did: 40 blocks of 64 tokens written and matched by its
+  // lookup, 5 asked past the prefix; the page shows the daemon's sums.
+  const usage = want.usage.find((u) => u.tenant === 'default');
+  const expectTokens = { write_tokens: 40 * 64, hit_tokens: 40 * 64, miss_tokens: 5 * 64 };
+  for (const [k, v] of Object.entries(expectTokens)) if (!usage || usage[k] !== v) fail(`/stats usage ${k}: ${usage && usage[k]}, want ${v}`);
+  const cards = await page.evaluate(() => ['hit_tokens', 'write_tokens'].map((n) => Number(document.querySelector(`[data-stat="${n}"]`).dataset.value)));
+  if (cards[0] !== usage.hit_tokens || cards[1] !== usage.write_tokens) fail(`token cards ${cards}, /stats ${usage.hit_tokens},${usage.write_tokens}`);
   await until('every chart draws a line (two history samples)', async () => {
     const n = await page.evaluate(() => ['chart-hits', 'chart-occupancy', 'chart-churn']
       .map((id) => document.querySelectorAll(`#${id} path`).length));
@@ -164,6 +173,13 @@ try {
   const second = await shown();
   log(`console now shows ${second.gets} reads (${second.hit_ratio_text}), ${second.puts} puts`);
   await sleep(1500);  // one more history sample, so the charts show the second burst
+
+  // --demo-seconds N (not in ctest): N more seconds of varied bursts before the screenshot, for the
+  // picture in docs/console.png.
+  for (let i = 0, n = Number(opt['demo-seconds'] || 0); i < n; ++i) {
+    load(1 + (i % 7), 8 + ((i * 5) % 23), 4 + ((i * 11) % 30), (i * 3) % 9);
+    await sleep(700);
+  }
 
   const shot = path.join(opt.out, 'console.png');
   await page.screenshot({ path: shot, fullPage: true });

@@ -4,7 +4,7 @@
 //   console_load tw://127.0.0.1:7700 --salt 1 --blocks 40 --reads 30 --misses 5
 //
 // registers a namespace (model "console-demo"), stores `blocks` blocks as one prefix chain, looks
-// the chain up, reads its last `reads` blocks (the oldest may have been demoted to disk: reads
+// up that chain followed by `misses` blocks never stored, reads its last `reads` blocks (the oldest may have been demoted to disk: reads
 // promote them) and reads `misses` keys never stored. Prints one line of what it did; exits 1 on
 // any error other than the misses it asked for.
 #include <cstdio>
@@ -52,9 +52,16 @@ int main(int argc, char** argv) {
   auto ns = (*store)->RegisterNamespace(n, {});
   if (!ns.ok()) return Fail("register", ns.status());
 
-  std::vector<uint32_t> tokens((blocks + misses) * n.geometry.block_tokens);
-  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint32_t>(i * 7919 + salt * 104729);
-  const std::vector<tw::BlockKey> keys = n.BlockKeys(tokens);  // the last `misses` are never stored
+  // The stored chain depends on the salt only, so a second run with the same salt re-reads (and
+  // re-puts, as duplicates) what the first stored. The misses are a chain no run ever stores.
+  auto chain = [&](uint64_t count, uint32_t offset) {
+    std::vector<uint32_t> tokens(count * n.geometry.block_tokens);
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint32_t>(i * 7919 + salt * 104729) ^ offset;
+    return n.BlockKeys(tokens);
+  };
+  std::vector<tw::BlockKey> keys = chain(blocks, 0);
+  const std::vector<tw::BlockKey> never = chain(misses, 0x80000000u);
+  keys.insert(keys.end(), never.begin(), never.end());
 
   std::vector<std::byte> kv(n.geometry.ObjectBytes());
   for (uint64_t i = 0; i < blocks; ++i) {
@@ -62,7 +69,8 @@ int main(int argc, char** argv) {
     tw::Status s = (*store)->Put(*ns, {keys[i], i ? keys[i - 1] : n.Root()}, kv);
     if (!s.ok()) return Fail("put " + std::to_string(i), s);
   }
-  auto found = (*store)->Lookup(*ns, std::span<const tw::BlockKey>(keys.data(), blocks));
+  // As an engine asks: the whole prompt, of which the stored prefix matches and the rest misses.
+  auto found = (*store)->Lookup(*ns, keys);
   if (!found.ok()) return Fail("lookup", found.status());
 
   uint64_t hits = 0, missed = 0;
@@ -76,8 +84,8 @@ int main(int argc, char** argv) {
     if (!s.IsNotFound()) return Fail("get of a key never stored " + std::to_string(i), s);
     ++missed;
   }
-  std::printf("console_load: %llu puts, lookup matched %zu of %llu, %llu read hits, %llu read misses\n",
-              static_cast<unsigned long long>(blocks), found->matched, static_cast<unsigned long long>(blocks),
+  std::printf("console_load: %llu puts, lookup matched %zu of %zu, %llu read hits, %llu read misses\n",
+              static_cast<unsigned long long>(blocks), found->matched, keys.size(),
               static_cast<unsigned long long>(hits), static_cast<unsigned long long>(missed));
   return 0;
 }

@@ -75,14 +75,18 @@ function lineChart(svg, series, { yMax, yFormat, tMin, tMax }) {
   svg.append(el('svg:text', { class: 'axis', x: L, y: H - 6 }, fmtClock(tMin)));
   svg.append(el('svg:text', { class: 'axis', x: W - R, y: H - 6, 'text-anchor': 'end' }, fmtClock(tMax)));
   let drawn = 0;
+  const ok = (p) => p && p[1] !== null && isFinite(p[1]);
   for (const s of series) {
     let d = '', pen = false;
-    for (const [t, v] of s.points) {
-      if (v === null || !isFinite(v)) { pen = false; continue; }
-      d += `${pen ? 'L' : 'M'}${x(t).toFixed(1)},${y(Math.min(v, yMax)).toFixed(1)}`;
+    s.points.forEach(([t, v], i) => {
+      if (!ok(s.points[i])) { pen = false; return; }
+      const px = x(t).toFixed(1), py = y(Math.min(v, yMax)).toFixed(1);
+      d += `${pen ? 'L' : 'M'}${px},${py}`;
       pen = true;
       ++drawn;
-    }
+      // A second with data between two without is a dot, or it would not show at all.
+      if (!ok(s.points[i - 1]) && !ok(s.points[i + 1])) svg.append(el('svg:circle', { cx: px, cy: py, r: 3, fill: s.color }));
+    });
     if (d) svg.append(el('svg:path', { class: s.dashed ? 'capacity' : 'series', d, stroke: s.color }));
   }
   if (!drawn) svg.append(el('svg:text', { class: 'empty', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no data yet'));
@@ -93,13 +97,6 @@ function niceMax(v) {
   const p = Math.pow(10, Math.floor(Math.log10(v)));
   for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
   return 10 * p;
-}
-function niceBytesMax(v) {
-  if (!(v > 0)) return 1024;
-  let p = 1;
-  while (p * 1024 <= v) p *= 1024;
-  for (const m of [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]) if (v <= m * p) return m * p;
-  return 1024 * p;
 }
 
 // ---- panels --------------------------------------------------------------------------------------
@@ -114,6 +111,9 @@ function drawStats(s) {
   setStat('puts', s.puts, fmtInt(s.puts));
   setStat('lookups', s.lookups, fmtInt(s.lookups));
   setStat('connections', s.connections, fmtInt(s.connections));
+  const tokens = (k) => (s.usage || []).reduce((sum, u) => sum + u[k], 0);
+  setStat('hit_tokens', tokens('hit_tokens'), fmtInt(tokens('hit_tokens')));
+  setStat('write_tokens', tokens('write_tokens'), fmtInt(tokens('write_tokens')));
   document.getElementById('uptime').textContent = fmtDuration(s.uptime_s);
 
   fillTable('tiers', s.tiers.map((t) => {
@@ -165,18 +165,20 @@ function drawHistory(h) {
   ], { yMax: 1, yFormat: (v) => (v * 100).toFixed(0) + '%', tMin, tMax });
   legend('legend-hits', [['object reads', '#2a5bd7'], ['prefix keys (lookups)', '#9333ea']]);
 
+  // Occupancy as a share of each tier's capacity: tiers differ by orders of magnitude in size, and
+  // "how full" is the question; the legend gives the bytes.
   const tiers = Object.keys(samples[samples.length - 1].tiers);
+  const last = samples[samples.length - 1].tiers;
   const occ = [], occLegend = [];
-  let top = 0;
   for (const t of tiers) {
     const c = TIER_COLORS[t] || '#888';
-    const used = samples.map((s) => [s.t_ms, s.tiers[t] ? s.tiers[t].used_bytes : null]);
-    const cap = samples.map((s) => [s.t_ms, s.tiers[t] ? s.tiers[t].capacity_bytes : null]);
-    for (const [, v] of used.concat(cap)) if (v > top) top = v;
-    occ.push({ color: c, points: used }, { color: c, points: cap, dashed: true });
-    occLegend.push([t, c], [`${t} capacity`, c, true]);
+    occ.push({ color: c, points: samples.map((s) => {
+      const v = s.tiers[t];
+      return [s.t_ms, v && v.capacity_bytes ? v.used_bytes / v.capacity_bytes : null];
+    }) });
+    occLegend.push([`${t}: ${fmtBytes(last[t].used_bytes)} of ${fmtBytes(last[t].capacity_bytes)}`, c]);
   }
-  lineChart(document.getElementById('chart-occupancy'), occ, { yMax: niceBytesMax(top), yFormat: fmtBytes, tMin, tMax });
+  lineChart(document.getElementById('chart-occupancy'), occ, { yMax: 1, yFormat: (v) => (v * 100).toFixed(0) + '%', tMin, tMax });
   legend('legend-occupancy', occLegend);
 
   const churn = [{ color: '#111827', points: rate((s) => s.puts) }];
@@ -191,14 +193,21 @@ function drawHistory(h) {
   legend('legend-churn', churnLegend);
 }
 
+// Hit tokens with where they were found (a title a person hovers), miss and write tokens.
+function tokenCells(u) {
+  const by = u.hit_tokens_by_tier;
+  return [{ text: fmtInt(u.hit_tokens), num: true, title: `dram ${fmtInt(by.dram)} · disk ${fmtInt(by.disk)} · peer ${fmtInt(by.peer)}` },
+          { text: fmtInt(u.miss_tokens), num: true }, { text: fmtInt(u.write_tokens), num: true }];
+}
+
 function drawTenants(u) {
   fillTable('tenants', u.tenants.slice(0, 10).map((t) => [
     { text: t.tenant || '(none)' }, { text: fmtBytes(t.dram_used_bytes), num: true, title: `quota or capacity ${fmtBytes(t.dram_capacity_bytes)}` },
     { text: fmtInt(t.namespaces), num: true }, { text: fmtInt(t.gets), num: true },
-    { text: t.gets ? fmtPct(t.hit_ratio) : '–', num: true }, { text: fmtInt(t.puts), num: true }]));
-  fillTable('namespaces', u.namespaces.slice(0, 20).map((n) => [
+    { text: t.gets ? fmtPct(t.hit_ratio) : '–', num: true }, ...tokenCells(t)]));
+  fillTable('namespaces', u.namespaces.slice(0, 10).map((n) => [
     { text: n.tenant }, { text: n.model_id }, { node: el('code', {}, n.namespace.slice(0, 12) + '…'), title: n.namespace },
-    { text: fmtBytes(n.object_bytes), num: true }]));
+    ...tokenCells(n), { text: fmtBytes(n.object_bytes), num: true }]));
 }
 
 function drawEvictions(e) {
