@@ -10,6 +10,7 @@
 // N seconds longer first (how docs/console.png is made). Fails, never skips, when Chromium or
 // playwright-core is missing: scripts/install-deps.sh and scripts/fetch-playwright.sh install them.
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -29,6 +30,7 @@ function fail(msg) {
   process.exit(1);
 }
 const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+const fmt = (n) => n.toLocaleString('en-US');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const t0 = Date.now();
 
@@ -67,9 +69,14 @@ const ready = path.join(opt.out, 'ready');
 
 // A small DRAM tier in front of a disk tier, so the first load already evicts (demotes) and the
 // console has two tiers, churn and evictions to show.
+// Two tenants with tokens beside the anonymous one, so the tenants table has rows to rank.
+const sha256 = (t) => crypto.createHash('sha256').update(t).digest('hex');
+const config = path.join(opt.out, 'config.yaml');
+fs.writeFileSync(config, `auth:\n  tenants:\n` +
+  `    - {name: team-a, token_sha256: ${sha256('token-a')}}\n    - {name: team-b, token_sha256: ${sha256('token-b')}}\n`);
 log('starting the daemon');
 const daemonLog = fs.openSync(path.join(opt.out, 'daemon.log'), 'w');
-const daemon = spawn(opt.tw, ['serve', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--unix', 'none',
+const daemon = spawn(opt.tw, ['serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--unix', 'none',
   '--data-dir', data, '--dram', '16MiB', '--disk-size', '1GiB', '--ready-file', ready, '--log-level', 'warn'],
   { stdio: ['ignore', daemonLog, daemonLog] });
 let daemonExited = null;
@@ -82,9 +89,9 @@ const admin = fields.admin, tcp = fields.tcp;
 if (!admin || !tcp) fail(`ready file lacks admin= or tcp=: ${JSON.stringify(fields)}`);
 log(`daemon: tcp ${tcp}, admin http://${admin}`);
 
-function load(salt, blocks, reads, misses) {
-  const r = spawnSync(opt.load, [`tw://${tcp}`, '--salt', String(salt), '--blocks', String(blocks), '--reads', String(reads),
-    '--misses', String(misses)], { encoding: 'utf8', timeout: 30_000 });
+function load(salt, blocks, reads, misses, token = '', model = 'console-demo') {
+  const r = spawnSync(opt.load, [`tw://${tcp}`, '--token', token, '--model', model, '--salt', String(salt), '--blocks',
+    String(blocks), '--reads', String(reads), '--misses', String(misses)], { encoding: 'utf8', timeout: 30_000 });
   if (r.status !== 0) fail(`console_load: ${r.stderr || r.error}`);
   log(r.stdout.trim());
 }
@@ -163,12 +170,16 @@ try {
   });
 
   log('more load: the console must follow');
-  load(2, 30, 30, 10);
+  load(2, 30, 30, 10, 'token-a', 'llama-3-8b');
   await until('the console updates to the new /stats', async () => {
     const r = await matches();
     if (r !== true) return r;
     const now = await shown();
     return (now.gets > first.gets && now.puts > first.puts) || `gets ${now.gets} puts ${now.puts}`;
+  });
+  await until('team-a is in the tenants table with its tokens', async () => {
+    const rows = await page.locator('#tenants tbody tr').allTextContents();
+    return rows.some((r) => r.includes('team-a') && r.includes(fmt(30 * 64))) || rows.join(' | ');
   });
   const second = await shown();
   log(`console now shows ${second.gets} reads (${second.hit_ratio_text}), ${second.puts} puts`);
@@ -176,8 +187,10 @@ try {
 
   // --demo-seconds N (not in ctest): N more seconds of varied bursts before the screenshot, for the
   // picture in docs/console.png.
+  const who = [['', 'console-demo'], ['token-a', 'llama-3-8b'], ['token-b', 'qwen-2.5-7b'], ['token-a', 'llama-3-70b']];
   for (let i = 0, n = Number(opt['demo-seconds'] || 0); i < n; ++i) {
-    load(1 + (i % 7), 8 + ((i * 5) % 23), 4 + ((i * 11) % 30), (i * 3) % 9);
+    const [token, model] = who[i % who.length];
+    load(1 + (i % 7), 8 + ((i * 5) % 23), 4 + ((i * 11) % 30), (i * 3) % 9, token, model);
     await sleep(700);
   }
 

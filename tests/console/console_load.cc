@@ -1,11 +1,12 @@
 // console_load: a real client putting load on a daemon for the console's browser test
 // (console_browser_test.mjs). Over TCP with the client library, as an engine would:
 //
-//   console_load tw://127.0.0.1:7700 --salt 1 --blocks 40 --reads 30 --misses 5
+//   console_load tw://127.0.0.1:7700 [--token T] [--model M] --salt 1 --blocks 40 --reads 30 --misses 5
 //
-// registers a namespace (model "console-demo"), stores `blocks` blocks as one prefix chain, looks
-// up that chain followed by `misses` blocks never stored, reads its last `reads` blocks (the oldest may have been demoted to disk: reads
-// promote them) and reads `misses` keys never stored. Prints one line of what it did; exits 1 on
+// registers a namespace (model M, default "console-demo"; as the tenant of token T, or
+// anonymously), stores `blocks` blocks as one prefix chain, looks up that chain followed by
+// `misses` blocks never stored, reads its last `reads` blocks (the oldest may have been demoted to
+// disk: reads promote them) and reads the `misses` keys. Prints one line of what it did; exits 1 on
 // any error other than the misses it asked for.
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,13 @@ uint64_t Arg(int argc, char** argv, const char* name, uint64_t fallback) {
   return fallback;
 }
 
+std::string StrArg(int argc, char** argv, const char* name, const char* fallback) {
+  for (int i = 2; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  }
+  return fallback;
+}
+
 int Fail(const std::string& what, const tw::Status& s) {
   std::fprintf(stderr, "console_load: %s: %s\n", what.c_str(), s.ToString().c_str());
   return 1;
@@ -33,7 +41,7 @@ int Fail(const std::string& what, const tw::Status& s) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: console_load URL [--salt N] [--blocks N] [--reads N] [--misses N]\n");
+    std::fprintf(stderr, "usage: console_load URL [--token T] [--model M] [--salt N] [--blocks N] [--reads N] [--misses N]\n");
     return 2;
   }
   const uint64_t salt = Arg(argc, argv, "--salt", 1);
@@ -43,11 +51,12 @@ int main(int argc, char** argv) {
 
   tw::ClientOptions options;
   options.io_timeout_ms = 10000;
+  options.token = StrArg(argc, argv, "--token", "");  // empty: the anonymous tenant
   auto store = tw::OpenStore(argv[1], options);
   if (!store.ok()) return Fail(std::string("open ") + argv[1], store.status());
 
   tw::Namespace n;
-  n.model_id = "console-demo";
+  n.model_id = StrArg(argc, argv, "--model", "console-demo");
   n.geometry = tw::KvGeometry{4, 4, 128, tw::KvDtype::kF16, 64};  // 512 KiB objects
   auto ns = (*store)->RegisterNamespace(n, {});
   if (!ns.ok()) return Fail("register", ns.status());
