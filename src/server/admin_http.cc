@@ -46,9 +46,9 @@ class AdminHttpImpl final : public AdminHttp {
     });
     http_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
       std::string json = core_.metrics().RenderJson(core_.store().Stats().value(), Uptime());
-      if (!json.empty() && json.back() == '}') {  // token usage per tenant (usage_ledger.h)
+      if (!json.empty() && json.back() == '}') {  // token usage per tenant (usage_ledger.h), savings
         json.pop_back();
-        json += ",\"usage\":" + RenderUsageJson(core_.TenantUsage()) + "}";
+        json += "," + RenderUsageJson(core_.TenantUsage(), core_.config().economics) + "}";
       }
       if (auto ext = core_.admin_extension(); ext && ext->json && !json.empty() && json.back() == '}') {
         json.pop_back();

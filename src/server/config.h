@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,19 @@ struct TenantConfig {
   // Sees the whole daemon's STATS (every tenant's counts); others see only their own. For an
   // operator's token; a cluster peer sees the whole daemon too (the cluster sums its nodes).
   bool admin = false;
+};
+
+// What the cache saves, for the console and /stats: a hit token is a token the engine did not
+// prefill. Operator-set figures (the engine's measured prefill rate, the price of a GPU-hour);
+// with a rate of 0 no savings are computed.
+struct EconomicsConfig {
+  double prefill_tokens_per_s = 0;                            // default for every model
+  std::map<std::string, double> prefill_tokens_per_s_by_model;  // by namespace model_id
+  double gpu_hour_price = 0;                                  // per GPU-hour; 0: no money figures
+  std::string currency = "USD";
+
+  // Prefill rate for `model_id` (its own, else the default); 0: unknown.
+  double PrefillRate(const std::string& model_id) const;
 };
 
 struct ServerConfig {
@@ -82,6 +96,7 @@ struct ServerConfig {
   bool tls_enabled() const { return !tls_cert_file.empty(); }
 
   std::string log_level = "info";
+  EconomicsConfig economics;
 
   // Not a config key: tests inject I/O faults into the disk tier through it (nullptr: the real disk).
   Env* disk_env = nullptr;

@@ -688,7 +688,11 @@ std::vector<ServerCore::NamespaceInfo> ServerCore::RegisteredNamespaces() {
   std::vector<NamespaceInfo> out;
   out.reserve(namespaces_.size());
   for (const auto& [id, e] : namespaces_) {
-    out.push_back(NamespaceInfo{id, e.tenant, e.model_id, e.object_bytes, e.geometry.block_tokens, e.usage->Totals()});
+    NamespaceInfo info{id, e.tenant, e.model_id, e.object_bytes, e.geometry.block_tokens, e.usage->Totals()};
+    if (const double rate = config_.economics.PrefillRate(e.model_id); rate > 0) {
+      info.usage.gpu_seconds_saved = static_cast<double>(info.usage.hit_tokens) / rate;
+    }
+    out.push_back(std::move(info));
   }
   return out;
 }

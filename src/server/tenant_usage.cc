@@ -17,8 +17,10 @@ struct Row {
   uint64_t dram_capacity = 0;
 };
 
-nlohmann::json UsageJson(const UsageTotals& u) {
-  return {{"write_tokens", u.write_tokens},
+nlohmann::json UsageJson(const UsageTotals& u, const EconomicsConfig& econ) {
+  return {{"gpu_seconds_saved", u.gpu_seconds_saved},
+          {"money_saved", u.gpu_seconds_saved / 3600.0 * econ.gpu_hour_price},
+          {"write_tokens", u.write_tokens},
           {"hit_tokens", u.hit_tokens},
           {"hit_tokens_by_tier",
            {{"dram", u.hit_tokens_by_tier[static_cast<size_t>(Tier::kDram)]},
@@ -30,14 +32,25 @@ nlohmann::json UsageJson(const UsageTotals& u) {
 
 }  // namespace
 
-std::string RenderUsageJson(const std::vector<std::pair<std::string, UsageTotals>>& per_tenant) {
+std::string RenderUsageJson(const std::vector<std::pair<std::string, UsageTotals>>& per_tenant, const EconomicsConfig& econ) {
   nlohmann::json list = nlohmann::json::array();
+  UsageTotals all;
   for (const auto& [tenant, u] : per_tenant) {
-    nlohmann::json row = UsageJson(u);
+    nlohmann::json row = UsageJson(u, econ);
     row["tenant"] = tenant;
     list.push_back(std::move(row));
+    all += u;
   }
-  return list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  nlohmann::json j = {{"usage", std::move(list)},
+                      {"economics",
+                       {{"prefill_tokens_per_s", econ.prefill_tokens_per_s},
+                        {"prefill_tokens_per_s_by_model", econ.prefill_tokens_per_s_by_model},
+                        {"gpu_hour_price", econ.gpu_hour_price},
+                        {"currency", econ.currency},
+                        {"gpu_seconds_saved", all.gpu_seconds_saved},
+                        {"money_saved", all.gpu_seconds_saved / 3600.0 * econ.gpu_hour_price}}}};
+  std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return text.substr(1, text.size() - 2);  // the members, to splice into /stats' object
 }
 
 std::string RenderTenantUsageJson(EmbeddedStore& store, const ServerConfig& config,
@@ -72,7 +85,7 @@ std::string RenderTenantUsageJson(EmbeddedStore& store, const ServerConfig& conf
   for (const Row& r : rows) {
     const StoreStats& s = r.stats;
     const double ratio = s.gets ? static_cast<double>(s.gets - s.get_misses) / static_cast<double>(s.gets) : 0.0;
-    nlohmann::json row = UsageJson(r.usage);
+    nlohmann::json row = UsageJson(r.usage, config.economics);
     row.update({{"tenant", r.tenant},
                     {"namespaces", r.namespaces},
                     {"dram_used_bytes", r.dram_used},
@@ -86,17 +99,18 @@ std::string RenderTenantUsageJson(EmbeddedStore& store, const ServerConfig& conf
                     {"lookup_hits", s.lookup_hits}});
     list.push_back(std::move(row));
   }
-  // Namespaces by what they saved (hit tokens), then by what they wrote: the top ones first.
+  // Namespaces by what they saved (GPU time, then hit tokens), then by what they wrote.
   std::vector<const ServerCore::NamespaceInfo*> order;
   for (const auto& n : namespaces) order.push_back(&n);
   std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    if (a->usage.gpu_seconds_saved != b->usage.gpu_seconds_saved) return a->usage.gpu_seconds_saved > b->usage.gpu_seconds_saved;
     if (a->usage.hit_tokens != b->usage.hit_tokens) return a->usage.hit_tokens > b->usage.hit_tokens;
     if (a->usage.write_tokens != b->usage.write_tokens) return a->usage.write_tokens > b->usage.write_tokens;
     return a->id.ToHex() < b->id.ToHex();
   });
   nlohmann::json ns = nlohmann::json::array();
   for (const auto* n : order) {
-    nlohmann::json row = UsageJson(n->usage);
+    nlohmann::json row = UsageJson(n->usage, config.economics);
     row.update({{"namespace", n->id.ToHex()}, {"tenant", n->tenant}, {"model_id", n->model_id},
                 {"object_bytes", n->object_bytes}, {"block_tokens", n->block_tokens}});
     ns.push_back(std::move(row));

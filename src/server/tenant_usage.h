@@ -21,14 +21,17 @@ namespace tw::server {
 //   "lookup_hits":.., <usage>}, ...],
 //  "namespaces":[{"namespace":"<32 hex>","tenant":"..","model_id":"..","object_bytes":..,
 //   "block_tokens":.., <usage>}, ...]}
-// where <usage> is "write_tokens","hit_tokens","hit_tokens_by_tier":{"dram","disk","peer"},
+// where <usage> is "gpu_seconds_saved","money_saved" (economics in config.h; 0 without a rate),
+// "write_tokens","hit_tokens","hit_tokens_by_tier":{"dram","disk","peer"},
 // "miss_tokens","read_tokens". Tenants: every one configured, the anonymous tenant if anonymous
 // access is on, and every tenant owning a registered namespace; sorted by DRAM bytes held, then by
-// gets. Namespaces: by hit tokens, then write tokens. GET /stats/tenants.
+// gets. Namespaces: by GPU-seconds saved, hit tokens, then write tokens. GET /stats/tenants.
 std::string RenderTenantUsageJson(EmbeddedStore& store, const ServerConfig& config,
                                   const std::vector<ServerCore::NamespaceInfo>& namespaces);
 
-// [{"tenant":"..", <usage>}, ...]: the "usage" array of GET /stats.
-std::string RenderUsageJson(const std::vector<std::pair<std::string, UsageTotals>>& per_tenant);
+// `"usage":[{"tenant":"..", <usage>}, ...],"economics":{"prefill_tokens_per_s":..,
+// "prefill_tokens_per_s_by_model":{..},"gpu_hour_price":..,"currency":"..","gpu_seconds_saved":..,
+// "money_saved":..}`: two members (no braces) that GET /stats adds to its object.
+std::string RenderUsageJson(const std::vector<std::pair<std::string, UsageTotals>>& per_tenant, const EconomicsConfig& econ);
 
 }  // namespace tw::server

@@ -1,5 +1,7 @@
 #include "server/usage_ledger.h"
 
+#include <cstdio>
+
 namespace tw::server {
 
 UsageTotals& UsageTotals::operator+=(const UsageTotals& o) {
@@ -8,6 +10,7 @@ UsageTotals& UsageTotals::operator+=(const UsageTotals& o) {
   for (size_t i = 0; i < hit_tokens_by_tier.size(); ++i) hit_tokens_by_tier[i] += o.hit_tokens_by_tier[i];
   miss_tokens += o.miss_tokens;
   read_tokens += o.read_tokens;
+  gpu_seconds_saved += o.gpu_seconds_saved;
   return *this;
 }
 
@@ -73,6 +76,13 @@ std::string RenderUsagePrometheus(const std::vector<std::pair<std::string, Usage
       o += "tw_tenant_hit_tokens_total{tenant=\"" + Label(tenant) + "\",tier=\"" + std::string(TierName(t)) + "\"} " +
            std::to_string(u.hit_tokens_by_tier[static_cast<size_t>(t)]) + "\n";
     }
+  }
+  o += "# HELP tw_tenant_gpu_seconds_saved_total Prefill GPU-seconds the cache saved (hit tokens over the configured prefill rate), by tenant.\n"
+       "# TYPE tw_tenant_gpu_seconds_saved_total counter\n";
+  for (const auto& [tenant, u] : per_tenant) {
+    char v[64];
+    std::snprintf(v, sizeof v, "%.3f", u.gpu_seconds_saved);
+    o += "tw_tenant_gpu_seconds_saved_total{tenant=\"" + Label(tenant) + "\"} " + v + "\n";
   }
   return o;
 }

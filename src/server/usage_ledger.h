@@ -29,6 +29,9 @@ struct UsageTotals {
   std::array<uint64_t, 4> hit_tokens_by_tier{};  // indexed by Tier (kNone unused)
   uint64_t miss_tokens = 0;
   uint64_t read_tokens = 0;
+  // Derived, not counted: hit tokens over the model's prefill rate (EconomicsConfig), the GPU time
+  // the engines did not spend; 0 where no rate is configured. Filled by ServerCore, summed by +=.
+  double gpu_seconds_saved = 0;
   UsageTotals& operator+=(const UsageTotals& o);
 };
 
@@ -53,8 +56,8 @@ class NamespaceUsage {
   std::atomic<uint64_t> read_{0};
 };
 
-// Prometheus text: tw_tenant_{write,hit,miss,read}_tokens_total{tenant=..} and
-// tw_tenant_hit_tokens_total{tenant,tier}. `per_tenant` is sorted by tenant; its size is bounded by
+// Prometheus text: tw_tenant_{write,miss,read}_tokens_total{tenant=..},
+// tw_tenant_hit_tokens_total{tenant,tier} and tw_tenant_gpu_seconds_saved_total{tenant}. `per_tenant` is sorted by tenant; its size is bounded by
 // the configured tenants (plus the anonymous one), so the labels are too.
 std::string RenderUsagePrometheus(const std::vector<std::pair<std::string, UsageTotals>>& per_tenant);
 

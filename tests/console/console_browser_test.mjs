@@ -72,8 +72,10 @@ const ready = path.join(opt.out, 'ready');
 // Two tenants with tokens beside the anonymous one, so the tenants table has rows to rank.
 const sha256 = (t) => crypto.createHash('sha256').update(t).digest('hex');
 const config = path.join(opt.out, 'config.yaml');
+// Savings: 4,000 prefill tokens/s by default, 8,000 for llama-3-8b, at 2.50 a GPU-hour.
 fs.writeFileSync(config, `auth:\n  tenants:\n` +
-  `    - {name: team-a, token_sha256: ${sha256('token-a')}}\n    - {name: team-b, token_sha256: ${sha256('token-b')}}\n`);
+  `    - {name: team-a, token_sha256: ${sha256('token-a')}}\n    - {name: team-b, token_sha256: ${sha256('token-b')}}\n` +
+  `economics:\n  prefill_tokens_per_s: 4000\n  prefill_tokens_per_s_by_model: {llama-3-8b: 8000}\n  gpu_hour_price: 2.5\n`);
 log('starting the daemon');
 const daemonLog = fs.openSync(path.join(opt.out, 'daemon.log'), 'w');
 const daemon = spawn(opt.tw, ['serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--unix', 'none',
@@ -161,8 +163,17 @@ try {
   const usage = want.usage.find((u) => u.tenant === 'default');
   const expectTokens = { write_tokens: 40 * 64, hit_tokens: 40 * 64, miss_tokens: 5 * 64 };
   for (const [k, v] of Object.entries(expectTokens)) if (!usage || usage[k] !== v) fail(`/stats usage ${k}: ${usage && usage[k]}, want ${v}`);
-  const cards = await page.evaluate(() => ['hit_tokens', 'write_tokens'].map((n) => Number(document.querySelector(`[data-stat="${n}"]`).dataset.value)));
+  const cards = await page.evaluate(() => ['hit_tokens', 'write_tokens', 'gpu_seconds_saved', 'money_saved']
+    .map((n) => Number(document.querySelector(`[data-stat="${n}"]`).dataset.value)));
   if (cards[0] !== usage.hit_tokens || cards[1] !== usage.write_tokens) fail(`token cards ${cards}, /stats ${usage.hit_tokens},${usage.write_tokens}`);
+  // 2,560 hit tokens at 4,000 tokens/s: 0.64 GPU-seconds, at 2.50 an hour.
+  const near = (a, b) => Math.abs(a - b) < 1e-9;
+  if (!near(want.economics.gpu_seconds_saved, 0.64) || !near(want.economics.money_saved, 0.64 / 3600 * 2.5)) {
+    fail(`/stats economics ${JSON.stringify(want.economics)}`);
+  }
+  if (!near(cards[2], want.economics.gpu_seconds_saved) || !near(cards[3], want.economics.money_saved)) {
+    fail(`savings cards ${cards.slice(2)}, /stats ${want.economics.gpu_seconds_saved},${want.economics.money_saved}`);
+  }
   await until('every chart draws a line (two history samples)', async () => {
     const n = await page.evaluate(() => ['chart-hits', 'chart-occupancy', 'chart-churn']
       .map((id) => document.querySelectorAll(`#${id} path`).length));
@@ -179,7 +190,8 @@ try {
   });
   await until('team-a is in the tenants table with its tokens', async () => {
     const rows = await page.locator('#tenants tbody tr').allTextContents();
-    return rows.some((r) => r.includes('team-a') && r.includes(fmt(30 * 64))) || rows.join(' | ');
+    // 1,920 hit tokens of llama-3-8b at its own 8,000 tokens/s: 0.24 s.
+    return rows.some((r) => r.includes('team-a') && r.includes(fmt(30 * 64)) && r.includes('0.24 s')) || rows.join(' | ');
   });
   const second = await shown();
   log(`console now shows ${second.gets} reads (${second.hit_ratio_text}), ${second.puts} puts`);

@@ -22,6 +22,16 @@ function fmtDuration(s) {
   const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
   return d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : m ? `${m}m ${s % 60}s` : `${s}s`;
 }
+function fmtSeconds(s) {
+  return s < 60 ? s.toFixed(s < 10 ? 2 : 1) + ' s' : s < 3600 ? (s / 60).toFixed(1) + ' min' : (s / 3600).toFixed(1) + ' h';
+}
+function fmtMoney(v, currency) {
+  try {
+    return v.toLocaleString('en-US', { style: 'currency', currency, maximumFractionDigits: v < 1 ? 4 : 2 });
+  } catch {
+    return `${v.toFixed(2)} ${currency}`;  // not an ISO 4217 code: print it as written
+  }
+}
 const fmtClock = (ms) => new Date(ms).toLocaleTimeString('en-GB', { hour12: false });
 
 // ---- tiny DOM helpers -----------------------------------------------------------------------------
@@ -114,6 +124,15 @@ function drawStats(s) {
   const tokens = (k) => (s.usage || []).reduce((sum, u) => sum + u[k], 0);
   setStat('hit_tokens', tokens('hit_tokens'), fmtInt(tokens('hit_tokens')));
   setStat('write_tokens', tokens('write_tokens'), fmtInt(tokens('write_tokens')));
+  const econ = s.economics || {};
+  currency = econ.currency || 'USD';
+  price = econ.gpu_hour_price || 0;
+  const rated = econ.prefill_tokens_per_s > 0 || Object.keys(econ.prefill_tokens_per_s_by_model || {}).length > 0;
+  setStat('gpu_seconds_saved', econ.gpu_seconds_saved || 0, rated ? fmtSeconds(econ.gpu_seconds_saved) : 'no rate set');
+  document.getElementById('rate-note').textContent = rated ? `(prefill at ${fmtInt(econ.prefill_tokens_per_s)} tok/s)` : '';
+  setStat('money_saved', econ.money_saved || 0, rated && econ.gpu_hour_price > 0 ? fmtMoney(econ.money_saved, econ.currency) : '–');
+  document.getElementById('price-note').textContent =
+    econ.gpu_hour_price > 0 ? `${fmtMoney(econ.gpu_hour_price, econ.currency)}/GPU-hour` : 'no GPU-hour price set';
   document.getElementById('uptime').textContent = fmtDuration(s.uptime_s);
 
   fillTable('tiers', s.tiers.map((t) => {
@@ -193,21 +212,26 @@ function drawHistory(h) {
   legend('legend-churn', churnLegend);
 }
 
-// Hit tokens with where they were found (a title a person hovers), miss and write tokens.
+// Hit tokens with where they were found (a title a person hovers), miss and write tokens, GPU
+// time saved (with the money, where a price is set, as its title).
+let currency = 'USD', price = 0;
 function tokenCells(u) {
   const by = u.hit_tokens_by_tier;
   return [{ text: fmtInt(u.hit_tokens), num: true, title: `dram ${fmtInt(by.dram)} · disk ${fmtInt(by.disk)} · peer ${fmtInt(by.peer)}` },
-          { text: fmtInt(u.miss_tokens), num: true }, { text: fmtInt(u.write_tokens), num: true }];
+          { text: fmtInt(u.miss_tokens), num: true }, { text: fmtInt(u.write_tokens), num: true },
+          { text: u.gpu_seconds_saved > 0 ? fmtSeconds(u.gpu_seconds_saved) : '–', num: true,
+            title: price > 0 ? fmtMoney(u.money_saved, currency) : '' }];
 }
 
 function drawTenants(u) {
   fillTable('tenants', u.tenants.slice(0, 10).map((t) => [
-    { text: t.tenant || '(none)' }, { text: fmtBytes(t.dram_used_bytes), num: true, title: `quota or capacity ${fmtBytes(t.dram_capacity_bytes)}` },
-    { text: fmtInt(t.namespaces), num: true }, { text: fmtInt(t.gets), num: true },
+    { text: t.tenant || '(none)' },
+    { text: fmtBytes(t.dram_used_bytes), num: true, title: `quota or capacity ${fmtBytes(t.dram_capacity_bytes)}; ${t.namespaces} namespace(s)` },
+    { text: fmtInt(t.gets), num: true },
     { text: t.gets ? fmtPct(t.hit_ratio) : '–', num: true }, ...tokenCells(t)]));
   fillTable('namespaces', u.namespaces.slice(0, 10).map((n) => [
-    { text: n.tenant }, { text: n.model_id }, { node: el('code', {}, n.namespace.slice(0, 12) + '…'), title: n.namespace },
-    ...tokenCells(n), { text: fmtBytes(n.object_bytes), num: true }]));
+    { text: n.tenant }, { text: n.model_id }, { node: el('code', {}, n.namespace.slice(0, 12) + '…'), title: `${n.namespace}; ${fmtBytes(n.object_bytes)} objects` },
+    ...tokenCells(n)]));
 }
 
 function drawEvictions(e) {
