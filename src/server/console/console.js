@@ -129,7 +129,8 @@ function drawStats(s) {
   price = econ.gpu_hour_price || 0;
   const rated = econ.prefill_tokens_per_s > 0 || Object.keys(econ.prefill_tokens_per_s_by_model || {}).length > 0;
   setStat('gpu_seconds_saved', econ.gpu_seconds_saved || 0, rated ? fmtSeconds(econ.gpu_seconds_saved) : 'no rate set');
-  document.getElementById('rate-note').textContent = rated ? `(prefill at ${fmtInt(econ.prefill_tokens_per_s)} tok/s)` : '';
+  document.getElementById('rate-note').textContent = !rated ? ''
+    : econ.prefill_tokens_per_s > 0 ? `(prefill at ${fmtInt(econ.prefill_tokens_per_s)} tok/s)` : '(per-model prefill rates)';
   setStat('money_saved', econ.money_saved || 0, rated && econ.gpu_hour_price > 0 ? fmtMoney(econ.money_saved, econ.currency) : '–');
   document.getElementById('price-note').textContent =
     econ.gpu_hour_price > 0 ? `${fmtMoney(econ.gpu_hour_price, econ.currency)}/GPU-hour` : 'no GPU-hour price set';
