@@ -4,9 +4,10 @@
 //   node console_browser_test.mjs --tw BUILD/tools/tokenwarehouse/tokenwarehouse \
 //     --load BUILD/tests/console_load --playwright .cache/playwright --out BUILD/tests/console_browser_test
 //
-// Checks: / leads to the console; the numbers it shows equal the daemon's /stats; they change when
-// more requests arrive; the charts and tables are drawn; the page asks nothing of any host but the
-// daemon. Leaves console.png (and daemon.log) in --out; with --demo-seconds N it loads the daemon
+// Checks: / leads to the console; the numbers it shows equal the daemon's /stats (token usage and
+// savings too); they change when more requests arrive; the charts and tables are drawn; the
+// cluster and degraded panels draw what such answers hold; the page asks nothing of any host but
+// the daemon. Leaves console.png (and daemon.log) in --out; with --demo-seconds N it loads the daemon
 // N seconds longer first (how docs/console.png is made). Fails, never skips, when Chromium or
 // playwright-core is missing: scripts/install-deps.sh and scripts/fetch-playwright.sh install them.
 import { spawn, spawnSync } from 'node:child_process';
@@ -209,6 +210,23 @@ try {
   const shot = path.join(opt.out, 'console.png');
   await page.screenshot({ path: shot, fullPage: true });
   log(`screenshot: ${shot}`);
+  // The panels this daemon cannot produce here (a cluster, a degraded node), drawn from answers
+  // shaped as /stats' "cluster" (src/cluster/cluster_node.cc) and /healthz give them.
+  const drawn = await page.evaluate(() => {
+    drawCluster({ node_id: 'node-1', cluster: 'c1', etcd_ok: true, replicas: 2, rereplication: { under_replicated: 3 },
+      members: [{ node_id: 'node-1', addr: '10.0.0.1:7700' }, { node_id: 'node-2', addr: '10.0.0.2:7700' }],
+      peers: [{ node_id: 'node-2', requests: 5, errors: 1, suspect: true }] });
+    drawHealth(true, 200, 'degraded: disk tier stopped admitting after a write error (see the log); etcd unreachable\n');
+    return { cluster: document.getElementById('cluster').innerText, alert: document.getElementById('degraded').innerText,
+      hidden: document.getElementById('degraded').hidden, badge: document.getElementById('health').dataset.health };
+  });
+  for (const want of ['node-2', '10.0.0.2:7700', 'SUSPECT', 'this node', 'under-replicated 3']) {
+    if (!drawn.cluster.includes(want)) fail(`cluster panel lacks '${want}': ${drawn.cluster}`);
+  }
+  if (drawn.hidden || drawn.badge !== 'degraded' || !drawn.alert.includes('disk tier stopped admitting') ||
+      !drawn.alert.includes('etcd unreachable')) {
+    fail(`degraded panel: ${JSON.stringify(drawn)}`);
+  }
   if (foreign.length) fail(`the console asked for other hosts: ${foreign.join(', ')}`);
   if (errors.length) fail(`the page logged errors: ${errors.join(' | ')}`);
 } finally {
