@@ -146,12 +146,18 @@ class AdminHttpImpl final : public AdminHttp {
   }
 
   // The history's clock: one sample at once (the console has a first point to show), then one
-  // every interval. Sleeps on a condition variable so Stop never waits out an interval.
+  // every interval. Sleeps on a condition variable so Stop never waits out an interval. Every
+  // kSamplesPerUsageSave samples it also saves token usage, so a crash loses at most that long.
   void Sample() {
     std::unique_lock<std::mutex> lock(sampler_mu_);
-    while (!stopping_) {
+    for (uint64_t n = 1; !stopping_; ++n) {
       lock.unlock();
       history_.Record(StatsSample{UnixMillis(), core_.store().Stats().value()});
+      if (n % kSamplesPerUsageSave == 0) {
+        const Status s = core_.SaveUsage();
+        if (!s.ok() && !usage_save_failed_) TW_LOG_WARN("saving token usage: {}", s.ToString());
+        usage_save_failed_ = !s.ok();
+      }
       lock.lock();
       sampler_cv_.wait_for(lock, std::chrono::milliseconds(history_.interval_ms()), [this] { return stopping_; });
     }
@@ -163,11 +169,13 @@ class AdminHttpImpl final : public AdminHttp {
   const std::atomic<bool>& draining_;
   const uint64_t start_ns_;
   static constexpr size_t kEvictionsShown = 100;  // of the log's ring, the newest this many
+  static constexpr uint64_t kSamplesPerUsageSave = 10;
 
   StatsHistory history_;
   std::mutex sampler_mu_;
   std::condition_variable sampler_cv_;
   bool stopping_ = false;  // GUARDED_BY(sampler_mu_)
+  bool usage_save_failed_ = false;  // the sampler's own: logs a failing save once, not every 10 s
   std::thread sampler_;
   httplib::Server http_;
   std::thread thread_;

@@ -1,6 +1,7 @@
 #include "server/server_core.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <random>
 
@@ -96,6 +97,12 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
   // so the listener never outlives what it touches.
   options.on_event = [c = core.get()](const StoreEvent& e) { c->OnStoreEvent(e); };
   TW_ASSIGN_OR_RETURN(core->store_, OpenEmbeddedStore(options, StoreSeams{.disk_env = config.disk_env}));
+  // Counts are billing data, but a bad file must not keep the node from serving: start from zero.
+  if (Result<UsageByNamespace> saved = LoadUsageFile(core->UsagePath()); saved.ok()) {
+    core->saved_usage_ = std::move(*saved);
+  } else {
+    TW_LOG_WARN("token usage starts from zero: {}", saved.status().ToString());
+  }
   core->arena_ = core->store_->arena();
   return core;
 }
@@ -222,8 +229,14 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
     NamespaceEntry& e = namespaces_[*id];
-    std::shared_ptr<NamespaceUsage> usage =
-        e.usage ? std::move(e.usage) : std::make_shared<NamespaceUsage>(nspace->geometry.block_tokens);
+    std::shared_ptr<NamespaceUsage> usage = std::move(e.usage);
+    if (!usage) {
+      usage = std::make_shared<NamespaceUsage>(nspace->geometry.block_tokens);
+      if (auto saved = saved_usage_.find(*id); saved != saved_usage_.end()) {  // counted before a restart
+        usage->Seed(saved->second);
+        saved_usage_.erase(saved);
+      }
+    }
     e = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->geometry.ObjectBytes(), nspace->model_id, std::move(usage)};
   }
   MetaWriter w;
@@ -701,6 +714,19 @@ std::vector<std::pair<std::string, UsageTotals>> ServerCore::TenantUsage() {
   std::map<std::string, UsageTotals> sums;
   for (const NamespaceInfo& n : RegisteredNamespaces()) sums[n.tenant] += n.usage;
   return {sums.begin(), sums.end()};
+}
+
+Status ServerCore::SaveUsage() {
+  std::lock_guard<std::mutex> save(save_mu_);
+  UsageByNamespace all;
+  {
+    std::shared_lock<std::shared_mutex> lock(ns_mu_);
+    all = saved_usage_;
+    for (const auto& [id, e] : namespaces_) all[id] = e.usage->Totals();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  return SaveUsageFile(UsagePath(), all);
 }
 
 std::shared_ptr<NamespaceUsage> ServerCore::UsageOf(const NamespaceId& ns) {

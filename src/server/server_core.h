@@ -29,6 +29,7 @@
 #include "server/event_hub.h"
 #include "server/eviction_log.h"
 #include "server/metrics.h"
+#include "server/usage_file.h"
 #include "server/usage_ledger.h"
 #include "tw/embedded_store.h"
 
@@ -142,6 +143,9 @@ class ServerCore {
   std::vector<NamespaceInfo> RegisteredNamespaces();
   // Usage summed per tenant over its registered namespaces, sorted by tenant.
   std::vector<std::pair<std::string, UsageTotals>> TenantUsage();
+  // Writes every namespace's usage to <data_dir>/usage.json (usage_file.h), those not registered
+  // since the start included, so a restart keeps counting. kIOError if it cannot be written.
+  Status SaveUsage();
   const ServerConfig& config() const { return config_; }
   const Authenticator& auth() const { return auth_; }
   uint64_t arena_id() const { return arena_id_; }
@@ -192,6 +196,7 @@ class ServerCore {
   Reply Commit(ConnectionState& conn, std::string_view meta);
   Reply CloseHandles(ConnectionState& conn, std::string_view meta);  // RELEASE and ABORT
 
+  std::string UsagePath() const { return config_.data_dir + "/usage.json"; }
   // The usage counters of a registered namespace, or null.
   std::shared_ptr<NamespaceUsage> UsageOf(const NamespaceId& ns);
   // OK if `ns` is registered by the connection's tenant; fills *entry.
@@ -224,6 +229,10 @@ class ServerCore {
 
   std::shared_mutex ns_mu_;
   std::unordered_map<NamespaceId, NamespaceEntry> namespaces_;  // GUARDED_BY(ns_mu_)
+  // Usage loaded from the usage file for namespaces not registered again yet: seeded into their
+  // counters at registration, and saved again meanwhile. GUARDED_BY(ns_mu_)
+  UsageByNamespace saved_usage_;
+  std::mutex save_mu_;  // one SaveUsage at a time (they share the temporary file)
 
   std::mutex handles_mu_;
   std::unordered_map<uint64_t, HandleEntry> handles_;  // GUARDED_BY(handles_mu_)

@@ -22,6 +22,13 @@ void NamespaceUsage::Looked(size_t asked, std::span<const Tier> tiers) {
   if (asked > tiers.size()) Add(miss_, asked - tiers.size());
 }
 
+void NamespaceUsage::Seed(const UsageTotals& saved) {
+  write_.fetch_add(saved.write_tokens, std::memory_order_relaxed);
+  for (size_t i = 0; i < hit_.size(); ++i) hit_[i].fetch_add(saved.hit_tokens_by_tier[i], std::memory_order_relaxed);
+  miss_.fetch_add(saved.miss_tokens, std::memory_order_relaxed);
+  read_.fetch_add(saved.read_tokens, std::memory_order_relaxed);
+}
+
 UsageTotals NamespaceUsage::Totals() const {
   UsageTotals t;
   t.write_tokens = write_.load(std::memory_order_relaxed);

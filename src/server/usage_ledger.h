@@ -43,6 +43,8 @@ class NamespaceUsage {
   // A LOOKUP of `asked` keys that matched tiers.size() of them, tiers[i] holding key i.
   void Looked(size_t asked, std::span<const Tier> tiers);
   void Read(uint64_t blocks) { Add(read_, blocks); }
+  // Adds counts saved before a restart (usage_file.h); gpu_seconds_saved is ignored (derived).
+  void Seed(const UsageTotals& saved);
 
   UsageTotals Totals() const;
 
