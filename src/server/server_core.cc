@@ -258,7 +258,7 @@ Reply ServerCore::Lookup(ConnectionState& conn, std::string_view meta) {
   if (!s.ok()) return StatusReply(std::move(s));
   Result<LookupResult> res = store_->Lookup(req->ns, req->keys);
   if (!res.ok()) return StatusReply(res.status());
-  ns.usage->Looked(req->keys.size(), res->tiers);
+  if (Billable(conn)) ns.usage->Looked(req->keys.size(), res->tiers);
   net::LookupResponse resp;
   resp.matched = static_cast<uint32_t>(res->matched);
   resp.tiers = std::move(res->tiers);
@@ -362,7 +362,9 @@ Reply ServerCore::Acquire(ConnectionState& conn, std::string_view meta) {
                           ? config_.max_handles_per_connection - conn.open_handles : 0;
   const std::span<const BlockKey> wanted(req->keys.data(), std::min(room, req->keys.size()));
   std::vector<Result<ReadHandle>> handles = store_->AcquireBatch(req->ns, wanted, lease_ms);
-  ns.usage->Read(static_cast<uint64_t>(std::count_if(handles.begin(), handles.end(), [](const auto& h) { return h.ok(); })));
+  if (Billable(conn)) {
+    ns.usage->Read(static_cast<uint64_t>(std::count_if(handles.begin(), handles.end(), [](const auto& h) { return h.ok(); })));
+  }
   net::SegmentsResponse resp;
   for (size_t i = 0; i < req->keys.size(); ++i) {
     const BlockKey& key = req->keys[i];
@@ -453,7 +455,7 @@ Reply ServerCore::Commit(ConnectionState& conn, std::string_view meta) {
     const std::byte* first = e.write.segments().front().data();
     Status s = store_->Commit(e.write);
     if (s.ok()) {
-      if (auto usage = UsageOf(e.ns)) usage->Wrote(1);
+      if (auto usage = Billable(conn) ? UsageOf(e.ns) : nullptr) usage->Wrote(1);
       RememberChecksum(e.ns, e.key, first, sum);
       Published(EventTenant(conn, e.ns), net::EventKind::kStored, e.ns, e.key);
     }
@@ -599,7 +601,7 @@ GetPlan ServerCore::PlanGet(ConnectionState& conn, std::string_view meta) {
     }
     resp.items.push_back(std::move(out));
   }
-  ns.usage->Read(plan.holds.size());
+  if (Billable(conn)) ns.usage->Read(plan.holds.size());
   MetaWriter w;
   w.Stat(Status::Ok());
   resp.Encode(w);
@@ -660,7 +662,7 @@ Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, 
   }
   const std::byte* first = slot.segments.front().data();
   TW_RETURN_IF_ERROR(store_->Commit(slot.handle));
-  if (auto usage = UsageOf(req.ns)) usage->Wrote(1);
+  if (auto usage = Billable(conn) ? UsageOf(req.ns) : nullptr) usage->Wrote(1);
   RememberChecksum(req.ns, item.key, first, computed_checksum);
   Published(EventTenant(conn, req.ns), net::EventKind::kStored, req.ns, item.key);
   return Status::Ok();

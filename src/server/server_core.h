@@ -197,6 +197,9 @@ class ServerCore {
   Reply CloseHandles(ConnectionState& conn, std::string_view meta);  // RELEASE and ABORT
 
   std::string UsagePath() const { return config_.data_dir + "/usage.json"; }
+  // Whether the connection's calls count as a tenant's usage: a cluster peer's are the cluster's
+  // own housekeeping (re-replication copies), never a tenant's cache writes or reads.
+  static bool Billable(const ConnectionState& conn) { return !conn.identity.cluster_peer; }
   // The usage counters of a registered namespace, or null.
   std::shared_ptr<NamespaceUsage> UsageOf(const NamespaceId& ns);
   // OK if `ns` is registered by the connection's tenant; fills *entry.

@@ -38,8 +38,8 @@ TEST(NamespaceUsage, PrometheusHasOneSeriesPerTenantAndTier) {
   EXPECT_NE(text.find("# TYPE tw_tenant_hit_tokens_total counter"), std::string::npos);
 }
 
-// Through the request handlers: a tenant's LOOKUP is charged to its namespace only, and
-// registering the namespace again keeps the counts.
+// Through the request handlers: a tenant's LOOKUP is charged to its namespace only, a cluster
+// peer's to nobody, and registering the namespace again keeps the counts.
 TEST(NamespaceUsage, LookupsAreChargedToTheCallersNamespace) {
   ServerConfig c;
   c.dram_capacity_bytes = 64 << 20;
@@ -47,6 +47,7 @@ TEST(NamespaceUsage, LookupsAreChargedToTheCallersNamespace) {
   c.disk_enabled = false;
   c.tenants.push_back({"alice", HashToken("a"), 0, true});
   c.tenants.push_back({"bob", HashToken("b"), 0, true});
+  c.tenants.push_back({"node-2", HashToken("peer"), 0, false, /*cluster_peer=*/true});
   ASSERT_TRUE(FinalizeConfig(&c).ok());
   auto core = ServerCore::Create(c).value();
   auto call = [&](ConnectionState& conn, net::Op op, const std::string& meta) {
@@ -95,6 +96,9 @@ TEST(NamespaceUsage, LookupsAreChargedToTheCallersNamespace) {
   lookup.Encode(w);
   ASSERT_TRUE(call(alice, net::Op::kLookup, w.str()).status.ok());
   (void)reg(alice);  // again: the counts survive
+  // A cluster peer acting for alice (re-replication checking what it holds) bills nobody.
+  ConnectionState peer = login("peer");
+  ASSERT_TRUE(call(peer, net::Op::kLookup, w.str()).status.ok());
 
   auto usage = core->TenantUsage();
   ASSERT_EQ(usage.size(), 2u);
