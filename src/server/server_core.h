@@ -235,7 +235,7 @@ class ServerCore {
   // Usage loaded from the usage file for namespaces not registered again yet: seeded into their
   // counters at registration, and saved again meanwhile. GUARDED_BY(ns_mu_)
   UsageByNamespace saved_usage_;
-  std::mutex save_mu_;  // one SaveUsage at a time (they share the temporary file)
+  std::mutex save_mu_;  // one SaveUsage at a time (they share the temporary file); taken before ns_mu_
 
   std::mutex handles_mu_;
   std::unordered_map<uint64_t, HandleEntry> handles_;  // GUARDED_BY(handles_mu_)

@@ -61,17 +61,17 @@ function fillTable(id, rows) {
   }));
 }
 function legend(id, items) {
-  document.getElementById(id).replaceChildren(...items.map(([name, color, dashed]) => {
+  document.getElementById(id).replaceChildren(...items.map(([name, color]) => {
     const s = el('span');
     const sw = el('i');
-    sw.style.background = dashed ? `repeating-linear-gradient(90deg, ${color} 0 4px, transparent 4px 7px)` : color;
+    sw.style.background = color;
     s.append(sw, document.createTextNode(name));
     return s;
   }));
 }
 
 // ---- the line chart -------------------------------------------------------------------------------
-// series: [{color, points: [[t_ms, value|null], ...], dashed}]; a null value breaks the line (no
+// series: [{color, points: [[t_ms, value|null], ...]}]; a null value breaks the line (no
 // data for that second, e.g. no reads), so a gap is never drawn as a fall to zero.
 function lineChart(svg, series, { yMax, yFormat, tMin, tMax }) {
   const W = 600, H = 200, L = 62, R = 8, T = 8, B = 22;
@@ -97,7 +97,7 @@ function lineChart(svg, series, { yMax, yFormat, tMin, tMax }) {
       // A second with data between two without is a dot, or it would not show at all.
       if (!ok(s.points[i - 1]) && !ok(s.points[i + 1])) svg.append(el('svg:circle', { cx: px, cy: py, r: 3, fill: s.color }));
     });
-    if (d) svg.append(el('svg:path', { class: s.dashed ? 'capacity' : 'series', d, stroke: s.color }));
+    if (d) svg.append(el('svg:path', { class: 'series', d, stroke: s.color }));
   }
   if (!drawn) svg.append(el('svg:text', { class: 'empty', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no data yet'));
 }
