@@ -105,6 +105,8 @@ class AdminHttpImpl final : public AdminHttp {
     int bound = port ? (http_.bind_to_port(host, port) ? port : -1) : http_.bind_to_any_port(host);
     if (bound <= 0) return Status::Unavailable("admin HTTP cannot bind " + address);
     address_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(bound);
+    // The first sample before anyone can ask: the console (and a test) never sees an empty history.
+    history_.Record(StatsSample{UnixMillis(), core_.store().Stats().value()});
     thread_ = std::thread([this] { http_.listen_after_bind(); });
     sampler_ = std::thread([this] { Sample(); });
     return Status::Ok();
@@ -145,12 +147,14 @@ class AdminHttpImpl final : public AdminHttp {
     return reasons;
   }
 
-  // The history's clock: one sample at once (the console has a first point to show), then one
-  // every interval. Sleeps on a condition variable so Stop never waits out an interval. Every
-  // kSamplesPerUsageSave samples it also saves token usage, so a crash loses at most that long.
+  // The history's clock: a sample every interval after Bind's first. Sleeps on a condition
+  // variable so Stop never waits out an interval. Every kSamplesPerUsageSave samples it also saves
+  // token usage, so a crash loses at most that long.
   void Sample() {
     std::unique_lock<std::mutex> lock(sampler_mu_);
-    for (uint64_t n = 1; !stopping_; ++n) {
+    for (uint64_t n = 2;; ++n) {
+      sampler_cv_.wait_for(lock, std::chrono::milliseconds(history_.interval_ms()), [this] { return stopping_; });
+      if (stopping_) return;
       lock.unlock();
       history_.Record(StatsSample{UnixMillis(), core_.store().Stats().value()});
       if (n % kSamplesPerUsageSave == 0) {
@@ -159,7 +163,6 @@ class AdminHttpImpl final : public AdminHttp {
         usage_save_failed_ = !s.ok();
       }
       lock.lock();
-      sampler_cv_.wait_for(lock, std::chrono::milliseconds(history_.interval_ms()), [this] { return stopping_; });
     }
   }
 
