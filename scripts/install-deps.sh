@@ -22,14 +22,16 @@ PACKAGES=(
   redis-server                               # the peer `bench net` compares against
   etcd-server                                # cluster membership tests
   iproute2                                   # cluster tests: `ip netns` and veth links to cut a node off
-  nlohmann-json3-dev                         # cluster: etcd JSON gateway, member records
+  nlohmann-json3-dev                         # cluster: etcd JSON gateway, member records; admin console JSON
+  chromium                                   # the console's browser test (headless, driven by playwright-core)
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# npm fetches the pinned llama.cpp packages; the machines ship Node.js, but a bare Debian does not.
+# npm fetches the pinned llama.cpp and playwright-core packages, and node runs the console's browser
+# test; the machines ship Node.js, but a bare Debian does not.
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

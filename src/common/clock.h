@@ -45,4 +45,11 @@ inline uint64_t MonotonicNanos() {
                                    .count());
 }
 
+// Milliseconds since the Unix epoch (wall clock: it may jump), for timestamps a person reads.
+inline uint64_t UnixMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 }  // namespace tw

@@ -1,5 +1,11 @@
 // AdminHttp: /metrics (Prometheus text), /healthz and /stats (JSON) on their own small HTTP server
 // (cpp-httplib, its own threads), so scraping never competes with the data path's I/O threads.
+// The operator's console too: GET /console (and / redirects to it), a page that draws from
+// /stats, /healthz, /stats/history, /stats/evictions and /stats/tenants (docs/operations.md).
+// A thread of its own samples the store's counters once a second into a ten-minute history.
+//
+// Access: every endpoint is read-only and shows the whole daemon (every tenant), to whoever can
+// reach `address`: keep it on loopback (the default) or behind a proxy that authenticates.
 #pragma once
 
 #include <atomic>

@@ -41,6 +41,7 @@ template <typename T>
 const char* ExpectedType() {
   if constexpr (std::is_same_v<T, bool>) return "true or false";
   else if constexpr (std::is_integral_v<T>) return "a non-negative integer";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
   else return "a string";
 }
 
@@ -109,7 +110,7 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     YAML::Node root = YAML::Load(yaml_text);
     if (!root || root.IsNull()) return c;
     CheckKeys(root, "", {"listen", "unix_socket", "admin_listen", "data_dir", "io_threads", "store_threads", "dram", "disk", "auth",
-                         "shared_memory", "limits", "tls", "log_level", "events"});
+                         "shared_memory", "limits", "tls", "log_level", "events", "economics"});
     Read(root, "listen", &c.listen);
     Read(root, "unix_socket", &c.unix_socket);
     Read(root, "admin_listen", &c.admin_listen);
@@ -202,12 +203,42 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     ReadBytes(limits, "max_unfinished_write_bytes", &c.max_unfinished_write_bytes);
     ReadBytes(limits, "max_unfinished_write_bytes_per_tenant", &c.max_unfinished_write_bytes_per_tenant);
     Read(limits, "payload_stall_ms", &c.payload_stall_ms);
+
+    const YAML::Node econ = root["economics"];
+    CheckKeys(econ, "economics", {"prefill_tokens_per_s", "prefill_tokens_per_s_by_model", "gpu_hour_price", "currency"});
+    Read(econ, "prefill_tokens_per_s", &c.economics.prefill_tokens_per_s);
+    Read(econ, "gpu_hour_price", &c.economics.gpu_hour_price);
+    Read(econ, "currency", &c.economics.currency);
+    if (econ && econ["prefill_tokens_per_s_by_model"]) {
+      const YAML::Node by = econ["prefill_tokens_per_s_by_model"];
+      if (!by.IsMap()) throw KeyError{"economics.prefill_tokens_per_s_by_model must be a mapping of model id to tokens/s"};
+      for (const auto& kv : by) {
+        double rate = 0;
+        try {
+          rate = kv.second.as<double>();
+        } catch (const YAML::BadConversion&) {
+          throw KeyError{"economics.prefill_tokens_per_s_by_model." + kv.first.as<std::string>() + ": expected a number"};
+        }
+        c.economics.prefill_tokens_per_s_by_model[kv.first.as<std::string>()] = rate;
+      }
+    }
+    if (c.economics.prefill_tokens_per_s < 0 || c.economics.gpu_hour_price < 0) {
+      throw KeyError{"economics: rates and prices cannot be negative"};
+    }
+    for (const auto& [model, rate] : c.economics.prefill_tokens_per_s_by_model) {
+      if (rate < 0) throw KeyError{"economics.prefill_tokens_per_s_by_model." + model + " cannot be negative"};
+    }
   } catch (const KeyError& e) {
     return Status::InvalidArgument("config: " + e.message);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("config: ") + e.what());
   }
   return c;
+}
+
+double EconomicsConfig::PrefillRate(const std::string& model_id) const {
+  auto it = prefill_tokens_per_s_by_model.find(model_id);
+  return it != prefill_tokens_per_s_by_model.end() ? it->second : prefill_tokens_per_s;
 }
 
 Result<ServerConfig> LoadServerConfig(const std::string& path) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,17 @@ struct KvEventsEndpoint {
   uint32_t buffer_batches = 10'000;    // batches kept for replay (vLLM's buffer_steps)
   uint32_t hwm = 100'000;              // ZMQ send high-water mark of the PUB socket
   uint32_t max_queue_events = 100'000; // events waiting for the publisher thread; beyond, dropped
+// What the cache saves, for the console and /stats: a hit token is a token the engine did not
+// prefill. Operator-set figures (the engine's measured prefill rate, the price of a GPU-hour);
+// with a rate of 0 no savings are computed.
+struct EconomicsConfig {
+  double prefill_tokens_per_s = 0;                            // default for every model
+  std::map<std::string, double> prefill_tokens_per_s_by_model;  // by namespace model_id
+  double gpu_hour_price = 0;                                  // per GPU-hour; 0: no money figures
+  std::string currency = "USD";
+
+  // Prefill rate for `model_id` (its own, else the default); 0: unknown.
+  double PrefillRate(const std::string& model_id) const;
 };
 
 struct ServerConfig {
@@ -97,6 +109,7 @@ struct ServerConfig {
   bool tls_enabled() const { return !tls_cert_file.empty(); }
 
   std::string log_level = "info";
+  EconomicsConfig economics;
 
   std::vector<KvEventsEndpoint> kv_events;  // YAML `events:`; empty: no KV events published
 

@@ -200,6 +200,23 @@ TEST(ServerConfig, EachBadValueIsAClearErrorAtStart) {
   EXPECT_NE(dup.message().find("another tenant's"), std::string::npos) << dup.ToString();
 }
 
+TEST(ServerConfig, EconomicsRatesPerModelAndPrice) {
+  Result<ServerConfig> c = ParseServerConfig(
+      "economics: {prefill_tokens_per_s: 4000, prefill_tokens_per_s_by_model: {llama-3-70b: 900.5}, gpu_hour_price: 2.5, currency: EUR}");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->economics.PrefillRate("llama-3-70b"), 900.5);
+  EXPECT_EQ(c->economics.PrefillRate("anything-else"), 4000);
+  EXPECT_EQ(c->economics.gpu_hour_price, 2.5);
+  EXPECT_EQ(c->economics.currency, "EUR");
+  EXPECT_EQ(ParseServerConfig("").value().economics.PrefillRate("m"), 0);  // off by default
+
+  Status bad = ParseServerConfig("economics: {gpu_hour_price: cheap}").status();
+  EXPECT_NE(bad.message().find("gpu_hour_price: expected a number"), std::string::npos) << bad.ToString();
+  EXPECT_TRUE(ParseServerConfig("economics: {prefill_tokens_per_s: -1}").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseServerConfig("economics: {prefill_tokens_per_s_by_model: [1, 2]}").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseServerConfig("economics: {price: 1}").status().IsInvalidArgument());
+}
+
 TEST(ParseBytes, Units) {
   EXPECT_EQ(*ParseBytes("123"), 123u);
   EXPECT_EQ(*ParseBytes("4GiB"), 4ull << 30);

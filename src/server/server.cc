@@ -127,6 +127,7 @@ class ServerImpl final : public Server {
     store_pool_.join();  // sessions are gone, so no store call is queued or running
     // Every acknowledged PUT is in the store; make the disk tier hold it before we exit.
     if (Status s = core_->FlushDisk(); !s.ok()) TW_LOG_WARN("disk flush at shutdown: {}", s.ToString());
+    if (Status s = core_->SaveUsage(); !s.ok()) TW_LOG_WARN("token usage at shutdown: {}", s.ToString());
     if (admin_) admin_->Stop();
     if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
     TW_LOG_INFO("stopped");

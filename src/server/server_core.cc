@@ -1,8 +1,12 @@
 #include "server/server_core.h"
 
+#include <algorithm>
+#include <filesystem>
+#include <map>
 #include <random>
 
 #include "common/stored_slice.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "net/payload_checksum.h"
 #include "store/store_seams.h"
@@ -94,6 +98,12 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
   // so the listener never outlives what it touches.
   options.on_event = [c = core.get()](const StoreEvent& e) { c->OnStoreEvent(e); };
   TW_ASSIGN_OR_RETURN(core->store_, OpenEmbeddedStore(options, StoreSeams{.disk_env = config.disk_env}));
+  // Counts are billing data, but a bad file must not keep the node from serving: start from zero.
+  if (Result<UsageByNamespace> saved = LoadUsageFile(core->UsagePath()); saved.ok()) {
+    core->saved_usage_ = std::move(*saved);
+  } else {
+    TW_LOG_WARN("token usage starts from zero: {}", saved.status().ToString());
+  }
   core->arena_ = core->store_->arena();
   return core;
 }
@@ -219,7 +229,17 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   if (!id.ok()) return StatusReply(id.status());
   {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
-    namespaces_[*id] = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->ObjectBytes(), nspace->codec != KvCodec::kNone};
+    NamespaceEntry& e = namespaces_[*id];
+    std::shared_ptr<NamespaceUsage> usage = std::move(e.usage);
+    if (!usage) {
+      usage = std::make_shared<NamespaceUsage>(nspace->geometry.block_tokens);
+      if (auto saved = saved_usage_.find(*id); saved != saved_usage_.end()) {  // counted before a restart
+        usage->Seed(saved->second);
+        saved_usage_.erase(saved);
+      }
+    }
+    e = NamespaceEntry{nspace->tenant, nspace->geometry, nspace->ObjectBytes(), nspace->codec != KvCodec::kNone,
+                       nspace->model_id, std::move(usage)};
   }
   MetaWriter w;
   w.Stat(Status::Ok());
@@ -235,10 +255,12 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
 Reply ServerCore::Lookup(ConnectionState& conn, std::string_view meta) {
   Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
   if (!req.ok()) return Malformed(req.status());
-  Status s = OwnNamespace(conn, req->ns, nullptr);
+  NamespaceEntry ns;
+  Status s = OwnNamespace(conn, req->ns, &ns);
   if (!s.ok()) return StatusReply(std::move(s));
   Result<LookupResult> res = store_->Lookup(req->ns, req->keys);
   if (!res.ok()) return StatusReply(res.status());
+  if (Billable(conn)) ns.usage->Looked(req->keys.size(), res->tiers);
   net::LookupResponse resp;
   resp.matched = static_cast<uint32_t>(res->matched);
   resp.tiers = std::move(res->tiers);
@@ -332,7 +354,8 @@ Reply ServerCore::Acquire(ConnectionState& conn, std::string_view meta) {
   Result<net::KeysRequest> req = net::KeysRequest::Decode(meta, config_.frame_limits.max_batch);
   if (!req.ok()) return Malformed(req.status());
   if (!conn.shm_granted) return StatusReply(Status::PermissionDenied("shared memory was not granted on this connection"));
-  Status s = OwnNamespace(conn, req->ns, nullptr);
+  NamespaceEntry ns;
+  Status s = OwnNamespace(conn, req->ns, &ns);
   if (!s.ok()) return StatusReply(std::move(s));
   const uint64_t lease_ms = req->lease_ms ? req->lease_ms : config_.lease_ms;
   // As many keys as the connection may still hold leases for, acquired in one batch (their disk
@@ -341,6 +364,9 @@ Reply ServerCore::Acquire(ConnectionState& conn, std::string_view meta) {
                           ? config_.max_handles_per_connection - conn.open_handles : 0;
   const std::span<const BlockKey> wanted(req->keys.data(), std::min(room, req->keys.size()));
   std::vector<Result<ReadHandle>> handles = store_->AcquireBatch(req->ns, wanted, lease_ms);
+  if (Billable(conn)) {
+    ns.usage->Read(static_cast<uint64_t>(std::count_if(handles.begin(), handles.end(), [](const auto& h) { return h.ok(); })));
+  }
   net::SegmentsResponse resp;
   for (size_t i = 0; i < req->keys.size(); ++i) {
     const BlockKey& key = req->keys[i];
@@ -431,6 +457,7 @@ Reply ServerCore::Commit(ConnectionState& conn, std::string_view meta) {
     const std::byte* first = e.write.segments().front().data();
     Status s = store_->Commit(e.write);
     if (s.ok()) {
+      if (auto usage = Billable(conn) ? UsageOf(e.ns) : nullptr) usage->Wrote(1);
       RememberChecksum(e.ns, e.key, first, sum);
       Published(EventTenant(conn, e.ns), net::EventKind::kStored, e.ns, e.key);
     }
@@ -576,6 +603,7 @@ GetPlan ServerCore::PlanGet(ConnectionState& conn, std::string_view meta) {
     }
     resp.items.push_back(std::move(out));
   }
+  if (Billable(conn)) ns.usage->Read(plan.holds.size());
   MetaWriter w;
   w.Stat(Status::Ok());
   resp.Encode(w);
@@ -636,6 +664,7 @@ Status ServerCore::FinishPut(ConnectionState& conn, const net::PutRequest& req, 
   }
   const std::byte* first = slot.segments.front().data();
   TW_RETURN_IF_ERROR(store_->Commit(slot.handle));
+  if (auto usage = Billable(conn) ? UsageOf(req.ns) : nullptr) usage->Wrote(1);
   RememberChecksum(req.ns, item.key, first, computed_checksum);
   Published(EventTenant(conn, req.ns), net::EventKind::kStored, req.ns, item.key, Tier::kDram, item.parent);
   return Status::Ok();
@@ -665,16 +694,64 @@ void ServerCore::Published(const std::string& tenant, net::EventKind kind, const
 }
 
 void ServerCore::OnStoreEvent(const StoreEvent& e) {
-  // The common case: no router listens, nothing to look up.
-  if (!events_.HasSubscribers() && !block_sink_) return;
-  std::string tenant;
+  const bool evicted = e.kind == StoreEvent::Kind::kEvicted;
+  // The common case: no router listens (SUBSCRIBE, KV-events publishers) and nothing left a tier,
+  // so there is nothing to look up.
+  if (!evicted && !events_.HasSubscribers() && !block_sink_) return;
+  std::string tenant, model_id;
+  bool known = false;
   {
     std::shared_lock<std::shared_mutex> lock(ns_mu_);
     auto it = namespaces_.find(e.ns);
-    if (it == namespaces_.end()) return;  // registered before a restart and not since: nobody can name it
-    tenant = it->second.tenant;
+    if (it != namespaces_.end()) {
+      known = true;
+      tenant = it->second.tenant;
+      model_id = it->second.model_id;
+    }
   }
-  Published(tenant, static_cast<net::EventKind>(e.kind), e.ns, e.key, e.tier);
+  // An unknown namespace was registered before a restart and not since: logged without a tenant.
+  if (evicted) evictions_.Record(EvictionRecord{UnixMillis(), e.tier, tenant, model_id, e.ns, e.key});
+  // Nobody can name an unknown namespace, so no subscriber may hear of it.
+  if (known && (events_.HasSubscribers() || block_sink_)) Published(tenant, static_cast<net::EventKind>(e.kind), e.ns, e.key, e.tier);
+}
+
+std::vector<ServerCore::NamespaceInfo> ServerCore::RegisteredNamespaces() {
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  std::vector<NamespaceInfo> out;
+  out.reserve(namespaces_.size());
+  for (const auto& [id, e] : namespaces_) {
+    NamespaceInfo info{id, e.tenant, e.model_id, e.object_bytes, e.geometry.block_tokens, e.usage->Totals()};
+    if (const double rate = config_.economics.PrefillRate(e.model_id); rate > 0) {
+      info.usage.gpu_seconds_saved = static_cast<double>(info.usage.hit_tokens) / rate;
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, UsageTotals>> ServerCore::TenantUsage() {
+  std::map<std::string, UsageTotals> sums;
+  for (const NamespaceInfo& n : RegisteredNamespaces()) sums[n.tenant] += n.usage;
+  return {sums.begin(), sums.end()};
+}
+
+Status ServerCore::SaveUsage() {
+  std::lock_guard<std::mutex> save(save_mu_);
+  UsageByNamespace all;
+  {
+    std::shared_lock<std::shared_mutex> lock(ns_mu_);
+    all = saved_usage_;
+    for (const auto& [id, e] : namespaces_) all[id] = e.usage->Totals();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  return SaveUsageFile(UsagePath(), all);
+}
+
+std::shared_ptr<NamespaceUsage> ServerCore::UsageOf(const NamespaceId& ns) {
+  std::shared_lock<std::shared_mutex> lock(ns_mu_);
+  auto it = namespaces_.find(ns);
+  return it == namespaces_.end() ? nullptr : it->second.usage;
 }
 
 }  // namespace tw::server

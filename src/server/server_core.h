@@ -27,7 +27,10 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/event_hub.h"
+#include "server/eviction_log.h"
 #include "server/metrics.h"
+#include "server/usage_file.h"
+#include "server/usage_ledger.h"
 #include "tw/embedded_store.h"
 
 namespace tw::server {
@@ -137,6 +140,25 @@ class ServerCore {
     uint32_t block_tokens;
   };
   void SetBlockEventSink(std::function<void(const BlockEvent&)> sink) { block_sink_ = std::move(sink); }
+  // The store's most recent evictions (every tenant's), for the admin console.
+  const EvictionLog& evictions() const { return evictions_; }
+
+  // A namespace registered since the daemon started, with its usage (usage_ledger.h), for the
+  // admin endpoints: which tenant holds and reads what.
+  struct NamespaceInfo {
+    NamespaceId id;
+    std::string tenant;
+    std::string model_id;
+    uint64_t object_bytes = 0;
+    uint32_t block_tokens = 0;
+    UsageTotals usage;
+  };
+  std::vector<NamespaceInfo> RegisteredNamespaces();
+  // Usage summed per tenant over its registered namespaces, sorted by tenant.
+  std::vector<std::pair<std::string, UsageTotals>> TenantUsage();
+  // Writes every namespace's usage to <data_dir>/usage.json (usage_file.h), those not registered
+  // since the start included, so a restart keeps counting. kIOError if it cannot be written.
+  Status SaveUsage();
   const ServerConfig& config() const { return config_; }
   const Authenticator& auth() const { return auth_; }
   uint64_t arena_id() const { return arena_id_; }
@@ -147,6 +169,10 @@ class ServerCore {
     KvGeometry geometry;
     uint64_t object_bytes = 0;
     bool coded = false;  // stored with a codec: served whole only
+    std::string model_id;  // for people (the console); never used to decide anything
+    // Never null once registered; kept when the namespace is registered again, so the counts
+    // run for the daemon's life. Shared: a request bumps it without holding ns_mu_.
+    std::shared_ptr<NamespaceUsage> usage;
   };
   struct HandleEntry {
     uint64_t owner = 0;
@@ -184,6 +210,12 @@ class ServerCore {
   Reply Commit(ConnectionState& conn, std::string_view meta);
   Reply CloseHandles(ConnectionState& conn, std::string_view meta);  // RELEASE and ABORT
 
+  std::string UsagePath() const { return config_.data_dir + "/usage.json"; }
+  // Whether the connection's calls count as a tenant's usage: a cluster peer's are the cluster's
+  // own housekeeping (re-replication copies), never a tenant's cache writes or reads.
+  static bool Billable(const ConnectionState& conn) { return !conn.identity.cluster_peer; }
+  // The usage counters of a registered namespace, or null.
+  std::shared_ptr<NamespaceUsage> UsageOf(const NamespaceId& ns);
   // OK if `ns` is registered by the connection's tenant; fills *entry.
   Status OwnNamespace(const ConnectionState& conn, const NamespaceId& ns, NamespaceEntry* entry);
   // Whose subscribers hear of a change the caller made in `ns`: the caller's tenant, except for a
@@ -195,7 +227,8 @@ class ServerCore {
   std::vector<ByteRun> ArenaOffsets(const std::vector<std::span<const std::byte>>& segs) const;
   void Published(const std::string& tenant, net::EventKind kind, const NamespaceId& ns, const BlockKey& key,
                  Tier tier = Tier::kDram, const BlockKey& parent = BlockKey{});
-  // The store's listener (EmbeddedStoreOptions::on_event): evictions and demotions to subscribers.
+  // The store's listener (EmbeddedStoreOptions::on_event): evictions into the eviction log, and
+  // evictions and demotions to subscribers.
   void OnStoreEvent(const StoreEvent& e);
 
   const ServerConfig config_;
@@ -209,10 +242,15 @@ class ServerCore {
   std::shared_ptr<const AdminExtension> admin_ext_;  // accessed only through atomic_load/store
   EventHub events_;
   std::function<void(const BlockEvent&)> block_sink_;  // set before serving, then read-only
+  EvictionLog evictions_;
   std::atomic<uint64_t> next_handle_{1};
 
   std::shared_mutex ns_mu_;
   std::unordered_map<NamespaceId, NamespaceEntry> namespaces_;  // GUARDED_BY(ns_mu_)
+  // Usage loaded from the usage file for namespaces not registered again yet: seeded into their
+  // counters at registration, and saved again meanwhile. GUARDED_BY(ns_mu_)
+  UsageByNamespace saved_usage_;
+  std::mutex save_mu_;  // one SaveUsage at a time (they share the temporary file); taken before ns_mu_
 
   std::mutex handles_mu_;
   std::unordered_map<uint64_t, HandleEntry> handles_;  // GUARDED_BY(handles_mu_)
