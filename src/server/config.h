@@ -42,6 +42,8 @@ struct KvEventsEndpoint {
   uint32_t buffer_batches = 10'000;    // batches kept for replay (vLLM's buffer_steps)
   uint32_t hwm = 100'000;              // ZMQ send high-water mark of the PUB socket
   uint32_t max_queue_events = 100'000; // events waiting for the publisher thread; beyond, dropped
+};
+
 // What the cache saves, for the console and /stats: a hit token is a token the engine did not
 // prefill. Operator-set figures (the engine's measured prefill rate, the price of a GPU-hour);
 // with a rate of 0 no savings are computed.
