@@ -28,10 +28,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Headers found through no CMake call: nlohmann-json3-dev and libasio-dev (header-only, under the
 # carried /usr/include), libbrotli-dev and zlib1g-dev (httplib.h includes them). Runtime libraries:
-# spdlog's and fmt's, yaml-cpp's, cpp-httplib's and the brotli it links.
+# spdlog's and fmt's, yaml-cpp's, cpp-httplib's and the brotli it links, zstd's (Debian's libzstd.a is
+# not position-independent, and the Python extension is a shared object).
 PACKAGES=(libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libssl-dev libxxhash-dev libcli11-dev libgtest-dev
   pybind11-dev liburing-dev libyaml-cpp-dev libyaml-cpp0.7 libcpp-httplib-dev libcpp-httplib0.11
-  libbrotli-dev libbrotli1 zlib1g-dev nlohmann-json3-dev libasio-dev libzstd-dev)
+  libbrotli-dev libbrotli1 zlib1g-dev nlohmann-json3-dev libasio-dev libzstd-dev libzstd1)
 rm -rf .devdeps && mkdir -p .devdeps
 for p in "${PACKAGES[@]}"; do
   dpkg -L "$p" | while read -r f; do
@@ -42,9 +43,9 @@ for p in "${PACKAGES[@]}"; do
 done
 # Static OpenSSL and xxhash: the GPU machine has neither library.
 rm -f .devdeps/usr/lib/x86_64-linux-gnu/{libcrypto,libssl,libxxhash}.so
-# Static liburing (the disk tier's io_uring) and zstd (the lossless KV codec), found through their
-# pkg-config files made relocatable.
-rm -f .devdeps/usr/lib/x86_64-linux-gnu/liburing.so .devdeps/usr/lib/x86_64-linux-gnu/libzstd.so
+# Static liburing (the disk tier's io_uring), found through its pkg-config file made relocatable; zstd
+# (the lossless KV codec) through its own, linked shared.
+rm -f .devdeps/usr/lib/x86_64-linux-gnu/liburing.so
 # The .pc files, made relocatable, alone in .devdeps/pkgconfig (so the other .pc files copied here do
 # not shadow the machine's own). cpp-httplib's drops its Requires.private (openssl, zlib, brotli): it
 # is linked shared, so only its own -l is needed, and the machine has no .pc files for those.
