@@ -6,7 +6,8 @@
 # skipped with DAEMON_TTFT=0), a multi-turn agent session through one daemon (agent_ttft.py,
 # arguments in AGENT_ARGS; skipped with AGENT_TTFT=0), coded KV hits (codec_ttft.py, arguments in
 # CODEC_ARGS; skipped with CODEC_TTFT=0), and embedded (ttft.py, arguments in TTFT_ARGS; skipped with
-# TTFT=0). Output lands in $OUT.
+# TTFT=0). DISK_MIX=1 first measures the disk tier's read mixes (disk_mix.py) and runs daemon_ttft.py
+# with the best. Output lands in $OUT.
 #
 #   run(command="TW_COMMIT=<sha> bash bench/gpu/run_on_device.sh", carry=[".devdeps"])
 #
@@ -59,12 +60,16 @@ export TW_BINARY=$PWD/build-dev/tools/tokenwarehouse/tokenwarehouse  # the daemo
 
 if [ "${TESTS:-1}" != 0 ]; then
   echo "== GPU tests (ctest label gpu, C API, pytest)"
-  (cd build-dev && ctest -L "gpu|capi" --output-on-failure 2>&1 | tail -6)
-  build-dev/src/gpu/gpu_test 2>&1 | grep -E "OK|FAILED|SKIPPED|PASSED" | head -20
+  # Whole outputs under $OUT/tests; the log keeps the summaries.
+  mkdir -p "$OUT/tests"
+  (cd build-dev && ctest -L "gpu|capi" --output-on-failure > "$OUT/tests/ctest.txt" 2>&1; tail -6 "$OUT/tests/ctest.txt")
+  build-dev/src/gpu/gpu_test > "$OUT/tests/gpu_test.txt" 2>&1
+  grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) " "$OUT/tests/gpu_test.txt" | head -60
   build-dev/src/capi/capi_test
   if $PY -c "import pytest" 2>/dev/null; then
     # hf_cpu: the reserved KV layers on the CPU, with this machine's transformers.
-    $PY -m pytest -q -p no:cacheprovider --ignore=python/tests/vllm python/tests 2>&1 | tail -8
+    $PY -m pytest -q -p no:cacheprovider --ignore=python/tests/vllm python/tests > "$OUT/tests/pytest.txt" 2>&1
+    tail -8 "$OUT/tests/pytest.txt"
     $PY -m pytest -v -p no:cacheprovider python/tests/test_gpu_daemon.py python/tests/test_hf.py 2>&1 \
       | grep -E "PASSED|FAILED|SKIPPED|ERROR|Error"
   else
@@ -80,9 +85,14 @@ if [ "${CODEC_TTFT:-1}" != 0 ]; then
   echo "== coded KV hits: fp8 and int8 decoded inside the load (codec_ttft.py)"
   $PY bench/gpu/codec_ttft.py --out "$OUT" ${CODEC_ARGS:-}
 fi
+DAEMON_CONFIG=()
+if [ "${DISK_MIX:-0}" != 0 ]; then
+  echo "== the disk tier's read mixes against raw O_DIRECT (disk_mix.py); the best one configures daemon_ttft.py"
+  $PY bench/gpu/disk_mix.py --binary "$TW_BINARY" --out "$OUT" ${DISK_MIX_ARGS:-} && DAEMON_CONFIG=(--daemon-config "$OUT/disk_mix.yaml")
+fi
 if [ "${DAEMON_TTFT:-1}" != 0 ]; then
   echo "== TTFT through one daemon, separate processes (daemon_ttft.py)"
-  $PY bench/gpu/daemon_ttft.py --binary "$TW_BINARY" --out "$OUT" ${DAEMON_TTFT_ARGS:-}
+  $PY bench/gpu/daemon_ttft.py --binary "$TW_BINARY" --out "$OUT" "${DAEMON_CONFIG[@]}" ${DAEMON_TTFT_ARGS:-}
 fi
 if [ "${TTFT:-1}" != 0 ]; then
   echo "== TTFT benchmark, embedded store (ttft.py)"

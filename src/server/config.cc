@@ -132,12 +132,16 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     }
 
     const YAML::Node disk = root["disk"];
-    CheckKeys(disk, "disk", {"enabled", "directory", "capacity_bytes", "admission", "sync_interval_ms"});
+    CheckKeys(disk, "disk", {"enabled", "directory", "capacity_bytes", "admission", "sync_interval_ms", "io_bytes",
+                            "io_depth", "read_threads"});
     Read(disk, "enabled", &c.disk_enabled);
     Read(disk, "directory", &c.disk_directory);
     ReadBytes(disk, "capacity_bytes", &c.disk_capacity_bytes);
     Read(disk, "admission", &c.disk_admission);
     Read(disk, "sync_interval_ms", &c.disk_sync_interval_ms);
+    ReadBytes(disk, "io_bytes", &c.disk_io_bytes);
+    Read(disk, "io_depth", &c.disk_io_depth);
+    Read(disk, "read_threads", &c.disk_read_threads);
     if (!ParseDiskAdmission(c.disk_admission).ok()) {
       throw KeyError{"disk.admission must be write_through or on_evict, not '" + c.disk_admission + "'"};
     }

@@ -77,6 +77,12 @@ struct ServerConfig {
   uint64_t disk_capacity_bytes = 0;       // 0: the store's default
   std::string disk_admission = "write_through";  // or on_evict (only what DRAM evicts reaches disk)
   uint64_t disk_sync_interval_ms = EmbeddedStoreOptions().disk_sync_interval_ms;
+  // The disk tier's reads (EmbeddedStoreOptions has the why): bytes per I/O, I/Os in flight per
+  // thread, threads reading one promotion batch. A disk's best mix differs (a virtual disk may want
+  // fewer, larger I/Os): `bench disk` measures it against raw O_DIRECT.
+  uint64_t disk_io_bytes = EmbeddedStoreOptions().disk_io_bytes;
+  uint32_t disk_io_depth = EmbeddedStoreOptions().disk_io_depth;
+  uint32_t disk_read_threads = EmbeddedStoreOptions().disk_read_threads;
 
   bool allow_anonymous_loopback = true;   // unauthenticated clients from loopback / the Unix socket
   std::string anonymous_tenant = "default";

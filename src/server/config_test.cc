@@ -16,7 +16,8 @@ io_threads: 3
 shared_memory: false
 log_level: debug
 dram: {capacity_bytes: 2GiB, page_bytes: 1MiB, huge_pages: true, eviction: s3fifo}
-disk: {enabled: true, directory: /nvme/tw, capacity_bytes: 100GiB, admission: on_evict, sync_interval_ms: 250}
+disk: {enabled: true, directory: /nvme/tw, capacity_bytes: 100GiB, admission: on_evict, sync_interval_ms: 250,
+       io_bytes: 4MiB, io_depth: 4, read_threads: 2}
 auth:
   allow_anonymous_loopback: false
   anonymous_tenant: anon
@@ -35,6 +36,9 @@ limits: {max_connections: 10, max_meta_bytes: 64KiB, max_payload_bytes: 256MiB, 
   EXPECT_EQ(c->disk_capacity_bytes, 100ull << 30);
   EXPECT_EQ(c->disk_admission, "on_evict");
   EXPECT_EQ(c->disk_sync_interval_ms, 250u);
+  EXPECT_EQ(c->disk_io_bytes, 4ull << 20);
+  EXPECT_EQ(c->disk_io_depth, 4u);
+  EXPECT_EQ(c->disk_read_threads, 2u);
   ASSERT_EQ(c->tenants.size(), 1u);
   EXPECT_EQ(c->tenants[0].quota_bytes, 1ull << 30);
   EXPECT_TRUE(c->tenants[0].admin);

@@ -93,6 +93,9 @@ Result<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& confi
                         ResolveDiskCapacity(config.disk_capacity_bytes, options.disk_region_bytes, options.disk_dir, space));
     options.disk_admission = ParseDiskAdmission(config.disk_admission).value();  // checked by the config parser
     options.disk_sync_interval_ms = config.disk_sync_interval_ms;
+    options.disk_io_bytes = config.disk_io_bytes;
+    options.disk_io_depth = config.disk_io_depth;
+    options.disk_read_threads = config.disk_read_threads;
   }
   // Evictions and demotions reach subscribers as events. The store is destroyed first (~ServerCore),
   // so the listener never outlives what it touches.
