@@ -220,6 +220,8 @@ def session(args):
         order = [False, True] if t % 2 else [True, False]
         for reserve in order:
             h, logits = warehouse_turn(wh[reserve], ids, store_new=not reserve)
+            if not reserve and args.settle_s > 0:
+                time.sleep(args.settle_s)  # let the daemon finish with the new blocks (its disk writes)
             h.update(max_logit_diff=(logits - ref).abs().max().item(), argmax_match=int(h["token"] == tok_re))
             row["reserved" if reserve else "warehouse"] = h
         row.update(resident_s=t_res, resident_max_logit_diff=(res_logits - ref).abs().max().item(),
@@ -285,7 +287,7 @@ def orchestrate(args):
         daemon.wait(timeout=60)
     import torch
 
-    out.update(first=args.first, turn_tokens=args.turn_tokens, layers=args.layers, mode=args.mode,
+    out.update(first=args.first, turn_tokens=args.turn_tokens, layers=args.layers, mode=args.mode, settle_s=args.settle_s,
                gpu=torch.cuda.get_device_name(0), commit=os.environ.get("TW_COMMIT", "unknown"),
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     os.makedirs(args.out, exist_ok=True)
@@ -323,6 +325,8 @@ def main():
     ap.add_argument("--layers", type=int, default=48)
     ap.add_argument("--mode", default="zero_copy", choices=["zero_copy", "staged"])
     ap.add_argument("--profile-turn", type=int, default=4, help="the turn profiled again per path (0: none)")
+    ap.add_argument("--settle-s", type=float, default=0.0,
+                    help="sleep after each turn's store (tells whether the next hit waits on the new blocks)")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--trace-dir", default=tempfile.gettempdir(), help="where the profiler traces go (large)")
     args = ap.parse_args()
