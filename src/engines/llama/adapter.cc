@@ -96,8 +96,10 @@ Result<std::unique_ptr<KvAdapter>> KvAdapter::Open(llama_context* ctx, Store* st
   ns.adapter_id = options.adapter_id;
   ns.cache_salt = options.cache_salt;
   ns.key_hash = options.key_hash;
+  ns.codec = options.codec;
   TW_ASSIGN_OR_RETURN(ns.geometry,
                       a->layout_.Geometry(static_cast<uint32_t>(llama_model_n_head_kv(model)), options.block_tokens));
+  TW_RETURN_IF_ERROR(CheckKvCodec(ns.codec, ns.geometry).WithContext("KvAdapter"));
   TW_RETURN_IF_ERROR(ns.Validate());
   TW_ASSIGN_OR_RETURN(a->ns_id_, store->RegisterNamespace(ns, options.namespace_options));
   a->min_recompute_tokens_ = options.min_recompute_tokens;
@@ -117,18 +119,36 @@ Result<size_t> KvAdapter::Restore(llama_seq_id seq, std::span<const llama_token>
   TW_ASSIGN_OR_RETURN(LookupResult hit, store_->Lookup(ns_id_, keys));
   if (hit.matched == 0) return size_t{0};
 
+  // A coded namespace's objects are fetched encoded, then decoded into the canonical layout.
   const uint64_t obj = g.ObjectBytes();
+  const bool coded = nspace_.codec != KvCodec::kNone;
+  const uint64_t stored = nspace_.ObjectBytes();
   std::vector<std::byte> canonical(hit.matched * obj);
+  std::vector<std::byte> encoded(coded ? hit.matched * stored : 0);
+  std::byte* fetched = coded ? encoded.data() : canonical.data();
   std::vector<GetItem> items(hit.matched);
   for (size_t i = 0; i < hit.matched; ++i) {
     items[i].key = keys[i];
-    items[i].out = std::span<std::byte>(canonical.data() + i * obj, obj);
+    items[i].out = std::span<std::byte>(fetched + i * stored, stored);
   }
   BatchStatus got = store_->GetBatch(ns_id_, items);
   TW_RETURN_IF_ERROR(got.transport);
-  // An object evicted between Lookup and Get shortens the prefix; it never leaves a hole.
+  // An object evicted between Lookup and Get shortens the prefix; it never leaves a hole. So does
+  // one that does not decode: counted, and never restored.
   size_t usable = 0;
-  while (usable < got.items.size() && got.items[usable].ok()) ++usable;
+  while (usable < got.items.size() && got.items[usable].ok()) {
+    if (coded) {
+      const Status d = DecodeKv(nspace_.codec, g, std::span<const std::byte>(fetched + usable * stored, stored),
+                                std::span<std::byte>(canonical.data() + usable * obj, obj));
+      if (!d.ok()) {
+        // Removed, so that the next Save stores the block again instead of finding it present.
+        ++corrupt_objects_;
+        (void)store_->Remove(ns_id_, keys[usable]);
+        break;
+      }
+    }
+    ++usable;
+  }
   if (usable == 0) return size_t{0};
 
   std::vector<std::span<const std::byte>> objects;
@@ -158,12 +178,15 @@ Result<size_t> KvAdapter::Save(llama_seq_id seq, std::span<const llama_token> to
   const size_t held = std::min<size_t>(state.cell_count, tokens.size());
   const std::vector<BlockKey> keys = Keys(tokens.first(held));
   std::vector<std::byte> obj(g.ObjectBytes());
+  const bool coded = nspace_.codec != KvCodec::kNone;
+  std::vector<std::byte> encoded(coded ? nspace_.ObjectBytes() : 0);
   size_t stored = 0;
   for (size_t b = first_block; b < keys.size(); ++b) {
     TW_RETURN_IF_ERROR(BlockToCanonical(state, g, static_cast<uint32_t>(b), obj));
+    if (coded) TW_RETURN_IF_ERROR(EncodeKv(nspace_.codec, g, obj, encoded).status());
     const BlockRef ref{keys[b], b == 0 ? nspace_.Root() : keys[b - 1]};
     // A refused block breaks the chain: later blocks could never be found, so stop here.
-    TW_RETURN_IF_ERROR(store_->Put(ns_id_, ref, obj).WithContext("block " + std::to_string(b)));
+    TW_RETURN_IF_ERROR(store_->Put(ns_id_, ref, coded ? encoded : obj).WithContext("block " + std::to_string(b)));
     ++stored;
   }
   return stored;

@@ -21,6 +21,7 @@
 
 #include "engines/llama/kv_state.h"
 #include "llama.h"
+#include "tw/codec.h"
 #include "tw/namespace.h"
 #include "tw/result.h"
 #include "tw/status.h"
@@ -41,6 +42,10 @@ struct AdapterOptions {
   uint32_t block_tokens = 256;
   KeyHash key_hash = KeyHash::kSha256;
   NamespaceOptions namespace_options;
+  // How the blocks are stored (tw/codec.h): none, or a lossy codec (fp8, int8: 2x the tokens per
+  // byte; kivi2: 3.5x) that the adapter encodes on Save and decodes on Restore, on the CPU. Another
+  // namespace: blocks stored with one codec are never restored by an adapter with another.
+  KvCodec codec = KvCodec::kNone;
   // Prefill decodes at least this many prompt tokens even when more are stored. llama.cpp's CPU
   // matmul takes another path for a one-token batch (a dot product instead of a tiled GEMM) that
   // rounds differently; with two or more, a restore without flash attention gives logits
@@ -91,6 +96,9 @@ class KvAdapter {
   const Namespace& nspace() const { return nspace_; }
   const NamespaceId& namespace_id() const { return ns_id_; }
   const StateLayout& layout() const { return layout_; }
+  // Stored objects that did not decode (a coded namespace's object failing its header or run table
+  // checks): each was a miss from that block on, never restored numbers.
+  uint64_t corrupt_objects() const { return corrupt_objects_; }
   std::vector<BlockKey> Keys(std::span<const llama_token> tokens) const;
 
  private:
@@ -103,6 +111,7 @@ class KvAdapter {
   StateLayout layout_;
   uint32_t min_recompute_tokens_ = 2;
   std::vector<std::byte> blob_;  // reused state buffer
+  uint64_t corrupt_objects_ = 0;
 };
 
 // The model identity the adapter would derive from `model`'s GGUF metadata.

@@ -15,6 +15,7 @@
 #include "engines/llama/random_model.h"
 #include "engines/llama/runtime.h"
 #include "tw/client.h"
+#include "tw/codec.h"
 #include "tw/embedded_store.h"
 
 namespace tw::llama {
@@ -293,6 +294,80 @@ TEST_P(LlamaAdapter, CorruptObjectIsAMissAndARecompute) {
   ExpectExact(PrefillLogits(*b, prompt, &st), prompt, st);
   EXPECT_EQ(st.restored_tokens, 0u);
   EXPECT_EQ(st.computed_tokens, prompt.size());
+}
+
+// A coded namespace (fp8, int8): the adapter encodes on Save and decodes on Restore, so the store
+// holds fewer bytes a block and a restore gives logits close to (not equal to) the exact ones.
+TEST_P(LlamaAdapter, CodedNamespaceStoresFewerBytesAndRestoresCloseLogits) {
+  auto exact = Adapter();
+  ASSERT_NE(exact, nullptr);
+  for (KvCodec codec : {KvCodec::kFp8, KvCodec::kInt8}) {
+    SCOPED_TRACE(std::string(KvCodecName(codec)));
+    AdapterOptions o;
+    o.codec = codec;
+    auto a = Adapter(o);
+    ASSERT_NE(a, nullptr);
+    EXPECT_NE(a->namespace_id(), exact->namespace_id());
+    const KvGeometry& g = a->nspace().geometry;
+    // One byte a value plus f32 scales, which weigh more in these 16-token blocks of 64-dim heads
+    // (0.58 of the f16 bytes here; 0.51 at 256-token blocks of 128-dim heads).
+    EXPECT_LT(a->nspace().ObjectBytes(), g.ObjectBytes() * 6 / 10);
+
+    std::vector<llama_token> prompt = Tokens(6 * kBlock + 5, 40 + static_cast<uint32_t>(codec));
+    PrefillStats cold, warm;
+    const std::vector<float> reference = PrefillLogits(*a, prompt, &cold);
+    EXPECT_EQ(cold.stored_blocks, 6u);
+    EXPECT_TRUE(cold.store_status.ok()) << cold.store_status.ToString();
+
+    // What the store holds is the encoding: it decodes to the block's canonical bytes' size.
+    std::vector<std::byte> stored(a->nspace().ObjectBytes()), canonical(g.ObjectBytes());
+    ASSERT_TRUE(store_->Get(a->namespace_id(), a->Keys(prompt)[0], stored).ok());
+    EXPECT_TRUE(DecodeKv(codec, g, stored, canonical).ok());
+
+    const std::vector<float> restored = PrefillLogits(*a, prompt, &warm);
+    EXPECT_TRUE(warm.restore_status.ok()) << warm.restore_status.ToString();
+    EXPECT_EQ(warm.restored_tokens, 6 * kBlock);
+    ASSERT_EQ(restored.size(), reference.size());
+    double max_diff = 0, max_abs = 0;
+    size_t argmax_ref = 0, argmax_got = 0;
+    for (size_t i = 0; i < restored.size(); ++i) {
+      max_diff = std::max(max_diff, static_cast<double>(std::abs(restored[i] - reference[i])));
+      max_abs = std::max(max_abs, static_cast<double>(std::abs(reference[i])));
+      if (reference[i] > reference[argmax_ref]) argmax_ref = i;
+      if (restored[i] > restored[argmax_got]) argmax_got = i;
+    }
+    // Lossy: the numbers moved, but little against the logits' scale, and the top token held.
+    EXPECT_GT(max_diff, 0.0);
+    EXPECT_LT(max_diff, 0.05 * max_abs) << "max |logit| " << max_abs;
+    EXPECT_EQ(argmax_got, argmax_ref);
+    EXPECT_EQ(a->corrupt_objects(), 0u);
+
+    // The uncoded namespace shares nothing with it.
+    PrefillStats other;
+    PrefillLogits(*exact, prompt, &other);
+    EXPECT_EQ(other.restored_tokens, 0u);
+  }
+}
+
+// A coded object that does not decode is a counted miss from its block on, and is replaced.
+TEST_P(LlamaAdapter, UndecodableCodedObjectIsAMissAndIsReplaced) {
+  AdapterOptions o;
+  o.codec = KvCodec::kFp8;
+  auto a = Adapter(o);
+  ASSERT_NE(a, nullptr);
+  std::vector<llama_token> prompt = Tokens(3 * kBlock + 2, 77);
+  const std::vector<BlockKey> keys = a->Keys(prompt);
+  std::vector<std::byte> garbage(a->nspace().ObjectBytes(), std::byte{0x5a});
+  ASSERT_TRUE(store_->Put(a->namespace_id(), {keys[0], a->nspace().Root()}, garbage).ok());
+
+  PrefillStats st;
+  PrefillLogits(*a, prompt, &st);
+  EXPECT_EQ(st.restored_tokens, 0u);
+  EXPECT_EQ(a->corrupt_objects(), 1u);
+  EXPECT_EQ(st.stored_blocks, 3u);  // block 0 stored again, good this time
+  PrefillLogits(*a, prompt, &st);
+  EXPECT_EQ(st.restored_tokens, 3 * kBlock);
+  EXPECT_EQ(a->corrupt_objects(), 1u);
 }
 
 TEST_P(LlamaAdapter, NoRoomForTheRestoreFallsBackToRecompute) {
