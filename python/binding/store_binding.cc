@@ -14,6 +14,7 @@
 
 #include "binding/buffers.h"
 #include "common/stored_slice.h"
+#include "tw/codec.h"
 #include "tw/open.h"
 
 namespace tw::py {
@@ -304,6 +305,39 @@ void BindStore(pyb::module_& m) {
       .def_property_readonly("codec", [](const PyNamespace& n) { return std::string(KvCodecName(n.nspace.codec)); },
                              "how objects are stored: 'none' (the canonical layout), 'fp8', 'int8' or 'kivi2'")
       .def_property_readonly("object_bytes", [](const PyNamespace& n) { return n.nspace.ObjectBytes(); })
+      .def("encode",
+           [](const PyNamespace& n, pyb::handle canonical, pyb::handle out) {
+             // The CPU codec, for engines whose KV is on the CPU (the GPU path codes inside its copies).
+             HostBuffer in = HostBuffer::Borrow(canonical, /*writable=*/false);
+             HostBuffer o = HostBuffer::Borrow(out, /*writable=*/true);
+             if (o.bytes().size() != n.nspace.ObjectBytes()) {
+               ThrowIfError(Status::InvalidArgument("encode: out must be object_bytes (" +
+                                                    std::to_string(n.nspace.ObjectBytes()) + ") bytes"));
+             }
+             Status st;
+             {
+               pyb::gil_scoped_release nogil;
+               st = EncodeKv(n.nspace.codec, n.nspace.geometry, in.bytes(), o.bytes()).status();
+             }
+             ThrowIfError(st);
+           },
+           pyb::arg("canonical"), pyb::arg("out"),
+           "Encodes one object in the canonical layout (the geometry's bytes) with the namespace's codec into "
+           "`out` (object_bytes bytes): what put/reserve take for a coded namespace.")
+      .def("decode",
+           [](const PyNamespace& n, pyb::handle encoded, pyb::handle out) {
+             HostBuffer in = HostBuffer::Borrow(encoded, /*writable=*/false);
+             HostBuffer o = HostBuffer::Borrow(out, /*writable=*/true);
+             Status st;
+             {
+               pyb::gil_scoped_release nogil;
+               st = DecodeKv(n.nspace.codec, n.nspace.geometry, in.bytes(), o.bytes());
+             }
+             ThrowIfError(st);
+           },
+           pyb::arg("encoded"), pyb::arg("out"),
+           "Decodes one stored object (object_bytes bytes) of a coded namespace into `out` (the canonical "
+           "layout's bytes). CorruptionError for bytes that are not a valid encoding: treat it as a miss.")
       .def("slice_bytes", [](const PyNamespace& n, pyb::object layers, pyb::object heads) {
         return StoredBytes(n, SliceFromPy(layers, heads));
       }, pyb::arg("layers") = pyb::none(), pyb::arg("heads") = pyb::none())
@@ -462,7 +496,11 @@ void BindStore(pyb::module_& m) {
                                               ns.nspace.ObjectBytes(), slice).status());
                  ThrowIfError(Status::InvalidArgument("invalid slice"));
                }
-               pyb::array_t<uint8_t> arr(static_cast<pyb::ssize_t>(n));
+               // Shape and strides given explicitly: pybind11 2.10 (Debian 12) derives a default stride
+               // from a dtype field that NumPy 2 moved, and under NumPy 2 (the engines' environment) it
+               // gave stride 0, an array whose every element read the first byte.
+               pyb::array_t<uint8_t> arr(std::vector<pyb::ssize_t>{static_cast<pyb::ssize_t>(n)},
+                                         std::vector<pyb::ssize_t>{1});
                auto span = std::span<std::byte>(reinterpret_cast<std::byte*>(arr.mutable_data()), n);
                {
                  pyb::gil_scoped_release nogil;

@@ -278,3 +278,41 @@ def test_tenants_cannot_see_each_other(engines, work, model, daemon):
     assert bob.complete(q).cached_tokens > 0
     assert anon.complete(q).cached_tokens == 0, "nor the anonymous tenant bob's"
     assert BOB_TOKEN not in bob.log_text()
+
+
+def test_coded_namespace_stores_fewer_bytes_and_hits_close(engines, work, model, daemon):
+    """codec=int8: the worker encodes each block on the CPU before it is stored and decodes it on a hit.
+    The daemon holds about a quarter of the f32 bytes; the hit's answer is close to, not equal to, the
+    exact one; an uncoded engine never loads a coded block (another namespace)."""
+    coded = start(engines, "coded", work, model, connector_config(daemon.url, BLOCK, codec="int8"))
+    base = engines["baseline"]
+    p = prompt(31)
+    cold = coded.complete(p)
+    assert cold.cached_tokens == 0
+    assert cold.same_output(base.complete(p)), cold
+    got = coded.complete(p)
+    assert got.cached_tokens == full_blocks(got.prompt_tokens) > 0, got
+    # int8 of the random-weight tiny model's KV, whose next-token distributions are nearly flat
+    # (log-probabilities about -3): the first tokens' log-probabilities move by 0.010-0.053 (measured on
+    # the 2-vCPU AVX2 VM), the greedy text holds for 5 tokens, then a near-tie flips. Not the exact
+    # numbers: the stored KV really was quantized.
+    want = base.complete(p)
+    assert all(abs(a - b) <= 0.1 for a, b in zip(got.logprobs[:3], want.logprobs[:3])), (got.logprobs, want.logprobs)
+    assert got.logprobs[0] != want.logprobs[0], "int8 KV gave the exact log-probability: was it encoded?"
+    # What the daemon holds under the coded namespace's keys is an int8 encoding (about a quarter of
+    # the f32 bytes), and it decodes.
+    store = tw.open(daemon.url)
+    ns = store.register_namespace(model_id="tiny", layers=2, kv_heads=2, head_dim=64, dtype="f32", block_tokens=BLOCK,
+                                  codec="int8")
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    keys = ns.block_keys(Tokenizer.from_file(f"{model}/tokenizer.json").encode(p).ids)
+    f32_bytes = 2 * 2 * 2 * BLOCK * 64 * 4  # layers x K/V x heads x tokens x dim x 4
+    assert ns.object_bytes < 0.3 * f32_bytes, ns.object_bytes
+    stored = store.get(ns, keys[0])
+    assert stored is not None and stored.nbytes == ns.object_bytes
+    ns.decode(stored, np.empty(f32_bytes, dtype=np.uint8))
+    # An engine without the codec shares nothing with it.
+    plain = engines["first"] if "first" in engines else engines["second"]
+    assert plain.complete(p).cached_tokens == 0

@@ -11,7 +11,7 @@ from vllm.distributed.kv_transfer.kv_connector.v1.metrics import KVConnectorProm
 from vllm.v1.metrics.utils import create_metric_per_engine
 
 _COUNTERS = ("lookups", "lookup_s", "load_tokens", "load_bytes", "load_s", "load_failures",
-             "store_blocks", "store_bytes", "store_s", "store_failures")
+             "store_blocks", "store_bytes", "store_s", "store_failures", "corrupt_objects")
 
 
 class TokenWarehouseStats(KVConnectorStats):
@@ -38,6 +38,7 @@ class TokenWarehouseStats(KVConnectorStats):
             "tw_store_blocks": d["store_blocks"],
             "tw_store_GBps": round(d["store_bytes"] / gb / d["store_s"], 3) if d["store_s"] else 0,
             "tw_store_failures": d["store_failures"],
+            "tw_corrupt_objects": d.get("corrupt_objects", 0),
         }
 
     def is_empty(self):
@@ -73,6 +74,9 @@ class Counters:
     def store_failed(self, blocks=1):
         self._add(store_failures=blocks)
 
+    def corrupt_object(self):
+        self._add(corrupt_objects=1)
+
     def take(self):
         with self._lock:
             if not any(self._d.values()):
@@ -91,6 +95,8 @@ _PROM = (
     ("store_bytes_total", "Bytes of KV stored into Token Warehouse.", "store_bytes"),
     ("store_seconds_total", "Seconds spent storing KV into Token Warehouse (behind the forward pass).", "store_s"),
     ("store_failures_total", "Blocks whose store was dropped (warehouse away, full or failing).", "store_failures"),
+    ("corrupt_objects_total", "Stored objects of a coded namespace that did not decode (each a miss, removed).",
+     "corrupt_objects"),
 )
 
 

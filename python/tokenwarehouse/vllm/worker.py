@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 
+import numpy
 import torch
 
 import tokenwarehouse as tw
@@ -97,22 +98,31 @@ class WorkerSide:
         done = spec.first_token
         view = None
         try:
+            coded = ns.codec != "none"
             for b in range(spec.first_token // self.T, (spec.end_token + self.T - 1) // self.T):
-                view = store.acquire(ns, spec.keys[b], self.cfg.lease_ms)
-                if view is None:  # gone since the lookup: a miss from here on
-                    break
                 t0 = max(spec.first_token, b * self.T) - b * self.T
                 t1 = min(spec.end_token, (b + 1) * self.T) - b * self.T
-                src = self.obj.over(view.segments())
-                if src is None:  # a head's run straddles two arena pages: copy the object whole first
-                    src = self.obj.empty()
-                    store.get(ns, spec.keys[b], out=src)
+                if coded:  # the encoded object, decoded on the CPU (a bad encoding: a miss from here on)
+                    src = self._decoded(store, ns, spec.keys[b])
+                    if src is None:
+                        break
+                else:
+                    view = store.acquire(ns, spec.keys[b], self.cfg.lease_ms)
+                    if view is None:  # gone since the lookup: a miss from here on
+                        break
+                    src = self.obj.over(view.segments())
+                    if src is None:  # a head's run straddles two arena pages: copy the object whole first
+                        src = self.obj.empty()
+                        store.get(ns, spec.keys[b], out=src)
                 self.paged.scatter(src, spec.block_ids, b * self.T, t0, t1)
-                view.release()
-                view = None
+                if view is not None:
+                    view.release()
+                    view = None
                 done = b * self.T + t1
         except tw.TokenWarehouseError as e:
             self.link.failed(store, e)
+        except Exception:  # noqa: BLE001 - a bug here must cost a recompute, never the engine
+            log.exception("tokenwarehouse: load of request %s failed; its tokens are recomputed", spec.req_id)
         finally:
             if view is not None:
                 view.release()
@@ -122,6 +132,24 @@ class WorkerSide:
                 except tw.TokenWarehouseError:
                     pass  # it expired or the daemon restarted: nothing is held either way
         return done
+
+    def _decoded(self, store, ns, key):
+        """One object of a coded namespace, decoded into the canonical layout; None on a miss."""
+        encoded = store.get(ns, key)
+        if encoded is None:
+            return None
+        out = self.obj.empty()
+        try:
+            ns.decode(encoded, out)
+        except tw.CorruptionError:
+            self.stats.corrupt_object()
+            log.warning("tokenwarehouse: a stored %s object does not decode; removed, a miss", ns.codec)
+            try:
+                store.remove(ns, key)  # so that the next store of this block writes it again
+            except tw.TokenWarehouseError:
+                pass
+            return None
+        return out
 
     # -- stores ----------------------------------------------------------------------------------
 
@@ -166,13 +194,7 @@ class WorkerSide:
                     w.abort()
                 else:
                     try:
-                        dst = self.obj.over(w.segments())
-                        if dst is not None:  # straight into the reserved memory
-                            self.paged.gather(dst, spec.block_ids, block * self.T)
-                        else:  # a head's run straddles two reserved pages: fill a buffer, write it
-                            buf = self.obj.empty()
-                            self.paged.gather(buf, spec.block_ids, block * self.T)
-                            w.write(0, buf.view(-1).view(torch.uint8).numpy())
+                        self._fill(w, ns, spec.block_ids, block)
                     except BaseException:
                         w.abort()  # never a half-written object: the reservation is dropped
                         raise
@@ -184,6 +206,24 @@ class WorkerSide:
                 return
             parent = key
         self.stats.stored(written, written * self.obj.nbytes, time.monotonic() - t0)
+
+    def _fill(self, w, ns, block_ids, block):
+        """Writes one block's KV into the reservation `w`: straight into the reserved memory where the
+        canonical layout can be viewed over it, else through a buffer; encoded on the CPU first for a
+        coded namespace."""
+        if ns.codec == "none":
+            dst = self.obj.over(w.segments())
+            if dst is not None:
+                self.paged.gather(dst, block_ids, block * self.T)
+                return
+        buf = self.obj.empty()  # coded, or a head's run straddles two reserved pages
+        self.paged.gather(buf, block_ids, block * self.T)
+        if ns.codec == "none":
+            w.write(0, buf.view(-1).view(torch.uint8).numpy())
+        else:
+            enc = numpy.empty(ns.object_bytes, dtype=numpy.uint8)
+            ns.encode(buf, enc)
+            w.write(0, enc)
 
     def drain(self):
         """Waits until every queued store ran (before vLLM reuses preempted pages)."""
