@@ -1,0 +1,56 @@
+#include "router/engine.h"
+
+#include <gtest/gtest.h>
+
+namespace tw::router {
+namespace {
+
+TEST(EngineSpec, ParsesUrlAndOptions) {
+  auto s = ParseEngineSpec("http://127.0.0.1:8001,events=tcp://127.0.0.1:5557,topic=kv,name=a");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->host, "127.0.0.1");
+  EXPECT_EQ(s->port, 8001);
+  EXPECT_EQ(s->events, "tcp://127.0.0.1:5557");
+  EXPECT_EQ(s->topic, "kv");
+  EXPECT_EQ(s->name, "a");
+  auto plain = ParseEngineSpec("http://gpu-3:8000/");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->name, "gpu-3:8000");
+  EXPECT_TRUE(plain->events.empty());
+  EXPECT_FALSE(ParseEngineSpec("https://a:1").ok());
+  EXPECT_FALSE(ParseEngineSpec("http://a").ok());
+  EXPECT_FALSE(ParseEngineSpec("http://a:0").ok());
+  EXPECT_FALSE(ParseEngineSpec("http://a:1,colour=red").ok());
+}
+
+TEST(VllmLoad, SumsRunningAndWaiting) {
+  const char* page =
+      "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+      "# TYPE vllm:num_requests_running gauge\n"
+      "vllm:num_requests_running{engine=\"0\",model_name=\"tiny\"} 2.0\n"
+      "vllm:num_requests_waiting{engine=\"0\",model_name=\"tiny\"} 3.0\n"
+      "vllm:num_requests_waiting_by_reason{engine=\"0\",reason=\"capacity\"} 3.0\n"
+      "vllm:kv_cache_usage_perc{engine=\"0\"} 0.5\n";
+  auto load = ParseVllmLoad(page);
+  ASSERT_TRUE(load.ok());
+  EXPECT_DOUBLE_EQ(*load, 5.0);
+  EXPECT_TRUE(ParseVllmLoad("# nothing\nfoo 1\n").status().IsNotFound());
+}
+
+TEST(Engine, LoadIsTheLargerOfPolledAndInFlight) {
+  Engine e(*ParseEngineSpec("http://127.0.0.1:1"));
+  EXPECT_FALSE(e.up());
+  EXPECT_TRUE(e.MarkUp(1));
+  EXPECT_FALSE(e.MarkUp(1));
+  e.BeginRequest();
+  e.BeginRequest();
+  EXPECT_EQ(e.load(), 2);
+  e.EndRequest();
+  e.EndRequest();
+  EXPECT_EQ(e.load(), 1);
+  EXPECT_TRUE(e.MarkDown());
+  EXPECT_FALSE(e.MarkDown());
+}
+
+}  // namespace
+}  // namespace tw::router
