@@ -78,8 +78,9 @@ Status Engine::StartEvents() {
   return Status::Ok();
 }
 
-bool Engine::MarkUp(double polled_load) {
+bool Engine::MarkUp(double polled_load, int64_t ours) {
   polled_load_.store(polled_load, std::memory_order_relaxed);
+  others_load_.store(std::max(0.0, polled_load - static_cast<double>(ours)), std::memory_order_relaxed);
   return !up_.exchange(true);
 }
 
@@ -91,7 +92,7 @@ bool Engine::MarkDown() {
 }
 
 double Engine::load() const {
-  return std::max(polled_load(), static_cast<double>(std::max<int64_t>(in_flight(), 0)));
+  return others_load_.load(std::memory_order_relaxed) + static_cast<double>(std::max<int64_t>(in_flight(), 0));
 }
 
 }  // namespace tw::router

@@ -3,10 +3,11 @@
 //
 //   --engine http://127.0.0.1:8001,events=tcp://127.0.0.1:5557,topic=kv,name=a
 //
-// Load is the engine's own count of requests running and waiting (vllm:num_requests_running +
-// vllm:num_requests_waiting on its /metrics, polled), or the requests the router has in flight to
-// it, whichever is larger: the poll sees other clients' requests, the local count sees this
-// router's requests the moment they are sent, before the next poll.
+// Load is the requests this router has in flight to the engine, counted the moment they are sent,
+// plus the engine's other requests: its own count of requests running and waiting
+// (vllm:num_requests_running + vllm:num_requests_waiting on its /metrics, polled) less this router's
+// requests in flight at that poll. So a request that has just ended counts 0 at once, not until the
+// next poll, and another client's requests (sent to the engine directly) still count.
 //
 // Health: a failed poll, or a request that cannot connect, marks the engine down, and its GPU index
 // is cleared (an engine that comes back has lost its cache, or may have); the next successful poll
@@ -57,8 +58,10 @@ class Engine {
   const KvEventSubscriber* events() const { return events_.get(); }
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
-  // Returns true if this changed the state (the caller logs transitions only).
-  bool MarkUp(double polled_load);
+  // A poll answered: `polled_load` running + waiting, while this router had `ours` requests in
+  // flight (the larger count seen over the poll). Returns true if this changed the state (the caller
+  // logs transitions only).
+  bool MarkUp(double polled_load, int64_t ours);
   bool MarkDown();
 
   double load() const;
@@ -76,6 +79,7 @@ class Engine {
   std::unique_ptr<KvEventSubscriber> events_;
   std::atomic<bool> up_{false};  // down until the first poll answers
   std::atomic<double> polled_load_{0};
+  std::atomic<double> others_load_{0};  // polled_load_ less this router's requests at the poll
   std::atomic<int64_t> in_flight_{0};
 };
 

@@ -37,17 +37,25 @@ TEST(VllmLoad, SumsRunningAndWaiting) {
   EXPECT_TRUE(ParseVllmLoad("# nothing\nfoo 1\n").status().IsNotFound());
 }
 
-TEST(Engine, LoadIsTheLargerOfPolledAndInFlight) {
+TEST(Engine, LoadIsOurRequestsInFlightPlusTheEnginesOthers) {
   Engine e(*ParseEngineSpec("http://127.0.0.1:1"));
   EXPECT_FALSE(e.up());
-  EXPECT_TRUE(e.MarkUp(1));
-  EXPECT_FALSE(e.MarkUp(1));
+  EXPECT_TRUE(e.MarkUp(0, 0));
+  EXPECT_FALSE(e.MarkUp(0, 0));
+  // Two of ours in flight, seen by the poll along with one another client sent.
   e.BeginRequest();
   e.BeginRequest();
-  EXPECT_EQ(e.load(), 2);
+  EXPECT_FALSE(e.MarkUp(3, 2));
+  EXPECT_EQ(e.load(), 3);
+  // Ours end: they stop counting at once, before the next poll (whose figure is stale by then).
   e.EndRequest();
   e.EndRequest();
   EXPECT_EQ(e.load(), 1);
+  // A poll taken while ours ran but answered with fewer (the engine had not queued them yet).
+  e.BeginRequest();
+  EXPECT_FALSE(e.MarkUp(0, 1));
+  EXPECT_EQ(e.load(), 1);
+  e.EndRequest();
   EXPECT_TRUE(e.MarkDown());
   EXPECT_FALSE(e.MarkDown());
 }

@@ -150,7 +150,9 @@ class RouterImpl final : public Router {
       Engine& e = *engines_[choice.engine];
       decisions_[static_cast<size_t>(choice.reason)].fetch_add(1, std::memory_order_relaxed);
       const uint64_t warehouse_tokens = uint64_t{hit.tiers.size()} * hit.block_tokens;
-      TW_LOG_DEBUG("{} {} tokens -> {} ({}; gpu prefix {}, warehouse prefix {}, load {:.1f}, estimate {:.3f} s)", path,
+      // spdlog::debug, not TW_LOG_DEBUG (compiled out of Release builds): `--log-level debug` is how
+      // an operator sees each decision.
+      spdlog::debug("{} {} tokens -> {} ({}; gpu prefix {}, warehouse prefix {}, load {:.1f}, estimate {:.3f} s)", path,
                    tokens.size(), e.name(), ReasonName(choice.reason), choice.view.gpu_blocks, warehouse_tokens,
                    e.load(), choice.estimate_s);
       for (const char* h : {"x-tw-engine", "x-tw-reason", "x-tw-gpu-prefix-tokens", "x-tw-warehouse-prefix-tokens",
@@ -326,10 +328,14 @@ class RouterImpl final : public Router {
         httplib::Client cli(e->spec().host, e->spec().port);
         cli.set_connection_timeout(std::chrono::milliseconds(std::min<uint64_t>(options_.connect_timeout_ms, 500)));
         cli.set_read_timeout(std::chrono::seconds(2));
+        // The engine's count includes this router's requests; which of those it had seen when it
+        // answered is unknown, so the larger of ours before and after is taken as included.
+        const int64_t before = e->in_flight();
         httplib::Result r = cli.Get("/metrics");
+        const int64_t ours = std::max(before, e->in_flight());
         if (r && r->status == 200) {
           Result<double> load = ParseVllmLoad(r->body);
-          if (e->MarkUp(load.ok() ? *load : 0)) TW_LOG_INFO("engine {} up", e->name());
+          if (e->MarkUp(load.ok() ? *load : 0, ours)) TW_LOG_INFO("engine {} up", e->name());
         } else if (e->MarkDown()) {
           TW_LOG_WARN("engine {} down: /metrics {}", e->name(),
                       r ? "answered HTTP " + std::to_string(r->status) : httplib::to_string(r.error()));

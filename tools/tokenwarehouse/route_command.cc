@@ -128,8 +128,8 @@ void RegisterRouteCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "route",
       "OpenAI-compatible router in front of vLLM servers of one model. Each request goes to the engine with the lowest "
-      "estimated time to first token (the policy `simulate --engines N` measures): load (running + waiting "
-      "requests from the engine's /metrics, or the router's own requests in flight) x --queued-request-s, plus loading "
+      "estimated time to first token (the policy `simulate --engines N` measures): load (the router's requests in "
+      "flight to the engine, plus its other running + waiting requests from its /metrics) x --queued-request-s, plus loading "
       "the prefix it would hit (its GPU prefix cache, from its KV events; then the warehouse's DRAM, disk or peer "
       "tier, each at its rate), plus prefilling the rest. Serves /v1/completions and /v1/chat/completions (streams "
       "pass through), /v1/models, /health, /metrics and /router/engines. Each answer says where it went: headers "
@@ -137,8 +137,9 @@ void RegisterRouteCommand(CLI::App& app) {
       "x-tw-warehouse-prefix-tokens. An engine that does not answer is skipped and retried by the poller; without "
       "the warehouse the router scores GPU prefix and load. See docs/engines/router.md.");
   cmd->add_option("--engine", f->engines,
-                  "A vLLM server: http://host:port[,events=tcp://host:port][,topic=T][,name=N]. events= is its "
-                  "--kv-events-config endpoint (connect address), for its GPU prefix; repeat for each engine")
+                  "A vLLM server: http://host:port[,events=tcp://host:port][,topic=T][,name=N]. events= is where to "
+                  "connect to its KV events, for its GPU prefix (its --kv-events-config endpoint must bind: "
+                  "tcp://*:PORT); repeat for each engine")
       ->required();
   cmd->add_option("--listen", f->listen, "host:port to serve on (port 0 picks one)")->capture_default_str();
   cmd->add_option("--warehouse", f->warehouse,

@@ -117,7 +117,7 @@ def fleet(tmp_path_factory):
     for name in ("a", "b"):
         events_port = free_port()
         kv_events = json.dumps({"enable_kv_cache_events": True, "publisher": "zmq",
-                                "endpoint": f"tcp://127.0.0.1:{events_port}", "topic": "kv"})
+                                "endpoint": f"tcp://*:{events_port}", "topic": "kv"})
         e = Engine(name, work, model, connector_config(daemon.url, BLOCK), page_tokens=PAGE, prefix_caching=True,
                    extra_args=["--kv-events-config", kv_events, "--chat-template", str(template)])
         e.events_port = events_port
