@@ -71,7 +71,8 @@ class Engine {
   double polled_load() const { return polled_load_.load(std::memory_order_relaxed); }
 
   std::atomic<uint64_t> routed{0};  // requests sent to it
-  std::atomic<uint64_t> failed{0};  // requests that could not be sent or were cut (retried elsewhere if nothing was answered)
+  std::atomic<uint64_t> failed{0};
+  int slow_polls = 0;  // the poller's thread only: polls in a row that failed without a refusal  // requests that could not be sent or were cut (retried elsewhere if nothing was answered)
 
  private:
   const EngineSpec spec_;

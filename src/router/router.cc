@@ -21,6 +21,8 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr int kSlowPollsToDown = 3;
+
 void JsonError(httplib::Response& res, int status, const std::string& message) {
   // OpenAI's error shape, which clients of vLLM already parse.
   json err = {{"error", {{"message", message}, {"type", "router_error"}, {"code", status}}}};
@@ -241,25 +243,34 @@ class RouterImpl final : public Router {
       if (!p->is_string()) return {};
       t["prompt"] = *p;
     }
-    Engine* best = nullptr;
+    // The least loaded live engine first; one that does not answer is marked down and the next
+    // tried, so a killed engine costs this request no tokens.
+    std::vector<Engine*> order;
     for (auto& e : engines_) {
-      if (e->up() && (!best || e->load() < best->load())) best = e.get();
+      if (e->up()) order.push_back(e.get());
     }
-    if (!best) return {};
-    httplib::Client cli(best->spec().host, best->spec().port);
-    cli.set_connection_timeout(std::chrono::milliseconds(options_.connect_timeout_ms));
-    cli.set_read_timeout(std::chrono::seconds(10));
-    httplib::Result r = cli.Post("/tokenize", UpstreamHeaders(req), t.dump(), "application/json");
-    if (r && r->status == 200) {
-      json out = json::parse(r->body, nullptr, false);
-      if (out.is_object() && out.contains("tokens") && out["tokens"].is_array()) return TokenIds(out["tokens"]);
+    std::stable_sort(order.begin(), order.end(), [](Engine* a, Engine* b) { return a->load() < b->load(); });
+    std::string why = "no engine is up";
+    for (Engine* e : order) {
+      httplib::Client cli(e->spec().host, e->spec().port);
+      cli.set_connection_timeout(std::chrono::milliseconds(options_.connect_timeout_ms));
+      cli.set_read_timeout(std::chrono::seconds(10));
+      httplib::Result r = cli.Post("/tokenize", UpstreamHeaders(req), t.dump(), "application/json");
+      if (!r) {
+        why = e->name() + ": " + httplib::to_string(r.error());
+        EngineFailed(*e, httplib::to_string(r.error()));
+        continue;
+      }
+      if (r->status == 200) {
+        json out = json::parse(r->body, nullptr, false);
+        if (out.is_object() && out.contains("tokens") && out["tokens"].is_array()) return TokenIds(out["tokens"]);
+      }
+      why = e->name() + ": HTTP " + std::to_string(r->status);  // the request itself (e.g. too long)
+      break;
     }
     tokenize_failures_.fetch_add(1, std::memory_order_relaxed);
     uint64_t n = 0;
-    if (tokenize_log_.Allow(&n)) {
-      TW_LOG_WARN("tokenizing on {} failed ({} time(s)): {}; routing by load alone", best->name(), n,
-                  r ? "HTTP " + std::to_string(r->status) : httplib::to_string(r.error()));
-    }
+    if (tokenize_log_.Allow(&n)) TW_LOG_WARN("tokenizing failed ({} time(s)), {}; routing by load alone", n, why);
     return {};
   }
 
@@ -336,7 +347,14 @@ class RouterImpl final : public Router {
         if (r && r->status == 200) {
           Result<double> load = ParseVllmLoad(r->body);
           if (e->MarkUp(load.ok() ? *load : 0, ours)) TW_LOG_INFO("engine {} up", e->name());
-        } else if (e->MarkDown()) {
+          e->slow_polls = 0;
+          continue;
+        }
+        // Refused: the process is gone, down now. Anything else (a read timeout while the engine's
+        // cores are busy with a long batch) is down only after kSlowPollsToDown polls in a row, since
+        // going down clears the engine's GPU index.
+        const bool refused = !r && (r.error() == httplib::Error::Connection || r.error() == httplib::Error::ConnectionTimeout);
+        if ((refused || ++e->slow_polls >= kSlowPollsToDown) && e->MarkDown()) {
           TW_LOG_WARN("engine {} down: /metrics {}", e->name(),
                       r ? "answered HTTP " + std::to_string(r->status) : httplib::to_string(r.error()));
         }

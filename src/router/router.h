@@ -7,7 +7,7 @@
 // A request: parse the JSON body; tokenize it on a live engine (/tokenize: the prompt for
 // /v1/completions, the messages through the chat template for /v1/chat/completions); look up the
 // warehouse prefix; score every live engine; forward. The response carries x-tw-engine (the engine's
-// name), x-tw-reason (gpu-prefix, warehouse-prefix, load, round-robin), x-tw-gpu-prefix-tokens and
+// name), x-tw-reason (gpu-prefix, warehouse-prefix, load, round-robin, only-engine), x-tw-gpu-prefix-tokens and
 // x-tw-warehouse-prefix-tokens. A streamed request (`"stream": true`) is passed through as the engine
 // writes it (router/stream_relay.h).
 //

@@ -12,6 +12,7 @@ std::string_view ReasonName(Reason r) {
     case Reason::kWarehousePrefix: return "warehouse-prefix";
     case Reason::kLoad: return "load";
     case Reason::kRoundRobin: return "round-robin";
+    case Reason::kOnlyEngine: return "only-engine";
   }
   return "?";
 }
@@ -62,7 +63,8 @@ Choice Choose(sim::RoutingPolicy policy, std::span<const Candidate> candidates, 
     more_warehouse |= warehouse_tokens(views[best]) > warehouse_tokens(views[i]);
     less_load |= views[best].queue_s < views[i].queue_s;
   }
-  if (sees_gpu && more_gpu) out.reason = Reason::kGpuPrefix;
+  if (views.size() == 1) out.reason = Reason::kOnlyEngine;
+  else if (sees_gpu && more_gpu) out.reason = Reason::kGpuPrefix;
   else if (sees_warehouse && more_warehouse) out.reason = Reason::kWarehousePrefix;
   else if (policy != sim::RoutingPolicy::kRoundRobin && less_load) out.reason = Reason::kLoad;
   else out.reason = Reason::kRoundRobin;

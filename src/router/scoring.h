@@ -42,9 +42,9 @@ struct ScoringCosts {
   double queued_request_s = 0.5;
 };
 
-enum class Reason : uint8_t { kGpuPrefix, kWarehousePrefix, kLoad, kRoundRobin };
-inline constexpr size_t kReasonCount = 4;
-// "gpu-prefix", "warehouse-prefix", "load", "round-robin".
+enum class Reason : uint8_t { kGpuPrefix, kWarehousePrefix, kLoad, kRoundRobin, kOnlyEngine };
+inline constexpr size_t kReasonCount = 5;
+// "gpu-prefix", "warehouse-prefix", "load", "round-robin", "only-engine".
 std::string_view ReasonName(Reason r);
 
 struct Choice {
@@ -58,7 +58,8 @@ sim::EngineView ViewOf(const Candidate& c, const WarehouseHit& w, const ScoringC
 
 // The reason names what set the winner apart from the others, in this order: it holds more GPU prefix
 // than some other candidate; more warehouse prefix; less load; none (a tie the round-robin cursor
-// broke). A policy that does not look at a property is not credited with it. candidates must not be
+// broke); only-engine when there was no other candidate. A policy that does not look at a property
+// is not credited with it. candidates must not be
 // empty; `turn` is the policy's round-robin cursor.
 Choice Choose(sim::RoutingPolicy policy, std::span<const Candidate> candidates, uint32_t prompt_tokens,
               const WarehouseHit& warehouse, const ScoringCosts& costs, uint64_t* turn);

@@ -69,6 +69,8 @@ TEST(RouterScoring, AnIdleFleetWithoutHitsTakesTurns) {
   Choice b = Choose(sim::RoutingPolicy::kWarehouseAware, c, 500, WarehouseHit{}, Costs(), &turn);
   EXPECT_NE(a.engine, b.engine);
   EXPECT_EQ(a.reason, Reason::kRoundRobin);
+  Choice only = Choose(sim::RoutingPolicy::kWarehouseAware, std::span(c).first(1), 500, WarehouseHit{}, Costs(), &turn);
+  EXPECT_EQ(only.reason, Reason::kOnlyEngine);
 }
 
 TEST(RouterScoring, LoadOutweighsAPrefixWorthLessThanTheQueue) {

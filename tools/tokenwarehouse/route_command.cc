@@ -2,9 +2,6 @@
 // request to the engine with the lowest estimated time to first token: GPU prefix (the engine's KV
 // events), warehouse prefix (the daemon, by tier) and load (the engine's /metrics). The work is in
 // src/router (router.h); this file is flags, start-up and the wait for a stop signal.
-#include <pthread.h>
-#include <signal.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -15,6 +12,7 @@
 #include "commands.h"
 #include "router/router.h"
 #include "sim/model.h"
+#include "stop_signals.h"
 
 namespace tw::cli {
 namespace {
@@ -96,13 +94,9 @@ int Run(const RouteFlags& f) {
     o.warehouse = std::move(w);
   }
 
-  // Stop signals go to sigwait below only; SIGPIPE (a client gone mid-stream) is an error code.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts: only sigwait below sees the stop signals; a client gone mid-stream
+  // (SIGPIPE) is an error code.
+  const sigset_t stop = BlockStopSignals();
 
   const size_t engines = o.engines.size();
   const std::string warehouse = o.warehouse ? o.warehouse->url : "none";
@@ -133,7 +127,7 @@ void RegisterRouteCommand(CLI::App& app) {
       "the prefix it would hit (its GPU prefix cache, from its KV events; then the warehouse's DRAM, disk or peer "
       "tier, each at its rate), plus prefilling the rest. Serves /v1/completions and /v1/chat/completions (streams "
       "pass through), /v1/models, /health, /metrics and /router/engines. Each answer says where it went: headers "
-      "x-tw-engine, x-tw-reason (gpu-prefix, warehouse-prefix, load, round-robin), x-tw-gpu-prefix-tokens, "
+      "x-tw-engine, x-tw-reason (gpu-prefix, warehouse-prefix, load, round-robin, only-engine), x-tw-gpu-prefix-tokens, "
       "x-tw-warehouse-prefix-tokens. An engine that does not answer is skipped and retried by the poller; without "
       "the warehouse the router scores GPU prefix and load. See docs/engines/router.md.");
   cmd->add_option("--engine", f->engines,
