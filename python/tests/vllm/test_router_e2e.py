@@ -8,10 +8,11 @@ and its KV events published (ZMQ) to the router.
       another client sent it directly (the router sees it on /metrics), and in turns when both are idle;
   (d) a streamed request passes through as SSE, chunk by chunk;
   (c) one engine is SIGKILLed mid-run: every request, those in flight included, succeeds through the
-      other engine.
+      other engine;
+  and then the daemon is killed: requests still succeed, routed without the warehouse.
 
 The engines start once for the module (both at once, about a minute on 2 cores). The tests run in
-file order; the kill comes last.
+file order; the kills come last.
 """
 
 import json
@@ -293,3 +294,14 @@ def test_engine_killed_mid_run(fleet):
         status, h, out = router.complete(document(seed))
         assert (status, h["x-tw-engine"]) == (200, "b"), (status, h, out)
     assert 'tw_router_engine_up{engine="a"} 0' in router.metrics()
+
+
+def test_warehouse_away(fleet):
+    """The daemon killed: the router routes on GPU prefix and load, and says so on /metrics."""
+    router, daemon = fleet["router"], fleet["daemon"]
+    daemon.kill()
+    for seed in (300, 301, 300):
+        status, h, out = router.complete(document(seed) + "\nQuestion?")
+        assert (status, h["x-tw-engine"]) == (200, "b"), (status, h, out)
+        assert int(h["x-tw-warehouse-prefix-tokens"]) == 0, h
+    assert 'tw_router_warehouse_up{model="tiny"} 0' in router.metrics()
