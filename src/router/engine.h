@@ -72,7 +72,8 @@ class Engine {
 
   std::atomic<uint64_t> routed{0};  // requests sent to it
   std::atomic<uint64_t> failed{0};
-  int slow_polls = 0;  // the poller's thread only: polls in a row that failed without a refusal  // requests that could not be sent or were cut (retried elsewhere if nothing was answered)
+  int slow_polls = 0;             // the poller's thread only: polls in a row that failed without a refusal
+  bool announced_absent = false;  // the poller's thread only: "not answering yet" was logged  // requests that could not be sent or were cut (retried elsewhere if nothing was answered)
 
  private:
   const EngineSpec spec_;

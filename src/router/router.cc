@@ -354,10 +354,13 @@ class RouterImpl final : public Router {
         // cores are busy with a long batch) is down only after kSlowPollsToDown polls in a row, since
         // going down clears the engine's GPU index.
         const bool refused = !r && (r.error() == httplib::Error::Connection || r.error() == httplib::Error::ConnectionTimeout);
+        const std::string why = r ? "answered HTTP " + std::to_string(r->status) : httplib::to_string(r.error());
         if ((refused || ++e->slow_polls >= kSlowPollsToDown) && e->MarkDown()) {
-          TW_LOG_WARN("engine {} down: /metrics {}", e->name(),
-                      r ? "answered HTTP " + std::to_string(r->status) : httplib::to_string(r.error()));
+          TW_LOG_WARN("engine {} down: /metrics {}", e->name(), why);
+        } else if (!e->up() && !e->announced_absent) {
+          TW_LOG_WARN("engine {} not answering yet: /metrics {}", e->name(), why);  // once, at start
         }
+        e->announced_absent = true;
       }
       std::unique_lock lock(stop_mu_);
       if (stop_cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_ms), [&] { return stopped_; })) return;

@@ -28,7 +28,7 @@ struct RouteFlags {
   double dram_gbps = 55, disk_gbps = 1.5, peer_gbps = 10, queued_request_s = 0.5;
   uint64_t poll_ms = 250;
   double engine_timeout_s = 600;
-  std::string log_level = "info", ready_file;
+  std::string log_level = "info", ready_file, config;
 };
 
 int Fail(const Status& s) {
@@ -36,7 +36,35 @@ int Fail(const Status& s) {
   return 2;
 }
 
+// A config file is the flags themselves: one source of truth for names, defaults and help. CLI11
+// 2.1 reads config files for the top-level app only, so the subcommand applies its own: each key
+// sets the flag of that name, unless the command line gave it.
+Status ApplyConfigFile(CLI::App& cmd, const std::string& path) {
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_file(path);
+  } catch (const CLI::Error& e) {
+    return Status::InvalidArgument("--config " + path + ": " + e.what());
+  }
+  for (const CLI::ConfigItem& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // CLI11's marks of a [section]'s start and end
+    CLI::Option* opt = cmd.get_option_no_throw("--" + item.name);
+    if (opt == nullptr || item.name == "config") {
+      return Status::InvalidArgument("--config " + path + ": unknown key '" + item.name + "' (keys are route's flags)");
+    }
+    if (opt->count() > 0) continue;
+    try {
+      opt->add_result(item.inputs);
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      return Status::InvalidArgument("--config " + path + ": " + item.name + ": " + e.what());
+    }
+  }
+  return Status::Ok();
+}
+
 int Run(const RouteFlags& f) {
+  if (f.engines.empty()) return Fail(Status::InvalidArgument("at least one --engine (or engine = [...] in --config)"));
   spdlog::set_default_logger(spdlog::stderr_color_mt("tokenwarehouse-route"));
   spdlog::set_level(spdlog::level::from_str(f.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -130,11 +158,15 @@ void RegisterRouteCommand(CLI::App& app) {
       "x-tw-engine, x-tw-reason (gpu-prefix, warehouse-prefix, load, round-robin, only-engine), x-tw-gpu-prefix-tokens, "
       "x-tw-warehouse-prefix-tokens. An engine that does not answer is skipped and retried by the poller; without "
       "the warehouse the router scores GPU prefix and load. See docs/engines/router.md.");
+  cmd->add_option("--config", f->config,
+                  "Read flags from a TOML file: each key is a flag's name without the dashes, e.g. "
+                  "engine = [\"http://127.0.0.1:8001,events=tcp://127.0.0.1:5557\", \"http://127.0.0.1:8002\"], "
+                  "warehouse = \"unix:///run/tw/tw.sock\", layers = 32; flags given on the command line win");
   cmd->add_option("--engine", f->engines,
                   "A vLLM server: http://host:port[,events=tcp://host:port][,topic=T][,name=N]. events= is where to "
                   "connect to its KV events, for its GPU prefix (its --kv-events-config endpoint must bind: "
                   "tcp://*:PORT); repeat for each engine")
-      ->required();
+;
   cmd->add_option("--listen", f->listen, "host:port to serve on (port 0 picks one)")->capture_default_str();
   cmd->add_option("--warehouse", f->warehouse,
                   "The daemon the engines' connector uses (unix:///path/tw.sock, tw://host:port, tws://, etcd://); "
@@ -164,7 +196,15 @@ void RegisterRouteCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--log-level", f->log_level, "trace, debug (one line per decision), info, warn, error")->capture_default_str();
   cmd->add_option("--ready-file", f->ready_file, "Write the bound URL here once listening (for scripts and tests)");
-  cmd->callback([f] { ExitCode() = Run(*f); });
+  cmd->callback([f, cmd] {
+    if (!f->config.empty()) {
+      if (Status s = ApplyConfigFile(*cmd, f->config); !s.ok()) {
+        ExitCode() = Fail(s);
+        return;
+      }
+    }
+    ExitCode() = Run(*f);
+  });
 }
 
 }  // namespace tw::cli

@@ -47,12 +47,15 @@ class Router:
         self.workdir = pathlib.Path(workdir)
         self.log = self.workdir / "router.log"
         self.ready = self.workdir / "router.ready"
-        args = [os.environ["TW_BINARY"], "route", "--listen", "127.0.0.1:0", "--ready-file", str(self.ready),
-                "--warehouse", daemon.url, "--layers", str(LAYERS), "--kv-heads", str(KV_HEADS),
-                "--head-dim", str(HEAD_DIM), "--kv-dtype", "f32", "--block-tokens", str(BLOCK),
-                "--poll-ms", "200", "--log-level", "debug"]
-        for e in engines:
-            args += ["--engine", f"http://127.0.0.1:{e.port},events=tcp://127.0.0.1:{e.events_port},topic=kv,name={e.name}"]
+        # The fleet in a config file (TOML, keys are the flags), the rest as flags: both paths in use.
+        specs = [f"http://127.0.0.1:{e.port},events=tcp://127.0.0.1:{e.events_port},topic=kv,name={e.name}"
+                 for e in engines]
+        config = self.workdir / "route.toml"
+        config.write_text(f"engine = {json.dumps(specs)}\nwarehouse = {json.dumps(daemon.url)}\n"
+                          f"layers = {LAYERS}\nkv-heads = {KV_HEADS}\nhead-dim = {HEAD_DIM}\nkv-dtype = \"f32\"\n"
+                          f"block-tokens = {BLOCK}\n")
+        args = [os.environ["TW_BINARY"], "route", "--config", str(config), "--listen", "127.0.0.1:0",
+                "--ready-file", str(self.ready), "--poll-ms", "200", "--log-level", "debug"]
         self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while not self.ready.exists():
