@@ -13,7 +13,7 @@ Result<EngineSpec> ParseEngineSpec(std::string_view text) {
   constexpr std::string_view kScheme = "http://";
   auto bad = [&](std::string_view why) {
     return Status::InvalidArgument("--engine '" + std::string(text) + "': " + std::string(why) +
-                                   " (expected http://host:port[,events=tcp://host:port][,topic=T][,name=N])");
+                                   " (expected http://host:port[,events=tcp://host:port][,topic=T][,name=N][,warehouse=URL])");
   };
   if (!url.starts_with(kScheme)) return bad("the URL must start with http://");
   url.remove_prefix(kScheme.size());
@@ -38,6 +38,7 @@ Result<EngineSpec> ParseEngineSpec(std::string_view text) {
     if (key == "events") s.events = value;
     else if (key == "topic") s.topic = value;
     else if (key == "name" && !value.empty()) s.name = value;
+    else if (key == "warehouse") s.warehouse = value;
     else return bad("unknown key '" + std::string(key) + "'");
   }
   return s;

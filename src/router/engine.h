@@ -1,7 +1,10 @@
 // Engine: what the router knows of one vLLM server behind it: where it is, whether it is up, how
 // loaded it is, and (from its KV events) which prefixes its GPU holds.
 //
-//   --engine http://127.0.0.1:8001,events=tcp://127.0.0.1:5557,topic=kv,name=a
+//   --engine http://127.0.0.1:8001,events=tcp://127.0.0.1:5557,topic=kv,name=a[,warehouse=tw://node1:7700]
+//
+// warehouse= names the daemon of the engine's node, where engines of several nodes sit behind one
+// router: each engine is then scored on its own node's warehouse, as the simulator's nodes are.
 //
 // Load is the requests this router has in flight to the engine, counted the moment they are sent,
 // plus the engine's other requests: its own count of requests running and waiting
@@ -34,10 +37,11 @@ struct EngineSpec {
   uint16_t port = 0;
   std::string events;       // ZMQ endpoint of its KV events; empty: none (GPU prefix scores 0)
   std::string topic;        // KV events topic filter ("" for all)
+  std::string warehouse;    // the daemon of this engine's node, if not the router's --warehouse
 };
 
-// "http://host:port[,events=ENDPOINT][,topic=T][,name=N]". kInvalidArgument otherwise (https is not
-// supported: engines sit beside the router).
+// "http://host:port[,events=ENDPOINT][,topic=T][,name=N][,warehouse=URL]". kInvalidArgument otherwise
+// (https is not supported: engines sit beside the router).
 Result<EngineSpec> ParseEngineSpec(std::string_view text);
 
 // running + waiting requests summed over every sample of vllm:num_requests_running and

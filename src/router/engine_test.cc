@@ -6,13 +6,14 @@ namespace tw::router {
 namespace {
 
 TEST(EngineSpec, ParsesUrlAndOptions) {
-  auto s = ParseEngineSpec("http://127.0.0.1:8001,events=tcp://127.0.0.1:5557,topic=kv,name=a");
+  auto s = ParseEngineSpec("http://127.0.0.1:8001,events=tcp://127.0.0.1:5557,topic=kv,name=a,warehouse=tw://n1:7700");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->host, "127.0.0.1");
   EXPECT_EQ(s->port, 8001);
   EXPECT_EQ(s->events, "tcp://127.0.0.1:5557");
   EXPECT_EQ(s->topic, "kv");
   EXPECT_EQ(s->name, "a");
+  EXPECT_EQ(s->warehouse, "tw://n1:7700");
   auto plain = ParseEngineSpec("http://gpu-3:8000/");
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->name, "gpu-3:8000");

@@ -127,9 +127,20 @@ class RouterImpl final : public Router {
     if (body.is_discarded() || !body.is_object()) return JsonError(res, 400, "the request body is not a JSON object");
     const bool stream = body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>();
     const std::vector<uint32_t> tokens = Tokenize(req, body, chat);
-    const WarehouseHit hit = WarehouseLookup(body, tokens);
     ScoringCosts costs = options_.costs;
-    if (WarehousePrefix* w = WarehouseFor(body)) costs.route.object_bytes = static_cast<uint64_t>(w->bytes_per_token());
+    // Each warehouse is asked once per request, however many engines share it (one per node).
+    std::map<std::string, WarehouseHit> hits;
+    auto hit_of = [&](const Engine& e) -> const WarehouseHit& {
+      const std::string& url = WarehouseUrl(e);
+      auto it = hits.find(url);
+      if (it != hits.end()) return it->second;
+      WarehouseHit hit;
+      if (WarehousePrefix* w = WarehouseFor(url, body)) {
+        costs.route.object_bytes = static_cast<uint64_t>(w->bytes_per_token());  // one namespace: one size
+        hit = Lookup(*w, tokens);
+      }
+      return hits.emplace(url, std::move(hit)).first->second;
+    };
     const std::string path = chat ? "/v1/chat/completions" : "/v1/completions";
 
     std::vector<size_t> tried;
@@ -138,7 +149,7 @@ class RouterImpl final : public Router {
       for (size_t i = 0; i < engines_.size(); ++i) {
         Engine& e = *engines_[i];
         if (!e.up() || std::find(tried.begin(), tried.end(), i) != tried.end()) continue;
-        candidates.push_back({i, e.load(), e.index().LongestPrefixTokens(tokens)});
+        candidates.push_back({i, e.load(), e.index().LongestPrefixTokens(tokens), hit_of(e)});
       }
       if (candidates.empty()) {
         no_engine_.fetch_add(1, std::memory_order_relaxed);
@@ -147,11 +158,11 @@ class RouterImpl final : public Router {
       Choice choice;
       {
         std::lock_guard lock(turn_mu_);
-        choice = Choose(options_.policy, candidates, static_cast<uint32_t>(tokens.size()), hit, costs, &turn_);
+        choice = Choose(options_.policy, candidates, static_cast<uint32_t>(tokens.size()), costs, &turn_);
       }
       Engine& e = *engines_[choice.engine];
       decisions_[static_cast<size_t>(choice.reason)].fetch_add(1, std::memory_order_relaxed);
-      const uint64_t warehouse_tokens = uint64_t{hit.tiers.size()} * hit.block_tokens;
+      const uint64_t warehouse_tokens = hit_of(e).tokens();
       // spdlog::debug, not TW_LOG_DEBUG (compiled out of Release builds): `--log-level debug` is how
       // an operator sees each decision.
       spdlog::debug("{} {} tokens -> {} ({}; gpu prefix {}, warehouse prefix {}, load {:.1f}, estimate {:.3f} s)", path,
@@ -164,7 +175,7 @@ class RouterImpl final : public Router {
       res.set_header("x-tw-engine", e.name());
       res.set_header("x-tw-reason", std::string(ReasonName(choice.reason)));
       res.set_header("x-tw-gpu-prefix-tokens", std::to_string(choice.view.gpu_blocks));
-      res.set_header("x-tw-warehouse-prefix-tokens", std::to_string(hit.up ? warehouse_tokens : 0));
+      res.set_header("x-tw-warehouse-prefix-tokens", std::to_string(warehouse_tokens));
       res.set_header("x-tw-prompt-tokens", std::to_string(tokens.size()));
       const bool sent = stream ? ForwardStream(e, req, path, res) : Forward(e, req, path, res);
       if (sent) return;
@@ -284,31 +295,39 @@ class RouterImpl final : public Router {
     return ids;
   }
 
-  // The warehouse client of the request's namespace: one per model id (the flag's, or the request's
-  // "model"), made on first use. nullptr without --warehouse or a model id.
-  WarehousePrefix* WarehouseFor(const json& body) {
-    if (!options_.warehouse) return nullptr;
+  // The warehouse an engine reads: its own warehouse= or the router's --warehouse ("" for none).
+  const std::string& WarehouseUrl(const Engine& e) const {
+    static const std::string kNone;
+    if (!e.spec().warehouse.empty()) return e.spec().warehouse;
+    return options_.warehouse ? options_.warehouse->url : kNone;
+  }
+
+  // The client of one warehouse in the request's namespace: one per (url, model id), the model id
+  // being the flag's or the request's "model"; made on first use. nullptr without a url, namespace
+  // or model id.
+  WarehousePrefix* WarehouseFor(const std::string& url, const json& body) {
+    if (url.empty() || !options_.warehouse) return nullptr;
     std::string model = options_.warehouse->nspace.model_id;
     if (model.empty() && body.contains("model") && body["model"].is_string()) model = body["model"].get<std::string>();
     if (model.empty()) return nullptr;
     std::lock_guard lock(warehouse_mu_);
-    auto& w = warehouses_[model];
+    auto& w = warehouses_[{url, model}];
     if (!w) {
       WarehouseOptions o = *options_.warehouse;
+      o.url = url;
       o.nspace.model_id = model;
       w = std::make_unique<WarehousePrefix>(std::move(o));
     }
     return w.get();
   }
 
-  WarehouseHit WarehouseLookup(const json& body, const std::vector<uint32_t>& tokens) {
+  static WarehouseHit Lookup(WarehousePrefix& w, const std::vector<uint32_t>& tokens) {
     WarehouseHit hit;
-    WarehousePrefix* w = WarehouseFor(body);
-    if (!w || tokens.empty()) return hit;
-    Result<LookupResult> r = w->Lookup(tokens);
+    if (tokens.empty()) return hit;
+    Result<LookupResult> r = w.Lookup(tokens);
     if (!r.ok()) return hit;
     hit.up = true;
-    hit.block_tokens = w->block_tokens();
+    hit.block_tokens = w.block_tokens();
     hit.tiers = std::move(r->tiers);
     return hit;
   }
@@ -392,8 +411,9 @@ class RouterImpl final : public Router {
                [](Engine& e) { return std::to_string(e.events() ? e.events()->batches() : 0); });
     m += "# TYPE tw_router_warehouse_up gauge\n";
     std::lock_guard lock(warehouse_mu_);
-    for (const auto& [model, w] : warehouses_) {
-      m += "tw_router_warehouse_up{model=\"" + Quote(model) + "\"} " + std::to_string(w->up() ? 1 : 0) + "\n";
+    for (const auto& [key, w] : warehouses_) {
+      m += "tw_router_warehouse_up{url=\"" + Quote(key.first) + "\",model=\"" + Quote(key.second) + "\"} " +
+           std::to_string(w->up() ? 1 : 0) + "\n";
     }
     return m;
   }
@@ -435,7 +455,8 @@ class RouterImpl final : public Router {
   uint64_t turn_ = 0;  // GUARDED_BY(turn_mu_): the policy's round-robin cursor
 
   std::mutex warehouse_mu_;
-  std::map<std::string, std::unique_ptr<WarehousePrefix>> warehouses_;  // GUARDED_BY(warehouse_mu_)
+  // (url, model id) -> its client. GUARDED_BY(warehouse_mu_)
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<WarehousePrefix>> warehouses_;
 
   std::array<std::atomic<uint64_t>, kReasonCount> decisions_{};
   std::atomic<uint64_t> retries_{0}, no_engine_{0}, tokenize_failures_{0};

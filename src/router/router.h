@@ -40,7 +40,8 @@ namespace tw::router {
 struct RouterOptions {
   std::string listen = "127.0.0.1:8000";  // host:port; port 0 picks one (see Router::address)
   std::vector<EngineSpec> engines;
-  // The warehouse, with its namespace's geometry; nullopt: no warehouse lookups. Its model_id, when
+  // The warehouse namespace (geometry, ...) and the default warehouse url, for engines without a
+  // warehouse= of their own ("" for none); nullopt: no warehouse lookups at all. Its model_id, when
   // empty, is each request's "model" (the served model name, the connector's default).
   std::optional<WarehouseOptions> warehouse;
   sim::RoutingPolicy policy = sim::RoutingPolicy::kWarehouseAware;

@@ -17,7 +17,8 @@ std::string_view ReasonName(Reason r) {
   return "?";
 }
 
-sim::EngineView ViewOf(const Candidate& c, const WarehouseHit& w, const ScoringCosts& costs) {
+sim::EngineView ViewOf(const Candidate& c, const ScoringCosts& costs) {
+  const WarehouseHit& w = c.warehouse;
   sim::EngineView v;
   v.queue_s = c.load_requests * costs.queued_request_s;
   v.gpu_blocks = c.gpu_prefix_tokens;
@@ -39,12 +40,12 @@ sim::EngineView ViewOf(const Candidate& c, const WarehouseHit& w, const ScoringC
 }
 
 Choice Choose(sim::RoutingPolicy policy, std::span<const Candidate> candidates, uint32_t prompt_tokens,
-              const WarehouseHit& warehouse, const ScoringCosts& costs, uint64_t* turn) {
+              const ScoringCosts& costs, uint64_t* turn) {
   TW_CHECK(!candidates.empty());
   TW_CHECK(costs.route.block_tokens == 1);
   std::vector<sim::EngineView> views;
   views.reserve(candidates.size());
-  for (const Candidate& c : candidates) views.push_back(ViewOf(c, warehouse, costs));
+  for (const Candidate& c : candidates) views.push_back(ViewOf(c, costs));
   const size_t best = sim::Route(policy, views, prompt_tokens, costs.route, turn);
 
   Choice out;
@@ -53,19 +54,21 @@ Choice Choose(sim::RoutingPolicy policy, std::span<const Candidate> candidates, 
   const bool sees_gpu = policy == sim::RoutingPolicy::kGpuPrefix || policy == sim::RoutingPolicy::kWarehouseAware;
   const bool sees_warehouse = policy == sim::RoutingPolicy::kWarehouseAware;
   out.estimate_s = sim::EstimateTtft(views[best], prompt_tokens, costs.route, sees_warehouse);
-  auto warehouse_tokens = [](const sim::EngineView& v) {
-    return uint64_t{v.dram_blocks} + v.disk_blocks + v.peer_blocks + v.gpu_blocks;
+  // What the prefix costs an engine, its queue aside: loading what it would hit, prefilling the rest.
+  auto prefix_s = [&](sim::EngineView v) {
+    v.queue_s = 0;
+    return sim::EstimateTtft(v, prompt_tokens, costs.route, /*see_warehouse=*/true);
   };
-  bool more_gpu = false, more_warehouse = false, less_load = false;
+  bool more_gpu = false, cheaper_prefix = false, less_load = false;
   for (size_t i = 0; i < views.size(); ++i) {
     if (i == best) continue;
     more_gpu |= views[best].gpu_blocks > views[i].gpu_blocks;
-    more_warehouse |= warehouse_tokens(views[best]) > warehouse_tokens(views[i]);
+    cheaper_prefix |= prefix_s(views[best]) < prefix_s(views[i]);
     less_load |= views[best].queue_s < views[i].queue_s;
   }
   if (views.size() == 1) out.reason = Reason::kOnlyEngine;
   else if (sees_gpu && more_gpu) out.reason = Reason::kGpuPrefix;
-  else if (sees_warehouse && more_warehouse) out.reason = Reason::kWarehousePrefix;
+  else if (sees_warehouse && cheaper_prefix) out.reason = Reason::kWarehousePrefix;
   else if (policy != sim::RoutingPolicy::kRoundRobin && less_load) out.reason = Reason::kLoad;
   else out.reason = Reason::kRoundRobin;
   return out;

@@ -24,17 +24,20 @@
 
 namespace tw::router {
 
-struct Candidate {
-  size_t engine = 0;             // the caller's index; returned in Choice
-  double load_requests = 0;      // running + waiting
-  uint32_t gpu_prefix_tokens = 0;
-};
-
-// The warehouse's answer for this request (the same for every engine of one node's daemon).
+// The answer of an engine's warehouse for this request (the same for every engine of one node).
 struct WarehouseHit {
   bool up = false;               // false: not asked or away; the warehouse then counts nothing
   uint32_t block_tokens = 0;
   std::vector<Tier> tiers;       // one per matched block
+
+  uint64_t tokens() const { return up ? uint64_t{tiers.size()} * block_tokens : 0; }
+};
+
+struct Candidate {
+  size_t engine = 0;             // the caller's index; returned in Choice
+  double load_requests = 0;      // running + waiting
+  uint32_t gpu_prefix_tokens = 0;
+  WarehouseHit warehouse;        // its node's warehouse
 };
 
 struct ScoringCosts {
@@ -54,14 +57,15 @@ struct Choice {
   double estimate_s = 0;         // its estimated TTFT (sim::EstimateTtft, as the policy saw it)
 };
 
-sim::EngineView ViewOf(const Candidate& c, const WarehouseHit& w, const ScoringCosts& costs);
+sim::EngineView ViewOf(const Candidate& c, const ScoringCosts& costs);
 
 // The reason names what set the winner apart from the others, in this order: it holds more GPU prefix
-// than some other candidate; more warehouse prefix; less load; none (a tie the round-robin cursor
-// broke); only-engine when there was no other candidate. A policy that does not look at a property
+// than some other candidate; its warehouse prefix costs less to load and complete than another's
+// (longer, or in a faster tier); less load; none (a tie the round-robin cursor broke); only-engine
+// when there was no other candidate. A policy that does not look at a property
 // is not credited with it. candidates must not be
 // empty; `turn` is the policy's round-robin cursor.
 Choice Choose(sim::RoutingPolicy policy, std::span<const Candidate> candidates, uint32_t prompt_tokens,
-              const WarehouseHit& warehouse, const ScoringCosts& costs, uint64_t* turn);
+              const ScoringCosts& costs, uint64_t* turn);
 
 }  // namespace tw::router

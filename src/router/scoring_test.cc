@@ -27,25 +27,24 @@ WarehouseHit Stored(std::vector<Tier> tiers, uint32_t block_tokens = 32) {
 }
 
 TEST(RouterScoring, WarehouseTokensBeyondTheGpuPrefixCountByTier) {
-  Candidate c{0, 2, 40};
-  sim::EngineView v = ViewOf(c, Stored({Tier::kDram, Tier::kDram, Tier::kDisk}), Costs());
+  Candidate c{0, 2, 40, Stored({Tier::kDram, Tier::kDram, Tier::kDisk})};
+  sim::EngineView v = ViewOf(c, Costs());
   EXPECT_DOUBLE_EQ(v.queue_s, 1.0);
   EXPECT_EQ(v.gpu_blocks, 40u);
   EXPECT_EQ(v.dram_blocks, 24u);  // tokens 40..64 of the two DRAM blocks
   EXPECT_EQ(v.disk_blocks, 32u);
   // A warehouse that is away counts nothing.
-  WarehouseHit away = Stored({Tier::kDram});
-  away.up = false;
-  EXPECT_EQ(ViewOf(c, away, Costs()).dram_blocks, 0u);
+  c.warehouse.up = false;
+  EXPECT_EQ(ViewOf(c, Costs()).dram_blocks, 0u);
 }
 
 TEST(RouterScoring, TheEngineHoldingTheDocumentWinsOnAnIdleFleet) {
   // The document (96 tokens) is in both the warehouse's DRAM and engine 1's GPU.
-  std::vector<Candidate> c = {{0, 0, 0}, {1, 0, 96}};
+  const WarehouseHit shared = Stored({Tier::kDram, Tier::kDram, Tier::kDram});
+  std::vector<Candidate> c = {{0, 0, 0, shared}, {1, 0, 96, shared}};
   uint64_t turn = 0;
   for (int i = 0; i < 2; ++i) {  // whatever the round-robin cursor
-    Choice ch = Choose(sim::RoutingPolicy::kWarehouseAware, c, 120, Stored({Tier::kDram, Tier::kDram, Tier::kDram}),
-                       Costs(), &turn);
+    Choice ch = Choose(sim::RoutingPolicy::kWarehouseAware, c, 120, Costs(), &turn);
     EXPECT_EQ(ch.engine, 1u);
     EXPECT_EQ(ch.reason, Reason::kGpuPrefix);
     EXPECT_EQ(ch.view.gpu_blocks, 96u);
@@ -56,7 +55,7 @@ TEST(RouterScoring, ANewDocumentGoesByLoad) {
   std::vector<Candidate> c = {{0, 1, 0}, {1, 0, 0}};
   uint64_t turn = 0;
   for (int i = 0; i < 2; ++i) {
-    Choice ch = Choose(sim::RoutingPolicy::kWarehouseAware, c, 500, WarehouseHit{}, Costs(), &turn);
+    Choice ch = Choose(sim::RoutingPolicy::kWarehouseAware, c, 500, Costs(), &turn);
     EXPECT_EQ(ch.engine, 1u);
     EXPECT_EQ(ch.reason, Reason::kLoad);
   }
@@ -65,11 +64,11 @@ TEST(RouterScoring, ANewDocumentGoesByLoad) {
 TEST(RouterScoring, AnIdleFleetWithoutHitsTakesTurns) {
   std::vector<Candidate> c = {{0, 0, 0}, {1, 0, 0}};
   uint64_t turn = 0;
-  Choice a = Choose(sim::RoutingPolicy::kWarehouseAware, c, 500, WarehouseHit{}, Costs(), &turn);
-  Choice b = Choose(sim::RoutingPolicy::kWarehouseAware, c, 500, WarehouseHit{}, Costs(), &turn);
+  Choice a = Choose(sim::RoutingPolicy::kWarehouseAware, c, 500, Costs(), &turn);
+  Choice b = Choose(sim::RoutingPolicy::kWarehouseAware, c, 500, Costs(), &turn);
   EXPECT_NE(a.engine, b.engine);
   EXPECT_EQ(a.reason, Reason::kRoundRobin);
-  Choice only = Choose(sim::RoutingPolicy::kWarehouseAware, std::span(c).first(1), 500, WarehouseHit{}, Costs(), &turn);
+  Choice only = Choose(sim::RoutingPolicy::kWarehouseAware, std::span(c).first(1), 500, Costs(), &turn);
   EXPECT_EQ(only.reason, Reason::kOnlyEngine);
 }
 
@@ -77,21 +76,35 @@ TEST(RouterScoring, LoadOutweighsAPrefixWorthLessThanTheQueue) {
   // Engine 0 holds 200 tokens (0.2 s of prefill) but has a request queued (0.5 s).
   std::vector<Candidate> c = {{0, 1, 200}, {1, 0, 0}};
   uint64_t turn = 0;
-  Choice ch = Choose(sim::RoutingPolicy::kWarehouseAware, c, 300, WarehouseHit{}, Costs(), &turn);
+  Choice ch = Choose(sim::RoutingPolicy::kWarehouseAware, c, 300, Costs(), &turn);
   EXPECT_EQ(ch.engine, 1u);
   EXPECT_EQ(ch.reason, Reason::kLoad);
 }
 
-TEST(RouterScoring, OnlyTheWarehouseAwarePolicySeesTheWarehouse) {
-  // Candidates are engines of two nodes: the caller gives each its own node's answer through views;
-  // here one shared answer, so warehouse tiers cannot separate them and the GPU prefix decides.
-  std::vector<Candidate> c = {{0, 0, 32}, {1, 0, 0}};
-  uint64_t turn = 1;
-  Choice gpu = Choose(sim::RoutingPolicy::kGpuPrefix, c, 96, Stored({Tier::kDisk, Tier::kDisk}), Costs(), &turn);
+TEST(RouterScoring, EnginesOfTwoNodesAreScoredOnTheirOwnWarehouse) {
+  // Engine 0's node holds the prompt's 96 tokens in DRAM, engine 1's on disk; neither GPU has it.
+  std::vector<Candidate> c = {{0, 0, 0, Stored({Tier::kDram, Tier::kDram, Tier::kDram})},
+                              {1, 0, 0, Stored({Tier::kDisk, Tier::kDisk, Tier::kDisk})}};
+  for (uint64_t turn : {0, 1}) {
+    Choice ch = Choose(sim::RoutingPolicy::kWarehouseAware, c, 120, Costs(), &turn);
+    EXPECT_EQ(ch.engine, 0u);  // 96 ms of DRAM loads beat 960 ms of disk loads
+    EXPECT_EQ(ch.reason, Reason::kWarehousePrefix);  // same length: the tier's rate set it apart
+  }
+  // Engine 1's node holds more (all three blocks); engine 0's only the first, in DRAM, which loads
+  // ten times faster than it prefills here.
+  ScoringCosts fast_dram = Costs();
+  fast_dram.route.cost.dram_bytes_per_s = 1e10;
+  c[0].warehouse = Stored({Tier::kDram});
+  c[1].warehouse = Stored({Tier::kDram, Tier::kDram, Tier::kDram});
+  uint64_t turn = 0;
+  Choice more = Choose(sim::RoutingPolicy::kWarehouseAware, c, 120, fast_dram, &turn);
+  EXPECT_EQ(more.engine, 1u);
+  EXPECT_EQ(more.reason, Reason::kWarehousePrefix);
+  // The GPU-prefix policy does not see warehouses: a tie, broken by the cursor.
+  turn = 0;
+  Choice gpu = Choose(sim::RoutingPolicy::kGpuPrefix, c, 120, fast_dram, &turn);
   EXPECT_EQ(gpu.engine, 0u);
-  EXPECT_EQ(gpu.reason, Reason::kGpuPrefix);
-  Choice least = Choose(sim::RoutingPolicy::kLeastLoaded, c, 96, Stored({Tier::kDisk}), Costs(), &turn);
-  EXPECT_EQ(least.reason, Reason::kRoundRobin);  // it looks at load only, and both are idle
+  EXPECT_EQ(gpu.reason, Reason::kRoundRobin);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // request to the engine with the lowest estimated time to first token: GPU prefix (the engine's KV
 // events), warehouse prefix (the daemon, by tier) and load (the engine's /metrics). The work is in
 // src/router (router.h); this file is flags, start-up and the wait for a stop signal.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -94,11 +95,14 @@ int Run(const RouteFlags& f) {
   o.poll_ms = f.poll_ms;
   o.engine_timeout_ms = static_cast<uint64_t>(f.engine_timeout_s * 1000);
 
-  if (!f.warehouse.empty()) {
+  const bool any_warehouse = !f.warehouse.empty() || std::any_of(o.engines.begin(), o.engines.end(), [](const auto& e) {
+    return !e.warehouse.empty();
+  });
+  if (any_warehouse) {
     if (f.layers == 0 || f.kv_heads == 0 || f.head_dim == 0 || f.kv_dtype.empty()) {
       return Fail(Status::InvalidArgument(
-          "--warehouse needs the namespace the connector registers: --layers, --kv-heads, --head-dim, --kv-dtype "
-          "(and --block-tokens if the connector's block_tokens is not 256)"));
+          "a warehouse (--warehouse, or an engine's warehouse=) needs the namespace the connector registers: "
+          "--layers, --kv-heads, --head-dim, --kv-dtype (and --block-tokens if the connector's block_tokens is not 256)"));
     }
     router::WarehouseOptions w;
     w.url = f.warehouse;
@@ -127,7 +131,7 @@ int Run(const RouteFlags& f) {
   const sigset_t stop = BlockStopSignals();
 
   const size_t engines = o.engines.size();
-  const std::string warehouse = o.warehouse ? o.warehouse->url : "none";
+  const std::string warehouse = !f.warehouse.empty() ? f.warehouse : any_warehouse ? "per engine" : "none";
   auto router = router::Router::Start(std::move(o));
   if (!router.ok()) return Fail(router.status());
   spdlog::info("routing on http://{} to {} engine(s), policy {}, warehouse {}", (*router)->address(), engines,
@@ -163,9 +167,10 @@ void RegisterRouteCommand(CLI::App& app) {
                   "engine = [\"http://127.0.0.1:8001,events=tcp://127.0.0.1:5557\", \"http://127.0.0.1:8002\"], "
                   "warehouse = \"unix:///run/tw/tw.sock\", layers = 32; flags given on the command line win");
   cmd->add_option("--engine", f->engines,
-                  "A vLLM server: http://host:port[,events=tcp://host:port][,topic=T][,name=N]. events= is where to "
-                  "connect to its KV events, for its GPU prefix (its --kv-events-config endpoint must bind: "
-                  "tcp://*:PORT); repeat for each engine")
+                  "A vLLM server: http://host:port[,events=tcp://host:port][,topic=T][,name=N][,warehouse=URL]. events= "
+                  "is where to connect to its KV events, for its GPU prefix (its --kv-events-config endpoint must "
+                  "bind: tcp://*:PORT); warehouse= is its node's daemon when not --warehouse (engines of several "
+                  "nodes); repeat for each engine")
 ;
   cmd->add_option("--listen", f->listen, "host:port to serve on (port 0 picks one)")->capture_default_str();
   cmd->add_option("--warehouse", f->warehouse,

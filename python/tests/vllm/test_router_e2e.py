@@ -307,4 +307,4 @@ def test_warehouse_away(fleet):
         status, h, out = router.complete(document(seed) + "\nQuestion?")
         assert (status, h["x-tw-engine"]) == (200, "b"), (status, h, out)
         assert int(h["x-tw-warehouse-prefix-tokens"]) == 0, h
-    assert 'tw_router_warehouse_up{model="tiny"} 0' in router.metrics()
+    assert f'tw_router_warehouse_up{{url="{daemon.url}",model="tiny"}} 0' in router.metrics()
