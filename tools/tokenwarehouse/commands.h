@@ -14,6 +14,7 @@ void RegisterBenchDramCommand(CLI::App& bench);
 void RegisterSimulateCommand(CLI::App& app);
 void RegisterPlanCommand(CLI::App& app);
 void RegisterServeCommand(CLI::App& app);
+void RegisterRouteCommand(CLI::App& app);
 void RegisterStatsCommand(CLI::App& app);
 void RegisterBenchNetCommand(CLI::App& bench);
 void RegisterFsckCommand(CLI::App& app);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   tw::cli::RegisterSimulateCommand(app);
   tw::cli::RegisterPlanCommand(app);
   tw::cli::RegisterServeCommand(app);
+  tw::cli::RegisterRouteCommand(app);
   tw::cli::RegisterStatsCommand(app);
   CLI::App* bench = app.add_subcommand("bench", "Measure a component against its physical ceiling");
   bench->require_subcommand(1);

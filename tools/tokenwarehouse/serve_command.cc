@@ -18,6 +18,7 @@
 #include "server/server_core.h"
 #include "server/server.h"
 #include "serve_cluster.h"
+#include "stop_signals.h"
 
 namespace tw::cli {
 namespace {
@@ -93,14 +94,8 @@ int Run(const ServeFlags& f) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
-  // Block the stop signals before any thread starts, so every thread inherits the mask and only
-  // sigwait below sees them: a signal never interrupts an I/O thread mid-request.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts: every thread inherits the mask, only sigwait below sees the signals.
+  const sigset_t stop = BlockStopSignals();
 
   const uint64_t t0 = MonotonicNanos();
   Result<std::unique_ptr<server::Server>> created = server::Server::Create(config);

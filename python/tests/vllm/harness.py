@@ -90,7 +90,8 @@ def connector_config(url, block_tokens, **extra):
 class Engine:
     """One `vllm serve` on the CPU: greedy completions over HTTP, as a user would send them."""
 
-    def __init__(self, name, workdir, model, kv_transfer_config=None, env=None, page_tokens=32, prefix_caching=False):
+    def __init__(self, name, workdir, model, kv_transfer_config=None, env=None, page_tokens=32, prefix_caching=False,
+                 extra_args=()):
         self.name = name
         self.workdir = pathlib.Path(workdir)
         self.model = model
@@ -98,6 +99,7 @@ class Engine:
         self.env = env or {}
         self.page_tokens = page_tokens
         self.prefix_caching = prefix_caching
+        self.extra_args = list(extra_args)
         self.port = None
         self.proc = None
         self.log = self.workdir / f"vllm-{name}.log"
@@ -113,6 +115,7 @@ class Engine:
                 "--max-num-seqs", "8"]
         if self.kv:
             args += ["--kv-transfer-config", self.kv]
+        args += self.extra_args
         env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_CPU_OMP_THREADS_BIND="nobind", **self.env)
         self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
