@@ -59,6 +59,10 @@ struct EmbeddedStoreOptions {
   // cut takes at most this interval's objects (a process crash takes none). 0: only when a region
   // is sealed (full, or on FlushDisk/close).
   uint64_t disk_sync_interval_ms = 1000;
+  // Sliding retention: hits renew deadlines in memory at once; the disk tier saves the renewed
+  // deadlines this long after the first unsaved one (and on FlushDisk and close), so a crash takes
+  // back at most this much renewal (a sliding object may then expire that much early, never late).
+  uint64_t disk_renewal_flush_ms = 5000;
 
   // Tier changes the store makes by itself (Put and Remove are the caller's own and not reported):
   // kEvicted{kDram} when DRAM drops an object to make room, then kStored{kDisk} if the disk tier took
@@ -119,6 +123,14 @@ class EmbeddedStore : public Store {
   // True with a disk tier: then Put, Reserve and Commit may wait (up to disk_enqueue_wait_ms) for
   // room in the disk write queue, and reads of objects only on disk wait for the disk.
   virtual bool has_disk_tier() const = 0;
+
+  // NamespaceOptions::min_prefix_tokens for a store request made of several Reserve calls (the
+  // daemon's PUT and RESERVE): whether the request storing `chain` (refs in chain order) is to be
+  // skipped as a short prompt's. True counts the blocks in skipped_short and remembers the chain's
+  // last key, so a later request continuing it is skipped too. Put and PutBatch apply it themselves;
+  // Reserve does not (it sees one block, never the request). kInvalidArgument-free: an unknown
+  // namespace is simply not skipped.
+  virtual bool SkipShortChain(const NamespaceId& ns, std::span<const BlockRef> chain) = 0;
 };
 
 }  // namespace tw

@@ -9,11 +9,20 @@
 // of an object only on disk promote it: DRAM pages are allocated (evicting, and so demoting, as
 // usual) and the disk tier reads the record straight into them, verifying its checksum; if DRAM has
 // no evictable room, Get still serves from disk through a temporary buffer. Remove clears every tier.
+//
+// Retention (tw/retention.h): a new object's deadline is its store time + ttl_ms. In a sliding
+// namespace every hit (Lookup's matched keys; Get, Acquire, Pin) renews it in each tier holding the
+// object, DRAM and disk alike, so whichever copy serves next, and the disk copy after a restart,
+// has the renewed deadline. An expired object is a miss in every tier.
+//
+// Short prompts (min_prefix_tokens): judged per store request, by the chain it starts from the
+// root (SkipShortChain); skipped requests answer OK, as for an object already present.
 #include "tw/embedded_store.h"
 
 #include <deque>
 #include <limits>
 #include <map>
+#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -125,8 +134,14 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
     auto it = namespaces_.find(id);
     if (it != namespaces_.end()) {
-      if (it->second.options.ttl_ms != options.ttl_ms) {
-        return Status::InvalidArgument("namespace already registered with a different ttl_ms");
+      const NamespaceOptions& had = it->second.options;
+      if (had.ttl_ms != options.ttl_ms || had.ttl_sliding != options.ttl_sliding) {
+        return Status::InvalidArgument("namespace already registered with another retention (" +
+                                       FormatRetention(had.retention()) + ")");
+      }
+      if (had.min_prefix_tokens != options.min_prefix_tokens) {
+        return Status::InvalidArgument("namespace already registered with min_prefix_tokens " +
+                                       std::to_string(had.min_prefix_tokens));
       }
       return id;
     }
@@ -161,6 +176,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       }
     }
     out.matched = out.tiers.size();
+    for (size_t i = 0; i < out.matched; ++i) Renew(ns, *e, keys[i]);
     Count(e, &StoreCounters::lookups);
     Count(e, &StoreCounters::lookup_keys, keys.size());
     Count(e, &StoreCounters::lookup_hits, out.matched);
@@ -168,6 +184,54 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Status Put(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data) override {
+    if (SkipShortChain(ns, {&ref, 1})) return Status::Ok();
+    return PutOne(ns, ref, data);
+  }
+
+  BatchStatus PutBatch(const NamespaceId& ns, std::span<const PutItem> items) override {
+    std::vector<BlockRef> chain;
+    chain.reserve(items.size());
+    for (const PutItem& item : items) chain.push_back(item.ref);
+    BatchStatus out;
+    if (SkipShortChain(ns, chain)) {
+      out.items.assign(items.size(), Status::Ok());
+      return out;
+    }
+    out.items.reserve(items.size());
+    for (const PutItem& item : items) out.items.push_back(PutOne(ns, item.ref, item.data));
+    return out;
+  }
+
+  bool SkipShortChain(const NamespaceId& ns, std::span<const BlockRef> chain) override {
+    const NamespaceEntry* e = nullptr;
+    if (chain.empty() || !FindNamespace(ns, &e).ok() || e->options.min_prefix_tokens == 0) return false;
+    std::lock_guard<std::mutex> lock(skipped_mu_);
+    // Continuing a chain skipped before: its first blocks are not stored, so neither can these be
+    // (they would be unreachable by any Lookup).
+    bool skip = skipped_tails_.count({ns, chain.front().parent}) > 0;
+    if (!skip && chain.front().parent == e->root) {
+      // Only one chain, in order, is judged by its length; anything else is stored as asked.
+      bool one_chain = true;
+      for (size_t i = 1; i < chain.size() && one_chain; ++i) one_chain = chain[i].parent == chain[i - 1].key;
+      const uint64_t tokens = uint64_t{chain.size()} * e->nspace.geometry.block_tokens;
+      skip = one_chain && tokens < e->options.min_prefix_tokens;
+    }
+    if (!skip) return false;
+    Count(e, &StoreCounters::skipped_short, chain.size());
+    // Bounded memory: the oldest skipped chains are forgotten first (a continuation of one of those
+    // then fails its parent check, as any put of an unknown parent does).
+    if (skipped_tails_.insert({ns, chain.back().key}).second) {
+      skipped_order_.push_back({ns, chain.back().key});
+      if (skipped_order_.size() > kSkippedTails) {
+        skipped_tails_.erase(skipped_order_.front());
+        skipped_order_.pop_front();
+      }
+    }
+    return true;
+  }
+
+  // Put without the short-chain check (done once per request by the caller).
+  Status PutOne(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data) {
     const NamespaceEntry* e = nullptr;
     Status s = FindNamespace(ns, &e);
     if (s.ok() && data.size() != e->object_bytes) {
@@ -212,6 +276,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       std::vector<std::byte> tmp(e->object_bytes);
       std::span<std::byte> whole(tmp);
       if (disk_->Read(ns, key, {&whole, 1}).ok()) {
+        Renew(ns, *e, key);
         TW_RETURN_IF_ERROR(GatherRuns({std::span<const std::byte>(tmp)}, runs, out));
         return Status::Ok();
       }
@@ -220,6 +285,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       Count(e, &StoreCounters::get_misses);
       return Status::NotFound();
     }
+    Renew(ns, *e, key);
     TW_RETURN_IF_ERROR(GatherRuns(dram_->memory().Segments<const std::byte>(obj->pages, obj->size_bytes), runs, out));
     dram_->CountRead(out.size());
     return Status::Ok();
@@ -247,6 +313,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       Count(e, &StoreCounters::get_misses);
       return Status::NotFound();
     }
+    Renew(ns, *e, key);
     dram_->CountRead(obj->size_bytes);
     auto segments = dram_->memory().Segments<const std::byte>(obj->pages, obj->size_bytes);
     LeaseId lease = dram_->leases().Grant({obj}, lease_ms);
@@ -288,6 +355,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       if (!obj) return Status::NotFound("key " + key.ToHex() + " is not present; nothing pinned");
       objects.push_back(std::move(obj));
     }
+    for (const BlockKey& key : keys) Renew(ns, *e, key);
     return dram_->leases().Grant(std::move(objects), lease_ms);
   }
 
@@ -545,6 +613,16 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return Status::Ok();
   }
 
+  // A hit in a sliding namespace: the object's deadline moves to now + ttl_ms in every tier that
+  // holds it. Cheap enough per hit: DRAM's is one atomic, the disk tier's one index shard lock (its
+  // file is written in batches by its writer thread).
+  void Renew(const NamespaceId& ns, const NamespaceEntry& e, const BlockKey& key) {
+    if (!e.options.ttl_sliding || e.options.ttl_ms == 0) return;
+    const uint64_t deadline = clock_->NowMs() + e.options.ttl_ms;
+    (void)dram_->Renew(ns, key, deadline);
+    if (disk_) (void)disk_->Renew(ns, key, deadline);
+  }
+
   // Counts a refused put (for the namespace's tenant too, when the namespace is known).
   Status Rejected(const NamespaceEntry* e, Status s) {
     if (!s.ok()) Count(e, &StoreCounters::put_rejected);
@@ -571,6 +649,12 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   uint64_t next_write_id_ = 1;
   std::unordered_map<uint64_t, Reservation> writes_;
   std::map<std::pair<NamespaceId, BlockKey>, uint32_t> reserved_keys_;  // open reservations per key
+
+  // The last keys of chains skipped as short (min_prefix_tokens), oldest first in skipped_order_.
+  static constexpr size_t kSkippedTails = 16384;
+  std::mutex skipped_mu_;
+  std::set<std::pair<NamespaceId, BlockKey>> skipped_tails_;   // GUARDED_BY(skipped_mu_)
+  std::deque<std::pair<NamespaceId, BlockKey>> skipped_order_;  // GUARDED_BY(skipped_mu_)
 
   StoreCounters all_;
   // One per tenant, indexed by NamespaceEntry::tenant. Grows under ns_mu_; a deque never moves its
@@ -611,8 +695,10 @@ Result<std::unique_ptr<EmbeddedStore>> OpenEmbeddedStore(const EmbeddedStoreOpti
     d.shared = options.disk_shared;
     d.discover_interval_ms = options.disk_discover_interval_ms;
     d.sync_interval_ms = options.disk_sync_interval_ms;
+    d.renewal_flush_ms = options.disk_renewal_flush_ms;
     d.env = seams.disk_env;
     d.clock = seams.clock;
+    d.wall_clock = seams.wall_clock;
     if (options.on_event) {
       d.on_evict = [listener = options.on_event](const NamespaceId& ns, const BlockKey& key) {
         listener(StoreEvent{StoreEvent::Kind::kEvicted, ns, key, Tier::kDisk});
