@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -131,6 +132,21 @@ class EmbeddedStore : public Store {
   // Reserve does not (it sees one block, never the request). kInvalidArgument-free: an unknown
   // namespace is simply not skipped.
   virtual bool SkipShortChain(const NamespaceId& ns, std::span<const BlockRef> chain) = 0;
+
+  // Reserve for a copy of an object held elsewhere (PutItem::expires_in_ms): the object expires
+  // `expires_in_ms` from now, or at the namespace's retention if sooner. 0: as Reserve.
+  virtual Result<WriteHandle> ReserveCopy(const NamespaceId& ns, const BlockRef& ref, uint64_t expires_in_ms) = 0;
+
+  // Lookup and Get for background work (a cluster's re-replication scan, a peer's probe), not for
+  // clients: neither renews a sliding deadline (a scan after every membership change would keep
+  // every object alive) nor counts as a lookup or read. Same results and errors as Lookup and Get
+  // of the whole object.
+  virtual Result<LookupResult> Probe(const NamespaceId& ns, std::span<const BlockKey> keys) = 0;
+  virtual Status ReadForCopy(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out) = 0;
+
+  // How long the visible object has left: 0 for a persistent one; nullopt if absent or expired.
+  // What a node passes on when it copies the object to another (PutItem::expires_in_ms).
+  virtual std::optional<uint64_t> ExpiresInMs(const NamespaceId& ns, const BlockKey& key) = 0;
 };
 
 }  // namespace tw

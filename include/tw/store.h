@@ -63,8 +63,10 @@ struct NamespaceOptions {
   // block_tokens) is skipped: reported OK, counted as skipped_short, not stored, so tiny prompts do
   // not churn the tiers. The request is the unit (a PutBatch, a daemon PUT): engines store a
   // prompt's new blocks in one, and a prefix's first block cannot be skipped alone without
-  // orphaning the rest. A Put (or Reserve) of one block continuing a skipped chain is skipped too.
-  // 0: store everything.
+  // orphaning the rest. A Put continuing a skipped chain is skipped too. Reserve sees one block, so
+  // it is not judged; the daemon judges its PUT and RESERVE requests whole (SkipShortChain).
+  // 0: store everything. Unlike the retention, registering the namespace again with another value
+  // is accepted: the smallest asked so far applies (storing more is the safe direction).
   uint32_t min_prefix_tokens = 0;
 
   Retention retention() const { return Retention{ttl_ms, ttl_sliding}; }
@@ -90,6 +92,10 @@ struct BatchStatus {
 struct PutItem {
   BlockRef ref;
   std::span<const std::byte> data;  // exactly geometry.ObjectBytes()
+  // A copy of an object held elsewhere (a cluster node re-replicating it) keeps that object's
+  // deadline: it expires this long from now, or at the namespace's retention, whichever is sooner,
+  // so no copy outlives the original. 0: a new object, the namespace's retention from now.
+  uint64_t expires_in_ms = 0;
 };
 
 struct GetItem {

@@ -5,6 +5,8 @@
 #include <set>
 
 #include "cluster/fake_node.h"
+#include "cluster/rebalancer.h"
+#include "common/clock.h"
 #include "store/store_test_util.h"
 
 namespace tw::cluster {
@@ -273,6 +275,111 @@ TEST_F(ClusterStoreTest, SurvivorsRestoreTwoCopiesAfterANodeLeaves) {
   EXPECT_GT(copied, 10u);
   EXPECT_LE(copied, 30u);
   EXPECT_EQ(rebalancers[0]->stats().backlog, 0u);
+}
+
+// Retention across nodes: every replica carries the namespace's retention (the nodes register it
+// as the cluster store does), so no node serves an object after its deadline, a sliding hit through
+// the cluster renews the replica that served it, and re-replication never copies an expired object.
+TEST(ClusterRetention, NoNodeServesAnExpiredObjectAndNoneIsCopiedAround) {
+  ManualClock clock;
+  testing::FakeCluster fake;
+  for (const char* id : {"n0", "n1", "n2"}) fake.Add(id, &clock);
+  auto members = std::make_shared<StaticMembers>(std::vector<Member>{{"n0", "n0:1", 0}, {"n1", "n1:1", 0}, {"n2", "n2:1", 0}});
+  ClusterStoreOptions o;
+  o.suspect_ms = 60000;
+  auto store = ClusterStore::Create(o, members, fake.Factory()).value();
+  const Namespace nspace = SmallNamespace();
+  const NamespaceId ns = store->RegisterNamespace(nspace, {.ttl_ms = 10'000}).value();
+  const uint64_t bytes = nspace.geometry.ObjectBytes();
+  auto keys = ChainKeys(nspace, 12, 5);
+  ASSERT_TRUE(tw::testing::PutChain(*store, ns, nspace, keys).ok());
+  clock.AdvanceMs(9'999);
+  EXPECT_EQ(store->Lookup(ns, keys).value().matched, keys.size());
+  clock.AdvanceMs(1);
+  EXPECT_EQ(store->Lookup(ns, keys).value().matched, 0u);
+  std::vector<std::byte> out(bytes);
+  EXPECT_TRUE(store->Get(ns, keys[0], out).IsNotFound());
+  for (auto& [id, node] : fake.nodes) {
+    for (const BlockKey& k : keys) EXPECT_FALSE(node->Has(ns, k)) << id << " still serves an expired object";
+  }
+
+  // n2 leaves: the survivors' rebalancers find nothing to restore (expired objects are misses).
+  fake.nodes["n2"]->SetDown(true);
+  members->Set({{"n0", "n0:1", 0}, {"n1", "n1:1", 0}});
+  uint64_t copied = 0;
+  for (const char* id : {"n0", "n1"}) {
+    RebalancerOptions ro;
+    ro.self_id = id;
+    ro.settle_ms = 10;
+    auto r = Rebalancer::Start(ro, fake.nodes[id]->inner().get(), members, fake.Factory());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    (*r)->Kick();
+    ASSERT_TRUE((*r)->WaitIdle(10000));
+    copied += (*r)->stats().copies_done;
+  }
+  EXPECT_EQ(copied, 0u);
+  for (const char* id : {"n0", "n1"}) {
+    for (const BlockKey& k : keys) EXPECT_FALSE(fake.nodes[id]->Has(ns, k)) << id << " got an expired object back";
+  }
+}
+
+TEST(ClusterRetention, ReReplicatedCopiesKeepTheOriginalsDeadline) {
+  ManualClock clock;
+  testing::FakeCluster fake;
+  for (const char* id : {"n0", "n1", "n2"}) fake.Add(id, &clock);
+  auto members = std::make_shared<StaticMembers>(std::vector<Member>{{"n0", "n0:1", 0}, {"n1", "n1:1", 0}, {"n2", "n2:1", 0}});
+  ClusterStoreOptions o;
+  o.suspect_ms = 60000;
+  auto store = ClusterStore::Create(o, members, fake.Factory()).value();
+  const Namespace nspace = SmallNamespace();
+  const NamespaceId ns = store->RegisterNamespace(nspace, {.ttl_ms = 10'000}).value();
+  auto keys = ChainKeys(nspace, 30, 8);
+  ASSERT_TRUE(tw::testing::PutChain(*store, ns, nspace, keys).ok());
+  clock.AdvanceMs(6'000);
+  // n2 leaves 6 s in: the survivors restore two copies of what it held...
+  fake.nodes["n2"]->SetDown(true);
+  members->Set({{"n0", "n0:1", 0}, {"n1", "n1:1", 0}});
+  uint64_t copied = 0;
+  for (const char* id : {"n0", "n1"}) {
+    RebalancerOptions ro;
+    ro.self_id = id;
+    ro.settle_ms = 10;
+    auto r = Rebalancer::Start(ro, fake.nodes[id]->inner().get(), members, fake.Factory());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    (*r)->Kick();
+    ASSERT_TRUE((*r)->WaitIdle(10000));
+    copied += (*r)->stats().copies_done;
+  }
+  ASSERT_GT(copied, 0u);
+  for (const BlockKey& k : keys) {
+    ASSERT_TRUE(fake.nodes["n0"]->Has(ns, k));
+    ASSERT_TRUE(fake.nodes["n1"]->Has(ns, k));
+  }
+  // ...and the copies end with the originals, 10 s after the store, not 10 s after the copy.
+  clock.AdvanceMs(4'000);
+  for (const char* id : {"n0", "n1"}) {
+    for (const BlockKey& k : keys) EXPECT_FALSE(fake.nodes[id]->Has(ns, k)) << id << " serves a copy past the original's deadline";
+  }
+}
+
+TEST(ClusterRetention, ASlidingHitThroughTheClusterRenewsTheReplicaThatServed) {
+  ManualClock clock;
+  testing::FakeCluster fake;
+  for (const char* id : {"n0", "n1", "n2"}) fake.Add(id, &clock);
+  auto members = std::make_shared<StaticMembers>(std::vector<Member>{{"n0", "n0:1", 0}, {"n1", "n1:1", 0}, {"n2", "n2:1", 0}});
+  ClusterStoreOptions o;
+  o.suspect_ms = 60000;
+  auto store = ClusterStore::Create(o, members, fake.Factory()).value();
+  const Namespace nspace = SmallNamespace();
+  const NamespaceId ns = store->RegisterNamespace(nspace, {.ttl_ms = 10'000, .ttl_sliding = true}).value();
+  auto keys = ChainKeys(nspace, 4, 6);
+  ASSERT_TRUE(tw::testing::PutChain(*store, ns, nspace, keys).ok());
+  for (int i = 0; i < 5; ++i) {  // 30 s in all, a hit every 6 s
+    clock.AdvanceMs(6'000);
+    ASSERT_EQ(store->Lookup(ns, keys).value().matched, keys.size()) << "round " << i;
+  }
+  clock.AdvanceMs(10'000);  // a whole window without a hit
+  EXPECT_EQ(store->Lookup(ns, keys).value().matched, 0u);
 }
 
 TEST(EmbeddedStoreScan, ForEachObjectVisitsEveryObject) {

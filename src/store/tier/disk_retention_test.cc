@@ -277,6 +277,13 @@ TEST(MinPrefix, ShortPromptsAreSkippedWholeAndCounted) {
   StoreStats s = store->Stats().value();
   EXPECT_EQ(s.skipped_short, 4u);
   EXPECT_EQ(s.put_rejected, 0u);
+  // Registered again asking for less (a cluster peer asks 1): the smallest wins, storing more.
+  ASSERT_TRUE(store->RegisterNamespace(ns, {.min_prefix_tokens = 1}).ok());
+  std::vector<BlockKey> now_kept = ChainKeys(ns, 3, 4);
+  ASSERT_TRUE(batch(now_kept, 0, 3).all_ok());
+  EXPECT_EQ(store->Lookup(id, now_kept).value().matched, 3u);
+  ASSERT_TRUE(store->RegisterNamespace(ns, {.min_prefix_tokens = 64}).ok());  // never raised again
+  EXPECT_EQ(store->Lookup(id, now_kept).value().matched, 3u);
   // A namespace without the option stores everything.
   const NamespaceId all = store->RegisterNamespace(SmallNamespace("t", "all"), {}).value();
   std::vector<BlockKey> one = ChainKeys(SmallNamespace("t", "all"), 1, 3);
