@@ -11,6 +11,8 @@
 //  - Quotas: a tenant over its byte quota evicts its own objects first; if it cannot, it is refused.
 //  - Only copies: while the slower tier does not admit, objects it also holds are evicted before
 //    objects that live nowhere else (DramTierOptions::prefer_kept_elsewhere).
+//  - Retention: an expired object is a miss at once (Find, Contains) and the first to go when
+//    room is needed; a sliding retention's hit moves its deadline later (Renew), never earlier.
 //  - Durability: none; DRAM is lost on exit.
 //
 // Concurrency: the index is sharded (one mutex per shard) so lookups from many threads do not
