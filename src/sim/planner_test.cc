@@ -22,14 +22,18 @@ Trace RepeatingTrace() {
   return *ParseMooncakeTrace(text);
 }
 
-TEST(Planner, CurvesRiseToTheUnlimitedRatioAndSizingReachesTheTarget) {
-  Trace t = RepeatingTrace();
+// LRU and Belady over RepeatingTrace at 10%, 50% and 100% of its blocks (16 tokens, 100 bytes each).
+Result<PlanResult> SmallPlan() {
   PlanOptions o;
   o.policies = {"lru", "belady"};
   o.fractions = {0.1, 0.5, 1.0};
   o.base.block_tokens = 16;
   o.base.object_bytes = 100;
-  auto p = Plan(t, o);
+  return Plan(RepeatingTrace(), o);
+}
+
+TEST(Planner, CurvesRiseToTheUnlimitedRatioAndSizingReachesTheTarget) {
+  auto p = SmallPlan();
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_DOUBLE_EQ(p->unlimited_hit_ratio, 0.8);  // every round after the first hits fully
   for (const PolicyCurve& c : p->curves) EXPECT_DOUBLE_EQ(c.points.back().hit_ratio, 0.8) << c.policy;
@@ -40,13 +44,7 @@ TEST(Planner, CurvesRiseToTheUnlimitedRatioAndSizingReachesTheTarget) {
 }
 
 TEST(Savings, PricesEachCapacityLikeTheDaemon) {
-  Trace t = RepeatingTrace();
-  PlanOptions o;
-  o.policies = {"lru", "belady"};
-  o.fractions = {0.1, 0.5, 1.0};
-  o.base.block_tokens = 16;
-  o.base.object_bytes = 100;
-  auto p = Plan(t, o);
+  auto p = SmallPlan();
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   // The daemon's formula: hit tokens / prefill rate, then a GPU-hour's price.
   EconomicsOptions e{.prefill_tokens_per_s = 16, .gpu_hour_price = 3.6, .currency = "EUR"};

@@ -152,16 +152,17 @@ void DramTier::Abandon(const std::shared_ptr<DramObject>& obj) {
   tenant_bytes_[obj->tenant] -= obj->pages.size() * memory_->page_bytes();
 }
 
-std::shared_ptr<DramObject> DramTier::Find(const NamespaceId& ns, const BlockKey& key, bool record_access) {
+std::shared_ptr<DramObject> DramTier::Indexed(const NamespaceId& ns, const BlockKey& key) {
   const IndexKey k{ns, key};
-  std::shared_ptr<DramObject> obj;
-  {
-    Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(k);
-    if (it == s.map.end()) return nullptr;
-    obj = it->second;
-  }
+  Shard& s = ShardOf(k);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.map.find(k);
+  return it == s.map.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<DramObject> DramTier::Find(const NamespaceId& ns, const BlockKey& key, bool record_access) {
+  std::shared_ptr<DramObject> obj = Indexed(ns, key);
+  if (!obj) return nullptr;
   if (Expired(*obj, clock_->NowMs())) return nullptr;  // eviction reclaims it
   if (record_access) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -179,15 +180,8 @@ bool DramTier::Contains(const NamespaceId& ns, const BlockKey& key, uint64_t now
 }
 
 std::optional<uint64_t> DramTier::Renew(const NamespaceId& ns, const BlockKey& key, uint64_t expires_at_ms) {
-  const IndexKey k{ns, key};
-  std::shared_ptr<DramObject> obj;
-  {
-    Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(k);
-    if (it == s.map.end()) return std::nullopt;
-    obj = it->second;
-  }
+  std::shared_ptr<DramObject> obj = Indexed(ns, key);
+  if (!obj) return std::nullopt;
   uint64_t deadline = obj->expires_at_ms.load(std::memory_order_relaxed);
   const uint64_t now = clock_->NowMs();
   // A deadline that passed stays passed: the object was a miss from then on, and a renewal racing

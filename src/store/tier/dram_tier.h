@@ -126,6 +126,8 @@ class DramTier {
 
   DramTier(const DramTierOptions& options, std::shared_ptr<DramMemory> memory);
   Shard& ShardOf(const IndexKey& k) { return shards_[IndexKeyHash()(k) % kShards]; }
+  // The indexed object, expired or not, or nullptr. Takes its shard's lock only.
+  std::shared_ptr<DramObject> Indexed(const NamespaceId& ns, const BlockKey& key);
   static bool Expired(const DramObject& obj, uint64_t now_ms) {
     const uint64_t deadline = obj.expires_at_ms.load(std::memory_order_relaxed);
     return deadline && now_ms >= deadline;
