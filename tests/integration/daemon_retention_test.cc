@@ -16,6 +16,7 @@
 namespace tw {
 namespace {
 
+using testing::ConnectTcp;
 using testing::DaemonProcess;
 using testing::PollUntil;
 using Clock = std::chrono::steady_clock;
@@ -34,14 +35,6 @@ std::vector<BlockKey> Keys(const Namespace& n, size_t blocks, uint32_t seed) {
   std::vector<uint32_t> tokens(blocks * kBlockTokens);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint32_t>(i * 13 + seed);
   return n.BlockKeys(tokens);
-}
-
-std::unique_ptr<Store> Connect(const DaemonProcess& d) {
-  ClientOptions o;
-  o.io_timeout_ms = 10000;
-  auto s = OpenStore(d.tcp_url(), o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
 }
 
 Status PutChain(Store& store, const NamespaceId& ns, const Namespace& n, const std::vector<BlockKey>& keys) {
@@ -64,7 +57,7 @@ TEST(DaemonRetention, FixedDeadlinesAndRenewedSlidingOnesSurviveARestart) {
   const auto t0 = Clock::now();
   Clock::time_point renewed_by;  // the last hit's reply: the daemon renewed before sending it
   {
-    auto store = Connect(d);
+    auto store = ConnectTcp(d);
     ASSERT_NE(store, nullptr);
     const NamespaceId f = store->RegisterNamespace(fixed_ns, fixed_options).value();
     const NamespaceId s = store->RegisterNamespace(sliding_ns, sliding_options).value();
@@ -78,7 +71,7 @@ TEST(DaemonRetention, FixedDeadlinesAndRenewedSlidingOnesSurviveARestart) {
   ASSERT_EQ(d.Wait(), 0) << d.log();
   d.Start();
   ASSERT_TRUE(d.ready()) << d.log();
-  auto store = Connect(d);
+  auto store = ConnectTcp(d);
   ASSERT_NE(store, nullptr);
   const NamespaceId f = store->RegisterNamespace(fixed_ns, fixed_options).value();
   const NamespaceId s = store->RegisterNamespace(sliding_ns, sliding_options).value();
@@ -102,7 +95,7 @@ TEST(DaemonRetention, FixedDeadlinesAndRenewedSlidingOnesSurviveARestart) {
 TEST(DaemonRetention, ATenantsClassCapsItsNamespacesAndShortPromptsAreSkipped) {
   DaemonProcess d("retention: {class: 2s fixed, min_prefix_tokens: 256}\n");
   ASSERT_TRUE(d.ready()) << d.log();
-  auto store = Connect(d);
+  auto store = ConnectTcp(d);
   ASSERT_NE(store, nullptr);
   const Namespace n = Small("capped");
   // Asks for a sliding hour: gets the tenant's 2 s fixed.
