@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,6 +60,10 @@ struct EmbeddedStoreOptions {
   // cut takes at most this interval's objects (a process crash takes none). 0: only when a region
   // is sealed (full, or on FlushDisk/close).
   uint64_t disk_sync_interval_ms = 1000;
+  // Sliding retention: hits renew deadlines in memory at once; the disk tier saves the renewed
+  // deadlines this long after the first unsaved one (and on FlushDisk and close), so a crash takes
+  // back at most this much renewal (a sliding object may then expire that much early, never late).
+  uint64_t disk_renewal_flush_ms = 5000;
 
   // Tier changes the store makes by itself (Put and Remove are the caller's own and not reported):
   // kEvicted{kDram} when DRAM drops an object to make room, then kStored{kDisk} if the disk tier took
@@ -119,6 +124,29 @@ class EmbeddedStore : public Store {
   // True with a disk tier: then Put, Reserve and Commit may wait (up to disk_enqueue_wait_ms) for
   // room in the disk write queue, and reads of objects only on disk wait for the disk.
   virtual bool has_disk_tier() const = 0;
+
+  // NamespaceOptions::min_prefix_tokens for a store request made of several Reserve calls (the
+  // daemon's PUT and RESERVE): whether the request storing `chain` (refs in chain order) is to be
+  // skipped as a short prompt's. True counts the blocks in skipped_short and remembers the chain's
+  // last key, so a later request continuing it is skipped too. Put and PutBatch apply it themselves;
+  // Reserve does not (it sees one block, never the request). kInvalidArgument-free: an unknown
+  // namespace is simply not skipped.
+  virtual bool SkipShortChain(const NamespaceId& ns, std::span<const BlockRef> chain) = 0;
+
+  // Reserve for a copy of an object held elsewhere (PutItem::expires_in_ms): the object expires
+  // `expires_in_ms` from now, or at the namespace's retention if sooner. 0: as Reserve.
+  virtual Result<WriteHandle> ReserveCopy(const NamespaceId& ns, const BlockRef& ref, uint64_t expires_in_ms) = 0;
+
+  // Lookup and Get for background work (a cluster's re-replication scan, a peer's probe), not for
+  // clients: neither renews a sliding deadline (a scan after every membership change would keep
+  // every object alive) nor counts as a lookup or read. Same results and errors as Lookup and Get
+  // of the whole object.
+  virtual Result<LookupResult> Probe(const NamespaceId& ns, std::span<const BlockKey> keys) = 0;
+  virtual Status ReadForCopy(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out) = 0;
+
+  // How long the visible object has left: 0 for a persistent one; nullopt if absent or expired.
+  // What a node passes on when it copies the object to another (PutItem::expires_in_ms).
+  virtual std::optional<uint64_t> ExpiresInMs(const NamespaceId& ns, const BlockKey& key) = 0;
 };
 
 }  // namespace tw

@@ -34,6 +34,7 @@
 #include "tw/block_key.h"
 #include "tw/geometry.h"
 #include "tw/namespace.h"
+#include "tw/retention.h"
 #include "tw/result.h"
 #include "tw/status.h"
 
@@ -48,9 +49,27 @@ enum class Tier : uint8_t {
 };
 std::string_view TierName(Tier tier);  // "none", "dram", "disk", "peer"
 
-// Per-namespace retention and limits, fixed at registration.
+// Per-namespace retention and limits, fixed at registration (tw/retention.h names the classes).
 struct NamespaceOptions {
-  uint64_t ttl_ms = 0;  // objects expire this long after their store; 0 = kept until evicted
+  // Objects expire this long after their store (fixed) or after their last hit (ttl_sliding);
+  // 0 = persistent, kept until evicted. Against a daemon, 0 asks for the tenant's retention and a
+  // longer one than the tenant's is cut to it.
+  uint64_t ttl_ms = 0;
+  // A hit renews the deadline: a Lookup that matches the object, a Get, Acquire or Pin that serves
+  // it. The renewed deadline reaches the disk tier at once and its file lazily (see DiskTier), so
+  // after a crash a sliding object may expire up to disk_renewal_flush_ms early, never late.
+  bool ttl_sliding = false;
+  // A store request whose chain starts at the root and covers fewer tokens than this (blocks x
+  // block_tokens) is skipped: reported OK, counted as skipped_short, not stored, so tiny prompts do
+  // not churn the tiers. The request is the unit (a PutBatch, a daemon PUT): engines store a
+  // prompt's new blocks in one, and a prefix's first block cannot be skipped alone without
+  // orphaning the rest. A Put continuing a skipped chain is skipped too. Reserve sees one block, so
+  // it is not judged; the daemon judges its PUT and RESERVE requests whole (SkipShortChain).
+  // 0: store everything. Unlike the retention, registering the namespace again with another value
+  // is accepted: the smallest asked so far applies (storing more is the safe direction).
+  uint32_t min_prefix_tokens = 0;
+
+  Retention retention() const { return Retention{ttl_ms, ttl_sliding}; }
 };
 
 // A block to store: its key and the key of the block before it (Namespace::Root() for the first).
@@ -73,6 +92,10 @@ struct BatchStatus {
 struct PutItem {
   BlockRef ref;
   std::span<const std::byte> data;  // exactly geometry.ObjectBytes()
+  // A copy of an object held elsewhere (a cluster node re-replicating it) keeps that object's
+  // deadline: it expires this long from now, or at the namespace's retention, whichever is sooner,
+  // so no copy outlives the original. 0: a new object, the namespace's retention from now.
+  uint64_t expires_in_ms = 0;
 };
 
 struct GetItem {
@@ -123,6 +146,7 @@ struct StoreStats {
   uint64_t puts = 0;
   uint64_t put_duplicates = 0;  // puts of keys already present
   uint64_t put_rejected = 0;    // puts refused (full, quota, bad input)
+  uint64_t skipped_short = 0;   // blocks not stored: their chain was under min_prefix_tokens
   uint64_t pinned_objects = 0;  // objects held by at least one live lease
   uint64_t active_leases = 0;
   std::vector<TierStats> tiers;

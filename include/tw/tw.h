@@ -143,13 +143,15 @@ typedef struct tw_namespace_options {
   tw_dtype_t dtype;           /* default TW_DTYPE_BF16 */
   uint32_t block_tokens;      /* default 256 */
   tw_key_hash_t key_hash;     /* default TW_KEY_HASH_SHA256 */
-  uint64_t ttl_ms;            /* 0 = kept until evicted */
+  uint64_t ttl_ms;            /* 0 = persistent (kept until evicted); a daemon: the tenant's retention */
+  uint8_t ttl_sliding;        /* 1: a hit renews the deadline (retention "sliding"); default false (fixed) */
+  uint32_t min_prefix_tokens; /* store requests of shorter chains from the root are skipped; default 0 */
 } tw_namespace_options_t;
 
 void tw_namespace_options_init(tw_namespace_options_t* options);
 
 /* Registers (idempotently) a namespace and returns a handle to it. TW_INVALID_ARGUMENT for an
- * invalid namespace, or one already registered with a different ttl_ms. */
+ * invalid namespace, or one already registered with other options. */
 tw_status_t tw_store_register_namespace(tw_store_t* store, const tw_namespace_options_t* options,
                                         tw_namespace_t** out);
 void tw_namespace_free(tw_namespace_t* ns);

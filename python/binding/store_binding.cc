@@ -418,7 +418,7 @@ void BindStore(pyb::module_& m) {
            [](PyStore& s, const std::string& model_id, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
               const std::string& dtype, uint32_t block_tokens, const std::string& tenant, const std::string& model_revision,
               const std::string& adapter_id, const std::string& cache_salt, const std::string& key_hash, uint64_t ttl_ms,
-              const std::string& codec) {
+              const std::string& codec, const std::string& retention, uint32_t min_prefix_tokens) {
              auto ns = std::make_shared<PyNamespace>();
              Namespace& n = ns->nspace;
              n.model_id = model_id;
@@ -445,6 +445,13 @@ void BindStore(pyb::module_& m) {
              n.codec = c.value();
              NamespaceOptions o;
              o.ttl_ms = ttl_ms;
+             if (!retention.empty()) {  // a class ("5m", "1h fixed", "persistent") instead of ttl_ms
+               Result<Retention> r = ParseRetention(retention);
+               ThrowIfError(r.status());
+               o.ttl_ms = r->ttl_ms;
+               o.ttl_sliding = r->sliding;
+             }
+             o.min_prefix_tokens = min_prefix_tokens;
              auto id = s.store->RegisterNamespace(n, o);
              ThrowIfError(id.status());
              ns->id = id.value();
@@ -455,7 +462,7 @@ void BindStore(pyb::module_& m) {
            pyb::arg("dtype") = "bf16", pyb::arg("block_tokens") = 256, pyb::arg("tenant") = "",
            pyb::arg("model_revision") = "", pyb::arg("adapter_id") = "", pyb::arg("cache_salt") = "",
            pyb::arg("key_hash") = "sha256", pyb::arg("ttl_ms") = 0,
-           pyb::arg("codec") = "none")
+           pyb::arg("codec") = "none", pyb::arg("retention") = "", pyb::arg("min_prefix_tokens") = 0)
       .def("lookup",
            [](PyStore& s, const PyNamespace& ns, pyb::handle keys) {
              std::vector<BlockKey> k = KeysFromPy(keys);

@@ -136,6 +136,8 @@ tw_status_t tw_store_register_namespace(tw_store_t* store, const tw_namespace_op
     n.key_hash = static_cast<tw::KeyHash>(o->key_hash);
     tw::NamespaceOptions nopts;
     nopts.ttl_ms = o->ttl_ms;
+    nopts.ttl_sliding = o->ttl_sliding != 0;
+    nopts.min_prefix_tokens = o->min_prefix_tokens;
     auto id = store->impl->RegisterNamespace(n, nopts);
     if (!id.ok()) return Report(id.status());
     auto* handle = new tw_namespace{std::move(n), id.value(), {}};

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -169,7 +170,9 @@ Status RemoteStore::Reply(Conn& c, net::Op op, uint64_t id, std::string* body) {
 Status RemoteStore::Register(Conn& c, NsInfo* info, NamespaceId* id) {
   net::RegisterRequest req;
   req.nspace = info->encoding;
-  req.ttl_ms = info->ttl_ms;
+  req.ttl_ms = info->options.ttl_ms;
+  req.ttl_sliding = info->options.ttl_sliding;
+  req.min_prefix_tokens = info->options.min_prefix_tokens;
   MetaWriter w;
   req.Encode(w);
   std::string body;
@@ -205,7 +208,7 @@ Status RemoteStore::Info(const NamespaceId& ns, NsInfo* info) {
 
 Result<NamespaceId> RemoteStore::RegisterNamespace(const Namespace& nspace, const NamespaceOptions& options) {
   TW_RETURN_IF_ERROR(nspace.Validate());
-  NsInfo info{nspace.Encode(), options.ttl_ms, nspace.geometry, nspace.ObjectBytes(), nspace.codec != KvCodec::kNone,
+  NsInfo info{nspace.Encode(), options, nspace.geometry, nspace.ObjectBytes(), nspace.codec != KvCodec::kNone,
               nspace.Root(), BlockKey()};
   NamespaceId id;
   TW_RETURN_IF_ERROR(Run([&](Conn& c) { return Register(c, &info, &id); }));
@@ -414,7 +417,8 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
       }
       if (!req.items.empty() && bytes + it.data.size() > lim.max_payload_bytes) break;
       const BlockRef ref = Translate(ns, it.ref);
-      req.items.push_back({ref.key, ref.parent, it.data.size(), net::PayloadChecksum64(it.data.data(), it.data.size())});
+      req.items.push_back({ref.key, ref.parent, it.data.size(), net::PayloadChecksum64(it.data.data(), it.data.size()),
+                           it.expires_in_ms});
       payload.push_back(it.data);
       bytes += it.data.size();
       f.index.push_back(i++);
@@ -564,7 +568,9 @@ BatchStatus RemoteStore::PutBatch(const NamespaceId& ns, std::span<const PutItem
   out.transport = Geometry(ns, &g);
   if (!out.transport.ok()) return out;
   out.transport = Run([&](Conn& c) -> Status {
-    return c.arena ? PutShm(c, ns, items, &out.items) : PutTcp(c, ns, items, &out.items);
+    // Copies that keep a deadline go as PUT frames, which carry it (RESERVE does not).
+    const bool copies = std::any_of(items.begin(), items.end(), [](const PutItem& it) { return it.expires_in_ms != 0; });
+    return c.arena && !copies ? PutShm(c, ns, items, &out.items) : PutTcp(c, ns, items, &out.items);
   });
   return out;
 }

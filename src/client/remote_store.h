@@ -73,7 +73,7 @@ class RemoteStore final : public Store {
   };
   struct NsInfo {
     std::string encoding;
-    uint64_t ttl_ms = 0;
+    NamespaceOptions options;  // as asked; the daemon caps them by the tenant's retention
     KvGeometry geometry;
     uint64_t object_bytes = 0;  // Namespace::ObjectBytes(): what the daemon stores
     bool coded = false;         // stored with a codec: read whole only

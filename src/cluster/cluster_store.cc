@@ -238,6 +238,12 @@ class ClusterStore::Impl {
   void Repair(const View& v, const NamespaceId& ns, const BlockKey& key, std::span<const std::byte> data,
               const std::vector<size_t>& targets) {
     if (!copier_) return;
+    // A client does not learn an object's deadline from a read, so its copy would start a fresh
+    // one: under a fixed retention that could serve the object past its deadline, so no repair
+    // (the owner that missed gets it at the next store). Under a sliding one the read that found it
+    // is a hit, which renews the deadline anyway.
+    std::optional<NamespaceOptions> options = peers_.OptionsOf(ns);
+    if (!options || (options->ttl_ms != 0 && !options->ttl_sliding)) return;
     for (size_t t : targets) {
       CopyTask task{v.placement.member(t), ns, key, std::vector<std::byte>(data.begin(), data.end())};
       if (!copier_->Offer(std::move(task))) break;
@@ -322,7 +328,7 @@ class ClusterStore::Impl {
           std::vector<PutItem> sub;
           sub.reserve(idx.size());
           // Every node-side object is a chain head: its parent lives on some other node.
-          for (size_t i : idx) sub.push_back(PutItem{BlockRef{items[i].ref.key, b.root}, items[i].data});
+          for (size_t i : idx) sub.push_back(PutItem{BlockRef{items[i].ref.key, b.root}, items[i].data, items[i].expires_in_ms});
           bs = b.store->PutBatch(b.ns, sub);
           return BatchCallStatus(bs);
         });

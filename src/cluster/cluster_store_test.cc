@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cluster/fake_node.h"
+#include "common/clock.h"
 #include "store/store_test_util.h"
 
 namespace tw::cluster {
@@ -273,6 +274,104 @@ TEST_F(ClusterStoreTest, SurvivorsRestoreTwoCopiesAfterANodeLeaves) {
   EXPECT_GT(copied, 10u);
   EXPECT_LE(copied, 30u);
   EXPECT_EQ(rebalancers[0]->stats().backlog, 0u);
+}
+
+// Retention across nodes: every replica carries the namespace's retention (the nodes register it
+// as the cluster store does), so no node serves an object after its deadline, a sliding hit through
+// the cluster renews the replica that served it, and re-replication never copies an expired object
+// nor gives a copy a fresh deadline. The nodes share one ManualClock.
+class ClusterRetention : public ::testing::Test {
+ protected:
+  void Open(const NamespaceOptions& options) {
+    for (const char* id : {"n0", "n1", "n2"}) fake_.Add(id, &clock_);
+    members_ = std::make_shared<StaticMembers>(std::vector<Member>{{"n0", "n0:1", 0}, {"n1", "n1:1", 0}, {"n2", "n2:1", 0}});
+    ClusterStoreOptions o;
+    o.suspect_ms = 60000;
+    store_ = ClusterStore::Create(o, members_, fake_.Factory()).value();
+    ns_ = store_->RegisterNamespace(nspace_, options).value();
+  }
+  std::vector<BlockKey> PutChain(size_t n, uint32_t seed) {
+    auto keys = ChainKeys(nspace_, n, seed);
+    EXPECT_TRUE(tw::testing::PutChain(*store_, ns_, nspace_, keys).ok());
+    return keys;
+  }
+  // n2 leaves; n0's and n1's rebalancers restore R copies. Returns the copies made.
+  uint64_t LoseN2() {
+    fake_.nodes["n2"]->SetDown(true);
+    members_->Set({{"n0", "n0:1", 0}, {"n1", "n1:1", 0}});
+    uint64_t copied = 0;
+    for (const char* id : {"n0", "n1"}) {
+      RebalancerOptions ro;
+      ro.self_id = id;
+      ro.settle_ms = 10;
+      auto r = Rebalancer::Start(ro, fake_.nodes[id]->inner().get(), members_, fake_.Factory());
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (!r.ok()) return copied;
+      (*r)->Kick();
+      EXPECT_TRUE((*r)->WaitIdle(10000));
+      copied += (*r)->stats().copies_done;
+    }
+    return copied;
+  }
+  // Whether n0 or n1 still serves any of `keys` (a lookup on a node is a hit: fixed retention only).
+  bool SurvivorsServeAny(const std::vector<BlockKey>& keys) {
+    for (const char* id : {"n0", "n1"}) {
+      for (const BlockKey& k : keys) {
+        if (fake_.nodes[id]->Has(ns_, k)) return true;
+      }
+    }
+    return false;
+  }
+
+  ManualClock clock_;
+  testing::FakeCluster fake_;
+  std::shared_ptr<StaticMembers> members_;
+  std::unique_ptr<ClusterStore> store_;
+  const Namespace nspace_ = SmallNamespace();
+  NamespaceId ns_;
+};
+
+TEST_F(ClusterRetention, NoNodeServesAnExpiredObjectAndNoneIsCopiedAround) {
+  Open({.ttl_ms = 10'000});
+  auto keys = PutChain(12, 5);
+  clock_.AdvanceMs(9'999);
+  EXPECT_EQ(store_->Lookup(ns_, keys).value().matched, keys.size());
+  clock_.AdvanceMs(1);
+  EXPECT_EQ(store_->Lookup(ns_, keys).value().matched, 0u);
+  std::vector<std::byte> out(nspace_.geometry.ObjectBytes());
+  EXPECT_TRUE(store_->Get(ns_, keys[0], out).IsNotFound());
+  for (auto& [id, node] : fake_.nodes) {
+    for (const BlockKey& k : keys) EXPECT_FALSE(node->Has(ns_, k)) << id << " still serves an expired object";
+  }
+  // n2 leaves: the survivors find nothing to restore (expired objects are misses).
+  EXPECT_EQ(LoseN2(), 0u);
+  EXPECT_FALSE(SurvivorsServeAny(keys)) << "an expired object came back";
+}
+
+TEST_F(ClusterRetention, ReReplicatedCopiesKeepTheOriginalsDeadline) {
+  Open({.ttl_ms = 10'000});
+  auto keys = PutChain(30, 8);
+  clock_.AdvanceMs(6'000);
+  // n2 leaves 6 s in: the survivors restore two copies of what it held...
+  ASSERT_GT(LoseN2(), 0u);
+  for (const BlockKey& k : keys) {
+    ASSERT_TRUE(fake_.nodes["n0"]->Has(ns_, k));
+    ASSERT_TRUE(fake_.nodes["n1"]->Has(ns_, k));
+  }
+  // ...and the copies end with the originals, 10 s after the store, not 10 s after the copy.
+  clock_.AdvanceMs(4'000);
+  EXPECT_FALSE(SurvivorsServeAny(keys)) << "a copy outlived the original's deadline";
+}
+
+TEST_F(ClusterRetention, ASlidingHitThroughTheClusterRenewsTheReplicaThatServed) {
+  Open({.ttl_ms = 10'000, .ttl_sliding = true});
+  auto keys = PutChain(4, 6);
+  for (int i = 0; i < 5; ++i) {  // 30 s in all, a hit every 6 s
+    clock_.AdvanceMs(6'000);
+    ASSERT_EQ(store_->Lookup(ns_, keys).value().matched, keys.size()) << "round " << i;
+  }
+  clock_.AdvanceMs(10'000);  // a whole window without a hit
+  EXPECT_EQ(store_->Lookup(ns_, keys).value().matched, 0u);
 }
 
 TEST(EmbeddedStoreScan, ForEachObjectVisitsEveryObject) {

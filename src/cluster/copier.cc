@@ -64,7 +64,10 @@ void Copier::Run() {
     Status s;
     auto bound = peers_->Bind(task.target, task.ns);
     if (bound.ok()) {
-      s = bound->store->Put(bound->ns, BlockRef{task.key, bound->root}, task.data);
+      // The copy keeps the original's deadline: a replica never outlives the object it copies.
+      const PutItem item{BlockRef{task.key, bound->root}, task.data, task.expires_in_ms};
+      BatchStatus b = bound->store->PutBatch(bound->ns, std::span<const PutItem>(&item, 1));
+      s = !b.transport.ok() ? b.transport : b.items.size() == 1 ? b.items[0] : Status::Internal("put answered no item");
       peers_->Record(task.target.node_id, s);
     } else {
       s = bound.status();

@@ -27,6 +27,7 @@ struct CopyTask {
   NamespaceId ns;  // the id in `peers`' namespace table
   BlockKey key;
   std::vector<std::byte> data;  // the whole object
+  uint64_t expires_in_ms = 0;   // the object's remaining lifetime (PutItem::expires_in_ms); 0: none
 };
 
 struct CopierStats {

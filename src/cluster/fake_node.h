@@ -9,20 +9,22 @@
 #include <mutex>
 
 #include "cluster/peer_set.h"
+#include "store/store_seams.h"
 #include "tw/embedded_store.h"
 
 namespace tw::cluster::testing {
 
 class FakeNode final : public Store {
  public:
-  FakeNode() { Wipe(); }
+  // `clock` (not owned; nullptr: the steady clock) drives the node's TTLs, as a real node's own.
+  explicit FakeNode(Clock* clock = nullptr) : clock_(clock) { Wipe(); }
   void SetDown(bool down) { down_.store(down); }
   void Wipe() {
     EmbeddedStoreOptions o;
     o.dram_capacity_bytes = 16 << 20;
     o.page_bytes = 4096;
     std::lock_guard<std::mutex> lock(mu_);
-    inner_ = std::shared_ptr<EmbeddedStore>(EmbeddedStore::Open(o).value().release());
+    inner_ = std::shared_ptr<EmbeddedStore>(OpenEmbeddedStore(o, StoreSeams{.clock = clock_}).value().release());
   }
   std::shared_ptr<EmbeddedStore> inner() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -84,6 +86,7 @@ class FakeNode final : public Store {
     return down_.load();
   }
   std::atomic<bool> down_{false};
+  Clock* const clock_;
   std::mutex mu_;
   std::shared_ptr<EmbeddedStore> inner_;
 };
@@ -91,7 +94,9 @@ class FakeNode final : public Store {
 // A set of named fake nodes and the factory that hands them to a ClusterStore.
 struct FakeCluster {
   std::map<std::string, std::shared_ptr<FakeNode>> nodes;
-  std::shared_ptr<FakeNode> Add(const std::string& id) { return nodes[id] = std::make_shared<FakeNode>(); }
+  std::shared_ptr<FakeNode> Add(const std::string& id, Clock* clock = nullptr) {
+    return nodes[id] = std::make_shared<FakeNode>(clock);
+  }
   NodeStoreFactory Factory() {
     return [this](const Member& m) -> Result<std::shared_ptr<Store>> {
       auto it = nodes.find(m.node_id);

@@ -29,8 +29,21 @@ PeerSet::PeerSet(NodeStoreFactory factory, uint64_t suspect_ms, bool exact_names
     : factory_(std::move(factory)), suspect_ms_(suspect_ms), exact_namespaces_(exact_namespaces) {}
 
 void PeerSet::AddNamespace(const NamespaceId& id, const Namespace& nspace, const NamespaceOptions& options) {
+  // A node holds every object as a chain head (its parent lives on another node), so it cannot
+  // judge a prompt's length: min_prefix_tokens 1 (every chain is at least that) tells its daemon
+  // to store every block it is sent, instead of applying the tenant's default to each chain head.
+  // Retention is kept as registered, so every replica expires like the first.
+  NamespaceOptions node_options = options;
+  node_options.min_prefix_tokens = 1;
   std::lock_guard<std::mutex> lock(mu_);
-  namespaces_[id] = NsEntry{nspace, options};
+  namespaces_[id] = NsEntry{nspace, node_options};
+}
+
+std::optional<NamespaceOptions> PeerSet::OptionsOf(const NamespaceId& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = namespaces_.find(id);
+  if (it == namespaces_.end()) return std::nullopt;
+  return it->second.options;
 }
 
 bool PeerSet::KnowsNamespace(const NamespaceId& id) const {

@@ -53,6 +53,8 @@ class PeerSet {
   void AddNamespace(const NamespaceId& id, const Namespace& nspace, const NamespaceOptions& options);
   bool KnowsNamespace(const NamespaceId& id) const;
   const Namespace* FindNamespace(const NamespaceId& id) const;
+  // The options `id` was added with (its nodes' min_prefix_tokens is 1, see AddNamespace); nullopt if unknown.
+  std::optional<NamespaceOptions> OptionsOf(const NamespaceId& id) const;
 
   // What a call to one node needs: its store, the node-side namespace id and root key.
   struct Bound {

@@ -174,14 +174,18 @@ bool Rebalancer::Scan() {
     if (better_holder || lacking.empty()) continue;
     // This node is responsible. Read the object once; queue one copy per owner that lacks it.
     std::vector<std::byte> data(item.nspace.ObjectBytes());
-    if (!local_->Get(ns, item.key, data).ok()) continue;  // evicted meanwhile: nothing to save
+    if (!local_->ReadForCopy(ns, item.key, data).ok()) continue;  // evicted meanwhile: nothing to save
+    // Copies keep this object's deadline (never a fresh one: that would resurrect it for a whole
+    // retention). An object that expired since the scan is not copied at all.
+    const std::optional<uint64_t> expires_in_ms = local_->ExpiresInMs(ns, item.key);
+    if (!expires_in_ms) continue;
     for (size_t o : lacking) {
       // Backpressure: wait for the copier rather than dropping work the scan already paid for.
       while (copier_.stats().queued_bytes + data.size() > options_.bytes_per_s && copier_.stats().queued > 0) {
         std::unique_lock<std::mutex> lock(mu_);
         if (cv_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_; })) return false;
       }
-      if (copier_.Offer(CopyTask{placement.member(o), ns, item.key, data})) {
+      if (copier_.Offer(CopyTask{placement.member(o), ns, item.key, data, *expires_in_ms})) {
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.copies_queued;
       }

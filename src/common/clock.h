@@ -38,6 +38,17 @@ class ManualClock final : public Clock {
   std::atomic<uint64_t> now_ms_;
 };
 
+// Milliseconds since the Unix epoch (wall clock: it may jump). What deadlines are written in on disk,
+// so they mean the same to the next process; a Clock so that tests can move it with the store's.
+class WallClock final : public Clock {
+ public:
+  uint64_t NowMs() const override;
+  static WallClock* Default() {
+    static WallClock clock;
+    return &clock;
+  }
+};
+
 // Nanoseconds on the steady clock, for measuring durations.
 inline uint64_t MonotonicNanos() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -51,5 +62,7 @@ inline uint64_t UnixMillis() {
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
 }
+
+inline uint64_t WallClock::NowMs() const { return UnixMillis(); }
 
 }  // namespace tw

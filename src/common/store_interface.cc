@@ -51,6 +51,7 @@ StoreStats& operator+=(StoreStats& sum, const StoreStats& part) {
   sum.puts += part.puts;
   sum.put_duplicates += part.put_duplicates;
   sum.put_rejected += part.put_rejected;
+  sum.skipped_short += part.skipped_short;
   sum.pinned_objects += part.pinned_objects;
   sum.active_leases += part.active_leases;
   for (const TierStats& t : part.tiers) {

@@ -130,12 +130,67 @@ TEST(Messages, StoreStatsCarryAdmitting) {
   EXPECT_FALSE(d->tiers[1].admitting);
   EXPECT_TRUE(r.done());
 
-  const std::string old_release = w.str().substr(0, w.str().size() - 2);
+  // The first release: no admitting flags (2 bytes), no skipped_short (8 bytes).
+  const std::string old_release = w.str().substr(0, w.str().size() - 2 - 8);
   MetaReader ro(old_release);
   Result<StoreStats> o = DecodeStoreStats(ro);
   ASSERT_TRUE(o.ok());
   EXPECT_TRUE(o->tiers[1].admitting);
   EXPECT_EQ(o->tiers[1].bytes_written, 4096u);
+}
+
+// skipped_short (retention classes) follows the admitting flags; a daemon without it decodes as 0.
+TEST(Messages, StoreStatsCarrySkippedShort) {
+  StoreStats s;
+  s.skipped_short = 12;
+  s.tiers.push_back(TierStats{Tier::kDram, 100, 50, 2, 3, 4, 5, 6, 7, 8});
+  s.tiers[0].admitting = false;
+  MetaWriter w;
+  EncodeStoreStats(s, w);
+  MetaReader r(w.str());
+  Result<StoreStats> d = DecodeStoreStats(r);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->skipped_short, 12u);
+  EXPECT_TRUE(r.done());
+  const std::string before = w.str().substr(0, w.str().size() - 8);
+  MetaReader rb(before);
+  Result<StoreStats> b = DecodeStoreStats(rb);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->skipped_short, 0u);
+  EXPECT_FALSE(b->tiers[0].admitting);
+}
+
+// REGISTER's retention fields are optional on the wire: a client asking for nothing new sends the
+// first release's bytes, and a first-release client's request decodes with the defaults.
+TEST(Messages, RegisterCarriesRetentionOnlyWhenAsked) {
+  RegisterRequest plain;
+  plain.nspace = "ns-bytes";
+  plain.ttl_ms = 300'000;
+  MetaWriter pw;
+  plain.Encode(pw);
+  MetaWriter first_release;
+  first_release.Bytes(plain.nspace);
+  first_release.U64(plain.ttl_ms);
+  EXPECT_EQ(pw.str(), first_release.str());
+  Result<RegisterRequest> d = RegisterRequest::Decode(first_release.str());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->ttl_ms, 300'000u);
+  EXPECT_FALSE(d->ttl_sliding);
+  EXPECT_EQ(d->min_prefix_tokens, 0u);
+
+  RegisterRequest full = plain;
+  full.ttl_sliding = true;
+  full.min_prefix_tokens = 1024;
+  MetaWriter fw;
+  full.Encode(fw);
+  Result<RegisterRequest> f = RegisterRequest::Decode(fw.str());
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->ttl_sliding);
+  EXPECT_EQ(f->min_prefix_tokens, 1024u);
+  std::string bad = fw.str();
+  bad[bad.size() - 5] = 2;  // ttl_sliding is 0 or 1
+  EXPECT_FALSE(RegisterRequest::Decode(bad).ok());
+  EXPECT_FALSE(RegisterRequest::Decode(fw.str().substr(0, fw.str().size() - 1)).ok());
 }
 
 TEST(Messages, RandomBytesNeverCrashAnyDecoder) {

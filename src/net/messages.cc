@@ -1,5 +1,7 @@
 #include "net/messages.h"
 
+#include <algorithm>
+
 namespace tw::net {
 
 namespace {
@@ -53,6 +55,12 @@ Result<HelloRequest> HelloRequest::Decode(std::string_view meta) {
 void RegisterRequest::Encode(MetaWriter& w) const {
   w.Bytes(nspace);
   w.U64(ttl_ms);
+  // Added with retention classes. Sent only when not the defaults, so a client that asks for
+  // nothing new speaks the first release's bytes to a daemon of the first release.
+  if (ttl_sliding || min_prefix_tokens) {
+    w.U8(ttl_sliding ? 1 : 0);
+    w.U32(min_prefix_tokens);
+  }
 }
 
 Result<RegisterRequest> RegisterRequest::Decode(std::string_view meta) {
@@ -60,6 +68,12 @@ Result<RegisterRequest> RegisterRequest::Decode(std::string_view meta) {
   RegisterRequest m;
   m.nspace = r.Bytes(kMaxNamespaceBytes);
   m.ttl_ms = r.U64();
+  if (r.ok() && !r.done()) {
+    const uint8_t sliding = r.U8();
+    if (sliding > 1) r.Fail();
+    m.ttl_sliding = sliding == 1;
+    m.min_prefix_tokens = r.U32();
+  }
   TW_RETURN_IF_ERROR(r.Finish("register"));
   return m;
 }
@@ -117,6 +131,12 @@ void PutRequest::Encode(MetaWriter& w) const {
     w.U64(it.length);
     w.U64(it.checksum);
   }
+  // Added with retention classes: a copy's remaining lifetime, one per item, sent only when some
+  // item has one (cluster re-replication), so every other PUT keeps the first release's bytes.
+  if (std::any_of(items.begin(), items.end(), [](const Item& it) { return it.expires_in_ms != 0; })) {
+    w.U32(static_cast<uint32_t>(items.size()));
+    for (const Item& it : items) w.U64(it.expires_in_ms);
+  }
 }
 
 Result<PutRequest> PutRequest::Decode(std::string_view meta, uint32_t max_batch) {
@@ -132,6 +152,13 @@ Result<PutRequest> PutRequest::Decode(std::string_view meta, uint32_t max_batch)
     it.length = r.U64();
     it.checksum = r.U64();
     m.items.push_back(it);
+  }
+  if (r.ok() && !r.done()) {
+    if (r.U32() != m.items.size()) r.Fail();
+    for (Item& it : m.items) {
+      if (!r.ok()) break;
+      it.expires_in_ms = r.U64();
+    }
   }
   TW_RETURN_IF_ERROR(r.Finish("put"));
   return m;
@@ -359,6 +386,8 @@ void EncodeStoreStats(const StoreStats& s, MetaWriter& w) {
   // Added after the first release: one admitting flag per tier, after every tier. A decoder of the
   // first release stops before it; this decoder reads it only where it is present.
   for (const TierStats& t : s.tiers) w.U8(t.admitting ? 1 : 0);
+  // Added with retention classes, after the admitting flags, read the same way.
+  w.U64(s.skipped_short);
 }
 
 Result<StoreStats> DecodeStoreStats(MetaReader& r) {
@@ -381,6 +410,9 @@ Result<StoreStats> DecodeStoreStats(MetaReader& r) {
   }
   if (r.ok() && !r.done()) {
     for (TierStats& t : s.tiers) t.admitting = r.U8() != 0;
+  }
+  if (r.ok() && !r.done()) {
+    s.skipped_short = r.U64();
   }
   if (!r.ok()) return Status::Corruption("malformed stats");
   return s;

@@ -35,7 +35,9 @@ struct HelloRequest {
 
 struct RegisterRequest {
   std::string nspace;  // Namespace::Encode(); the server replaces the tenant with the caller's
-  uint64_t ttl_ms = 0;
+  uint64_t ttl_ms = 0;               // 0: the tenant's retention
+  bool ttl_sliding = false;          // optional on the wire (absent: false)
+  uint32_t min_prefix_tokens = 0;    // optional on the wire (absent: 0, the tenant's)
   void Encode(MetaWriter& w) const;
   static Result<RegisterRequest> Decode(std::string_view meta);
 };
@@ -67,6 +69,7 @@ struct PutRequest {
     BlockKey parent;
     uint64_t length = 0;
     uint64_t checksum = 0;  // Checksum64 of the item's bytes
+    uint64_t expires_in_ms = 0;  // a copy's remaining lifetime (PutItem); optional on the wire
   };
   NamespaceId ns;
   std::vector<Item> items;

@@ -64,6 +64,14 @@ void ReadBytes(const YAML::Node& node, const char* key, uint64_t* out) {
   *out = *v;
 }
 
+// A retention class at node[key] (tw/retention.h); absent leaves *out unchanged.
+void ReadRetention(const YAML::Node& node, const char* key, const std::string& where, std::optional<Retention>* out) {
+  if (!node || !node[key]) return;
+  Result<Retention> r = ParseRetention(node[key].as<std::string>());
+  if (!r.ok()) throw KeyError{where + ": " + std::string(r.status().message())};
+  *out = *r;
+}
+
 void ReadBytes32(const YAML::Node& node, const char* key, uint32_t* out) {
   uint64_t v = *out;
   ReadBytes(node, key, &v);
@@ -72,6 +80,16 @@ void ReadBytes32(const YAML::Node& node, const char* key, uint32_t* out) {
 }
 
 }  // namespace
+
+RetentionConfig ServerConfig::RetentionOf(const std::string& tenant) const {
+  RetentionConfig out = retention;
+  for (const TenantConfig& t : tenants) {
+    if (t.name != tenant) continue;
+    if (t.retention) out.retention = *t.retention;
+    if (t.min_prefix_tokens) out.min_prefix_tokens = *t.min_prefix_tokens;
+  }
+  return out;
+}
 
 std::string ServerConfig::UnixSocketPath() const {
   if (unix_socket == "none") return "";
@@ -110,7 +128,7 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     YAML::Node root = YAML::Load(yaml_text);
     if (!root || root.IsNull()) return c;
     CheckKeys(root, "", {"listen", "unix_socket", "admin_listen", "data_dir", "io_threads", "store_threads", "dram", "disk", "auth",
-                         "shared_memory", "limits", "tls", "log_level", "events", "economics"});
+                         "shared_memory", "limits", "tls", "log_level", "events", "economics", "retention"});
     Read(root, "listen", &c.listen);
     Read(root, "unix_socket", &c.unix_socket);
     Read(root, "admin_listen", &c.admin_listen);
@@ -146,6 +164,15 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
       throw KeyError{"disk.admission must be write_through or on_evict, not '" + c.disk_admission + "'"};
     }
 
+    const YAML::Node retention = root["retention"];
+    CheckKeys(retention, "retention", {"class", "min_prefix_tokens"});
+    {
+      std::optional<Retention> r;
+      ReadRetention(retention, "class", "retention.class", &r);
+      if (r) c.retention.retention = *r;
+      Read(retention, "min_prefix_tokens", &c.retention.min_prefix_tokens);
+    }
+
     const YAML::Node auth = root["auth"];
     CheckKeys(auth, "auth", {"allow_anonymous_loopback", "anonymous_tenant", "anonymous_shared_memory", "tenants"});
     Read(auth, "allow_anonymous_loopback", &c.allow_anonymous_loopback);
@@ -154,7 +181,8 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
     if (auth && auth["tenants"]) {
       if (!auth["tenants"].IsSequence()) throw KeyError{"auth.tenants must be a list"};
       for (const YAML::Node& t : auth["tenants"]) {
-        CheckKeys(t, "auth.tenants[]", {"name", "token_sha256", "quota_bytes", "shared_memory", "cluster_peer", "admin"});
+        CheckKeys(t, "auth.tenants[]", {"name", "token_sha256", "quota_bytes", "shared_memory", "cluster_peer", "admin",
+                                        "retention", "min_prefix_tokens"});
         TenantConfig tc;
         Read(t, "name", &tc.name);
         Read(t, "token_sha256", &tc.token_sha256);
@@ -162,6 +190,12 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text) {
         Read(t, "shared_memory", &tc.shared_memory);
         Read(t, "cluster_peer", &tc.cluster_peer);
         Read(t, "admin", &tc.admin);
+        ReadRetention(t, "retention", "auth.tenants[" + tc.name + "].retention", &tc.retention);
+        if (t["min_prefix_tokens"]) {
+          uint32_t n = 0;
+          Read(t, "min_prefix_tokens", &n);
+          tc.min_prefix_tokens = n;
+        }
         c.tenants.push_back(std::move(tc));
       }
     }

@@ -5,15 +5,25 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "net/frame.h"
 #include "store/store_seams.h"
 #include "tw/embedded_store.h"
+#include "tw/retention.h"
 #include "tw/result.h"
 
 namespace tw::server {
+
+// What a tenant's namespaces keep, and for how long (tw/retention.h). The retention is both the
+// default of a namespace that asks for none and the cap of one that asks for more (the operator's
+// cost control); min_prefix_tokens is the default of a namespace that asks for none (0).
+struct RetentionConfig {
+  Retention retention;             // YAML "<class>[ sliding|fixed]"; default persistent
+  uint32_t min_prefix_tokens = 0;  // 0: store every prefix
+};
 
 struct TenantConfig {
   std::string name;
@@ -27,6 +37,9 @@ struct TenantConfig {
   // Sees the whole daemon's STATS (every tenant's counts); others see only their own. For an
   // operator's token; a cluster peer sees the whole daemon too (the cluster sums its nodes).
   bool admin = false;
+  // Overrides of the server's `retention:` section for this tenant; unset: the server's.
+  std::optional<Retention> retention;
+  std::optional<uint32_t> min_prefix_tokens;
 };
 
 // One KV-events publisher (server/kv_event_publisher.h): the events of one tenant, in vLLM's wire
@@ -118,6 +131,12 @@ struct ServerConfig {
 
   std::string log_level = "info";
   EconomicsConfig economics;
+  // YAML `retention:` ({class, min_prefix_tokens}): every tenant's unless it sets its own. The
+  // default keeps today's behaviour (persistent, every prefix); an engine fleet usually wants
+  // `min_prefix_tokens: 1024` so prompts shorter than that do not churn the tiers.
+  RetentionConfig retention;
+  // The retention section that applies to `tenant` (its overrides over the server's).
+  RetentionConfig RetentionOf(const std::string& tenant) const;
 
   std::vector<KvEventsEndpoint> kv_events;  // YAML `events:`; empty: no KV events published
 

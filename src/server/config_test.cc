@@ -221,6 +221,41 @@ TEST(ServerConfig, EconomicsRatesPerModelAndPrice) {
   EXPECT_TRUE(ParseServerConfig("economics: {price: 1}").status().IsInvalidArgument());
 }
 
+TEST(ServerConfig, RetentionPerServerAndPerTenant) {
+  Result<ServerConfig> c = ParseServerConfig(R"(
+retention: {class: 1h, min_prefix_tokens: 1024}
+auth:
+  tenants:
+    - {name: cheap, token_sha256: "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90", retention: 5m fixed}
+    - {name: archive, token_sha256: "3bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90", retention: persistent, min_prefix_tokens: 0}
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->RetentionOf("anyone").retention, (Retention{3'600'000, true}));
+  EXPECT_EQ(c->RetentionOf("anyone").min_prefix_tokens, 1024u);
+  EXPECT_EQ(c->RetentionOf("cheap").retention, (Retention{300'000, false}));
+  EXPECT_EQ(c->RetentionOf("cheap").min_prefix_tokens, 1024u);  // not overridden: the server's
+  EXPECT_TRUE(c->RetentionOf("archive").retention.persistent());
+  EXPECT_EQ(c->RetentionOf("archive").min_prefix_tokens, 0u);
+  // Today's behaviour by default: persistent, every prefix stored.
+  EXPECT_TRUE(ParseServerConfig("").value().RetentionOf("t").retention.persistent());
+  EXPECT_EQ(ParseServerConfig("").value().RetentionOf("t").min_prefix_tokens, 0u);
+}
+
+TEST(ServerConfig, ABadRetentionClassIsAClearError) {
+  Status bad = ParseServerConfig("retention: {class: 5 minutes}").status();
+  ASSERT_TRUE(bad.IsInvalidArgument());
+  EXPECT_NE(bad.message().find("retention.class"), std::string::npos) << bad.ToString();
+  EXPECT_NE(bad.message().find("persistent"), std::string::npos) << bad.ToString();  // names the accepted forms
+  Status tenant = ParseServerConfig(R"(
+auth:
+  tenants:
+    - {name: t, token_sha256: "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90", retention: 1h sometimes}
+)").status();
+  EXPECT_NE(tenant.message().find("auth.tenants[t].retention"), std::string::npos) << tenant.ToString();
+  EXPECT_TRUE(ParseServerConfig("retention: {ttl: 5m}").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseServerConfig("retention: {min_prefix_tokens: many}").status().IsInvalidArgument());
+}
+
 TEST(ParseBytes, Units) {
   EXPECT_EQ(*ParseBytes("123"), 123u);
   EXPECT_EQ(*ParseBytes("4GiB"), 4ull << 30);

@@ -139,6 +139,7 @@ std::string ServerMetrics::RenderPrometheus(const StoreStats& s, uint64_t uptime
       {"tw_puts_total", "counter", "Object stores attempted.", s.puts},
       {"tw_put_duplicates_total", "counter", "Stores of keys already present.", s.put_duplicates},
       {"tw_put_rejected_total", "counter", "Stores refused (full, quota, bad input).", s.put_rejected},
+      {"tw_skipped_short_total", "counter", "Blocks not stored: their prompt was under min_prefix_tokens.", s.skipped_short},
       {"tw_pinned_objects", "gauge", "Objects held by a live lease.", s.pinned_objects},
       {"tw_active_leases", "gauge", "Live leases (pins and reads in flight).", s.active_leases},
   };
@@ -203,6 +204,7 @@ std::string ServerMetrics::RenderJson(const StoreStats& s, uint64_t uptime_s) co
   field("puts", s.puts);
   field("put_duplicates", s.put_duplicates);
   field("put_rejected", s.put_rejected);
+  field("skipped_short", s.skipped_short);
   field("pinned_objects", s.pinned_objects);
   field("active_leases", s.active_leases);
   std::snprintf(buf, sizeof buf, "\"hit_ratio\":%.6f,", HitRatio(s));

@@ -226,8 +226,16 @@ Reply ServerCore::Register(ConnectionState& conn, std::string_view meta) {
   // copying another tenant's object between nodes, which must land under that tenant's namespace
   // id (the id hashes the tenant) or its owner would never find it.
   if (!conn.identity.cluster_peer) nspace->tenant = conn.identity.tenant;
+  // The operator's retention for the namespace's tenant is the default and the cap (a peer's
+  // registration names the tenant, and gets that tenant's, like its first registration did).
+  const RetentionConfig tenant = config_.RetentionOf(nspace->tenant);
+  const Retention granted = CapRetention(Retention{req->ttl_ms, req->ttl_sliding}, tenant.retention);
   NamespaceOptions options;
-  options.ttl_ms = req->ttl_ms;
+  options.ttl_ms = granted.ttl_ms;
+  options.ttl_sliding = granted.sliding;
+  // The tenant's min_prefix_tokens is a default, not a floor: a cluster client (whose nodes see
+  // every block as a chain head, so cannot judge prompts) registers with 1.
+  options.min_prefix_tokens = req->min_prefix_tokens ? req->min_prefix_tokens : tenant.min_prefix_tokens;
   Result<NamespaceId> id = store_->RegisterNamespace(*nspace, options);
   if (!id.ok()) return StatusReply(id.status());
   {
@@ -261,7 +269,9 @@ Reply ServerCore::Lookup(ConnectionState& conn, std::string_view meta) {
   NamespaceEntry ns;
   Status s = OwnNamespace(conn, req->ns, &ns);
   if (!s.ok()) return StatusReply(std::move(s));
-  Result<LookupResult> res = store_->Lookup(req->ns, req->keys);
+  // A cluster peer's lookup is another node's re-replication scan asking whether this node holds a
+  // copy: not a hit, so it renews no sliding deadline.
+  Result<LookupResult> res = conn.identity.cluster_peer ? store_->Probe(req->ns, req->keys) : store_->Lookup(req->ns, req->keys);
   if (!res.ok()) return StatusReply(res.status());
   if (Billable(conn)) ns.usage->Looked(req->keys.size(), res->tiers);
   net::LookupResponse resp;
@@ -403,6 +413,11 @@ Reply ServerCore::Reserve(ConnectionState& conn, std::string_view meta) {
   if (!s.ok()) return StatusReply(std::move(s));
   const uint64_t object_bytes = nse.object_bytes;
   net::SegmentsResponse resp;
+  if (store_->SkipShortChain(req->ns, req->refs)) {
+    // A short prompt's chain: answered as if every block were present (nothing to write).
+    resp.items.resize(req->refs.size());
+    return OkReply(resp);
+  }
   for (const BlockRef& ref : req->refs) {
     net::SegmentsResponse::Item item;
     if (conn.open_handles >= config_.max_handles_per_connection) {
@@ -637,13 +652,23 @@ PutSlot ServerCore::BeginPut(ConnectionState& conn, const net::PutRequest& req, 
                                           ns.geometry.ToString() + " needs " + std::to_string(ns.object_bytes));
     return slot;
   }
+  if (index == 0) {
+    // The request is the unit of min_prefix_tokens (a prompt's new blocks): judged once, at its
+    // first item, for all of them.
+    std::vector<BlockRef> chain;
+    chain.reserve(req.items.size());
+    for (const auto& it : req.items) chain.push_back(BlockRef{it.key, it.parent});
+    conn.put_skipped_short = store_->SkipShortChain(req.ns, chain);
+  }
+  if (conn.put_skipped_short) return slot;  // OK; the bytes are read and discarded
   Result<WriteBudget::Charge> charge = budget_.Take(conn.identity.tenant, ns.object_bytes);
   if (!charge.ok()) {
     metrics_.writes_over_budget.fetch_add(1, std::memory_order_relaxed);
     slot.status = charge.status();
     return slot;
   }
-  Result<WriteHandle> h = store_->Reserve(req.ns, BlockRef{item.key, item.parent});
+  Result<WriteHandle> h = item.expires_in_ms ? store_->ReserveCopy(req.ns, BlockRef{item.key, item.parent}, item.expires_in_ms)
+                                             : store_->Reserve(req.ns, BlockRef{item.key, item.parent});
   if (!h.ok()) {
     slot.status = h.status();
     return slot;

@@ -47,6 +47,7 @@ struct ConnectionState {
   bool shm_granted = false;
   std::vector<uint64_t> handles;  // ids opened by this connection (some may be closed already)
   size_t open_handles = 0;
+  bool put_skipped_short = false;  // the PUT in progress is a short prompt's (BeginPut of its first item)
 };
 
 // The answer to a request that needs no payload streaming.

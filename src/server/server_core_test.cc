@@ -101,6 +101,45 @@ TEST(ServerCore, AClusterPeerKeepsTheTenantItsNamespaceNames) {
   EXPECT_TRUE(Call(*core, bob, net::Op::kLookup, w.str()).status.IsFailedPrecondition());
 }
 
+TEST(ServerCore, ANamespaceGetsItsTenantsRetentionAtMostAndItsMinimumPrefixAtLeast) {
+  ServerConfig c = SmallConfig();
+  c.tenants[0].retention = Retention{300'000, false};  // alice: 5m fixed
+  c.retention.min_prefix_tokens = 64;                  // everyone: 4 blocks of 16 tokens
+  auto core = ServerCore::Create(c).value();
+  ConnectionState alice = Login(*core, "a", 1);
+  Namespace n;
+  n.tenant = "alice";
+  n.model_id = "m";
+  n.geometry = KvGeometry{2, 2, 64, KvDtype::kF16, 16};
+  net::RegisterRequest req;
+  req.nspace = n.Encode();
+  req.ttl_ms = 3'600'000;  // asks for 1h sliding: more than alice's operator allows
+  req.ttl_sliding = true;
+  net::MetaWriter w;
+  req.Encode(w);
+  Reply r = Call(*core, alice, net::Op::kRegister, w.str());
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  net::MetaReader rd(r.meta);
+  ASSERT_TRUE(rd.Stat().ok());
+  const NamespaceId ns = rd.Id<NamespaceIdTag>();
+  // The store has it with the granted options: registering them again agrees, anything else not.
+  EXPECT_TRUE(core->store().RegisterNamespace(n, {.ttl_ms = 300'000, .min_prefix_tokens = 64}).ok());
+  EXPECT_FALSE(core->store().RegisterNamespace(n, {.ttl_ms = 3'600'000, .ttl_sliding = true, .min_prefix_tokens = 64}).ok());
+
+  // A RESERVE of a 3-block prompt (48 tokens) is answered as if present: nothing to write.
+  std::vector<uint32_t> tokens(48, 7);
+  std::vector<BlockKey> keys = n.BlockKeys(tokens);
+  net::ReserveRequest reserve;
+  reserve.ns = ns;
+  for (size_t i = 0; i < keys.size(); ++i) reserve.refs.push_back({keys[i], i ? keys[i - 1] : n.Root()});
+  net::MetaWriter rw;
+  reserve.Encode(rw);
+  Reply rr = Call(*core, alice, net::Op::kReserve, rw.str());
+  ASSERT_TRUE(rr.status.ok()) << rr.status.ToString();
+  EXPECT_EQ(core->store().Stats().value().skipped_short, 3u);
+  EXPECT_EQ(alice.open_handles, 0u);
+}
+
 TEST(ServerCore, ReservationsOfAClosedConnectionAbort) {
   auto core = ServerCore::Create(SmallConfig()).value();
   ConnectionState alice = Login(*core, "a", 1);

@@ -6,12 +6,16 @@
 namespace tw::sim {
 namespace {
 
-Result<double> HitRatioAt(const Trace& trace, const SimOptions& base, const std::string& policy, uint64_t blocks) {
+Result<SimResult> ReplayAt(const Trace& trace, const SimOptions& base, const std::string& policy, uint64_t blocks) {
   SimOptions o = base;
   o.policy = policy;
   o.progress = nullptr;
   o.tiers = {{"dram", std::max<uint64_t>(blocks, 1), 0}};
-  TW_ASSIGN_OR_RETURN(SimResult r, Simulate(trace, o));
+  return Simulate(trace, o);
+}
+
+Result<double> HitRatioAt(const Trace& trace, const SimOptions& base, const std::string& policy, uint64_t blocks) {
+  TW_ASSIGN_OR_RETURN(SimResult r, ReplayAt(trace, base, policy, blocks));
   return r.hit_ratio;
 }
 
@@ -48,8 +52,8 @@ Result<PlanResult> Plan(const Trace& trace, const PlanOptions& options) {
     curve.policy = policy;
     for (double f : options.fractions) {
       uint64_t blocks = std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(f * trace.unique_blocks)));
-      TW_ASSIGN_OR_RETURN(double h, HitRatioAt(trace, options.base, policy, blocks));
-      curve.points.push_back({f, blocks, h});
+      TW_ASSIGN_OR_RETURN(SimResult r, ReplayAt(trace, options.base, policy, blocks));
+      curve.points.push_back({f, blocks, r.hit_ratio, r.prefill_tokens_avoided, r.gpu_seconds_saved});
       tick();
     }
     plan.curves.push_back(std::move(curve));

@@ -31,6 +31,8 @@ struct CurvePoint {
   double fraction = 0;
   uint64_t capacity_blocks = 0;
   double hit_ratio = 0;
+  uint64_t hit_tokens = 0;         // prompt tokens served from the cache (not prefilled)
+  double gpu_seconds_saved = 0;    // by the cost model's prefill curve (sim/savings.h prices them)
 };
 
 struct PolicyCurve {

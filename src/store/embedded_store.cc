@@ -9,11 +9,20 @@
 // of an object only on disk promote it: DRAM pages are allocated (evicting, and so demoting, as
 // usual) and the disk tier reads the record straight into them, verifying its checksum; if DRAM has
 // no evictable room, Get still serves from disk through a temporary buffer. Remove clears every tier.
+//
+// Retention (tw/retention.h): a new object's deadline is its store time + ttl_ms. In a sliding
+// namespace every hit (Lookup's matched keys; Get, Acquire, Pin) renews it in each tier holding the
+// object, DRAM and disk alike, so whichever copy serves next, and the disk copy after a restart,
+// has the renewed deadline. An expired object is a miss in every tier.
+//
+// Short prompts (min_prefix_tokens): judged per store request, by the chain it starts from the
+// root (SkipShortChain); skipped requests answer OK, as for an object already present.
 #include "tw/embedded_store.h"
 
 #include <deque>
 #include <limits>
 #include <map>
+#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -38,6 +47,11 @@ struct NamespaceEntry {
   uint32_t tenant = 0;
   uint64_t quota_bytes = std::numeric_limits<uint64_t>::max();
   StoreCounters* tenant_counters = nullptr;  // the tenant's; lives as long as the store
+  // The smallest min_prefix_tokens any registration asked for (0 counts: store everything). The one
+  // option a registration may lower later: a cluster node's namespace is registered by its peers with
+  // 1 (they store chain heads, see cluster/peer_set.cc) and by local engines with their own, and
+  // storing more is the safe direction. Atomic: lowered under ns_mu_ while puts read it.
+  std::atomic<uint32_t> min_prefix_tokens{0};
 };
 
 struct Reservation {
@@ -125,12 +139,18 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     std::unique_lock<std::shared_mutex> lock(ns_mu_);
     auto it = namespaces_.find(id);
     if (it != namespaces_.end()) {
-      if (it->second.options.ttl_ms != options.ttl_ms) {
-        return Status::InvalidArgument("namespace already registered with a different ttl_ms");
+      const NamespaceOptions& had = it->second.options;
+      if (had.ttl_ms != options.ttl_ms || had.ttl_sliding != options.ttl_sliding) {
+        return Status::InvalidArgument("namespace already registered with another retention (" +
+                                       FormatRetention(had.retention()) + ")");
+      }
+      std::atomic<uint32_t>& min = it->second.min_prefix_tokens;
+      if (options.min_prefix_tokens < min.load(std::memory_order_relaxed)) {
+        min.store(options.min_prefix_tokens, std::memory_order_relaxed);
       }
       return id;
     }
-    NamespaceEntry e;
+    NamespaceEntry& e = namespaces_[id];  // in place: the entry holds an atomic
     e.nspace = nspace;
     e.options = options;
     e.root = RootKey(id, nspace.key_hash);
@@ -141,11 +161,20 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     e.tenant_counters = &tenant_counters_[e.tenant];
     auto quota = options_.tenant_quota_bytes.find(nspace.tenant);
     if (quota != options_.tenant_quota_bytes.end()) e.quota_bytes = quota->second;
-    namespaces_.emplace(id, std::move(e));
+    e.min_prefix_tokens.store(options.min_prefix_tokens, std::memory_order_relaxed);
     return id;
   }
 
   Result<LookupResult> Lookup(const NamespaceId& ns, std::span<const BlockKey> keys) override {
+    return LookupImpl(ns, keys, /*hit=*/true);
+  }
+
+  Result<LookupResult> Probe(const NamespaceId& ns, std::span<const BlockKey> keys) override {
+    return LookupImpl(ns, keys, /*hit=*/false);
+  }
+
+  // `hit`: a client's lookup (renews sliding deadlines, counted); else background work's.
+  Result<LookupResult> LookupImpl(const NamespaceId& ns, std::span<const BlockKey> keys, bool hit) {
     const NamespaceEntry* e = nullptr;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     LookupResult out;
@@ -161,6 +190,8 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       }
     }
     out.matched = out.tiers.size();
+    if (!hit) return out;
+    for (size_t i = 0; i < out.matched; ++i) Renew(ns, *e, keys[i]);
     Count(e, &StoreCounters::lookups);
     Count(e, &StoreCounters::lookup_keys, keys.size());
     Count(e, &StoreCounters::lookup_hits, out.matched);
@@ -168,6 +199,75 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Status Put(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data) override {
+    if (SkipShortChain(ns, {&ref, 1})) return Status::Ok();
+    return PutOne(ns, ref, data);
+  }
+
+  BatchStatus PutBatch(const NamespaceId& ns, std::span<const PutItem> items) override {
+    std::vector<BlockRef> chain;
+    chain.reserve(items.size());
+    for (const PutItem& item : items) chain.push_back(item.ref);
+    BatchStatus out;
+    if (SkipShortChain(ns, chain)) {
+      out.items.assign(items.size(), Status::Ok());
+      return out;
+    }
+    out.items.reserve(items.size());
+    for (const PutItem& item : items) out.items.push_back(PutOne(ns, item.ref, item.data, item.expires_in_ms));
+    return out;
+  }
+
+  Result<WriteHandle> ReserveCopy(const NamespaceId& ns, const BlockRef& ref, uint64_t expires_in_ms) override {
+    return ReserveImpl(ns, ref, expires_in_ms);
+  }
+
+  std::optional<uint64_t> ExpiresInMs(const NamespaceId& ns, const BlockKey& key) override {
+    const uint64_t now = clock_->NowMs();
+    uint64_t deadline = 0;
+    if (std::shared_ptr<DramObject> obj = dram_->Find(ns, key, /*record_access=*/false)) {
+      deadline = obj->expires_at_ms.load(std::memory_order_relaxed);
+    } else if (std::optional<DiskObjectInfo> info = disk_ ? disk_->Find(ns, key) : std::nullopt) {
+      deadline = info->expires_at_ms;
+    } else {
+      return std::nullopt;
+    }
+    if (deadline == 0) return 0;
+    if (deadline <= now) return std::nullopt;
+    return deadline - now;
+  }
+
+  bool SkipShortChain(const NamespaceId& ns, std::span<const BlockRef> chain) override {
+    const NamespaceEntry* e = nullptr;
+    if (chain.empty() || !FindNamespace(ns, &e).ok()) return false;
+    const uint32_t min_prefix_tokens = e->min_prefix_tokens.load(std::memory_order_relaxed);
+    if (min_prefix_tokens == 0) return false;
+    std::lock_guard<std::mutex> lock(skipped_mu_);
+    // Continuing a chain skipped before: its first blocks are not stored, so neither can these be
+    // (they would be unreachable by any Lookup).
+    bool skip = skipped_tails_.count({ns, chain.front().parent}) > 0;
+    if (!skip && chain.front().parent == e->root) {
+      // Only one chain, in order, is judged by its length; anything else is stored as asked.
+      bool one_chain = true;
+      for (size_t i = 1; i < chain.size() && one_chain; ++i) one_chain = chain[i].parent == chain[i - 1].key;
+      const uint64_t tokens = uint64_t{chain.size()} * e->nspace.geometry.block_tokens;
+      skip = one_chain && tokens < min_prefix_tokens;
+    }
+    if (!skip) return false;
+    Count(e, &StoreCounters::skipped_short, chain.size());
+    // Bounded memory: the oldest skipped chains are forgotten first (a continuation of one of those
+    // then fails its parent check, as any put of an unknown parent does).
+    if (skipped_tails_.insert({ns, chain.back().key}).second) {
+      skipped_order_.push_back({ns, chain.back().key});
+      if (skipped_order_.size() > kSkippedTails) {
+        skipped_tails_.erase(skipped_order_.front());
+        skipped_order_.pop_front();
+      }
+    }
+    return true;
+  }
+
+  // Put without the short-chain check (done once per request by the caller).
+  Status PutOne(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data, uint64_t expires_in_ms = 0) {
     const NamespaceEntry* e = nullptr;
     Status s = FindNamespace(ns, &e);
     if (s.ok() && data.size() != e->object_bytes) {
@@ -175,7 +275,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
                                   e->nspace.geometry.ToString() + " needs " + std::to_string(e->object_bytes));
     }
     std::shared_ptr<DramObject> obj;
-    if (s.ok()) s = Prepare(ns, *e, ref, &obj);
+    if (s.ok()) s = Prepare(ns, *e, ref, expires_in_ms, &obj);
     if (!s.ok()) return Rejected(e, std::move(s));
     if (!obj) return Status::Ok();  // already present
     TW_RETURN_IF_ERROR(ScatterAt(dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes), 0, data));
@@ -183,12 +283,14 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return Status::Ok();
   }
 
-  Result<WriteHandle> Reserve(const NamespaceId& ns, const BlockRef& ref) override {
+  Result<WriteHandle> Reserve(const NamespaceId& ns, const BlockRef& ref) override { return ReserveImpl(ns, ref, 0); }
+
+  Result<WriteHandle> ReserveImpl(const NamespaceId& ns, const BlockRef& ref, uint64_t expires_in_ms) {
     const NamespaceEntry* e = nullptr;
     Status s = FindNamespace(ns, &e);
     std::shared_ptr<DramObject> obj;
     bool parent_reserved = false;
-    if (s.ok()) s = Prepare(ns, *e, ref, &obj, &parent_reserved);
+    if (s.ok()) s = Prepare(ns, *e, ref, expires_in_ms, &obj, &parent_reserved);
     if (!s.ok()) return Rejected(e, std::move(s));
     std::vector<std::span<std::byte>> segments;
     if (obj) segments = dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes);
@@ -200,26 +302,37 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   }
 
   Status Get(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out, const KvSlice& slice) override {
+    return GetImpl(ns, key, out, slice, /*hit=*/true);
+  }
+
+  Status ReadForCopy(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out) override {
+    return GetImpl(ns, key, out, KvSlice::All(), /*hit=*/false);
+  }
+
+  // `hit`: a client's read (renews a sliding deadline, feeds eviction, counted); else a copy's.
+  Status GetImpl(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out, const KvSlice& slice, bool hit) {
     const NamespaceEntry* e = nullptr;
     TW_RETURN_IF_ERROR(FindNamespace(ns, &e));
     TW_ASSIGN_OR_RETURN(std::vector<ByteRun> runs, StoredSliceRuns(e->nspace.geometry, e->nspace.codec != KvCodec::kNone,
                                                                   e->object_bytes, slice));
-    Count(e, &StoreCounters::gets);
+    if (hit) Count(e, &StoreCounters::gets);
     Status why;
-    std::shared_ptr<DramObject> obj = FindOrPromote(ns, *e, key, /*record_access=*/true, &why);
+    std::shared_ptr<DramObject> obj = FindOrPromote(ns, *e, key, /*record_access=*/hit, &why);
     if (!obj && why.IsResourceExhausted()) {
       // DRAM has no evictable room: serve this read from disk without promoting.
       std::vector<std::byte> tmp(e->object_bytes);
       std::span<std::byte> whole(tmp);
       if (disk_->Read(ns, key, {&whole, 1}).ok()) {
+        if (hit) Renew(ns, *e, key);
         TW_RETURN_IF_ERROR(GatherRuns({std::span<const std::byte>(tmp)}, runs, out));
         return Status::Ok();
       }
     }
     if (!obj) {
-      Count(e, &StoreCounters::get_misses);
+      if (hit) Count(e, &StoreCounters::get_misses);
       return Status::NotFound();
     }
+    if (hit) Renew(ns, *e, key);
     TW_RETURN_IF_ERROR(GatherRuns(dram_->memory().Segments<const std::byte>(obj->pages, obj->size_bytes), runs, out));
     dram_->CountRead(out.size());
     return Status::Ok();
@@ -247,6 +360,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       Count(e, &StoreCounters::get_misses);
       return Status::NotFound();
     }
+    Renew(ns, *e, key);
     dram_->CountRead(obj->size_bytes);
     auto segments = dram_->memory().Segments<const std::byte>(obj->pages, obj->size_bytes);
     LeaseId lease = dram_->leases().Grant({obj}, lease_ms);
@@ -288,6 +402,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       if (!obj) return Status::NotFound("key " + key.ToHex() + " is not present; nothing pinned");
       objects.push_back(std::move(obj));
     }
+    for (const BlockKey& key : keys) Renew(ns, *e, key);
     return dram_->leases().Grant(std::move(objects), lease_ms);
   }
 
@@ -523,8 +638,9 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   // With `parent_reserved` (Reserve), a parent that is only reserved so far is accepted too, and
   // *parent_reserved says so: a client can then reserve a whole chain in one round trip and commit
   // it in order; CommitWrite re-checks the parent.
-  Status Prepare(const NamespaceId& ns, const NamespaceEntry& e, const BlockRef& ref, std::shared_ptr<DramObject>* obj,
-                 bool* parent_reserved = nullptr) {
+  // `expires_in_ms` (a copy's remaining lifetime; 0: none) can only bring the deadline earlier.
+  Status Prepare(const NamespaceId& ns, const NamespaceEntry& e, const BlockRef& ref, uint64_t expires_in_ms,
+                 std::shared_ptr<DramObject>* obj, bool* parent_reserved = nullptr) {
     Count(&e, &StoreCounters::puts);
     if (ref.key == ref.parent || ref.key == e.root) return Status::InvalidArgument("a block cannot be its own parent or the root");
     if (Present(ns, ref.key)) {
@@ -541,8 +657,19 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
                                                .ns = ns,
                                                .parent = ref.parent}));
     (*obj)->key = ref.key;
-    (*obj)->expires_at_ms = e.options.ttl_ms ? clock_->NowMs() + e.options.ttl_ms : 0;
+    const uint64_t ttl_ms = expires_in_ms ? std::min(expires_in_ms, e.options.ttl_ms) : e.options.ttl_ms;
+    (*obj)->expires_at_ms = ttl_ms ? clock_->NowMs() + ttl_ms : 0;
     return Status::Ok();
+  }
+
+  // A hit in a sliding namespace: the object's deadline moves to now + ttl_ms in every tier that
+  // holds it. Cheap enough per hit: DRAM's is one atomic, the disk tier's one index shard lock (its
+  // file is written in batches by its writer thread).
+  void Renew(const NamespaceId& ns, const NamespaceEntry& e, const BlockKey& key) {
+    if (!e.options.ttl_sliding || e.options.ttl_ms == 0) return;
+    const uint64_t deadline = clock_->NowMs() + e.options.ttl_ms;
+    (void)dram_->Renew(ns, key, deadline);
+    if (disk_) (void)disk_->Renew(ns, key, deadline);
   }
 
   // Counts a refused put (for the namespace's tenant too, when the namespace is known).
@@ -571,6 +698,12 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   uint64_t next_write_id_ = 1;
   std::unordered_map<uint64_t, Reservation> writes_;
   std::map<std::pair<NamespaceId, BlockKey>, uint32_t> reserved_keys_;  // open reservations per key
+
+  // The last keys of chains skipped as short (min_prefix_tokens), oldest first in skipped_order_.
+  static constexpr size_t kSkippedTails = 16384;
+  std::mutex skipped_mu_;
+  std::set<std::pair<NamespaceId, BlockKey>> skipped_tails_;   // GUARDED_BY(skipped_mu_)
+  std::deque<std::pair<NamespaceId, BlockKey>> skipped_order_;  // GUARDED_BY(skipped_mu_)
 
   StoreCounters all_;
   // One per tenant, indexed by NamespaceEntry::tenant. Grows under ns_mu_; a deque never moves its
@@ -611,8 +744,10 @@ Result<std::unique_ptr<EmbeddedStore>> OpenEmbeddedStore(const EmbeddedStoreOpti
     d.shared = options.disk_shared;
     d.discover_interval_ms = options.disk_discover_interval_ms;
     d.sync_interval_ms = options.disk_sync_interval_ms;
+    d.renewal_flush_ms = options.disk_renewal_flush_ms;
     d.env = seams.disk_env;
     d.clock = seams.clock;
+    d.wall_clock = seams.wall_clock;
     if (options.on_event) {
       d.on_evict = [listener = options.on_event](const NamespaceId& ns, const BlockKey& key) {
         listener(StoreEvent{StoreEvent::Kind::kEvicted, ns, key, Tier::kDisk});

@@ -19,6 +19,7 @@ struct StoreCounters {
   std::atomic<uint64_t> puts{0};
   std::atomic<uint64_t> put_duplicates{0};
   std::atomic<uint64_t> put_rejected{0};
+  std::atomic<uint64_t> skipped_short{0};
 
   void SnapshotInto(StoreStats* s) const {
     s->lookups = lookups.load(std::memory_order_relaxed);
@@ -29,6 +30,7 @@ struct StoreCounters {
     s->puts = puts.load(std::memory_order_relaxed);
     s->put_duplicates = put_duplicates.load(std::memory_order_relaxed);
     s->put_rejected = put_rejected.load(std::memory_order_relaxed);
+    s->skipped_short = skipped_short.load(std::memory_order_relaxed);
   }
 };
 

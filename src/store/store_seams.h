@@ -16,6 +16,9 @@ class Env;    // common/env/env.h
 
 struct StoreSeams {
   Clock* clock = nullptr;    // TTLs and leases; nullptr: the steady clock. Not owned.
+  // The wall clock deadlines are written in on disk (Unix ms); nullptr: the system's. Not owned.
+  // Tests of restarts move it with `clock`, as real time moves both.
+  Clock* wall_clock = nullptr;
   Env* disk_env = nullptr;   // the disk tier's files; nullptr: POSIX. Not owned.
 };
 

@@ -6,12 +6,7 @@ set -euo pipefail
 bin=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-# A small Mooncake-format trace: 300 requests over 40 conversations that share growing prefixes.
-for i in $(seq 0 299); do
-  conv=$((i % 40)) turn=$((i / 40))
-  ids=$(seq -s, $((conv * 100)) $((conv * 100 + turn + 1)))
-  echo "{\"timestamp\": $((i * 100)), \"input_length\": $(((turn + 2) * 512)), \"output_length\": 64, \"hash_ids\": [$ids]}"
-done > "$dir/trace.jsonl"
+bash "$(dirname "$0")/plan_trace.sh" > "$dir/trace.jsonl"
 
 "$bin" plan --trace "$dir/trace.jsonl" --json > "$dir/none.json"
 "$bin" plan --trace "$dir/trace.jsonl" --json --codec kivi2 > "$dir/kivi2.json"

@@ -18,6 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "tw/client.h"
+
 namespace tw::testing {
 
 // Polls `done` every 10 ms until it holds or `timeout` passes; returns its last answer. Tests wait
@@ -154,5 +158,15 @@ class DaemonProcess {
   int exit_status_ = -1;  // of a daemon that exited during Start
   std::map<std::string, std::string> fields_;
 };
+
+// A client of `d` over TCP, with a timeout generous enough for sanitizer builds and loaded CI
+// machines; null (and a test failure saying why) if it cannot connect.
+inline std::unique_ptr<Store> ConnectTcp(const DaemonProcess& d) {
+  ClientOptions o;
+  o.io_timeout_ms = 10000;
+  auto s = OpenStore(d.tcp_url(), o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(*s) : nullptr;
+}
 
 }  // namespace tw::testing

@@ -12,6 +12,7 @@
 namespace tw {
 namespace {
 
+using testing::ConnectTcp;
 using testing::DaemonProcess;
 
 constexpr uint32_t kBlockTokens = 64;
@@ -29,14 +30,6 @@ std::vector<BlockKey> Keys(const Namespace& n, size_t blocks) {
   return n.BlockKeys(tokens);
 }
 
-std::unique_ptr<Store> Connect(const DaemonProcess& d) {
-  ClientOptions o;
-  o.io_timeout_ms = 10000;
-  auto s = OpenStore(d.tcp_url(), o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(*s) : nullptr;
-}
-
 // The anonymous tenant's entry in /stats' "usage", or null.
 nlohmann::json Usage(const DaemonProcess& d) {
   const auto stats = nlohmann::json::parse(d.HttpGet("/stats"));
@@ -52,7 +45,7 @@ TEST(DaemonUsage, TokensAreCountedAndSurviveARestart) {
   const Namespace n = Small();
   const std::vector<BlockKey> keys = Keys(n, 6);
   {
-    auto store = Connect(d);
+    auto store = ConnectTcp(d);
     ASSERT_NE(store, nullptr);
     const NamespaceId ns = store->RegisterNamespace(n, {}).value();
     std::vector<std::byte> kv(n.geometry.ObjectBytes(), std::byte{3});
@@ -80,7 +73,7 @@ TEST(DaemonUsage, TokensAreCountedAndSurviveARestart) {
   // The counts wait for the namespace to be registered again; then they continue.
   EXPECT_TRUE(Usage(d).is_null() || Usage(d)["write_tokens"] == 0);
   {
-    auto store = Connect(d);
+    auto store = ConnectTcp(d);
     ASSERT_NE(store, nullptr);
     const NamespaceId ns = store->RegisterNamespace(n, {}).value();
     EXPECT_EQ(store->Lookup(ns, std::span<const BlockKey>(keys.data(), 4))->matched, 4u);  // from the disk tier

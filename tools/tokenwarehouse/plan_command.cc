@@ -1,6 +1,8 @@
 // `tokenwarehouse plan`: hit ratio versus capacity for every policy (and Belady), plotted, and the
 // DRAM and disk sizes that reach a target share of the unlimited-capacity hit ratio, with the TTFT
-// and GPU seconds they buy; and how many tokens a GB holds with each KV codec. See docs/simulator.md.
+// and GPU seconds they buy; what each capacity saves in GPU-hours and money, priced like the
+// daemon's `economics:` (sim/savings.h), plotted too; and how many tokens a GB holds with each KV
+// codec. See docs/simulator.md.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -9,7 +11,9 @@
 #include "sim/model.h"
 #include "sim/planner.h"
 #include "sim/progress_bar.h"
+#include "server/config.h"
 #include "sim/report.h"
+#include "sim/savings.h"
 #include "sim/svg_plot.h"
 #include "tw/codec.h"
 
@@ -28,7 +32,13 @@ struct PlanArgs {
   double dram_gbps = 55, disk_gbps = 1.5;
   bool json = false;
   std::string plot;
+  std::string plot_savings;
   std::string codec = "none";
+  // Economics, as the daemon's config names them (economics.*); --config reads them from one.
+  std::string config;
+  double prefill_tokens_per_s = 0;
+  double gpu_hour_price = 0;
+  std::string currency = "USD";
 };
 
 // Tokens one GB (1e9 bytes) of a tier holds with each codec that has a fixed size. lossless
@@ -91,6 +101,19 @@ int RunPlan(const PlanArgs& a) {
     if (!b.ok()) return fail(b.status());
     o.dram_blocks = std::max<uint64_t>(1, *b / o.base.object_bytes);
   }
+  sim::EconomicsOptions economics{a.prefill_tokens_per_s, a.gpu_hour_price, a.currency};
+  if (!a.config.empty()) {
+    // The daemon's own figures, so the plan prices hits exactly as its /stats will. Flags given
+    // explicitly (non-zero) win over the file's.
+    auto c = server::LoadServerConfig(a.config);
+    if (!c.ok()) return fail(c.status());
+    if (economics.prefill_tokens_per_s == 0) economics.prefill_tokens_per_s = c->economics.PrefillRate(a.model);
+    if (economics.gpu_hour_price == 0) economics.gpu_hour_price = c->economics.gpu_hour_price;
+    if (a.currency == "USD") economics.currency = c->economics.currency;
+  }
+  if (economics.prefill_tokens_per_s < 0 || economics.gpu_hour_price < 0) {
+    return fail(Status::InvalidArgument("--prefill-tokens-per-s and --gpu-hour-price cannot be negative"));
+  }
   sim::ProgressBar bar("plan");
   o.progress = [&bar](uint64_t d, uint64_t t) { bar.Update(d, t); };
   auto plan = sim::Plan(*trace, o);
@@ -109,9 +132,40 @@ int RunPlan(const PlanArgs& a) {
     }
     if (Status s = sim::WriteSvg(a.plot, spec); !s.ok()) return fail(s);
   }
+  const sim::PolicyCurve* sizing = nullptr;
+  for (const sim::PolicyCurve& c : plan->curves) {
+    if (c.policy == plan->sizing_policy) sizing = &c;
+  }
+  if (!sizing && !plan->curves.empty()) sizing = &plan->curves.front();
+  std::vector<sim::SavingsPoint> savings;
+  if (sizing) {
+    auto s = sim::Savings(*sizing, economics);
+    if (!s.ok()) return fail(s.status());
+    savings = std::move(*s);
+  }
+  if (!a.plot_savings.empty()) {
+    const std::string what = economics.gpu_hour_price > 0 ? economics.currency + " saved" : "GPU-hours saved";
+    auto spec = sim::SavingsPlot(*plan, economics, what + " vs capacity, " + a.model + " (" +
+                                                        a.trace.substr(a.trace.find_last_of('/') + 1) + ")");
+    if (!spec.ok()) return fail(spec.status());
+    if (Status s = sim::WriteSvg(a.plot_savings, *spec); !s.ok()) return fail(s);
+  }
   if (a.json) {
     std::string json = sim::PlanResultJson(*plan, o.base.object_bytes);
     json.pop_back();  // the closing brace: the codec figures go in the same object
+    json += ", \"economics\": {\"prefill_tokens_per_s\": " + std::to_string(economics.prefill_tokens_per_s) +
+            ", \"gpu_hour_price\": " + std::to_string(economics.gpu_hour_price) + ", \"currency\": \"" + economics.currency +
+            "\", \"policy\": \"" + (sizing ? sizing->policy : std::string()) + "\", \"savings\": [";
+    for (size_t i = 0; i < savings.size(); ++i) {
+      char b[200];
+      std::snprintf(b, sizeof(b),
+                    "%s{\"fraction\": %.4f, \"capacity_blocks\": %llu, \"hit_tokens\": %llu, \"gpu_seconds_saved\": %.3f, "
+                    "\"money_saved\": %.4f}",
+                    i ? ", " : "", savings[i].fraction, static_cast<unsigned long long>(savings[i].capacity_blocks),
+                    static_cast<unsigned long long>(savings[i].hit_tokens), savings[i].gpu_seconds_saved, savings[i].money_saved);
+      json += b;
+    }
+    json += "]}";
     json += ", \"codec\": \"" + std::string(KvCodecName(*codec)) + "\", \"codecs\": [";
     for (size_t i = 0; i < capacities.size(); ++i) {
       char b[160];
@@ -125,6 +179,7 @@ int RunPlan(const PlanArgs& a) {
     std::cout << "model " << a.model << ": " << geometry.ToString() << ", "
               << sim::FormatBytes(static_cast<double>(o.base.object_bytes)) << " a block (codec " << KvCodecName(*codec) << ")\n\n";
     std::cout << sim::PlanResultTable(*plan, o.base.object_bytes);
+    if (sizing) std::cout << "\n" << sim::SavingsTable(sizing->policy, savings, o.base.object_bytes, economics);
     std::cout << "\ntokens a GB holds, by KV codec (lossless: measure with `tokenwarehouse bench codec`)\n";
     for (const CodecCapacity& c : capacities) {
       std::printf("  %-8s %10.0f tokens/GB  %s a block\n", std::string(KvCodecName(c.codec)).c_str(), c.tokens_per_gb,
@@ -151,6 +206,15 @@ void RegisterPlanCommand(CLI::App& app) {
   cmd->add_option("--disk-gbps", a->disk_gbps, "Disk-to-GPU bandwidth, GB/s")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print one JSON object instead of the tables");
   cmd->add_option("--plot", a->plot, "Write the hit-ratio curves as SVG");
+  cmd->add_option("--plot-savings", a->plot_savings, "Write money (or GPU-hours, without a price) saved vs capacity as SVG");
+  cmd->add_option("--prefill-tokens-per-s", a->prefill_tokens_per_s,
+                  "Prefill rate that prices hit tokens, as the daemon's economics.prefill_tokens_per_s "
+                  "(0: the model's measured prefill curve)")
+      ->capture_default_str();
+  cmd->add_option("--gpu-hour-price", a->gpu_hour_price, "Price of a GPU-hour, as economics.gpu_hour_price (0: no money figures)")
+      ->capture_default_str();
+  cmd->add_option("--currency", a->currency, "Currency of the price, as economics.currency")->capture_default_str();
+  cmd->add_option("--config", a->config, "Take the economics from a `tokenwarehouse serve` config file (flags given win)");
   cmd->add_option("--codec", a->codec, "KV codec the tiers store blocks with: none, fp8, int8 or kivi2 (blocks take, and load as, their encoded size)")
       ->capture_default_str();
   cmd->callback([a] { ExitCode() = RunPlan(*a); });

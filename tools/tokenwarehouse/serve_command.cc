@@ -28,6 +28,8 @@ struct ServeFlags {
   std::string listen, unix_socket, admin, data_dir, dram, disk_dir, disk_size, log_level, ready_file, hash_token;
   std::string tls_cert, tls_key;
   std::string events_endpoint, events_replay, events_tenant, events_topic;
+  std::string retention;                      // config `retention.class`
+  int64_t min_prefix_tokens = -1;             // config `retention.min_prefix_tokens`; -1: not given
   uint32_t io_threads = 0;
   ClusterFlags cluster;  // serve_cluster.h
 };
@@ -62,6 +64,15 @@ int Run(const ServeFlags& f) {
   if (!f.tls_cert.empty()) config.tls_cert_file = f.tls_cert;
   if (!f.tls_key.empty()) config.tls_key_file = f.tls_key;
   if (f.io_threads) config.io_threads = f.io_threads;
+  if (!f.retention.empty()) {
+    Result<Retention> r = ParseRetention(f.retention);
+    if (!r.ok()) {
+      std::fprintf(stderr, "serve: --retention: %s\n", std::string(r.status().message()).c_str());
+      return 2;
+    }
+    config.retention.retention = *r;
+  }
+  if (f.min_prefix_tokens >= 0) config.retention.min_prefix_tokens = static_cast<uint32_t>(f.min_prefix_tokens);
   if (!f.events_endpoint.empty()) {
     // One publisher from flags; it replaces a config entry for the same tenant.
     server::KvEventsEndpoint e;
@@ -188,6 +199,13 @@ void RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--disk-dir", flags->disk_dir, "disk tier directory (default <data-dir>/disk)");
   cmd->add_option("--disk-size", flags->disk_size, "disk tier capacity, e.g. 100GiB");
   cmd->add_option("--io-threads", flags->io_threads, "network threads (default min(4, cores))");
+  cmd->add_option("--retention", flags->retention,
+                  "every tenant's default and cap retention class: 5m, 1h, 24h, persistent or a duration (90s, 7d), "
+                  "then sliding (a hit renews it; the default) or fixed (default persistent; config retention.class)");
+  cmd->add_option("--min-prefix-tokens", flags->min_prefix_tokens,
+                  "prompts (store requests from the root) shorter than this are not stored, counted as skipped_short "
+                  "(default 0: store all; 1024 suits engine fleets; config retention.min_prefix_tokens)")
+      ->check(CLI::Range(int64_t{0}, int64_t{UINT32_MAX}));
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
   cmd->add_option("--ready-file", flags->ready_file, "write the bound addresses here once listening (for scripts and tests)");
   cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate (chain) for TLS on TCP; with --tls-key, TCP speaks TLS only");

@@ -18,6 +18,9 @@ Keys of kv_connector_extra_config (all optional):
   io_timeout_ms  the longest a warehouse call may take before the request recomputes (default 2000)
   key_hash       "sha256" (default) or "xxh3" (trusted single-tenant fleets)
   ttl_ms         the namespace's retention (default 0: the warehouse's default)
+  retention      the same as a class instead: "5m", "1h fixed", "24h", "persistent" (overrides ttl_ms;
+                 a daemon grants at most its tenant's class)
+  min_prefix_tokens  prompts shorter than this are not stored (default 0: the warehouse's default)
   codec          how blocks are stored: "none" (default), "fp8", "int8" (half the bytes) or "kivi2"
                  (0.29 of them); encoded and decoded on the CPU by the worker; another namespace, so
                  engines with different codecs never share blocks (tw/codec.h)
@@ -38,7 +41,8 @@ class ConnectorConfig:
         kvt = vllm_config.kv_transfer_config
         extra = dict(kvt.kv_connector_extra_config or {})
         known = {"url", "token", "block_tokens", "model_id", "model_revision", "lease_ms", "io_timeout_ms",
-                 "key_hash", "ttl_ms", "load_failure_policy", "dram_capacity_bytes", "codec"}
+                 "key_hash", "ttl_ms", "retention", "min_prefix_tokens", "load_failure_policy", "dram_capacity_bytes",
+                 "codec"}
         unknown = sorted(set(extra) - known)
         if unknown:
             raise InvalidArgumentError(f"unknown kv_connector_extra_config keys {unknown}; known: {sorted(known)}")
@@ -81,4 +85,5 @@ class ConnectorConfig:
             model_revision=str(extra.get("model_revision") or model.revision or ""),
             layers=self.layers, kv_heads=self.kv_heads, head_dim=self.head_dim, dtype=KV_DTYPE[dtype],
             block_tokens=self.block_tokens, key_hash=str(extra.get("key_hash", "sha256")),
-            ttl_ms=int(extra.get("ttl_ms", 0)), codec=str(extra.get("codec", "none")))
+            ttl_ms=int(extra.get("ttl_ms", 0)), retention=str(extra.get("retention", "")),
+            min_prefix_tokens=int(extra.get("min_prefix_tokens", 0)), codec=str(extra.get("codec", "none")))

@@ -62,6 +62,7 @@ Status DiskTier::Recover() {
     }
   }
   recovered_.store(counters_.objects.load());
+  ApplySavedRenewals();
   // The unsealed region of a crashed run is appended to from its last good record. What it holds
   // was written with O_DIRECT but perhaps never synced: sync it before anything new lands behind
   // it, so the records recovered now survive a power cut like the ones written from here on.

@@ -11,11 +11,6 @@
 namespace tw {
 namespace {
 
-uint64_t WallNowMs() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
-
 bool ValidOwner(const std::string& owner) {
   if (owner.empty() || owner.size() >= kOwnerBytes) return false;
   for (char c : owner) {
@@ -65,8 +60,10 @@ DiskTier::DiskTier(const DiskTierOptions& options)
     : options_(options),
       env_(options.env ? options.env : Env::Posix()),
       clock_(options.clock ? options.clock : SteadyClock::Default()),
+      wall_clock_(options.wall_clock ? options.wall_clock : WallClock::Default()),
       max_regions_(options.capacity_bytes / options.region_bytes),
-      ring_(options.write_queue_bytes) {}
+      ring_(options.write_queue_bytes),
+      renewal_file_(env_, options.dir, options.owner) {}
 
 DiskTier::~DiskTier() {
   if (writer_.joinable()) {
@@ -78,6 +75,7 @@ DiskTier::~DiskTier() {
     space_cv_.notify_all();
     writer_.join();
   }
+  SaveRenewals();  // a clean close keeps every sliding deadline exactly
   // The writer has drained the queue; publish what it wrote so a restart need not scan.
   WaitForSeals();
   if (admitting_.load()) (void)SealActive();
@@ -100,12 +98,12 @@ uint64_t DiskTier::max_payload_bytes() const {
 uint64_t DiskTier::WallFromStore(uint64_t expires_at_ms) const {
   if (expires_at_ms == 0) return 0;
   const uint64_t now = clock_->NowMs();
-  return WallNowMs() + (expires_at_ms > now ? expires_at_ms - now : 0);
+  return wall_clock_->NowMs() + (expires_at_ms > now ? expires_at_ms - now : 0);
 }
 
 uint64_t DiskTier::StoreFromWall(uint64_t expires_wall_ms) const {
   if (expires_wall_ms == 0) return 0;
-  const uint64_t wall = WallNowMs();
+  const uint64_t wall = wall_clock_->NowMs();
   const uint64_t now = clock_->NowMs();
   // An object that expired while the process was down comes back already expired (a miss).
   return expires_wall_ms > wall ? now + (expires_wall_ms - wall) : std::max<uint64_t>(now, 1);

@@ -35,6 +35,12 @@
 //    regions' footers and scans the unsealed ones (the active region, and the previous one if its
 //    seal had not landed) up to their first bad record, then seals them. Remove appends a
 //    tombstone, applied at restart.
+//  - Retention: an expired object is a miss (Contains, Find, Read) and leaves with its region. A
+//    sliding retention's hit renews the deadline (Renew) in the index at once, and in the renewal
+//    file (renewal_file.h) lazily: every renewal_flush_ms while renewals happen, at Seal and at
+//    close. So after a clean close a sliding object keeps its exact deadline; after a crash it
+//    keeps the one saved last, at most renewal_flush_ms of renewals older (it may expire that much
+//    early, never late). Fixed deadlines are never renewed: those are in the record itself.
 //  - Sharing: several processes may use one directory, each with its own owner id, writing only its
 //    own region files. A region is published when sealed; others discover it (every
 //    discover_interval_ms, or on Discover) and serve it read-only. A reused or deleted region is a
@@ -68,6 +74,7 @@
 #include "common/env/env.h"
 #include "store/tier/region.h"
 #include "store/tier/region_format.h"
+#include "store/tier/renewal_file.h"
 #include "store/tier/staging_ring.h"
 #include "tw/result.h"
 #include "store/tier/tier_counters.h"
@@ -97,6 +104,10 @@ struct DiskTierOptions {
   uint64_t sync_interval_ms = 1000;
   Env* env = nullptr;                     // nullptr: Env::Posix()
   const Clock* clock = nullptr;           // for TTLs; nullptr: steady clock
+  const Clock* wall_clock = nullptr;      // Unix ms, for deadlines on disk; nullptr: WallClock
+  // Renewed deadlines (sliding retention) are saved at most this long after the first unsaved one
+  // (and at Seal and close): the most renewal a crash can take back. 0: only at Seal and close.
+  uint64_t renewal_flush_ms = 5000;
   // Called, outside every lock and on the writer thread, for each object a reclaimed region takes
   // out of the tier (not for those re-admitted, removed or expired).
   std::function<void(const NamespaceId&, const BlockKey&)> on_evict;
@@ -149,6 +160,10 @@ class DiskTier {
                  std::shared_ptr<const void> owner = nullptr);
 
   bool Contains(const NamespaceId& ns, const BlockKey& key);
+  // A sliding retention's hit: moves the unexpired object's deadline (store clock) to
+  // `expires_at_ms` if that is later, in memory now and in the renewal file within
+  // renewal_flush_ms. Returns the deadline held now (0: never), or nullopt if absent or expired.
+  std::optional<uint64_t> Renew(const NamespaceId& ns, const BlockKey& key, uint64_t expires_at_ms);
   std::optional<DiskObjectInfo> Find(const NamespaceId& ns, const BlockKey& key);
   // The (namespace, key) of every visible, unexpired object: the queued ones first, then the
   // index, one shard at a time (each lock held only while copying keys out); stops when `fn`
@@ -214,6 +229,7 @@ class DiskTier {
     BlockKey parent;
     KvGeometry geometry;
     bool accessed = false;  // read since it was written (or loaded): re-admitted if its region is reclaimed
+    bool renewed = false;   // expires_at_ms was moved past the record's own deadline: saved in the renewal file
   };
   static constexpr size_t kShards = 64;
   struct Shard {
@@ -228,7 +244,10 @@ class DiskTier {
   struct Pending {
     RecordMeta meta;
     uint64_t ring_offset = 0;
-    uint64_t expires_at_ms = 0;
+    // Atomic: Renew moves them (under queue_mu_) while the writer publishes the record (under
+    // regions_mu_ and its shard) and copies them into the index entry.
+    std::atomic<uint64_t> expires_at_ms{0};
+    std::atomic<bool> renewed{false};
     bool cancelled = false;  // removed while queued: freed, never written
     std::vector<std::span<const std::byte>> pieces;
     std::shared_ptr<const void> owner;  // keeps borrowed pieces unchanged until written; reset by Release
@@ -295,12 +314,18 @@ class DiskTier {
   // Copies a queued record's payload into `dest` (a read served from the queue). Requires queue_mu_.
   static bool CopyQueuedPayload(const Pending& p, std::span<const std::span<std::byte>> dest);
 
+  // Renewal file (disk_renewals.cc). Writer thread, or while it is not running.
+  void ApplySavedRenewals();
+  uint64_t RenewalsDueNs() const;  // monotonic time when unsaved renewals must be saved; 0: none
+  void SaveRenewals();
+
   uint64_t WallFromStore(uint64_t expires_at_ms) const;
   uint64_t StoreFromWall(uint64_t expires_wall_ms) const;
 
   const DiskTierOptions options_;
   Env* env_;
   const Clock* clock_;
+  const Clock* wall_clock_;
   std::unique_ptr<FileLock> lock_;
   uint64_t max_regions_ = 0;
 
@@ -337,7 +362,12 @@ class DiskTier {
   bool seal_busy_ = false;           // GUARDED_BY(seal_mu_)
   bool sealer_stop_ = false;         // GUARDED_BY(seal_mu_)
   std::thread sealer_;
-  std::unique_ptr<FanOut> readers_;  // read_threads - 1 helpers for ReadBatch; null for one thread
+  std::unique_ptr<FanOut> readers_;
+
+  RenewalFile renewal_file_;
+  // MonotonicNanos() of the first renewal not yet saved; 0: none. Set by Renew (any thread, with a
+  // compare-exchange from 0, which then wakes the writer), cleared by SaveRenewals before it scans.
+  std::atomic<uint64_t> renewals_unsaved_since_ns_{0};  // read_threads - 1 helpers for ReadBatch; null for one thread
 
   std::atomic<bool> admitting_{true};
   std::atomic<uint64_t> dropped_{0}, corrupt_{0}, read_errors_{0}, reclaimed_{0}, sealed_{0}, recovered_{0}, readmitted_{0}, borrowed_{0};

@@ -48,18 +48,21 @@ void DiskTier::WriterLoop() {
     // directories) discovery of other owners' regions.
     while (queue_.empty() && !seal_requested_ && !stop_) {
       const uint64_t sync_due_ns = SyncDueNs();
-      if (!options_.shared && !sync_due_ns) {
+      const uint64_t renewals_due_ns = RenewalsDueNs();
+      if (!options_.shared && !sync_due_ns && !renewals_due_ns) {
         queue_cv_.wait(lock);
         continue;
       }
       uint64_t wake_ns = options_.shared ? next_discover_ns : UINT64_MAX;
       if (sync_due_ns) wake_ns = std::min(wake_ns, sync_due_ns);
+      if (renewals_due_ns) wake_ns = std::min(wake_ns, renewals_due_ns);
       const uint64_t now_ns = MonotonicNanos();
       if (wake_ns > now_ns && queue_cv_.wait_for(lock, std::chrono::nanoseconds(wake_ns - now_ns)) == std::cv_status::no_timeout) {
         continue;
       }
       lock.unlock();
       SyncActiveIfDue();
+      if (renewals_due_ns && MonotonicNanos() >= renewals_due_ns) SaveRenewals();
       if (options_.shared && MonotonicNanos() >= next_discover_ns) {
         (void)Discover();
         next_discover_ns = MonotonicNanos() + discover_ns;
@@ -79,6 +82,7 @@ void DiskTier::WriterLoop() {
     if (seal_requested_) {
       lock.unlock();
       WaitForSeals();  // a caller of Seal() expects every region written so far to be published
+      SaveRenewals();  // and every renewal so far to survive a crash
       Status s = SealActive();
       if (!s.ok()) StopAdmitting(s);
       lock.lock();
@@ -319,6 +323,7 @@ void DiskTier::Readmit(const std::shared_ptr<Region>& victim) {
     auto p = std::make_shared<Pending>();
     p->ring_offset = *off;
     p->expires_at_ms = e.expires_at_ms;
+    p->renewed = e.renewed;  // the copied header carries the record's first deadline, not the renewed one
     std::byte* rec = ring_.at(*off);
     Status s = victim->file->ReadAt(e.offset, {rec, bytes});
     Result<RecordMeta> m = s.ok() ? DecodeRecordHeader(reinterpret_cast<const uint8_t*>(rec)) : Result<RecordMeta>(s);
@@ -350,7 +355,8 @@ void DiskTier::Publish(const Pending& p) {
   // A record removed while it was being written stays out of the index (its tombstone follows).
   if (p.cancelled) return;
   Entry e{active_.region, p.meta.offset, p.meta.payload_bytes, p.meta.payload_checksum, p.meta.seq,
-          p.expires_at_ms, p.meta.parent, p.meta.geometry};
+          p.expires_at_ms.load(std::memory_order_relaxed), p.meta.parent, p.meta.geometry};
+  e.renewed = p.renewed.load(std::memory_order_relaxed);
   if (s.map.emplace(k, std::move(e)).second) {
     counters_.objects.fetch_add(1, std::memory_order_relaxed);
     counters_.admissions.fetch_add(1, std::memory_order_relaxed);

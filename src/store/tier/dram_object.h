@@ -29,7 +29,9 @@ struct DramObject {
   BlockKey key;
   BlockKey parent;
   uint64_t size_bytes = 0;
-  uint64_t expires_at_ms = 0;  // 0: never
+  // 0: never. Atomic because a sliding retention renews it on a hit (DramTier::Renew) from any
+  // reader's thread, with no lock, while others read it; it only ever moves later.
+  std::atomic<uint64_t> expires_at_ms{0};
   uint32_t tenant = 0;         // the store's dense tenant number, for quotas
   EntryId slot = kNoEntry;     // policy entry while visible; guarded by the tier's mutex
   std::atomic<uint32_t> pins{0};

@@ -137,7 +137,9 @@ bool DramTier::Publish(std::shared_ptr<DramObject> obj) {
   // The fingerprint lets a policy recognise a key that comes back after eviction (S3-FIFO's ghost).
   const uint64_t fingerprint = obj->key.Prefix64();
   policy_->OnInsertWithHint(obj->slot, parent, PolicyHint{fingerprint ? fingerprint : 1, PolicyHint::kUnknown});
-  if (obj->expires_at_ms) deadlines_.emplace(obj->expires_at_ms, obj->slot, obj.get());
+  if (const uint64_t deadline = obj->expires_at_ms.load(std::memory_order_relaxed)) {
+    deadlines_.emplace(deadline, obj->slot, obj.get());
+  }
   counters_.objects.fetch_add(1, std::memory_order_relaxed);
   counters_.admissions.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_written.fetch_add(obj->size_bytes, std::memory_order_relaxed);
@@ -150,16 +152,17 @@ void DramTier::Abandon(const std::shared_ptr<DramObject>& obj) {
   tenant_bytes_[obj->tenant] -= obj->pages.size() * memory_->page_bytes();
 }
 
-std::shared_ptr<DramObject> DramTier::Find(const NamespaceId& ns, const BlockKey& key, bool record_access) {
+std::shared_ptr<DramObject> DramTier::Indexed(const NamespaceId& ns, const BlockKey& key) {
   const IndexKey k{ns, key};
-  std::shared_ptr<DramObject> obj;
-  {
-    Shard& s = ShardOf(k);
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(k);
-    if (it == s.map.end()) return nullptr;
-    obj = it->second;
-  }
+  Shard& s = ShardOf(k);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.map.find(k);
+  return it == s.map.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<DramObject> DramTier::Find(const NamespaceId& ns, const BlockKey& key, bool record_access) {
+  std::shared_ptr<DramObject> obj = Indexed(ns, key);
+  if (!obj) return nullptr;
   if (Expired(*obj, clock_->NowMs())) return nullptr;  // eviction reclaims it
   if (record_access) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -174,6 +177,21 @@ bool DramTier::Contains(const NamespaceId& ns, const BlockKey& key, uint64_t now
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.map.find(k);
   return it != s.map.end() && !Expired(*it->second, now_ms);
+}
+
+std::optional<uint64_t> DramTier::Renew(const NamespaceId& ns, const BlockKey& key, uint64_t expires_at_ms) {
+  std::shared_ptr<DramObject> obj = Indexed(ns, key);
+  if (!obj) return std::nullopt;
+  uint64_t deadline = obj->expires_at_ms.load(std::memory_order_relaxed);
+  const uint64_t now = clock_->NowMs();
+  // A deadline that passed stays passed: the object was a miss from then on, and a renewal racing
+  // the clock must not bring it back. Persistent objects (0) have nothing to renew.
+  do {
+    if (deadline == 0) return deadline;
+    if (now >= deadline) return std::nullopt;
+    if (deadline >= expires_at_ms) return deadline;
+  } while (!obj->expires_at_ms.compare_exchange_weak(deadline, expires_at_ms, std::memory_order_relaxed));
+  return expires_at_ms;
 }
 
 bool DramTier::Erase(const NamespaceId& ns, const BlockKey& key) {
@@ -212,6 +230,11 @@ bool DramTier::EvictOneLocked(const std::function<bool(const DramObject&)>& extr
     auto [deadline, slot, ptr] = deadlines_.top();
     if (slots_[slot].get() != ptr) {
       deadlines_.pop();  // stale: that object already left
+      continue;
+    }
+    if (const uint64_t current = ptr->expires_at_ms.load(std::memory_order_relaxed); current > deadline) {
+      deadlines_.pop();  // renewed since it was pushed: file it under its current deadline
+      deadlines_.emplace(current, slot, ptr);
       continue;
     }
     if (deadline <= now && (!extra || extra(*ptr))) {
@@ -264,7 +287,11 @@ void DramTier::ForEachKey(const std::function<bool(const NamespaceId&, const Blo
     {
       std::lock_guard<std::mutex> lock(shard.mu);
       keys.reserve(shard.map.size());
-      for (const auto& [k, obj] : shard.map) keys.emplace_back(k.ns, k.key);
+      const uint64_t now = clock_->NowMs();
+      // Expired objects are misses: a scan (re-replication) must not carry them anywhere.
+      for (const auto& [k, obj] : shard.map) {
+        if (!Expired(*obj, now)) keys.emplace_back(k.ns, k.key);
+      }
     }
     for (const auto& [ns, key] : keys) {
       if (!fn(ns, key)) return;

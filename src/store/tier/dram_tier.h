@@ -11,6 +11,8 @@
 //  - Quotas: a tenant over its byte quota evicts its own objects first; if it cannot, it is refused.
 //  - Only copies: while the slower tier does not admit, objects it also holds are evicted before
 //    objects that live nowhere else (DramTierOptions::prefer_kept_elsewhere).
+//  - Retention: an expired object is a miss at once (Find, Contains) and the first to go when
+//    room is needed; a sliding retention's hit moves its deadline later (Renew), never earlier.
 //  - Durability: none; DRAM is lost on exit.
 //
 // Concurrency: the index is sharded (one mutex per shard) so lookups from many threads do not
@@ -22,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <tuple>
 #include <unordered_map>
@@ -82,6 +85,10 @@ class DramTier {
   // The visible, unexpired object, or nullptr. `record_access` feeds the eviction policy (a hit).
   std::shared_ptr<DramObject> Find(const NamespaceId& ns, const BlockKey& key, bool record_access);
   bool Contains(const NamespaceId& ns, const BlockKey& key, uint64_t now_ms);
+  // A sliding retention's hit: moves the unexpired object's deadline to `expires_at_ms` if that is
+  // later. Lock-free (one atomic); the expiry heap catches up lazily at eviction. Returns the
+  // deadline it holds now (0: never), or nullopt if the object is absent or already expired.
+  std::optional<uint64_t> Renew(const NamespaceId& ns, const BlockKey& key, uint64_t expires_at_ms);
   // The (namespace, key) of every visible object, one shard at a time (each shard's lock held only
   // while copying its keys out); stops when `fn` returns false. `fn` runs with no lock held.
   void ForEachKey(const std::function<bool(const NamespaceId&, const BlockKey&)>& fn);
@@ -119,7 +126,12 @@ class DramTier {
 
   DramTier(const DramTierOptions& options, std::shared_ptr<DramMemory> memory);
   Shard& ShardOf(const IndexKey& k) { return shards_[IndexKeyHash()(k) % kShards]; }
-  bool Expired(const DramObject& obj, uint64_t now_ms) const { return obj.expires_at_ms && now_ms >= obj.expires_at_ms; }
+  // The indexed object, expired or not, or nullptr. Takes its shard's lock only.
+  std::shared_ptr<DramObject> Indexed(const NamespaceId& ns, const BlockKey& key);
+  static bool Expired(const DramObject& obj, uint64_t now_ms) {
+    const uint64_t deadline = obj.expires_at_ms.load(std::memory_order_relaxed);
+    return deadline && now_ms >= deadline;
+  }
   // Evicts one object for which `extra` holds (and no lease pins). Appends it to *evicted.
   bool PreferKeptElsewhere() const {
     return options_.prefer_kept_elsewhere && options_.kept_elsewhere && options_.prefer_kept_elsewhere();
@@ -143,6 +155,8 @@ class DramTier {
   std::unordered_map<uint32_t, uint64_t> tenant_bytes_;
   // Objects with a TTL by deadline, soonest first, so expired objects are evicted before any live
   // one. Entries go stale when their object leaves; they are skipped lazily (slot no longer holds it).
+  // A renewed (sliding) object's entry is early: met at the top, it is pushed again with the
+  // object's current deadline, so a renewal never takes mu_.
   using Deadline = std::tuple<uint64_t, EntryId, const DramObject*>;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
 
