@@ -4,7 +4,8 @@ from disk) at several (threads, bytes per I/O, I/Os in flight), each against raw
 the same files measured in the same run (`tokenwarehouse bench disk --json`).
 
 A local NVMe drive wants many I/Os in flight; a virtual disk may want fewer, larger ones (on the lent
-H100 machine one 32 MiB reader beat four: 2.46 against 2.05 GB/s). The best mix is written as a
+H100 machine one 32 MiB reader matched or beat four: 2.46 against 2.05 GB/s, then 2.07 against 2.01;
+bench/results/2026-12-07_gpu_h100.md). The best mix is written as a
 daemon config (`disk: {io_bytes, io_depth, read_threads}`) for daemon_ttft.py's restart run.
 
     python3 bench/gpu/disk_mix.py --binary build-dev/tools/tokenwarehouse/tokenwarehouse --out OUT
