@@ -121,13 +121,14 @@ def warehouse_turn(wh, ids, store_new):
 
 
 def profile(fn, path, load_kernel="LayerCopyKernel"):
-    """Runs fn() under torch.profiler; returns a summary of what could stall the compute stream."""
+    """Runs fn() under torch.profiler; returns (a summary of what could stall the compute stream, fn's
+    value). The summary names the compute stream's idle gaps and what the host was doing in each."""
     import torch
     from torch.profiler import ProfilerActivity, profile as tprofile
 
     torch.cuda.synchronize()
     with tprofile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        fn()
+        value = fn()
         torch.cuda.synchronize()
     prof.export_chrome_trace(path)
     with open(path) as f:
@@ -156,7 +157,36 @@ def profile(fn, path, load_kernel="LayerCopyKernel"):
         streams.append(dict(stream=str(tid), kernels=k["n"], load_kernels=k["load"], busy_ms=round(k["busy_ms"], 2),
                             first_ms=round((k["first"] - t0) / 1e3, 2), last_ms=round((k["last"] - t0) / 1e3, 2)))
     return dict(runtime={n: dict(calls=c, ms=round(ms, 2)) for n, (c, ms) in sorted(runtime.items())},
-                streams=streams[:4], trace=os.path.basename(path))
+                streams=streams[:4], gaps=_compute_gaps(events, load_kernel),
+                trace=os.path.basename(path)), value
+
+
+def _compute_gaps(events, load_kernel, min_gap_us=300, top=6):
+    """The compute stream's (the busiest stream without load kernels) idle time between its first and
+    last kernel, and its largest gaps, each with the host operations running when it began."""
+    by_stream = {}
+    for e in events:
+        if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset"):
+            by_stream.setdefault(e.get("tid"), []).append(e)
+    compute = [k for k in by_stream.values() if not any(load_kernel in e.get("name", "") for e in k)]
+    if not compute:
+        return {}
+    ks = sorted(max(compute, key=lambda k: sum(e.get("dur", 0) for e in k)), key=lambda e: e["ts"])
+    host = [e for e in events if e.get("ph") == "X" and e.get("cat") in ("cpu_op", "python_function", "cuda_runtime",
+                                                                        "cuda_driver", "user_annotation")]
+    gaps, end = [], ks[0]["ts"] + ks[0].get("dur", 0)
+    for e in ks[1:]:
+        if e["ts"] - end >= min_gap_us:
+            gaps.append((e["ts"] - end, end, e.get("name", "")[:60]))
+        end = max(end, e["ts"] + e.get("dur", 0))
+    idle = sum(g[0] for g in gaps)
+    out = []
+    for dur, start, next_kernel in sorted(gaps, reverse=True)[:top]:
+        running = sorted((h for h in host if h["ts"] <= start < h["ts"] + h.get("dur", 0)), key=lambda h: h.get("dur", 0))
+        out.append(dict(ms=round(dur / 1e3, 2), at_ms=round((start - ks[0]["ts"]) / 1e3, 2), next_kernel=next_kernel,
+                        host=[f"{h['name'][:50]} ({h.get('dur', 0) / 1e3:.1f} ms)" for h in running[:4]]))
+    return dict(span_ms=round((end - ks[0]["ts"]) / 1e3, 2), idle_ms_in_gaps_over_0_3ms=round(idle / 1e3, 2),
+                n_gaps=len(gaps), largest=out)
 
 
 def session(args):
@@ -218,8 +248,16 @@ def session(args):
         # The stored path first on odd turns, the reserved one first on even turns; a turn's new
         # blocks are stored by the reserve_kv=False hit and waited for before the other runs.
         order = [False, True] if t % 2 else [True, False]
-        for reserve in order:
-            h, logits = warehouse_turn(wh[reserve], ids, store_new=not reserve)
+        for i, reserve in enumerate(order):
+            if t == args.profile_turn and i == 0:  # the run right after the resident turn, itself profiled
+                name = ("reserved" if reserve else "warehouse") + "_first_in_turn"
+                p, (h, logits) = profile(lambda: warehouse_turn(wh[reserve], ids, store_new=not reserve),
+                                         os.path.join(args.trace_dir, f"profile_{name}.json"))
+                row.setdefault("profile", {})[name] = p
+                log(f"turn {t} profile, {name} (in the session, ttft {h['ttft_s']:.3f} s under the profiler): "
+                    f"streams {p['streams']}; gaps {p['gaps']}")
+            else:
+                h, logits = warehouse_turn(wh[reserve], ids, store_new=not reserve)
             if not reserve and args.settle_s > 0:
                 time.sleep(args.settle_s)  # let the daemon finish with the new blocks (its disk writes)
             h.update(max_logit_diff=(logits - ref).abs().max().item(), argmax_match=int(h["token"] == tok_re))
@@ -233,19 +271,23 @@ def session(args):
             f"store {w['store_s']:.2f} s; max |logit diff| vs recompute: warehouse {w['max_logit_diff']:.4f}, "
             f"reserved {rv['max_logit_diff']:.4f}, resident {row['resident_max_logit_diff']:.4f}")
         if t == args.profile_turn:
-            row["profile"] = {}
+            row.setdefault("profile", {})
             n_prev = prev
 
             def res_again():
                 c = _copy_cache(resident_cache, n_prev)
                 resident_turn(model, c, ids, n_prev)
 
+            # Again, apart: resident, then reserve_kv right after it (the slow order in the session),
+            # then the other hit and reserve_kv after that (the fast order).
             for name, fn in (("resident", res_again),
+                             ("reserved_after_resident", lambda: warehouse_turn(wh[True], ids, False)),
                              ("warehouse", lambda: warehouse_turn(wh[False], ids, False)),
-                             ("reserved", lambda: warehouse_turn(wh[True], ids, False))):
-                p = profile(fn, os.path.join(args.trace_dir, f"profile_{name}.json"))
+                             ("reserved_after_warehouse", lambda: warehouse_turn(wh[True], ids, False))):
+                p, v = profile(fn, os.path.join(args.trace_dir, f"profile_{name}.json"))
                 row["profile"][name] = p
-                log(f"turn {t} profile, {name}: runtime {p['runtime']}; streams {p['streams']}")
+                ttft = f"ttft {v[0]['ttft_s']:.3f} s; " if v else ""
+                log(f"turn {t} profile, {name}: {ttft}runtime {p['runtime']}; streams {p['streams']}; gaps {p['gaps']}")
         turns.append(row)
         prev = n
     return dict(turns=turns, kv_bytes_per_token=kv_per_token)
