@@ -67,6 +67,30 @@ def build_model(layers):
     return model.to(torch.bfloat16).eval()
 
 
+class GcClock:
+    """Python's garbage collections, timed (gc.callbacks): a collection of the HF objects a turn leaves
+    behind could stall the host that launches the kernels."""
+
+    def __init__(self):
+        import gc
+
+        self.ms, self.count, self._t0 = 0.0, 0, 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase, info):
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.ms += (time.perf_counter() - self._t0) * 1e3
+            self.count += 1
+
+    def snapshot(self):
+        return self.ms, self.count
+
+
+GC = GcClock()
+
+
 def alloc_stats():
     import torch
 
@@ -106,11 +130,13 @@ def warehouse_turn(wh, ids, store_new):
 
     torch.cuda.synchronize()
     before = alloc_stats()
+    gc_ms, gc_n = GC.snapshot()
     t0 = time.perf_counter()
     r = wh.prefill(ids, store_new=store_new)
     tok = r.logits[0, -1].argmax().item()
     ttft = time.perf_counter() - t0
     stats = diff_stats(before, alloc_stats())
+    stats.update(gc_ms=round(GC.ms - gc_ms, 2), gc_collections=GC.count - gc_n)
     store_s = 0.0
     if r.store_job is not None:
         t1 = time.perf_counter()
