@@ -15,8 +15,8 @@
 // must not share objects with one that does not (Namespace::codec makes another namespace id). A
 // namespace stores with none, fp8, int8 or kivi2 (fixed-size objects: Namespace::ObjectBytes); the
 // tiers, the daemon and the cluster keep its objects as bytes and serve them whole. The GPU copy
-// path decodes fp8 and int8 inside a load and encodes them inside a store (tw/gpu.h); engines on
-// the CPU call DecodeKv / EncodeKv themselves.
+// path decodes fp8, int8 and kivi2 inside a load and encodes them inside a store (tw/gpu.h); engines
+// on the CPU call DecodeKv / EncodeKv themselves.
 //
 // An encoded object (every codec but `none`) is a 16-byte header (magic "TWKV", version, codec, run
 // count), a table of run offsets, then the runs (docs/formats.md, "Encoded KV"). Decoders check all of

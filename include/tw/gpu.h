@@ -80,10 +80,13 @@ struct MoverOptions {
   LoadMode mode = LoadMode::kZeroCopy;
   // kStaged: bytes of one staging buffer (two are used, alternating). Layer groups are sized to fit.
   uint64_t staging_bytes = 1ull << 30;
-  // The namespace's codec (Namespace::codec). fp8 and int8 objects are decoded inside the load: the
-  // kernels read the encoded bytes over PCIe (half of bf16's) and write the engine's dtype; a store
-  // encodes on the GPU. Same numbers as the CPU codec, bit for bit. kZeroCopy only; bf16 or f16 KV,
-  // head_dim a multiple of 8; kivi2 and lossless are kNotSupported here (decode them on the CPU).
+  // The namespace's codec (Namespace::codec). fp8, int8 and kivi2 objects are decoded inside the
+  // load: the kernels read the encoded bytes over PCIe (half of bf16's; kivi2 0.29 at 256-token
+  // blocks) and write the engine's dtype; a store encodes on the GPU. Same numbers as the CPU codec,
+  // bit for bit. kZeroCopy only; bf16 or f16 KV, head_dim a multiple of 8; kivi2 also needs its
+  // runs' parts in whole 8-byte words (head_dim 64, 128 and 256 always are) and at most 40 KiB of
+  // (min, scale) pairs a run (1024-token blocks of 256-dim heads take 31 KiB). Lossless, and what
+  // does not fit, are kNotSupported here (decode them on the CPU).
   KvCodec codec = KvCodec::kNone;
 };
 

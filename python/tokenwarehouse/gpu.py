@@ -96,8 +96,9 @@ class Load:
 
 class Mover:
     """Loads and stores one namespace's KV between the warehouse and CUDA tensors. For a namespace
-    with a codec (ns.codec 'fp8' or 'int8'), loads decode and stores encode on the GPU, bit for bit
-    as the CPU codec does; other codecs raise NotSupportedError."""
+    with a codec (ns.codec 'fp8', 'int8' or 'kivi2'), loads decode and stores encode on the GPU, bit
+    for bit as the CPU codec does; other codecs (and geometries the GPU cannot code) raise
+    NotSupportedError."""
 
     def __init__(self, store, ns, device=0, mode="zero_copy", staging_bytes=1 << 30):
         self.store = store

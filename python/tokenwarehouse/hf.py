@@ -13,10 +13,10 @@ each decoder layer waits (on the GPU, not the host) for its own layer of KV, so 
 overlaps computing layer L. The new full blocks are stored behind the response, on a background
 thread. At least one token is always computed, so a full hit still yields logits.
 
-With codec="fp8" or "int8" the namespace stores its objects encoded (half the bytes of bf16 in
-every tier): a store encodes on the GPU, and a hit's load moves the encoded bytes over PCIe and
-decodes them inside the layer-by-layer load. The numbers change (within the codec's error), so a
-coded namespace never shares objects with an uncoded one.
+With codec="fp8", "int8" or "kivi2" the namespace stores its objects encoded (half the bytes of bf16
+in every tier; kivi2 0.29 of them at 256-token blocks): a store encodes on the GPU, and a hit's load
+moves the encoded bytes over PCIe and decodes them inside the layer-by-layer load. The numbers change
+(within the codec's error), so a coded namespace never shares objects with an uncoded one.
 
 With reserve_kv (the default), a hit's KV tensors are allocated once with room for the whole prompt
 (and generate's new tokens): the load fills the prefix, and each layer writes the suffix's K and V in

@@ -141,16 +141,9 @@ void Decode8(bool fp8, const RunShape& s, const std::byte* in, std::byte* raw) {
   FromFloats(s.dtype, x.data(), n, raw);
 }
 
-// ---- kivi2: 2-bit codes, asymmetric (min, scale) per group, a full-precision recent window
+}  // namespace
 
-struct KiviLayout {
-  uint32_t quantized_tokens;  // the first tokens; the rest are the full-precision window
-  uint32_t groups;            // K: token groups per channel; V: channel groups per token
-  uint64_t params;            // (min, scale) pairs, f16 each
-  uint64_t code_bytes;        // 4 codes a byte, [token][dim] order
-  uint64_t residual_bytes;    // the window's raw values
-  uint64_t total() const { return params * 4 + code_bytes + residual_bytes; }
-};
+// ---- kivi2: 2-bit codes, asymmetric (min, scale) per group, a full-precision recent window
 
 KiviLayout KiviLayoutOf(const RunShape& s) {
   KiviLayout l;
@@ -166,6 +159,8 @@ KiviLayout KiviLayoutOf(const RunShape& s) {
   l.residual_bytes = uint64_t{s.tokens - l.quantized_tokens} * s.dims * KvDtypeBytes(s.dtype);
   return l;
 }
+
+namespace {
 
 // The elements of group g of a run: K groups are (channel d, tokens [g*G, ..)); V groups are
 // (token t, channels [g*G, ..)). `fn(index)` for each element index in [token][dim] order.

@@ -29,6 +29,18 @@ struct RunShape {
 inline constexpr uint32_t kKiviGroup = 32;
 inline constexpr uint32_t kKiviResidualTokens = 32;
 
+// Where the parts of one kivi2 run lie: the (min, scale) pairs from byte 0, then the codes, then the
+// full-precision window's raw rows. Public so that the GPU path (src/gpu) codes the same layout.
+struct KiviLayout {
+  uint32_t quantized_tokens;  // the first tokens; the rest are the full-precision window
+  uint32_t groups;            // K: token groups per channel; V: channel groups per token
+  uint64_t params;            // (min, scale) pairs, f16 each
+  uint64_t code_bytes;        // 4 codes a byte, [token][dim] order
+  uint64_t residual_bytes;    // the window's raw values
+  uint64_t total() const { return params * 4 + code_bytes + residual_bytes; }
+};
+KiviLayout KiviLayoutOf(const RunShape& shape);
+
 // Bytes one encoded run takes: exact for the fixed-size codecs, the worst case for lossless.
 uint64_t RunBytes(KvCodec codec, const RunShape& shape);
 

@@ -5,15 +5,14 @@
 // token (V) reduced in shared memory, then scales and codes written to host memory.
 //
 // The conversions are those of src/codec/numeric.h, written for the device: e4m3 from its bits,
-// float to e4m3 by bit arithmetic with ties to even, bf16/f16 rounding to nearest even. Scales and
+// float to e4m3 by bit arithmetic with ties to even, bf16/f16 as exact_float.h has them. Scales and
 // products are single IEEE float operations (no fast math, no contraction into FMAs: there is
 // nothing to contract), so a GPU decode equals the CPU's bit for bit, and so does a GPU encode.
 #include "gpu/kv_codec_kernels.h"
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include "gpu/engine_row.cuh"
+#include "gpu/exact_float.h"
+#include "gpu/run_pieces.cuh"
 
 namespace tw::gpu {
 namespace {
@@ -48,50 +47,6 @@ __device__ __forceinline__ uint32_t FloatToE4m3(float f) {
   }
   const uint32_t code = (static_cast<uint32_t>(exp + 7) << 3) | mant;
   return sign | (code > 0x7E ? 0x7Eu : code);
-}
-
-__device__ __forceinline__ uint16_t FloatToBf16(float f) {
-  uint32_t u = __float_as_uint(f);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-// IEEE binary16, nearest even, by the CPU's bit arithmetic (so NaN payloads agree too).
-__device__ __forceinline__ uint16_t FloatToF16(float f) {
-  const uint32_t u = __float_as_uint(f);
-  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
-  const uint32_t abs = u & 0x7FFFFFFFu;
-  if (abs > 0x7F800000u) return sign | 0x7E00u;
-  if (abs >= 0x477FF000u) return sign | 0x7C00u;
-  if (abs < 0x38800000u) {
-    const float scaled = __fmul_rn(__uint_as_float(abs), 16777216.0f);
-    const uint32_t i = static_cast<uint32_t>(scaled);
-    const float frac = __fsub_rn(scaled, static_cast<float>(i));
-    const uint32_t r = i + ((frac > 0.5f || (frac == 0.5f && (i & 1u))) ? 1u : 0u);
-    return static_cast<uint16_t>(sign | r);
-  }
-  uint32_t m = abs - (112u << 23);
-  m += 0xFFFu + ((m >> 13) & 1u);
-  return static_cast<uint16_t>(sign | (m >> 13));
-}
-
-__device__ __forceinline__ float Bf16ToFloat(uint16_t h) { return __uint_as_float(static_cast<uint32_t>(h) << 16); }
-__device__ __forceinline__ float F16ToFloat(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-
-// The address of run-relative byte `offset` (never across a piece: pieces end on 8-byte bounds).
-__device__ __forceinline__ char* At(const RunPiece* pieces, uint32_t n, uint64_t offset) {
-  uint32_t i = 0;
-  while (i + 1 < n && pieces[i + 1].begin <= offset) ++i;
-  return reinterpret_cast<char*>(pieces[i].address + (offset - pieces[i].begin));
-}
-
-struct RunShared {
-  RunPiece pieces[kMaxRunPieces];
-};
-
-__device__ __forceinline__ void LoadPieces(const CodedRunArgs& a, const CodedRunDesc& d, RunShared& sh) {
-  for (uint32_t i = threadIdx.x; i < d.piece_count; i += blockDim.x) sh.pieces[i] = a.pieces[d.piece_first + i];
 }
 
 __global__ void __launch_bounds__(kThreads) DecodeRunsKernel(CodedRunArgs a) {

@@ -1,6 +1,7 @@
 // The GPU half of the 8-bit KV codecs (include/tw/codec.h: fp8 and int8): decoding inside a load, so
 // that only the encoded bytes cross PCIe and are expanded in GPU memory, and encoding inside a store.
 // Same arithmetic as the CPU codec (src/codec/run_codecs.cc), so GPU and CPU agree bit for bit.
+// The run descriptors and pieces here serve kivi2 too (kivi_kernels.h).
 // Internal to src/gpu; only kv_codec_kernels.cu is compiled by nvcc.
 #pragma once
 
@@ -20,8 +21,9 @@ struct RunPiece {
   uint64_t address;
 };
 
-// One encoded run: [scales: f32 x (K: head_dim, V: block_tokens)][codes: block_tokens x head_dim],
-// tokens [0, tok_end) of it moved. Its pieces are pieces[piece_first, piece_first + piece_count).
+// One encoded run, tokens [0, tok_end) of it moved; fp8 / int8: [scales: f32 x (K: head_dim,
+// V: block_tokens)][codes: block_tokens x head_dim]; kivi2: kivi_run.h. Its pieces are
+// pieces[piece_first, piece_first + piece_count).
 struct CodedRunDesc {
   uint32_t piece_first;
   uint16_t piece_count;

@@ -1,7 +1,8 @@
-// The GPU codec path against the CPU codec: fp8 and int8 objects of a coded namespace, in a
+// The GPU codec path against the CPU codec: fp8, int8 and kivi2 objects of a coded namespace, in a
 // registered arena of 4 KiB pages (so runs cross pages), decoded inside a load into the HF and paged
 // layouts (bf16 and f16, a partial last block) equal the CPU's DecodeKv bit for bit; a store from
 // the GPU writes the bytes the CPU's EncodeKv writes. Skips where no CUDA device is usable.
+// (kivi_run_test checks the kivi2 kernels' per-run code on the host, with awkward values.)
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -49,16 +50,18 @@ struct CodedFixture {
   Namespace nspace;
   NamespaceId ns;
   std::vector<BlockKey> keys;
+  std::vector<std::vector<std::byte>> raw;      // each object's KV before encoding
   std::vector<std::vector<std::byte>> decoded;  // the CPU's decode of each stored object
   std::vector<std::vector<std::byte>> encoded;
   std::vector<ReadHandle> handles;
   std::vector<HostSegments> segments;
 };
 
-CodedFixture MakeCoded(KvCodec codec, KvDtype dtype, uint32_t blocks) {
+// 48-token blocks: kivi2 quantizes 16 tokens (one partial key group) and keeps a window of 32.
+CodedFixture MakeCoded(KvCodec codec, KvDtype dtype, uint32_t blocks, uint32_t block_tokens = 48) {
   CodedFixture f;
   f.codec = codec;
-  f.g = KvGeometry{3, 2, 64, dtype, 48};
+  f.g = KvGeometry{3, 2, 64, dtype, block_tokens};
   EmbeddedStoreOptions o;
   o.dram_capacity_bytes = 16 << 20;
   o.page_bytes = 4096;
@@ -81,6 +84,7 @@ CodedFixture MakeCoded(KvCodec codec, KvDtype dtype, uint32_t blocks) {
     EXPECT_TRUE(DecodeKv(codec, f.g, enc, dec).ok());
     EXPECT_TRUE(f.store->Put(f.ns, {f.keys[b], parent}, enc).ok());
     parent = f.keys[b];
+    f.raw.push_back(std::move(kv));
     f.encoded.push_back(std::move(enc));
     f.decoded.push_back(std::move(dec));
     f.handles.push_back(f.store->Acquire(f.ns, f.keys[b], 60000).value());
@@ -109,10 +113,11 @@ struct DeviceKv {
   }
 };
 
-void CheckCodedHfLoad(KvCodec codec, KvDtype dtype) {
+// The last block is loaded in part: its first block_tokens - `short_by` tokens.
+void CheckCodedHfLoad(KvCodec codec, KvDtype dtype, uint32_t block_tokens = 48, uint32_t short_by = 7) {
   const uint32_t blocks = 4;
-  CodedFixture f = MakeCoded(codec, dtype, blocks);
-  const uint64_t tokens = blocks * f.g.block_tokens - 7;
+  CodedFixture f = MakeCoded(codec, dtype, blocks, block_tokens);
+  const uint64_t tokens = blocks * f.g.block_tokens - short_by;
   const uint64_t cap = blocks * f.g.block_tokens + 5;
   const uint64_t row = f.g.head_dim * 2;
   const size_t tensor_bytes = f.g.kv_heads * cap * row;
@@ -137,7 +142,8 @@ void CheckCodedHfLoad(KvCodec codec, KvDtype dtype) {
           const std::byte* got = host.data() + (h * cap + t) * row;
           if (t < tokens) {
             ASSERT_EQ(std::memcmp(got, Row(f, l, kv, h, t), row), 0)
-                << KvCodecName(codec) << " l" << l << " kv" << kv << " h" << h << " t" << t;
+                << KvCodecName(codec) << " " << KvDtypeName(dtype) << " " << block_tokens << "-token blocks l" << l
+                << " kv" << kv << " h" << h << " t" << t;
           } else {
             ASSERT_EQ(got[0], std::byte{0xEE}) << "wrote past the loaded tokens at t" << t;
           }
@@ -163,10 +169,29 @@ TEST(KvMoverCodec, Fp8AndInt8LoadsEqualTheCpuDecodeF16) {
   CheckCodedHfLoad(KvCodec::kInt8, KvDtype::kF16);
 }
 
-TEST(KvMoverCodec, LoadsThePagedLayout) {
+TEST(KvMoverCodec, Kivi2LoadEqualsTheCpuDecodeBf16) {
   SKIP_WITHOUT_GPU();
+  CheckCodedHfLoad(KvCodec::kKivi2, KvDtype::kBF16);
+}
+
+TEST(KvMoverCodec, Kivi2LoadEqualsTheCpuDecodeF16) {
+  SKIP_WITHOUT_GPU();
+  CheckCodedHfLoad(KvCodec::kKivi2, KvDtype::kF16);
+}
+
+// kivi2's partial last blocks: one ending inside the quantized tokens (96-token blocks quantize 64,
+// two key groups; the last loads 20, mid-group), and blocks shorter than the window (16 tokens: all
+// kept as they are; the last loads 11).
+TEST(KvMoverCodec, Kivi2LoadsPartialLastBlocks) {
+  SKIP_WITHOUT_GPU();
+  CheckCodedHfLoad(KvCodec::kKivi2, KvDtype::kBF16, 96, 76);
+  CheckCodedHfLoad(KvCodec::kKivi2, KvDtype::kF16, 96, 76);
+  CheckCodedHfLoad(KvCodec::kKivi2, KvDtype::kBF16, 16, 5);
+}
+
+void CheckCodedPagedLoad(KvCodec codec, uint32_t block_tokens = 48) {
   const uint32_t blocks = 3;
-  CodedFixture f = MakeCoded(KvCodec::kFp8, KvDtype::kBF16, blocks);
+  CodedFixture f = MakeCoded(codec, KvDtype::kBF16, blocks, block_tokens);
   const uint32_t page_tokens = 16;
   const uint32_t n_pages = blocks * f.g.block_tokens / page_tokens;
   const uint32_t pool_pages = n_pages + 4;
@@ -182,7 +207,7 @@ TEST(KvMoverCodec, LoadsThePagedLayout) {
     e.v.push_back(mem.Alloc(tensor_bytes));
   }
   MoverOptions mo;
-  mo.codec = KvCodec::kFp8;
+  mo.codec = codec;
   auto mover = KvMover::Create(f.g, mo).value();
   const uint64_t tokens = blocks * f.g.block_tokens;
   ASSERT_TRUE(mover->Load(f.segments, tokens, e).ok());
@@ -195,18 +220,51 @@ TEST(KvMoverCodec, LoadsThePagedLayout) {
         const uint64_t page = e.page_table[t / page_tokens];
         for (uint32_t h = 0; h < f.g.kv_heads; ++h) {
           const std::byte* got = host.data() + ((page * page_tokens + t % page_tokens) * f.g.kv_heads + h) * row;
-          ASSERT_EQ(std::memcmp(got, Row(f, l, kv, h, t), row), 0) << "l" << l << " t" << t << " h" << h;
+          ASSERT_EQ(std::memcmp(got, Row(f, l, kv, h, t), row), 0)
+              << KvCodecName(codec) << " l" << l << " t" << t << " h" << h;
         }
       }
     }
   }
 }
 
-// The engine holds the CPU decode of block b; the GPU store encodes it into a fresh coded object,
-// which must be what the CPU's EncodeKv makes of the same values, byte for byte.
-void CheckCodedStore(KvCodec codec) {
+TEST(KvMoverCodec, LoadsThePagedLayout) {
+  SKIP_WITHOUT_GPU();
+  CheckCodedPagedLoad(KvCodec::kFp8);
+}
+
+TEST(KvMoverCodec, Kivi2LoadsThePagedLayout) {
+  SKIP_WITHOUT_GPU();
+  CheckCodedPagedLoad(KvCodec::kKivi2);
+  CheckCodedPagedLoad(KvCodec::kKivi2, 96);
+}
+
+// What the engine holds before a store: the CPU decode of each block (put there by a coded load), or
+// the KV before it was ever encoded (copied in), which quantizes off the codec's grid.
+enum class EngineHolds { kDecoded, kRaw };
+
+// Copies the objects' canonical KV into HF tensors of `cap` tokens.
+void CopyRawIntoHf(const CodedFixture& f, const EngineKv& e, uint64_t cap) {
+  const uint64_t row = f.g.head_dim * 2, run = uint64_t{f.g.block_tokens} * row;
+  for (size_t b = 0; b < f.raw.size(); ++b) {
+    for (uint32_t l = 0; l < f.g.layers; ++l) {
+      for (uint32_t kv = 0; kv < 2; ++kv) {
+        for (uint32_t h = 0; h < f.g.kv_heads; ++h) {
+          char* dst = static_cast<char*>(kv ? e.v[l] : e.k[l]) + (h * cap + b * f.g.block_tokens) * row;
+          const std::byte* src = f.raw[b].data() + ((uint64_t{l} * 2 + kv) * f.g.kv_heads + h) * run;
+          ASSERT_EQ(cudaMemcpy(dst, src, run, cudaMemcpyHostToDevice), cudaSuccess);
+        }
+      }
+    }
+  }
+}
+
+// The engine holds block b's KV; the GPU store encodes it into a fresh coded object, which must be
+// what the CPU's EncodeKv makes of the same values, byte for byte.
+void CheckCodedStore(KvCodec codec, KvDtype dtype = KvDtype::kBF16, uint32_t block_tokens = 48,
+                     EngineHolds holds = EngineHolds::kDecoded) {
   const uint32_t blocks = 3;
-  CodedFixture f = MakeCoded(codec, KvDtype::kBF16, blocks);
+  CodedFixture f = MakeCoded(codec, dtype, blocks, block_tokens);
   const uint64_t cap = blocks * f.g.block_tokens;
   const uint64_t row = f.g.head_dim * 2;
   const size_t tensor_bytes = f.g.kv_heads * cap * row;
@@ -220,8 +278,13 @@ void CheckCodedStore(KvCodec codec) {
   MoverOptions mo;
   mo.codec = codec;
   auto mover = KvMover::Create(f.g, mo).value();
-  ASSERT_TRUE(mover->Load(f.segments, cap, e).ok());
-  ASSERT_TRUE(mover->SynchronizeLoad().ok());
+  if (holds == EngineHolds::kDecoded) {
+    ASSERT_TRUE(mover->Load(f.segments, cap, e).ok());
+    ASSERT_TRUE(mover->SynchronizeLoad().ok());
+  } else {
+    CopyRawIntoHf(f, e, cap);
+  }
+  const std::vector<std::vector<std::byte>>& held = holds == EngineHolds::kDecoded ? f.decoded : f.raw;
 
   Namespace n2 = f.nspace;
   n2.model_id = "gpu-codec-store";
@@ -244,9 +307,11 @@ void CheckCodedStore(KvCodec codec) {
     std::vector<std::byte> got(n2.ObjectBytes());
     ASSERT_TRUE(f.store->Get(ns2, keys[b], got).ok());
     std::vector<std::byte> want(n2.ObjectBytes());
-    ASSERT_EQ(EncodeKv(codec, f.g, f.decoded[b], want).value(), want.size());
+    ASSERT_EQ(EncodeKv(codec, f.g, held[b], want).value(), want.size());
     for (size_t i = 0; i < want.size(); ++i) {
-      ASSERT_EQ(got[i], want[i]) << KvCodecName(codec) << " block " << b << " byte " << i;
+      ASSERT_EQ(got[i], want[i]) << KvCodecName(codec) << " " << KvDtypeName(dtype) << " " << block_tokens
+                                 << "-token blocks, " << (holds == EngineHolds::kRaw ? "raw" : "decoded")
+                                 << " KV: block " << b << " byte " << i;
     }
   }
 }
@@ -261,10 +326,24 @@ TEST(KvMoverCodec, Int8StoreEqualsTheCpuEncode) {
   CheckCodedStore(KvCodec::kInt8);
 }
 
-// A coded object whose run table was damaged is a miss: nothing is loaded.
-TEST(KvMoverCodec, ACorruptHeaderIsRefused) {
+TEST(KvMoverCodec, Kivi2StoreEqualsTheCpuEncode) {
   SKIP_WITHOUT_GPU();
-  CodedFixture f = MakeCoded(KvCodec::kFp8, KvDtype::kBF16, 2);
+  CheckCodedStore(KvCodec::kKivi2);
+  CheckCodedStore(KvCodec::kKivi2, KvDtype::kF16);
+}
+
+// Values off the codec's grid (the KV as an engine computed it) and other block lengths: two key
+// groups (96), only the window (16).
+TEST(KvMoverCodec, Kivi2StoreOfRawKvEqualsTheCpuEncode) {
+  SKIP_WITHOUT_GPU();
+  CheckCodedStore(KvCodec::kKivi2, KvDtype::kBF16, 48, EngineHolds::kRaw);
+  CheckCodedStore(KvCodec::kKivi2, KvDtype::kF16, 96, EngineHolds::kRaw);
+  CheckCodedStore(KvCodec::kKivi2, KvDtype::kBF16, 16, EngineHolds::kRaw);
+}
+
+// A coded object whose run table was damaged is a miss: nothing is loaded.
+void CheckCorruptHeaderRefused(KvCodec codec) {
+  CodedFixture f = MakeCoded(codec, KvDtype::kBF16, 2);
   auto* first = const_cast<std::byte*>(f.segments[1].front().data());
   first[30] ^= std::byte{0x10};  // inside the run table
   DeviceKv mem;
@@ -275,23 +354,42 @@ TEST(KvMoverCodec, ACorruptHeaderIsRefused) {
     e.v.push_back(mem.Alloc(f.g.kv_heads * e.seq_capacity * 128));
   }
   MoverOptions mo;
-  mo.codec = KvCodec::kFp8;
+  mo.codec = codec;
   auto mover = KvMover::Create(f.g, mo).value();
-  EXPECT_TRUE(mover->Load(f.segments, e.seq_capacity, e).IsCorruption());
+  EXPECT_TRUE(mover->Load(f.segments, e.seq_capacity, e).IsCorruption()) << KvCodecName(codec);
+}
+
+TEST(KvMoverCodec, ACorruptHeaderIsRefused) {
+  SKIP_WITHOUT_GPU();
+  CheckCorruptHeaderRefused(KvCodec::kFp8);
+}
+
+TEST(KvMoverCodec, ACorruptKivi2HeaderIsRefused) {
+  SKIP_WITHOUT_GPU();
+  CheckCorruptHeaderRefused(KvCodec::kKivi2);
 }
 
 TEST(KvMoverCodec, RefusesWhatTheGpuCannotCode) {
   SKIP_WITHOUT_GPU();
   KvGeometry g{2, 2, 64, KvDtype::kBF16, 48};
   MoverOptions mo;
+  mo.codec = KvCodec::kLossless;
+  EXPECT_EQ(KvMover::Create(g, mo).status().code(), StatusCode::kNotSupported);
   mo.codec = KvCodec::kKivi2;
-  EXPECT_EQ(KvMover::Create(g, mo).status().code(), StatusCode::kNotSupported);
-  mo.codec = KvCodec::kFp8;
-  mo.mode = LoadMode::kStaged;
-  EXPECT_EQ(KvMover::Create(g, mo).status().code(), StatusCode::kNotSupported);
-  mo.mode = LoadMode::kZeroCopy;
-  g.head_dim = 60;
-  EXPECT_EQ(KvMover::Create(g, mo).status().code(), StatusCode::kNotSupported);
+  EXPECT_TRUE(KvMover::Create(g, mo).ok());
+  for (KvCodec c : {KvCodec::kFp8, KvCodec::kKivi2}) {
+    mo.codec = c;
+    mo.mode = LoadMode::kStaged;
+    EXPECT_EQ(KvMover::Create(g, mo).status().code(), StatusCode::kNotSupported) << KvCodecName(c);
+    mo.mode = LoadMode::kZeroCopy;
+    KvGeometry odd = g;
+    odd.head_dim = 60;
+    EXPECT_EQ(KvMover::Create(odd, mo).status().code(), StatusCode::kNotSupported) << KvCodecName(c);
+  }
+  // kivi2 whose (min, scale) pairs and codes do not fill whole 8-byte words: 72-dim heads, 41
+  // quantized tokens.
+  mo.codec = KvCodec::kKivi2;
+  EXPECT_EQ(KvMover::Create(KvGeometry{2, 2, 72, KvDtype::kBF16, 73}, mo).status().code(), StatusCode::kNotSupported);
 }
 
 }  // namespace

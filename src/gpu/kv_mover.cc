@@ -353,7 +353,7 @@ class KvMoverImpl final : public KvMover {
       a.runs = dev_coded_.data() + layer_first_[l];
       a.n_runs = static_cast<uint32_t>(layer_first_[l + 1] - layer_first_[l]);
       a.pieces = dev_pieces_.data();
-      TW_CUDA_RETURN(LaunchDecodeRuns(a, load_stream_));
+      TW_CUDA_RETURN(coded_->LaunchDecode(a, load_stream_));
       TW_CUDA_RETURN(cudaEventRecord(layer_events_[l], load_stream_));
     }
     TW_CUDA_RETURN(cudaEventRecord(end_, load_stream_));
@@ -388,7 +388,7 @@ class KvMoverImpl final : public KvMover {
     a.runs = store_dev_coded_.data();
     a.n_runs = static_cast<uint32_t>(descs.size());
     a.pieces = store_dev_pieces_.data();
-    TW_CUDA_RETURN(LaunchEncodeRuns(a, store_stream_));
+    TW_CUDA_RETURN(coded_->LaunchEncode(a, store_stream_));
     stored_ = true;
     return Status::Ok();
   }
