@@ -399,6 +399,7 @@ def main():
     ap.add_argument("--trace-dir", default=tempfile.gettempdir(), help="where the profiler traces go (large)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    os.makedirs(args.trace_dir, exist_ok=True)
     orchestrate(args)
 
 

@@ -31,7 +31,7 @@ import tokenwarehouse.gpu as twg  # noqa: E402
 from tokenwarehouse.hf import Warehouse  # noqa: E402
 from ttft import GB, build_model, hit, log, recompute  # noqa: E402
 
-CODECS = ("none", "fp8", "int8")
+CODECS = ("none", "fp8", "int8", "kivi2")
 
 
 def main():
@@ -46,8 +46,9 @@ def main():
 
     h2d = twg.h2d_bandwidth(1 << 30, repeats=5)
     bytes_per_token = args.layers * 2 * 8 * 128 * 2
-    # Room for the largest prompt three times: bf16 once, fp8 and int8 at about half each.
-    capacity = int(max(sizes) * bytes_per_token * 2.2) + (2 << 30)
+    # Room for the largest prompt in every codec: bf16 once, fp8 and int8 at about half each, kivi2 a
+    # fifth or so.
+    capacity = int(max(sizes) * bytes_per_token * 2.5) + (2 << 30)
     t0 = time.perf_counter()
     store = tw.open(dram_capacity_bytes=capacity, page_bytes=2 << 20)
     twg.register_arena(store)
