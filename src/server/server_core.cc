@@ -669,6 +669,10 @@ PutSlot ServerCore::BeginPut(ConnectionState& conn, const net::PutRequest& req, 
     conn.put_skipped_short = store_->SkipShortChain(req.ns, chain);
   }
   if (conn.put_skipped_short) {  // OK; the bytes are read and discarded
+    if (index == 0) {
+      TW_LOG_DEBUG("connection {}: a PUT of {} block(s) skipped: its prompt is under min_prefix_tokens", conn.id,
+                   req.items.size());
+    }
     slot.outcome = net::StoreOutcome::kSkippedShort;
     return slot;
   }

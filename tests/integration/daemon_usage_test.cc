@@ -162,5 +162,38 @@ TEST(DaemonUsage, EachRequestReportsItsTokens) {
   EXPECT_NE(d.HttpGet("/metrics").find("tw_skipped_short_total"), std::string::npos);
 }
 
+// A daemon without a min_prefix_tokens setting skips prompts under 1,024 tokens (issue 18's
+// default), and an engine's block-by-block Reserve is not judged (as in the embedded store).
+TEST(DaemonUsage, ByDefaultPromptsUnder1024TokensAreSkipped) {
+  DaemonProcess d("# min_prefix_tokens: the daemon's default\n");
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto store = OpenStore(d.unix_url(), ClientOptions{});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const Namespace n = Small();
+  const NamespaceId ns = (*store)->RegisterNamespace(n, {}).value();
+  std::vector<std::byte> kv(n.geometry.ObjectBytes(), std::byte{1});
+  const std::vector<BlockKey> keys = Keys(n, 20);  // 1,280 tokens
+  std::vector<PutItem> items;
+  for (size_t i = 0; i < 15; ++i) items.push_back(PutItem{{keys[i], i ? keys[i - 1] : n.Root()}, kv});  // 960
+  BatchStatus b = (*store)->PutBatch(ns, items);
+  EXPECT_EQ(b.usage.skipped_short_tokens, 15 * kBlockTokens);
+  items.push_back(PutItem{{keys[15], keys[14]}, kv});  // 1,024: stored
+  b = (*store)->PutBatch(ns, items);
+  EXPECT_EQ(b.usage.write_tokens, 16 * kBlockTokens);
+  EXPECT_EQ((*store)->Lookup(ns, keys)->matched, 16u);
+  EXPECT_EQ((*store)->Stats()->skipped_short, 15u);
+
+  const Namespace m = [] { Namespace x = Small(); x.model_id = "block-by-block"; return x; }();
+  const NamespaceId ms = (*store)->RegisterNamespace(m, {}).value();
+  const std::vector<BlockKey> mk = Keys(m, 2);
+  for (size_t i = 0; i < mk.size(); ++i) {
+    Result<WriteHandle> w = (*store)->Reserve(ms, {mk[i], i ? mk[i - 1] : m.Root()});
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Write(0, kv).ok());
+    ASSERT_TRUE((*store)->Commit(*w).ok());
+  }
+  EXPECT_EQ((*store)->Lookup(ms, mk)->matched, 2u);
+}
+
 }  // namespace
 }  // namespace tw
