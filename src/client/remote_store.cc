@@ -415,7 +415,7 @@ BatchStatus RemoteStore::GetBatch(const NamespaceId& ns, std::span<const GetItem
 // ---- PUT
 
 Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out,
-                           RequestUsage* usage) {
+                           RequestUsage* usage, bool judge_short) {
   NsInfo info;
   TW_RETURN_IF_ERROR(Info(ns, &info));
   *usage = RequestUsage();
@@ -432,6 +432,7 @@ Status RemoteStore::PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutIt
   while (i < items.size()) {
     net::PutRequest req;
     req.ns = ns;
+    req.judge_short = judge_short || c.version < 2;  // a version-1 daemon rejects the flag
     Frame f;
     std::vector<std::span<const std::byte>> payload;
     uint64_t bytes = 0;
@@ -675,7 +676,16 @@ Status RemoteStore::CommitWrite(uint64_t id) {
     pw = std::move(it->second);
     writes_.erase(it);
   }
-  if (id & kLocalBit) return Put(pw.ns, pw.ref, pw.buffer);
+  if (id & kLocalBit) {
+    // Over TCP the reserved block goes as a PUT of its own, not judged as a prompt (see Reserve).
+    PutItem item{pw.ref, pw.buffer};
+    std::vector<Status> items;
+    RequestUsage usage;
+    TW_RETURN_IF_ERROR(Run([&](Conn& c) {
+      return PutTcp(c, pw.ns, std::span<const PutItem>(&item, 1), &items, &usage, /*judge_short=*/false);
+    }));
+    return items.empty() ? Status::Internal("no status for the committed block") : items[0];
+  }
   net::CommitRequest commit;
   commit.items.push_back({id, net::ChecksumOfSegments(pw.segs)});
   MetaWriter w;

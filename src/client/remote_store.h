@@ -110,7 +110,10 @@ class RemoteStore final : public Store {
   Status GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetItem> items, std::vector<Status>* out);
   Status GetShm(Conn& c, const NamespaceId& ns, const NsInfo& info, std::span<const GetItem> items, std::vector<Status>* out);
   // Both fill *usage from the daemon's store outcomes (reported only at version 2).
-  Status PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out, RequestUsage* usage);
+  // `judge_short` false: the one block of a Reserve committed over TCP, which a version-2 daemon
+  // then does not judge against min_prefix_tokens (as RESERVE's judge_short).
+  Status PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out, RequestUsage* usage,
+                bool judge_short = true);
   Status PutShm(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out, RequestUsage* usage);
   // The namespace's block_tokens; 0 if this store never registered it.
   uint32_t BlockTokens(const NamespaceId& ns);

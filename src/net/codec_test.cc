@@ -254,6 +254,28 @@ TEST(Messages, ReserveSaysWhenItIsNotAPromptToJudge) {
   req.Encode(b);
   EXPECT_EQ(b.size(), a.size() + 1);
   EXPECT_FALSE(ReserveRequest::Decode(b.str(), 8)->judge_short);
+
+  // PUT's flag comes last, after the optional lifetimes, and is told from them by its size.
+  PutRequest put;
+  put.items.push_back({BlockKey(), BlockKey(), 16, 1, 0});
+  put.judge_short = false;
+  MetaWriter p1;
+  put.Encode(p1);
+  Result<PutRequest> d1 = PutRequest::Decode(p1.str(), 8);
+  ASSERT_TRUE(d1.ok());
+  EXPECT_FALSE(d1->judge_short);
+  EXPECT_EQ(d1->items[0].expires_in_ms, 0u);
+  put.items[0].expires_in_ms = 5000;
+  MetaWriter p2;
+  put.Encode(p2);
+  Result<PutRequest> d2 = PutRequest::Decode(p2.str(), 8);
+  ASSERT_TRUE(d2.ok());
+  EXPECT_FALSE(d2->judge_short);
+  EXPECT_EQ(d2->items[0].expires_in_ms, 5000u);
+  put.judge_short = true;
+  MetaWriter p3;
+  put.Encode(p3);
+  EXPECT_TRUE(PutRequest::Decode(p3.str(), 8)->judge_short);
 }
 
 TEST(Messages, RandomBytesNeverCrashAnyDecoder) {

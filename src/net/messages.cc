@@ -137,6 +137,9 @@ void PutRequest::Encode(MetaWriter& w) const {
     w.U32(static_cast<uint32_t>(items.size()));
     for (const Item& it : items) w.U64(it.expires_in_ms);
   }
+  // Added with version 2, after everything else: one byte, so it cannot be mistaken for the
+  // lifetimes' trailer (at least four).
+  if (!judge_short) w.U8(0);
 }
 
 Result<PutRequest> PutRequest::Decode(std::string_view meta, uint32_t max_batch) {
@@ -153,12 +156,17 @@ Result<PutRequest> PutRequest::Decode(std::string_view meta, uint32_t max_batch)
     it.checksum = r.U64();
     m.items.push_back(it);
   }
-  if (r.ok() && !r.done()) {
+  if (r.ok() && r.rest().size() > 1) {
     if (r.U32() != m.items.size()) r.Fail();
     for (Item& it : m.items) {
       if (!r.ok()) break;
       it.expires_in_ms = r.U64();
     }
+  }
+  if (r.ok() && !r.done()) {
+    const uint8_t judge = r.U8();
+    if (judge > 1) r.Fail();
+    m.judge_short = judge == 1;
   }
   TW_RETURN_IF_ERROR(r.Finish("put"));
   return m;

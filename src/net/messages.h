@@ -73,6 +73,9 @@ struct PutRequest {
   };
   NamespaceId ns;
   std::vector<Item> items;
+  // As ReserveRequest::judge_short: false for the one block of a Store::Reserve committed over
+  // TCP. Version 2, optional on the wire: a last single byte (0), sent only when false.
+  bool judge_short = true;
   void Encode(MetaWriter& w) const;
   static Result<PutRequest> Decode(std::string_view meta, uint32_t max_batch);
 };

@@ -666,7 +666,7 @@ PutSlot ServerCore::BeginPut(ConnectionState& conn, const net::PutRequest& req, 
     std::vector<BlockRef> chain;
     chain.reserve(req.items.size());
     for (const auto& it : req.items) chain.push_back(BlockRef{it.key, it.parent});
-    conn.put_skipped_short = store_->SkipShortChain(req.ns, chain);
+    conn.put_skipped_short = req.judge_short && store_->SkipShortChain(req.ns, chain);
   }
   if (conn.put_skipped_short) {  // OK; the bytes are read and discarded
     if (index == 0) {

@@ -183,16 +183,23 @@ TEST(DaemonUsage, ByDefaultPromptsUnder1024TokensAreSkipped) {
   EXPECT_EQ((*store)->Lookup(ns, keys)->matched, 16u);
   EXPECT_EQ((*store)->Stats()->skipped_short, 15u);
 
-  const Namespace m = [] { Namespace x = Small(); x.model_id = "block-by-block"; return x; }();
-  const NamespaceId ms = (*store)->RegisterNamespace(m, {}).value();
-  const std::vector<BlockKey> mk = Keys(m, 2);
-  for (size_t i = 0; i < mk.size(); ++i) {
-    Result<WriteHandle> w = (*store)->Reserve(ms, {mk[i], i ? mk[i - 1] : m.Root()});
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE(w->Write(0, kv).ok());
-    ASSERT_TRUE((*store)->Commit(*w).ok());
+  // Reserved one block at a time: shared memory (RESERVE, COMMIT) and TCP (a PUT at Commit).
+  for (const bool shm : {true, false}) {
+    SCOPED_TRACE(shm ? "unix socket, shared memory" : "tcp");
+    auto s = shm ? std::move(store) : OpenStore(d.tcp_url(), ClientOptions{});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    Namespace m = Small();
+    m.model_id = shm ? "block-by-block-shm" : "block-by-block-tcp";
+    const NamespaceId ms = (*s)->RegisterNamespace(m, {}).value();
+    const std::vector<BlockKey> mk = Keys(m, 2);
+    for (size_t i = 0; i < mk.size(); ++i) {
+      Result<WriteHandle> w = (*s)->Reserve(ms, {mk[i], i ? mk[i - 1] : m.Root()});
+      ASSERT_TRUE(w.ok());
+      ASSERT_TRUE(w->Write(0, kv).ok());
+      ASSERT_TRUE((*s)->Commit(*w).ok());
+    }
+    EXPECT_EQ((*s)->Lookup(ms, mk)->matched, 2u);
   }
-  EXPECT_EQ((*store)->Lookup(ms, mk)->matched, 2u);
 }
 
 }  // namespace
