@@ -5,6 +5,13 @@
 // The store watches the cluster's membership in etcd, places each block key on R nodes by
 // rendezvous hashing and talks to the nodes through the remote client (tw://ADDR). Reads fail over
 // between replicas at once; when etcd is unreachable it keeps using the last membership it saw.
+//
+// min_prefix_tokens (NamespaceOptions) is applied here, by the client, as the embedded store does:
+// a node holds each block as a chain head (its parent may live on another node), so it cannot tell
+// a prompt's length and stores every block it is sent. The value is the namespace's as registered
+// (0: store everything; the nodes' tenant default does not apply); skipped blocks are counted in
+// Stats().skipped_short. Per-request usage (RequestUsage): Lookup and GetBatch report theirs, a
+// PutBatch reports a skip but not what its R copies stored (reported stays false).
 // See docs/design.md (## Cluster) and docs/operations.md (## Cluster).
 #pragma once
 

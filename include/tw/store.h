@@ -24,6 +24,7 @@
 //  - Batch forms return one Status per item plus one for the transport (BatchStatus).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -64,7 +65,11 @@ struct NamespaceOptions {
   // not churn the tiers. The request is the unit (a PutBatch, a daemon PUT): engines store a
   // prompt's new blocks in one, and a prefix's first block cannot be skipped alone without
   // orphaning the rest. A Put continuing a skipped chain is skipped too. Reserve sees one block, so
-  // it is not judged; the daemon judges its PUT and RESERVE requests whole (SkipShortChain).
+  // it is not judged, by a daemon either (one older than this client judges it as a one-block
+  // chain); a daemon judges its PUT requests and a remote PutBatch's reservations whole. An engine
+  // that stores block by block through Reserve judges its prompts itself. A daemon's default is
+  // the tenant's (1,024 unless its config says otherwise); a cluster client applies the value
+  // asked here itself, as its nodes see single blocks (tw/cluster.h).
   // 0: store everything. Unlike the retention, registering the namespace again with another value
   // is accepted: the smallest asked so far applies (storing more is the safe direction).
   uint32_t min_prefix_tokens = 0;
@@ -78,14 +83,46 @@ struct BlockRef {
   BlockKey parent;
 };
 
+// What one request did, in tokens (blocks x the namespace's block_tokens; only full blocks are
+// stored, so the counts are exact), so an engine or router can bill it per request. The same words
+// as the daemon's per-tenant accounting (/metrics tw_tenant_*_tokens_total, `tokenwarehouse stats`).
+// Each call fills the fields that concern it and leaves the rest 0:
+//   Lookup     hit_tokens_by_tier (the matched prefix, by the tier holding each block), miss_tokens
+//              (the keys asked for past it)
+//   PutBatch   write_tokens (newly stored: a cache write), present_tokens (already held: nothing
+//              written), skipped_short_tokens (not stored: the chain was under min_prefix_tokens)
+//   GetBatch   read_tokens (blocks served, whole or a slice)
+// `reported` is false where the store could not say: a PutBatch to a daemon older than this client
+// (its PUT replies carry no outcomes), a cluster's PutBatch that stored (see tw/cluster.h), a Store
+// implementation that does not count. Single-item calls (Put, Get, Commit) report nothing: use the
+// batch forms. Items that failed count in no field.
+struct RequestUsage {
+  bool reported = false;
+  uint64_t write_tokens = 0;
+  uint64_t present_tokens = 0;
+  uint64_t skipped_short_tokens = 0;
+  std::array<uint64_t, 4> hit_tokens_by_tier{};  // indexed by Tier; [kNone] stays 0
+  uint64_t miss_tokens = 0;
+  uint64_t read_tokens = 0;
+
+  uint64_t hit_tokens() const { return hit_tokens_by_tier[1] + hit_tokens_by_tier[2] + hit_tokens_by_tier[3]; }
+  // Field by field; reported only if both were.
+  RequestUsage& operator+=(const RequestUsage& other);
+};
+
+// The usage of a lookup of `asked` keys that returned `tiers`, in a namespace of `block_tokens`.
+RequestUsage LookupUsage(size_t asked, std::span<const Tier> tiers, uint32_t block_tokens);
+
 struct LookupResult {
   size_t matched = 0;        // keys[0 .. matched) are present
   std::vector<Tier> tiers;   // tiers[i]: where keys[i] lives; size() == matched
+  RequestUsage usage;        // hit tokens by tier and miss tokens (see RequestUsage)
 };
 
 struct BatchStatus {
   Status transport;           // not OK: the whole call failed, items are not meaningful
   std::vector<Status> items;  // one per item, in order
+  RequestUsage usage;         // PutBatch: written / present / skipped short; GetBatch: read (see RequestUsage)
   bool all_ok() const;
 };
 

@@ -190,6 +190,37 @@ tw_status_t tw_store_put_from(tw_store_t* store, const tw_namespace_t* ns, const
 tw_status_t tw_store_get_into(tw_store_t* store, const tw_namespace_t* ns, const tw_block_key_t* key,
                               const tw_slice_t* slice, void* out, size_t size);
 
+/* ---- per-request usage (tw/store.h RequestUsage): what one request did, in tokens ---- */
+
+typedef struct tw_request_usage {
+  int reported;                  /* 0: the store could not say (a daemon older than this library) */
+  uint64_t write_tokens;         /* put: newly stored, a cache write */
+  uint64_t present_tokens;       /* put: already held, nothing written */
+  uint64_t skipped_short_tokens; /* put: not stored, its chain under min_prefix_tokens */
+  uint64_t hit_tokens_by_tier[4]; /* lookup: the matched prefix, indexed by tw_tier_t ([TW_TIER_NONE] is 0) */
+  uint64_t miss_tokens;          /* lookup: the keys asked for past the matched prefix */
+  uint64_t read_tokens;          /* get: blocks served (single gets: TW_OK results x block_tokens) */
+} tw_request_usage_t;
+
+/* As tw_store_lookup, and *usage (if not NULL) receives its hit tokens by tier and miss tokens. */
+tw_status_t tw_store_lookup_usage(tw_store_t* store, const tw_namespace_t* ns, const tw_block_key_t* keys,
+                                  size_t n_keys, size_t* matched, tw_tier_t* tiers, tw_request_usage_t* usage);
+
+typedef struct tw_put_item {
+  tw_block_key_t key;
+  tw_block_key_t parent; /* tw_namespace_root for the first block of a chain */
+  const void* data;      /* tw_namespace_object_bytes of it */
+  size_t size;
+} tw_put_item_t;
+
+/* Stores n_items objects as one request, in order (a chain, parents first): the request is the unit
+ * of min_prefix_tokens, so pass a prompt's new blocks together. item_status (NULL, or room for n_items)
+ * receives each item's code; *usage (if not NULL) what the request newly stored, found present and
+ * skipped as short. Returns the call's code if it failed as a whole (TW_UNAVAILABLE, ...), else the
+ * first failed item's code, else TW_OK. */
+tw_status_t tw_store_put_batch(tw_store_t* store, const tw_namespace_t* ns, const tw_put_item_t* items, size_t n_items,
+                               tw_status_t* item_status, tw_request_usage_t* usage);
+
 /* Pins every key for lease_ms (> 0), all or nothing; TW_NOT_FOUND if any is absent. */
 tw_status_t tw_store_pin(tw_store_t* store, const tw_namespace_t* ns, const tw_block_key_t* keys,
                          size_t n_keys, uint64_t lease_ms, tw_lease_id_t* lease);

@@ -89,6 +89,21 @@ std::vector<uint32_t> TokensFromPy(pyb::handle obj) {
   return out;
 }
 
+// RequestUsage as a dict: the same words as the daemon's per-tenant accounting.
+pyb::dict UsageToPy(const RequestUsage& u) {
+  pyb::dict hits;
+  for (Tier t : {Tier::kDram, Tier::kDisk, Tier::kPeer}) hits[pyb::str(std::string(TierName(t)))] = u.hit_tokens_by_tier[static_cast<size_t>(t)];
+  pyb::dict d;
+  d["reported"] = u.reported;
+  d["write_tokens"] = u.write_tokens;
+  d["present_tokens"] = u.present_tokens;
+  d["skipped_short_tokens"] = u.skipped_short_tokens;
+  d["hit_tokens"] = hits;
+  d["miss_tokens"] = u.miss_tokens;
+  d["read_tokens"] = u.read_tokens;
+  return d;
+}
+
 pyb::dict StatsToPy(const StoreStats& s) {
   pyb::dict d;
   d["lookups"] = s.lookups;
@@ -477,6 +492,47 @@ void BindStore(pyb::module_& m) {
              return pyb::make_tuple(r->matched, tiers);
            },
            pyb::arg("ns"), pyb::arg("keys"), "(matched, tiers): the longest present prefix of keys and the tier of each.")
+      .def("lookup_usage",
+           [](PyStore& s, const PyNamespace& ns, pyb::handle keys) {
+             std::vector<BlockKey> k = KeysFromPy(keys);
+             Result<LookupResult> r = Status::Internal("unset");
+             {
+               pyb::gil_scoped_release nogil;
+               r = s.store->Lookup(ns.id, k);
+             }
+             ThrowIfError(r.status());
+             pyb::list tiers;
+             for (Tier t : r->tiers) tiers.append(std::string(TierName(t)));
+             return pyb::make_tuple(r->matched, tiers, UsageToPy(r->usage));
+           },
+           pyb::arg("ns"), pyb::arg("keys"),
+           "(matched, tiers, usage): lookup, and the request's usage: hit_tokens by tier and miss_tokens.")
+      .def("put_batch",
+           [](PyStore& s, const PyNamespace& ns, pyb::handle keys, pyb::handle parent, pyb::handle datas) {
+             std::vector<BlockKey> k = KeysFromPy(keys);
+             std::vector<HostBuffer> bufs;
+             for (pyb::handle d : datas) bufs.push_back(HostBuffer::Borrow(d, /*writable=*/false));
+             if (bufs.size() != k.size()) ThrowIfError(Status::InvalidArgument("one data buffer per key"));
+             std::vector<PutItem> items;
+             BlockKey prev = parent.is_none() ? ns.root : KeyFromPy(parent);
+             for (size_t i = 0; i < k.size(); ++i) {
+               items.push_back(PutItem{BlockRef{k[i], prev}, bufs[i].bytes()});
+               prev = k[i];
+             }
+             BatchStatus b;
+             {
+               pyb::gil_scoped_release nogil;
+               b = s.store->PutBatch(ns.id, items);
+             }
+             ThrowIfError(b.transport);
+             for (const Status& st : b.items) ThrowIfError(st);
+             return UsageToPy(b.usage);
+           },
+           pyb::arg("ns"), pyb::arg("keys"), pyb::arg("parent"), pyb::arg("data"),
+           "Stores a chain (keys[0]'s parent is `parent`, None = the root) as one request, the unit of "
+           "min_prefix_tokens. Returns its usage: write_tokens (newly stored), present_tokens, "
+           "skipped_short_tokens; 'reported' is False where the warehouse could not say (an older daemon). "
+           "Raises the first failed item's error.")
       .def("put",
            [](PyStore& s, const PyNamespace& ns, pyb::handle key, pyb::handle parent, pyb::handle data) {
              BlockRef ref{KeyFromPy(key), parent.is_none() ? ns.root : KeyFromPy(parent)};

@@ -28,7 +28,8 @@ class Daemon:
         ready.unlink(missing_ok=True)
         self.proc = subprocess.Popen([self.binary, "serve", "--listen", "127.0.0.1:0", "--admin", "none", "--unix",
                                       str(self.dir / "tw.sock"), "--data-dir", str(self.dir), "--dram", "64MiB",
-                                      "--ready-file", str(ready), "--log-level", "warn"],
+                                      "--ready-file", str(ready), "--log-level", "warn",
+                             "--min-prefix-tokens", "0"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while not ready.exists():

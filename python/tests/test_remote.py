@@ -19,7 +19,8 @@ def daemon(tmp_path):
     ready = tmp_path / "ready"
     proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--admin", "none", "--unix",
                              str(tmp_path / "tw.sock"), "--data-dir", str(tmp_path), "--dram", "64MiB",
-                             "--ready-file", str(ready), "--log-level", "warn"],
+                             "--ready-file", str(ready), "--log-level", "warn",
+                             "--min-prefix-tokens", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while not ready.exists():
@@ -57,6 +58,23 @@ def test_same_calls_over_unix_and_tcp(daemon):
     assert reader.get(ns_r, ns_r.block_keys(range(1000, 1016))[0]) is None  # a miss is None
     assert writer.remove(ns_w, keys[2])
     assert reader.lookup(ns_r, keys) == (2, ["dram"] * 2)
+
+
+def test_each_request_reports_its_usage(daemon):
+    """Per-request accounting, over both transports: a put_batch says what it newly stored and what
+    was already there, a lookup its hits by tier and its misses."""
+    for url in (daemon["unix"], daemon["tcp"]):
+        store = tw.open(url)
+        ns = store.register_namespace(model_id="py-usage-" + url[:3], layers=2, kv_heads=2, head_dim=64, dtype="f16",
+                                      block_tokens=16)
+        keys = ns.block_keys(range(16 * 4))
+        objs = [np.full(ns.object_bytes, i, dtype=np.uint8) for i in range(4)]
+        u = store.put_batch(ns, keys[:3], None, objs[:3])
+        assert u["reported"] and u["write_tokens"] == 48 and u["present_tokens"] == 0, u
+        u = store.put_batch(ns, keys, None, objs)
+        assert (u["write_tokens"], u["present_tokens"], u["skipped_short_tokens"]) == (16, 48, 0), u
+        matched, tiers, u = store.lookup_usage(ns, keys + ns.block_keys(range(100, 132))[1:])
+        assert matched == 4 and u["hit_tokens"]["dram"] == 64 and u["miss_tokens"] == 16, u
 
 
 def test_wrong_token_is_refused(daemon):

@@ -39,6 +39,23 @@ def test_keys_are_the_same_from_list_numpy_and_torch(ns):
     assert ns.block_keys(tokens[:8]) == a  # the partial third block has no key
 
 
+def test_put_batch_reports_what_it_stored_and_skipped(store):
+    """The embedded store's per-request usage: a chain under min_prefix_tokens is skipped (and says
+    so), a longer one stored, its repeat present."""
+    ns = store.register_namespace(model_id="pytest-usage", layers=2, kv_heads=2, head_dim=8, dtype="f16",
+                                  block_tokens=4, min_prefix_tokens=12)
+    keys = ns.block_keys(range(16))
+    objs = blocks(ns, 4)
+    u = store.put_batch(ns, keys[:2], None, objs[:2])  # 8 tokens < 12
+    assert u == {"reported": True, "write_tokens": 0, "present_tokens": 0, "skipped_short_tokens": 8,
+                 "hit_tokens": {"dram": 0, "disk": 0, "peer": 0}, "miss_tokens": 0, "read_tokens": 0}
+    assert store.put_batch(ns, keys[:3], None, objs[:3])["write_tokens"] == 12
+    u = store.put_batch(ns, keys, None, objs)
+    assert (u["present_tokens"], u["write_tokens"]) == (12, 4)
+    matched, tiers, u = store.lookup_usage(ns, keys)
+    assert matched == 4 and u["hit_tokens"]["dram"] == 16 and u["miss_tokens"] == 0
+
+
 def test_put_lookup_get_round_trip(store, ns):
     keys = ns.block_keys(range(12))
     objs = blocks(ns, 3)

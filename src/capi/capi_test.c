@@ -144,12 +144,69 @@ static void TestRoundTrip(void) {
   tw_store_close(store);
 }
 
+/* Per-request usage: a put batch says what it newly stored, what was present and what it skipped as
+ * short; a lookup its hits by tier and misses. */
+static void TestRequestUsage(void) {
+  tw_store_options_t so;
+  tw_store_t* store = NULL;
+  tw_namespace_options_t no;
+  tw_namespace_t* ns = NULL;
+  uint32_t tokens[4 * kBlockTokens];
+  tw_block_key_t keys[4];
+  tw_put_item_t items[4];
+  tw_status_t item_status[4];
+  tw_request_usage_t u;
+  size_t n_keys = 0, matched = 0, i, size;
+  unsigned char* obj;
+  tw_store_options_init(&so);
+  so.dram_capacity_bytes = 16u << 20;
+  so.page_bytes = 64u << 10;
+  so.prefault = 0;
+  EXPECT_STATUS(tw_store_open(&so, &store), TW_OK);
+  tw_namespace_options_init(&no);
+  no.model_id = "c-usage";
+  no.layers = kLayers;
+  no.kv_heads = kHeads;
+  no.head_dim = kDim;
+  no.block_tokens = kBlockTokens;
+  no.min_prefix_tokens = 2 * kBlockTokens;
+  EXPECT_STATUS(tw_store_register_namespace(store, &no, &ns), TW_OK);
+  for (i = 0; i < 4 * kBlockTokens; ++i) tokens[i] = (uint32_t)(i * 7 + 3);
+  EXPECT_STATUS(tw_namespace_block_keys(ns, tokens, 4 * kBlockTokens, keys, 4, &n_keys), TW_OK);
+  size = (size_t)tw_namespace_object_bytes(ns);
+  obj = (unsigned char*)malloc(size);
+  FillObject(obj, size, 5);
+  for (i = 0; i < 4; ++i) {
+    items[i].key = keys[i];
+    if (i == 0) tw_namespace_root(ns, &items[i].parent);
+    else items[i].parent = keys[i - 1];
+    items[i].data = obj;
+    items[i].size = size;
+  }
+  EXPECT_STATUS(tw_store_put_batch(store, ns, items, 1, item_status, &u), TW_OK); /* 16 tokens < 32 */
+  EXPECT(u.reported == 1 && u.skipped_short_tokens == kBlockTokens && u.write_tokens == 0);
+  EXPECT_STATUS(tw_store_put_batch(store, ns, items, 3, item_status, &u), TW_OK);
+  EXPECT(u.write_tokens == 3 * kBlockTokens && u.present_tokens == 0 && item_status[2] == TW_OK);
+  EXPECT_STATUS(tw_store_put_batch(store, ns, items, 4, NULL, &u), TW_OK);
+  EXPECT(u.present_tokens == 3 * kBlockTokens && u.write_tokens == kBlockTokens);
+  EXPECT_STATUS(tw_store_lookup_usage(store, ns, keys, 4, &matched, NULL, &u), TW_OK);
+  EXPECT(matched == 4 && u.hit_tokens_by_tier[TW_TIER_DRAM] == 4 * kBlockTokens && u.miss_tokens == 0);
+  items[0].size = size - 1;
+  EXPECT_STATUS(tw_store_put_batch(store, ns, items, 2, item_status, &u), TW_INVALID_ARGUMENT); /* a wrong size */
+  EXPECT(item_status[0] == TW_INVALID_ARGUMENT && item_status[1] == TW_OK);
+  EXPECT(u.write_tokens == 0 && u.present_tokens == kBlockTokens); /* a failed item counts nowhere */
+  free(obj);
+  tw_namespace_free(ns);
+  tw_store_close(store);
+}
+
 int main(void) {
   EXPECT(strcmp(tw_status_name(TW_NOT_FOUND), "not_found") == 0);
   EXPECT(strcmp(tw_status_name((tw_status_t)99), "unknown") == 0);
   EXPECT(strlen(tw_version()) > 0);
   TestUnreachableOrBadUrl();
   TestRoundTrip();
+  TestRequestUsage();
   if (failures) {
     fprintf(stderr, "capi_test: %d failure(s)\n", failures);
     return 1;

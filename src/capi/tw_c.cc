@@ -200,6 +200,68 @@ tw_status_t tw_store_lookup(tw_store_t* store, const tw_namespace_t* ns, const t
   });
 }
 
+namespace {
+
+void ToUsage(const tw::RequestUsage& u, tw_request_usage_t* out) {
+  out->reported = u.reported ? 1 : 0;
+  out->write_tokens = u.write_tokens;
+  out->present_tokens = u.present_tokens;
+  out->skipped_short_tokens = u.skipped_short_tokens;
+  for (size_t t = 0; t < 4; ++t) out->hit_tokens_by_tier[t] = u.hit_tokens_by_tier[t];
+  out->miss_tokens = u.miss_tokens;
+  out->read_tokens = u.read_tokens;
+}
+
+}  // namespace
+
+tw_status_t tw_store_lookup_usage(tw_store_t* store, const tw_namespace_t* ns, const tw_block_key_t* keys, size_t n_keys,
+                                  size_t* matched, tw_tier_t* tiers, tw_request_usage_t* usage) {
+  if (store == nullptr || ns == nullptr || matched == nullptr || (keys == nullptr && n_keys > 0)) {
+    return Invalid("tw_store_lookup_usage: null argument");
+  }
+  *matched = 0;
+  if (usage) *usage = tw_request_usage_t{};
+  return Guard([&] {
+    std::vector<tw::BlockKey> k(n_keys);
+    for (size_t i = 0; i < n_keys; ++i) k[i] = ToKey(keys[i]);
+    auto r = store->impl->Lookup(ns->id, k);
+    if (!r.ok()) return Report(r.status());
+    *matched = r->matched;
+    if (tiers) {
+      for (size_t i = 0; i < r->matched; ++i) tiers[i] = static_cast<tw_tier_t>(r->tiers[i]);
+    }
+    if (usage) ToUsage(r->usage, usage);
+    return TW_OK;
+  });
+}
+
+tw_status_t tw_store_put_batch(tw_store_t* store, const tw_namespace_t* ns, const tw_put_item_t* items, size_t n_items,
+                               tw_status_t* item_status, tw_request_usage_t* usage) {
+  if (store == nullptr || ns == nullptr || (items == nullptr && n_items > 0)) return Invalid("tw_store_put_batch: null argument");
+  for (size_t i = 0; i < n_items; ++i) {
+    if (items[i].data == nullptr && items[i].size > 0) return Invalid("tw_store_put_batch: null data");
+  }
+  if (usage) *usage = tw_request_usage_t{};
+  return Guard([&] {
+    std::vector<tw::PutItem> batch;
+    batch.reserve(n_items);
+    for (size_t i = 0; i < n_items; ++i) {
+      batch.push_back(tw::PutItem{tw::BlockRef{ToKey(items[i].key), ToKey(items[i].parent)},
+                                  std::span<const std::byte>(static_cast<const std::byte*>(items[i].data), items[i].size)});
+    }
+    tw::BatchStatus b = store->impl->PutBatch(ns->id, batch);
+    if (!b.transport.ok()) return Report(b.transport);
+    if (usage) ToUsage(b.usage, usage);
+    tw_status_t first = TW_OK;
+    for (size_t i = 0; i < n_items; ++i) {
+      const tw_status_t s = i < b.items.size() ? static_cast<tw_status_t>(b.items[i].code()) : TW_INTERNAL;
+      if (item_status) item_status[i] = s;
+      if (first == TW_OK && s != TW_OK) first = i < b.items.size() ? Report(b.items[i]) : Report(tw::Status::Internal("missing item status"));
+    }
+    return first;
+  });
+}
+
 tw_status_t tw_store_put_from(tw_store_t* store, const tw_namespace_t* ns, const tw_block_key_t* key,
                               const tw_block_key_t* parent, const void* data, size_t size) {
   if (store == nullptr || ns == nullptr || key == nullptr || parent == nullptr || (data == nullptr && size > 0)) {

@@ -70,6 +70,7 @@ class RemoteStore final : public Store {
     std::unique_ptr<Connection> io;
     std::shared_ptr<ShmArena> arena;  // null: no shared memory on this connection
     std::string tenant;               // what the daemon bound this connection to
+    uint16_t version = 1;             // metadata version settled by HELLO: 2 reports store outcomes
   };
   struct NsInfo {
     std::string encoding;
@@ -108,8 +109,14 @@ class RemoteStore final : public Store {
 
   Status GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetItem> items, std::vector<Status>* out);
   Status GetShm(Conn& c, const NamespaceId& ns, const NsInfo& info, std::span<const GetItem> items, std::vector<Status>* out);
-  Status PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out);
-  Status PutShm(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out);
+  // Both fill *usage from the daemon's store outcomes (reported only at version 2).
+  // `judge_short` false: the one block of a Reserve committed over TCP, which a version-2 daemon
+  // then does not judge against min_prefix_tokens (as RESERVE's judge_short).
+  Status PutTcp(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out, RequestUsage* usage,
+                bool judge_short = true);
+  Status PutShm(Conn& c, const NamespaceId& ns, std::span<const PutItem> items, std::vector<Status>* out, RequestUsage* usage);
+  // The namespace's block_tokens; 0 if this store never registered it.
+  uint32_t BlockTokens(const NamespaceId& ns);
   // Arena spans of `segments`, bounds-checked against the mapping.
   Status MapSegments(const ShmArena& arena, const std::vector<ByteRun>& segments, std::vector<std::span<std::byte>>* out);
 

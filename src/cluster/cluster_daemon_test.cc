@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "cluster/cluster_test_harness.h"
@@ -121,6 +122,76 @@ TEST_F(ClusterDaemonTest, KillNineUnderLoadLosesNoReadThenReplicasReturnAndTheNo
     ASSERT_TRUE(store_->Get(ns_, k, out).ok());
     ASSERT_EQ(out, PayloadFor(k, out.size()));
   }
+}
+
+// The anonymous tenant's write tokens on node i (its /stats "usage"); -1 if it did not answer.
+int64_t NodeWriteTokens(LocalCluster& c, int i) {
+  const std::string body = c.AdminGet(i, "/stats");
+  if (body.empty()) return -1;
+  const auto stats = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (stats.is_discarded() || !stats.contains("usage")) return -1;
+  for (const auto& u : stats["usage"]) {
+    if (u.value("tenant", "") == "default") return u.value("write_tokens", int64_t{0});
+  }
+  return 0;
+}
+
+// Accounting on cluster nodes (issue 18, "done when"): every node counts the tenant's cache writes
+// for the copies it holds (R of each block in all), a node restarted on its data dir carries its
+// counts on, and min_prefix_tokens is applied by the cluster client, since no node can judge.
+TEST_F(ClusterDaemonTest, NodesCountTheTenantsTokensAcrossARestart) {
+  const uint64_t T = nspace_.geometry.block_tokens;
+  std::vector<uint32_t> tokens(8 * T);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint32_t>(i * 31 + 7);
+  const std::vector<BlockKey> keys = nspace_.BlockKeys(tokens);
+  std::vector<std::vector<std::byte>> data;
+  std::vector<PutItem> items;
+  for (size_t i = 0; i < keys.size(); ++i) data.push_back(PayloadFor(keys[i], nspace_.geometry.ObjectBytes()));
+  for (size_t i = 0; i < keys.size(); ++i) items.push_back(PutItem{{keys[i], i ? keys[i - 1] : nspace_.Root()}, data[i]});
+  ASSERT_TRUE(store_->PutBatch(ns_, items).all_ok());
+  Result<LookupResult> hit = store_->Lookup(ns_, keys);
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(hit->matched, keys.size());
+  EXPECT_EQ(hit->usage.hit_tokens(), keys.size() * T);
+
+  int64_t sum = 0, most = 0;
+  int busiest = 0;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    const int64_t w = NodeWriteTokens(*cluster_, i);
+    ASSERT_GE(w, 0) << "node-" << i << " /stats: " << cluster_->AdminGet(i, "/stats");
+    sum += w;
+    if (w > most) most = w, busiest = i;
+  }
+  EXPECT_EQ(sum, static_cast<int64_t>(2 * keys.size() * T)) << "R = 2 copies of every block, each a node's write";
+
+  // A clean restart: the node saves its counts and, once the namespace is registered again (by the
+  // next client that dials it), counts on from them.
+  cluster_->Stop(busiest);
+  ASSERT_TRUE(cluster_->StartNode(busiest).ok());
+  ASSERT_TRUE(cluster_->WaitForMembers(3, 8000));
+  auto direct = OpenStore("tw://" + cluster_->addr(busiest), ClientOptions{.retries = 0});
+  ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+  ASSERT_TRUE((*direct)->RegisterNamespace(nspace_, {}).ok());
+  EXPECT_EQ(NodeWriteTokens(*cluster_, busiest), most);
+
+  // A short prompt: the client skips it and counts it, and no node stores a block of it.
+  Namespace picky = nspace_;
+  picky.model_id = "cluster-test-min-prefix";
+  const NamespaceId pns = store_->RegisterNamespace(picky, {.min_prefix_tokens = 8 * 32}).value();
+  const std::vector<BlockKey> pkeys = picky.BlockKeys(std::span<const uint32_t>(tokens.data(), 4 * T));
+  std::vector<PutItem> short_items;
+  for (size_t i = 0; i < pkeys.size(); ++i) short_items.push_back(PutItem{{pkeys[i], i ? pkeys[i - 1] : picky.Root()}, data[i]});
+  const uint64_t skipped_before = store_->Stats()->skipped_short;
+  BatchStatus b = store_->PutBatch(pns, short_items);
+  ASSERT_TRUE(b.all_ok());
+  EXPECT_EQ(b.usage.skipped_short_tokens, 4 * T);
+  EXPECT_EQ(store_->Lookup(pns, pkeys)->matched, 0u);
+  EXPECT_EQ(store_->Stats()->skipped_short, skipped_before + 4);
+  short_items.clear();
+  const std::vector<BlockKey> long_keys = picky.BlockKeys(tokens);
+  for (size_t i = 0; i < long_keys.size(); ++i) short_items.push_back(PutItem{{long_keys[i], i ? long_keys[i - 1] : picky.Root()}, data[i]});
+  ASSERT_TRUE(store_->PutBatch(pns, short_items).all_ok());  // 256 tokens: stored
+  EXPECT_EQ(store_->Lookup(pns, long_keys)->matched, long_keys.size());
 }
 
 // A frozen process (SIGSTOP) is a failure of its own: its sockets stay open and its kernel still

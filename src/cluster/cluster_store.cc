@@ -4,7 +4,9 @@
 #include "cluster/cluster_store.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "cluster/copier.h"
@@ -109,7 +111,47 @@ class ClusterStore::Impl {
     peers_.AddNamespace(id, nspace, options);
     std::lock_guard<std::mutex> lock(mu_);
     replicas_[id] = r;
+    // As in the embedded store: the smallest asked so far applies (0 counts: store everything).
+    auto [m, inserted] = min_prefix_tokens_.emplace(id, options.min_prefix_tokens);
+    if (!inserted) m->second = std::min(m->second, options.min_prefix_tokens);
     return id;
+  }
+
+  // min_prefix_tokens, judged here because no node can: each holds a block as a chain head (its
+  // parent lives on another node) and is registered with 1. The same rule as the embedded store's
+  // SkipShortChain: one chain in order from the root, shorter than the namespace's minimum, or a
+  // continuation of a chain skipped before. Counted in Stats' skipped_short.
+  bool SkipShortChain(const NamespaceId& ns, std::span<const PutItem> items) {
+    uint32_t min_tokens = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = min_prefix_tokens_.find(ns);
+      if (it != min_prefix_tokens_.end()) min_tokens = it->second;
+    }
+    const Namespace* nspace = peers_.FindNamespace(ns);
+    if (min_tokens == 0 || items.empty() || nspace == nullptr) return false;
+    std::lock_guard<std::mutex> lock(skipped_mu_);
+    bool skip = skipped_tails_.count({ns, items.front().ref.parent}) > 0;
+    if (!skip && items.front().ref.parent == nspace->Root()) {
+      bool one_chain = true;
+      for (size_t i = 1; i < items.size() && one_chain; ++i) one_chain = items[i].ref.parent == items[i - 1].ref.key;
+      skip = one_chain && uint64_t{items.size()} * nspace->geometry.block_tokens < min_tokens;
+    }
+    if (!skip) return false;
+    skipped_short_.fetch_add(items.size(), std::memory_order_relaxed);
+    if (skipped_tails_.insert({ns, items.back().ref.key}).second) {
+      skipped_order_.push_back({ns, items.back().ref.key});
+      if (skipped_order_.size() > kSkippedTails) {
+        skipped_tails_.erase(skipped_order_.front());
+        skipped_order_.pop_front();
+      }
+    }
+    return true;
+  }
+
+  uint32_t BlockTokens(const NamespaceId& ns) const {
+    const Namespace* nspace = peers_.FindNamespace(ns);
+    return nspace ? nspace->geometry.block_tokens : 0;
   }
 
   Result<LookupResult> Lookup(const NamespaceId& ns, std::span<const BlockKey> keys) {
@@ -192,6 +234,7 @@ class ClusterStore::Impl {
     }
     out.matched = first_open();
     out.tiers.assign(tiers.begin(), tiers.begin() + out.matched);
+    out.usage = LookupUsage(n, out.tiers, BlockTokens(ns));
     return out;
   }
 
@@ -288,10 +331,28 @@ class ClusterStore::Impl {
         }
       }
     });
+    out.usage.reported = true;
+    out.usage.read_tokens =
+        std::count_if(out.items.begin(), out.items.end(), [](const Status& s) { return s.ok(); }) * uint64_t{BlockTokens(ns)};
     return out;
   }
 
+  // A store request: judged against min_prefix_tokens, then stored. Its usage reports a skip;
+  // what it stored is not reported (RequestUsage::reported false): each of the R nodes says what
+  // its copy did, and a per-item answer across replicas is not collected.
   BatchStatus PutBatch(const NamespaceId& ns, std::span<const PutItem> items) {
+    if (CheckNamespace(ns).ok() && SkipShortChain(ns, items)) {
+      BatchStatus out;
+      out.items.assign(items.size(), Status::Ok());
+      out.usage.reported = true;
+      out.usage.skipped_short_tokens = items.size() * uint64_t{BlockTokens(ns)};
+      return out;
+    }
+    return PutCopies(ns, items);
+  }
+
+  // Stores every item on R nodes, unjudged.
+  BatchStatus PutCopies(const NamespaceId& ns, std::span<const PutItem> items) {
     BatchStatus out;
     out.transport = CheckNamespace(ns);
     if (!out.transport.ok()) return out;
@@ -384,7 +445,10 @@ class ClusterStore::Impl {
       w = std::move(it->second);
       writes_.erase(it);
     }
-    return Put(w.ns, w.ref, *w.buffer);
+    // A reserved block is not judged (as in the embedded store): one block cannot tell its prompt.
+    PutItem item{w.ref, *w.buffer};
+    BatchStatus bs = PutCopies(w.ns, std::span<const PutItem>(&item, 1));
+    return bs.transport.ok() ? bs.items[0] : bs.transport;
   }
 
   void AbortWrite(uint64_t id) {
@@ -514,6 +578,7 @@ class ClusterStore::Impl {
       if (!ok[i]) continue;
       sum += all[i];
     }
+    sum.skipped_short += skipped_short_.load(std::memory_order_relaxed);  // judged here, not on the nodes
     if (std::find(ok.begin(), ok.end(), true) == ok.end() && !ok.empty()) {
       return Status::Unavailable("no cluster node answered STATS");
     }
@@ -580,7 +645,15 @@ class ClusterStore::Impl {
   std::unordered_map<uint64_t, PendingWrite> writes_;                // GUARDED_BY(mu_)
   std::unordered_map<uint64_t, std::vector<NodeLease>> pins_;        // GUARDED_BY(mu_)
 
-  std::atomic<uint64_t> read_failovers_{0}, read_failures_{0}, puts_under_replicated_{0};
+  std::unordered_map<NamespaceId, uint32_t> min_prefix_tokens_;      // GUARDED_BY(mu_); as asked
+
+  // The last keys of chains skipped as short, oldest first in skipped_order_; bounded.
+  static constexpr size_t kSkippedTails = 1 << 16;
+  std::mutex skipped_mu_;
+  std::set<std::pair<NamespaceId, BlockKey>> skipped_tails_;  // GUARDED_BY(skipped_mu_)
+  std::deque<std::pair<NamespaceId, BlockKey>> skipped_order_;  // GUARDED_BY(skipped_mu_)
+
+  std::atomic<uint64_t> read_failovers_{0}, read_failures_{0}, puts_under_replicated_{0}, skipped_short_{0};
 };
 
 Result<std::unique_ptr<ClusterStore>> ClusterStore::Create(const ClusterStoreOptions& options,

@@ -46,7 +46,7 @@ class FakeNode final : public Store {
     return inner()->Put(ns, ref, data);
   }
   BatchStatus PutBatch(const NamespaceId& ns, std::span<const PutItem> items) override {
-    if (Down()) return BatchStatus{Status::Unavailable("node down"), {}};
+    if (Down()) return BatchStatus{Status::Unavailable("node down"), {}, {}};
     return inner()->PutBatch(ns, items);
   }
   Result<WriteHandle> Reserve(const NamespaceId&, const BlockRef&) override { return Status::NotSupported("fake"); }
@@ -55,7 +55,7 @@ class FakeNode final : public Store {
     return inner()->Get(ns, key, out, slice);
   }
   BatchStatus GetBatch(const NamespaceId& ns, std::span<const GetItem> items) override {
-    if (Down()) return BatchStatus{Status::Unavailable("node down"), {}};
+    if (Down()) return BatchStatus{Status::Unavailable("node down"), {}, {}};
     return inner()->GetBatch(ns, items);
   }
   Result<ReadHandle> Acquire(const NamespaceId&, const BlockKey&, uint64_t) override { return Status::NotSupported("fake"); }

@@ -82,6 +82,11 @@ Status LocalCluster::StartNode(int i) {
                                    "--lease-ttl", std::to_string(options_.lease_ttl_s),
                                    "--join-ramp", std::to_string(options_.join_ramp_s),
                                    "--rereplicate-rate", options_.rereplicate_rate};
+  // Nodes keep every block a test or benchmark stores to them directly (a cluster client registers
+  // with min_prefix_tokens 1 anyway), unless the extra config speaks of min_prefix_tokens.
+  if (options_.extra_config.find("min_prefix_tokens") == std::string::npos) {
+    args.insert(args.end(), {"--min-prefix-tokens", "0"});
+  }
   if (!options_.peer_token.empty()) {
     args.push_back("--peer-token");
     args.push_back(options_.peer_token);

@@ -25,6 +25,30 @@ bool BatchStatus::all_ok() const {
   return true;
 }
 
+// ---- Usage
+
+RequestUsage& RequestUsage::operator+=(const RequestUsage& other) {
+  reported = reported && other.reported;
+  write_tokens += other.write_tokens;
+  present_tokens += other.present_tokens;
+  skipped_short_tokens += other.skipped_short_tokens;
+  for (size_t t = 0; t < hit_tokens_by_tier.size(); ++t) hit_tokens_by_tier[t] += other.hit_tokens_by_tier[t];
+  miss_tokens += other.miss_tokens;
+  read_tokens += other.read_tokens;
+  return *this;
+}
+
+RequestUsage LookupUsage(size_t asked, std::span<const Tier> tiers, uint32_t block_tokens) {
+  RequestUsage u;
+  u.reported = true;
+  for (Tier t : tiers) {
+    const auto i = static_cast<size_t>(t);
+    if (i < u.hit_tokens_by_tier.size()) u.hit_tokens_by_tier[i] += block_tokens;
+  }
+  u.miss_tokens = uint64_t{asked > tiers.size() ? asked - tiers.size() : 0} * block_tokens;
+  return u;
+}
+
 // ---- Sums
 
 TierStats& operator+=(TierStats& sum, const TierStats& part) {

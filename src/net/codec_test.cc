@@ -193,6 +193,91 @@ TEST(Messages, RegisterCarriesRetentionOnlyWhenAsked) {
   EXPECT_FALSE(RegisterRequest::Decode(fw.str().substr(0, fw.str().size() - 1)).ok());
 }
 
+// Store outcomes are a trailer of PUT (ItemsResponse) and RESERVE (SegmentsResponse) replies:
+// a reply without one (a daemon of version 1) decodes with none, the client then reports the
+// usage as unknown; with one, each item's outcome comes back; a trailer whose count disagrees
+// with the items, or an unknown outcome, is corruption.
+TEST(Messages, StoreOutcomesAreReadOnlyWherePresent) {
+  ItemsResponse plain;
+  plain.items = {Status::Ok(), Status::NotFound()};
+  MetaWriter pw;
+  plain.Encode(pw);
+  MetaReader pr(pw.str());
+  Result<ItemsResponse> p = ItemsResponse::Decode(pr, 8);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->items.size(), 2u);
+  EXPECT_TRUE(p->outcomes.empty());
+
+  ItemsResponse with = plain;
+  with.outcomes = {StoreOutcome::kStored, StoreOutcome::kNone};
+  MetaWriter ww;
+  with.Encode(ww);
+  EXPECT_EQ(ww.str().substr(0, pw.str().size()), pw.str());  // the first release's bytes, then the trailer
+  MetaReader wr(ww.str());
+  Result<ItemsResponse> w = ItemsResponse::Decode(wr, 8);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->outcomes, with.outcomes);
+
+  std::string bad = ww.str();
+  bad.back() = 9;  // no such outcome
+  MetaReader br(bad);
+  EXPECT_FALSE(ItemsResponse::Decode(br, 8).ok());
+  MetaWriter miscount;
+  plain.Encode(miscount);
+  EncodeOutcomes({StoreOutcome::kStored}, miscount);  // one outcome for two items
+  MetaReader mr(miscount.str());
+  EXPECT_FALSE(ItemsResponse::Decode(mr, 8).ok());
+
+  SegmentsResponse seg;
+  seg.items.resize(2);
+  seg.items[1].id = 7;
+  seg.items[1].segments = {{4096, 65536}};
+  seg.outcomes = {StoreOutcome::kPresent, StoreOutcome::kNone};
+  MetaWriter sw;
+  seg.Encode(sw);
+  MetaReader sr(sw.str());
+  Result<SegmentsResponse> sd = SegmentsResponse::Decode(sr, 8);
+  ASSERT_TRUE(sd.ok());
+  EXPECT_EQ(sd->outcomes, seg.outcomes);
+  EXPECT_EQ(sd->items[1].segments[0].length, 65536u);
+}
+
+// RESERVE's judge_short is sent only when false (Store::Reserve's single blocks, version 2).
+TEST(Messages, ReserveSaysWhenItIsNotAPromptToJudge) {
+  ReserveRequest req;
+  req.refs.push_back({BlockKey(), BlockKey()});
+  MetaWriter a;
+  req.Encode(a);
+  EXPECT_TRUE(ReserveRequest::Decode(a.str(), 8)->judge_short);
+  req.judge_short = false;
+  MetaWriter b;
+  req.Encode(b);
+  EXPECT_EQ(b.size(), a.size() + 1);
+  EXPECT_FALSE(ReserveRequest::Decode(b.str(), 8)->judge_short);
+
+  // PUT's flag comes last, after the optional lifetimes, and is told from them by its size.
+  PutRequest put;
+  put.items.push_back({BlockKey(), BlockKey(), 16, 1, 0});
+  put.judge_short = false;
+  MetaWriter p1;
+  put.Encode(p1);
+  Result<PutRequest> d1 = PutRequest::Decode(p1.str(), 8);
+  ASSERT_TRUE(d1.ok());
+  EXPECT_FALSE(d1->judge_short);
+  EXPECT_EQ(d1->items[0].expires_in_ms, 0u);
+  put.items[0].expires_in_ms = 5000;
+  MetaWriter p2;
+  put.Encode(p2);
+  Result<PutRequest> d2 = PutRequest::Decode(p2.str(), 8);
+  ASSERT_TRUE(d2.ok());
+  EXPECT_FALSE(d2->judge_short);
+  EXPECT_EQ(d2->items[0].expires_in_ms, 5000u);
+  put.judge_short = true;
+  MetaWriter p3;
+  put.Encode(p3);
+  EXPECT_TRUE(PutRequest::Decode(p3.str(), 8)->judge_short);
+}
+
 TEST(Messages, RandomBytesNeverCrashAnyDecoder) {
   std::mt19937_64 rng(1);
   for (int i = 0; i < 20000; ++i) {

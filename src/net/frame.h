@@ -15,7 +15,13 @@
 namespace tw::net {
 
 inline constexpr uint32_t kFrameMagic = 0x31505754;  // "TWP1" as little-endian bytes
+// The frame header's version: changes only with an incompatible change of the frame itself.
 inline constexpr uint8_t kProtocolVersion = 1;
+// The metadata version HELLO negotiates (docs/protocol.md, Versioning). 2 appends the store
+// outcomes to PUT and RESERVE replies. A daemon speaks 1..kMetaVersion and writes a version-2
+// body only on a connection whose HELLO settled on 2, so a client of the first release (which
+// rejects trailing bytes in those replies) reads exactly what it always read.
+inline constexpr uint16_t kMetaVersion = 2;
 inline constexpr size_t kFrameHeaderBytes = 32;
 
 // Operations. A response carries its request's op with kResponseBit set.

@@ -137,6 +137,9 @@ void PutRequest::Encode(MetaWriter& w) const {
     w.U32(static_cast<uint32_t>(items.size()));
     for (const Item& it : items) w.U64(it.expires_in_ms);
   }
+  // Added with version 2, after everything else: one byte, so it cannot be mistaken for the
+  // lifetimes' trailer (at least four).
+  if (!judge_short) w.U8(0);
 }
 
 Result<PutRequest> PutRequest::Decode(std::string_view meta, uint32_t max_batch) {
@@ -153,12 +156,17 @@ Result<PutRequest> PutRequest::Decode(std::string_view meta, uint32_t max_batch)
     it.checksum = r.U64();
     m.items.push_back(it);
   }
-  if (r.ok() && !r.done()) {
+  if (r.ok() && r.rest().size() > 1) {
     if (r.U32() != m.items.size()) r.Fail();
     for (Item& it : m.items) {
       if (!r.ok()) break;
       it.expires_in_ms = r.U64();
     }
+  }
+  if (r.ok() && !r.done()) {
+    const uint8_t judge = r.U8();
+    if (judge > 1) r.Fail();
+    m.judge_short = judge == 1;
   }
   TW_RETURN_IF_ERROR(r.Finish("put"));
   return m;
@@ -171,6 +179,7 @@ void ReserveRequest::Encode(MetaWriter& w) const {
     w.Id(ref.key);
     w.Id(ref.parent);
   }
+  if (!judge_short) w.U8(0);
 }
 
 Result<ReserveRequest> ReserveRequest::Decode(std::string_view meta, uint32_t max_batch) {
@@ -184,6 +193,11 @@ Result<ReserveRequest> ReserveRequest::Decode(std::string_view meta, uint32_t ma
     ref.key = r.Id<BlockKeyTag>();
     ref.parent = r.Id<BlockKeyTag>();
     m.refs.push_back(ref);
+  }
+  if (r.ok() && !r.done()) {
+    const uint8_t judge = r.U8();
+    if (judge > 1) r.Fail();
+    m.judge_short = judge == 1;
   }
   TW_RETURN_IF_ERROR(r.Finish("reserve"));
   return m;
@@ -321,9 +335,31 @@ Result<GetResponse> GetResponse::Decode(MetaReader& r, uint32_t max_batch) {
   return m;
 }
 
+void EncodeOutcomes(const std::vector<StoreOutcome>& outcomes, MetaWriter& w) {
+  if (outcomes.empty()) return;
+  w.U32(static_cast<uint32_t>(outcomes.size()));
+  for (StoreOutcome o : outcomes) w.U8(static_cast<uint8_t>(o));
+}
+
+void DecodeOutcomes(MetaReader& r, size_t items, std::vector<StoreOutcome>* out) {
+  out->clear();
+  if (!r.ok() || r.done()) return;  // a version-1 reply
+  if (r.U32() != items || r.rest().size() < items) {
+    r.Fail();
+    return;
+  }
+  out->reserve(items);
+  for (size_t i = 0; i < items; ++i) {
+    const uint8_t o = r.U8();
+    if (o > static_cast<uint8_t>(StoreOutcome::kSkippedShort)) r.Fail();
+    out->push_back(static_cast<StoreOutcome>(o));
+  }
+}
+
 void ItemsResponse::Encode(MetaWriter& w) const {
   w.U32(static_cast<uint32_t>(items.size()));
   for (const Status& s : items) w.Stat(s);
+  EncodeOutcomes(outcomes, w);
 }
 
 Result<ItemsResponse> ItemsResponse::Decode(MetaReader& r, uint32_t max_batch) {
@@ -331,6 +367,7 @@ Result<ItemsResponse> ItemsResponse::Decode(MetaReader& r, uint32_t max_batch) {
   uint32_t n = r.Count(max_batch, kStatusMinBytes);
   m.items.reserve(n);
   for (uint32_t i = 0; i < n && r.ok(); ++i) m.items.push_back(r.Stat());
+  DecodeOutcomes(r, m.items.size(), &m.outcomes);
   TW_RETURN_IF_ERROR(r.Finish("items response"));
   return m;
 }
@@ -346,6 +383,7 @@ void SegmentsResponse::Encode(MetaWriter& w) const {
       w.U64(s.length);
     }
   }
+  EncodeOutcomes(outcomes, w);
 }
 
 Result<SegmentsResponse> SegmentsResponse::Decode(MetaReader& r, uint32_t max_batch) {
@@ -366,6 +404,7 @@ Result<SegmentsResponse> SegmentsResponse::Decode(MetaReader& r, uint32_t max_ba
     }
     m.items.push_back(std::move(it));
   }
+  DecodeOutcomes(r, m.items.size(), &m.outcomes);
   TW_RETURN_IF_ERROR(r.Finish("segments response"));
   return m;
 }

@@ -24,8 +24,8 @@ inline constexpr size_t kMaxJsonBytes = 1 << 20;
 // ---- Requests
 
 struct HelloRequest {
-  uint16_t min_version = kProtocolVersion;
-  uint16_t max_version = kProtocolVersion;
+  uint16_t min_version = 1;             // metadata versions this client speaks (kMetaVersion)
+  uint16_t max_version = kMetaVersion;
   std::string token;        // empty: anonymous (allowed only where the server's config says so)
   std::string client_name;  // for logs
   bool want_shm = false;    // ask for the DRAM arena over a Unix socket
@@ -73,6 +73,9 @@ struct PutRequest {
   };
   NamespaceId ns;
   std::vector<Item> items;
+  // As ReserveRequest::judge_short: false for the one block of a Store::Reserve committed over
+  // TCP. Version 2, optional on the wire: a last single byte (0), sent only when false.
+  bool judge_short = true;
   void Encode(MetaWriter& w) const;
   static Result<PutRequest> Decode(std::string_view meta, uint32_t max_batch);
 };
@@ -80,6 +83,11 @@ struct PutRequest {
 struct ReserveRequest {
   NamespaceId ns;
   std::vector<BlockRef> refs;
+  // Whether the refs are a whole store request, judged against min_prefix_tokens (a PutBatch over
+  // shared memory), or blocks an engine reserves one at a time (Store::Reserve), which are not: a
+  // single block cannot say how long its prompt is. Version 2, optional on the wire: sent (as
+  // u8 0) only when false, and only to a daemon that settled on version 2; absent: true.
+  bool judge_short = true;
   void Encode(MetaWriter& w) const;
   static Result<ReserveRequest> Decode(std::string_view meta, uint32_t max_batch);
 };
@@ -109,7 +117,7 @@ Status ValidateRequestMeta(Op op, std::string_view meta, uint32_t max_batch);
 // only when it is OK.
 
 struct HelloResponse {
-  uint16_t version = kProtocolVersion;
+  uint16_t version = 1;  // the metadata version settled: the highest both speak
   std::string tenant;
   uint32_t max_meta_bytes = 0;
   uint64_t max_payload_bytes = 0;
@@ -141,9 +149,23 @@ struct GetResponse {
   static Result<GetResponse> Decode(MetaReader& r, uint32_t max_batch);
 };
 
-// PUT, COMMIT: one status per item.
+// What a PUT or RESERVE did with one item (metadata version 2), for per-request accounting.
+enum class StoreOutcome : uint8_t {
+  kNone = 0,          // nothing to count: the item failed (see its status), or RESERVE's "write it"
+  kStored = 1,        // newly stored: a cache write
+  kPresent = 2,       // already present: nothing written
+  kSkippedShort = 3,  // not stored: its request's chain was under min_prefix_tokens
+};
+
+// Outcomes travel as a trailer, `u32 n, u8 outcome x n`, n equal to the reply's items. Decoders
+// read it only where present (a version-1 reply has none).
+void EncodeOutcomes(const std::vector<StoreOutcome>& outcomes, MetaWriter& w);
+void DecodeOutcomes(MetaReader& r, size_t items, std::vector<StoreOutcome>* out);
+
+// PUT, COMMIT, REMOVE, UNPIN: one status per item.
 struct ItemsResponse {
   std::vector<Status> items;
+  std::vector<StoreOutcome> outcomes;  // PUT at version 2: one per item; empty: not sent
   void Encode(MetaWriter& w) const;
   static Result<ItemsResponse> Decode(MetaReader& r, uint32_t max_batch);
 };
@@ -156,6 +178,7 @@ struct SegmentsResponse {
     std::vector<ByteRun> segments;
   };
   std::vector<Item> items;
+  std::vector<StoreOutcome> outcomes;  // RESERVE at version 2: one per item; empty: not sent
   void Encode(MetaWriter& w) const;
   static Result<SegmentsResponse> Decode(MetaReader& r, uint32_t max_batch);
 };

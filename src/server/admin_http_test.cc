@@ -20,6 +20,7 @@ TEST(AdminHttp, HealthzSaysDegradedWhenTheDiskTierStopsAdmitting) {
   FaultInjectingEnv env(Env::Posix());
   ServerConfig c;
   c.data_dir = testing::FreshDir("admin_degraded");
+  c.retention.min_prefix_tokens = 0;  // these tests store short chains: keep every one
   c.dram_capacity_bytes = 64 << 20;
   c.page_bytes = 1 << 20;
   c.disk_capacity_bytes = 1ull << 30;
@@ -74,6 +75,7 @@ TEST(AdminHttp, HealthzSaysDegradedWhenTheDiskTierStopsAdmitting) {
 TEST(AdminHttp, ServesTheConsoleAndItsJson) {
   ServerConfig c;
   c.data_dir = testing::FreshDir("admin_console");
+  c.retention.min_prefix_tokens = 0;  // these tests store short chains: keep every one
   c.disk_enabled = false;
   c.dram_capacity_bytes = 8 << 20;
   c.page_bytes = 1 << 20;

@@ -20,9 +20,12 @@ namespace tw::server {
 // What a tenant's namespaces keep, and for how long (tw/retention.h). The retention is both the
 // default of a namespace that asks for none and the cap of one that asks for more (the operator's
 // cost control); min_prefix_tokens is the default of a namespace that asks for none (0).
+// The default, 1,024 tokens, is what prompt-caching products cache from: shorter prompts are cheap
+// to recompute and would only churn the tiers. 0 stores every prefix (tests of short prompts).
+inline constexpr uint32_t kDefaultMinPrefixTokens = 1024;
 struct RetentionConfig {
-  Retention retention;             // YAML "<class>[ sliding|fixed]"; default persistent
-  uint32_t min_prefix_tokens = 0;  // 0: store every prefix
+  Retention retention;  // YAML "<class>[ sliding|fixed]"; default persistent
+  uint32_t min_prefix_tokens = kDefaultMinPrefixTokens;  // 0: store every prefix
 };
 
 struct TenantConfig {
@@ -131,9 +134,9 @@ struct ServerConfig {
 
   std::string log_level = "info";
   EconomicsConfig economics;
-  // YAML `retention:` ({class, min_prefix_tokens}): every tenant's unless it sets its own. The
-  // default keeps today's behaviour (persistent, every prefix); an engine fleet usually wants
-  // `min_prefix_tokens: 1024` so prompts shorter than that do not churn the tiers.
+  // YAML `retention:` ({class, min_prefix_tokens}): every tenant's unless it sets its own. By
+  // default persistent, and prompts under 1,024 tokens are not stored (counted as skipped_short);
+  // `min_prefix_tokens: 0` stores every prefix.
   RetentionConfig retention;
   // The retention section that applies to `tenant` (its overrides over the server's).
   RetentionConfig RetentionOf(const std::string& tenant) const;

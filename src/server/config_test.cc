@@ -236,9 +236,10 @@ auth:
   EXPECT_EQ(c->RetentionOf("cheap").min_prefix_tokens, 1024u);  // not overridden: the server's
   EXPECT_TRUE(c->RetentionOf("archive").retention.persistent());
   EXPECT_EQ(c->RetentionOf("archive").min_prefix_tokens, 0u);
-  // Today's behaviour by default: persistent, every prefix stored.
+  // By default persistent, and prompts under 1,024 tokens are not stored (as the issue asks).
   EXPECT_TRUE(ParseServerConfig("").value().RetentionOf("t").retention.persistent());
-  EXPECT_EQ(ParseServerConfig("").value().RetentionOf("t").min_prefix_tokens, 0u);
+  EXPECT_EQ(ParseServerConfig("").value().RetentionOf("t").min_prefix_tokens, 1024u);
+  EXPECT_EQ(ParseServerConfig("retention: {min_prefix_tokens: 0}").value().RetentionOf("t").min_prefix_tokens, 0u);
 }
 
 TEST(ServerConfig, ABadRetentionClassIsAClearError) {

@@ -166,8 +166,8 @@ Reply ServerCore::Hello(ConnectionState& conn, std::string_view meta) {
   Result<net::HelloRequest> req = net::HelloRequest::Decode(meta);
   if (!req.ok()) return Malformed(req.status());
   if (conn.authenticated) return StatusReply(Status::InvalidArgument("HELLO sent twice"), true);
-  if (req->min_version > net::kProtocolVersion || req->max_version < net::kProtocolVersion) {
-    return StatusReply(Status::NotSupported("this daemon speaks protocol version " + std::to_string(net::kProtocolVersion)), true);
+  if (req->min_version > net::kMetaVersion || req->max_version < 1 || req->min_version > req->max_version) {
+    return StatusReply(Status::NotSupported("this daemon speaks protocol versions 1 to " + std::to_string(net::kMetaVersion)), true);
   }
   Result<Identity> id = auth_.Authenticate(req->token, conn.local_peer);
   if (!id.ok()) {
@@ -177,7 +177,9 @@ Reply ServerCore::Hello(ConnectionState& conn, std::string_view meta) {
   }
   conn.authenticated = true;
   conn.identity = *id;
+  conn.version = std::min<uint16_t>(req->max_version, net::kMetaVersion);
   net::HelloResponse resp;
+  resp.version = conn.version;
   resp.tenant = conn.identity.tenant;
   resp.max_meta_bytes = config_.frame_limits.max_meta_bytes;
   resp.max_payload_bytes = config_.frame_limits.max_payload_bytes;
@@ -413,9 +415,12 @@ Reply ServerCore::Reserve(ConnectionState& conn, std::string_view meta) {
   if (!s.ok()) return StatusReply(std::move(s));
   const uint64_t object_bytes = nse.object_bytes;
   net::SegmentsResponse resp;
-  if (store_->SkipShortChain(req->ns, req->refs)) {
-    // A short prompt's chain: answered as if every block were present (nothing to write).
+  const bool outcomes = conn.version >= 2;
+  if (req->judge_short && store_->SkipShortChain(req->ns, req->refs)) {
+    // A short prompt's chain: answered as if every block were present (nothing to write), and
+    // at version 2 said to be skipped, so the client does not count it as present.
     resp.items.resize(req->refs.size());
+    if (outcomes) resp.outcomes.assign(req->refs.size(), net::StoreOutcome::kSkippedShort);
     return OkReply(resp);
   }
   for (const BlockRef& ref : req->refs) {
@@ -440,6 +445,9 @@ Reply ServerCore::Reserve(ConnectionState& conn, std::string_view meta) {
         item.id = AddHandle(conn, std::move(e));
       }
     }
+    // Present: OK with nothing to write. A reservation to fill has no outcome yet: its COMMIT's
+    // OK is the cache write.
+    if (outcomes) resp.outcomes.push_back(item.status.ok() && item.id == 0 ? net::StoreOutcome::kPresent : net::StoreOutcome::kNone);
     resp.items.push_back(std::move(item));
   }
   return OkReply(resp);
@@ -658,9 +666,16 @@ PutSlot ServerCore::BeginPut(ConnectionState& conn, const net::PutRequest& req, 
     std::vector<BlockRef> chain;
     chain.reserve(req.items.size());
     for (const auto& it : req.items) chain.push_back(BlockRef{it.key, it.parent});
-    conn.put_skipped_short = store_->SkipShortChain(req.ns, chain);
+    conn.put_skipped_short = req.judge_short && store_->SkipShortChain(req.ns, chain);
   }
-  if (conn.put_skipped_short) return slot;  // OK; the bytes are read and discarded
+  if (conn.put_skipped_short) {  // OK; the bytes are read and discarded
+    if (index == 0) {
+      TW_LOG_DEBUG("connection {}: a PUT of {} block(s) skipped: its prompt is under min_prefix_tokens", conn.id,
+                   req.items.size());
+    }
+    slot.outcome = net::StoreOutcome::kSkippedShort;
+    return slot;
+  }
   Result<WriteBudget::Charge> charge = budget_.Take(conn.identity.tenant, ns.object_bytes);
   if (!charge.ok()) {
     metrics_.writes_over_budget.fetch_add(1, std::memory_order_relaxed);
@@ -673,7 +688,10 @@ PutSlot ServerCore::BeginPut(ConnectionState& conn, const net::PutRequest& req, 
     slot.status = h.status();
     return slot;
   }
-  if (h->segments().empty()) return slot;  // already present: OK, bytes discarded (the charge goes back)
+  if (h->segments().empty()) {  // already present: OK, bytes discarded (the charge goes back)
+    slot.outcome = net::StoreOutcome::kPresent;
+    return slot;
+  }
   slot.segments = h->segments();
   slot.charge = std::move(*charge);
   slot.handle = std::move(*h);

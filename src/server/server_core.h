@@ -48,6 +48,7 @@ struct ConnectionState {
   std::vector<uint64_t> handles;  // ids opened by this connection (some may be closed already)
   size_t open_handles = 0;
   bool put_skipped_short = false;  // the PUT in progress is a short prompt's (BeginPut of its first item)
+  uint16_t version = 1;            // the metadata version HELLO settled (net::kMetaVersion)
 };
 
 // The answer to a request that needs no payload streaming.
@@ -71,6 +72,7 @@ struct GetPlan {
 struct PutSlot {
   Status status;        // not OK: read and discard the item's bytes, report this status
   bool discard = false; // read and discard the bytes (an error, or the key is already present)
+  net::StoreOutcome outcome = net::StoreOutcome::kNone;  // of a discarded item: present or skipped short
   WriteBudget::Charge charge;  // declared before the handle: released after the pages go back
   WriteHandle handle;
   std::vector<std::span<std::byte>> segments;

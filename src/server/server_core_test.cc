@@ -9,6 +9,7 @@ namespace {
 ServerConfig SmallConfig() {
   ServerConfig c;
   c.dram_capacity_bytes = 64 << 20;
+  c.retention.min_prefix_tokens = 0;  // these tests store short chains: keep every one
   c.page_bytes = 1 << 20;
   c.tenants.push_back({"alice", HashToken("a"), 0, true});
   c.tenants.push_back({"bob", HashToken("b"), 0, true});

@@ -298,6 +298,7 @@ awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view me
     if (slot.discard) {
       if (!co_await Discard(req->items[i].length)) co_return false;
       resp.items.push_back(slot.status);
+      resp.outcomes.push_back(slot.status.ok() ? slot.outcome : net::StoreOutcome::kNone);
       continue;
     }
     // Read the object straight into its pages, a chunk at a time, hashing each chunk on arrival.
@@ -321,7 +322,10 @@ awaitable<bool> Session::ServePut(const net::FrameHeader& h, std::string_view me
     } else {
       resp.items.push_back(core_.FinishPut(conn_, *req, i, slot, digest));
     }
+    resp.outcomes.push_back(resp.items.back().ok() ? net::StoreOutcome::kStored : net::StoreOutcome::kNone);
   }
+  // Outcomes are a version-2 trailer: a client of the first release rejects trailing bytes.
+  if (conn_.version < 2) resp.outcomes.clear();
   net::MetaWriter w;
   w.Stat(Status::Ok());
   resp.Encode(w);

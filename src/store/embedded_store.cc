@@ -19,6 +19,7 @@
 // root (SkipShortChain); skipped requests answer OK, as for an object already present.
 #include "tw/embedded_store.h"
 
+#include <algorithm>
 #include <deque>
 #include <limits>
 #include <map>
@@ -190,6 +191,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
       }
     }
     out.matched = out.tiers.size();
+    out.usage = LookupUsage(keys.size(), out.tiers, e->nspace.geometry.block_tokens);
     if (!hit) return out;
     for (size_t i = 0; i < out.matched; ++i) Renew(ns, *e, keys[i]);
     Count(e, &StoreCounters::lookups);
@@ -208,13 +210,26 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     chain.reserve(items.size());
     for (const PutItem& item : items) chain.push_back(item.ref);
     BatchStatus out;
+    const uint64_t block_tokens = BlockTokens(ns);
+    out.usage.reported = true;
     if (SkipShortChain(ns, chain)) {
       out.items.assign(items.size(), Status::Ok());
+      out.usage.skipped_short_tokens = items.size() * block_tokens;
       return out;
     }
     out.items.reserve(items.size());
-    for (const PutItem& item : items) out.items.push_back(PutOne(ns, item.ref, item.data, item.expires_in_ms));
+    for (const PutItem& item : items) {
+      bool stored = false;
+      out.items.push_back(PutOne(ns, item.ref, item.data, item.expires_in_ms, &stored));
+      if (out.items.back().ok()) (stored ? out.usage.write_tokens : out.usage.present_tokens) += block_tokens;
+    }
     return out;
+  }
+
+  // The namespace's block_tokens, or 0 for an unknown one (whose calls fail anyway).
+  uint64_t BlockTokens(const NamespaceId& ns) {
+    const NamespaceEntry* e = nullptr;
+    return FindNamespace(ns, &e).ok() ? e->nspace.geometry.block_tokens : 0;
   }
 
   Result<WriteHandle> ReserveCopy(const NamespaceId& ns, const BlockRef& ref, uint64_t expires_in_ms) override {
@@ -266,8 +281,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     return true;
   }
 
-  // Put without the short-chain check (done once per request by the caller).
-  Status PutOne(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data, uint64_t expires_in_ms = 0) {
+  // Put without the short-chain check (done once per request by the caller). *stored (if given)
+  // says whether the object was written, as opposed to already present.
+  Status PutOne(const NamespaceId& ns, const BlockRef& ref, std::span<const std::byte> data, uint64_t expires_in_ms = 0,
+                bool* stored = nullptr) {
     const NamespaceEntry* e = nullptr;
     Status s = FindNamespace(ns, &e);
     if (s.ok() && data.size() != e->object_bytes) {
@@ -280,6 +297,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     if (!obj) return Status::Ok();  // already present
     TW_RETURN_IF_ERROR(ScatterAt(dram_->memory().Segments<std::byte>(obj->pages, obj->size_bytes), 0, data));
     PublishNew(std::move(obj));
+    if (stored) *stored = true;
     return Status::Ok();
   }
 
@@ -345,7 +363,10 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     keys.reserve(items.size());
     for (const GetItem& item : items) keys.push_back(item.key);
     PromoteFromDisk(ns, keys);
-    return Store::GetBatch(ns, items);  // now served from DRAM (or missed, as Get decides)
+    BatchStatus out = Store::GetBatch(ns, items);  // now served from DRAM (or missed, as Get decides)
+    out.usage.reported = true;
+    out.usage.read_tokens = std::count_if(out.items.begin(), out.items.end(), [](const Status& s) { return s.ok(); }) * BlockTokens(ns);
+    return out;
   }
 
   Result<ReadHandle> Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) override {

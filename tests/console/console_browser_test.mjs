@@ -76,6 +76,8 @@ const config = path.join(opt.out, 'config.yaml');
 // Savings: 4,000 prefill tokens/s by default, 8,000 for llama-3-8b, at 2.50 a GPU-hour.
 fs.writeFileSync(config, `auth:\n  tenants:\n` +
   `    - {name: team-a, token_sha256: ${sha256('token-a')}}\n    - {name: team-b, token_sha256: ${sha256('token-b')}}\n` +
+  // The load stores short prompts: keep every one (the daemon's default skips prompts under 1,024 tokens).
+  `retention: {min_prefix_tokens: 0}\n` +
   `economics:\n  prefill_tokens_per_s: 4000\n  prefill_tokens_per_s_by_model: {llama-3-8b: 8000}\n  gpu_hour_price: 2.5\n`);
 log('starting the daemon');
 const daemonLog = fs.openSync(path.join(opt.out, 'daemon.log'), 'w');

@@ -45,6 +45,7 @@ class DaemonProcess {
     dir_ = std::filesystem::temp_directory_path() / ("tw-it-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
     std::filesystem::create_directories(dir_);
     config_path_ = (dir_ / "config.yaml").string();
+    config_yaml_ = config_yaml;
     std::ofstream(config_path_) << config_yaml;
     Start();
   }
@@ -60,6 +61,11 @@ class DaemonProcess {
     std::vector<std::string> args = {TW_BINARY, "serve", "--config", config_path_, "--listen", listen_, "--admin", "127.0.0.1:0",
                                      "--unix", (dir_ / "tw.sock").string(), "--data-dir", dir_.string(), "--dram", "128MiB",
                                      "--ready-file", ready, "--log-level", "warn"};
+    // The tests store short prompts: every prefix is kept unless the test's config speaks of
+    // min_prefix_tokens (a comment naming it is enough to get the daemon's default, 1,024).
+    if (config_yaml_.find("min_prefix_tokens") == std::string::npos) {
+      args.insert(args.end(), {"--min-prefix-tokens", "0"});
+    }
     pid_ = fork();
     if (pid_ == 0) {
       std::freopen((dir_ / "daemon.log").c_str(), "a", stdout);
@@ -153,6 +159,7 @@ class DaemonProcess {
  private:
   std::filesystem::path dir_;
   std::string config_path_;
+  std::string config_yaml_;
   std::string listen_;
   pid_t pid_ = -1;
   int exit_status_ = -1;  // of a daemon that exited during Start

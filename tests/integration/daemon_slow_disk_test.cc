@@ -54,6 +54,7 @@ TEST(DaemonSlowDisk, DramHitsKeepTheirLatencyWhileOtherConnectionsWaitForTheDisk
   FaultInjectingEnv env(Env::Posix());
   server::ServerConfig c;
   c.data_dir = testing::FreshDir("daemon_slow_disk");
+  c.retention.min_prefix_tokens = 0;  // these tests store short chains: keep every one
   c.listen = "127.0.0.1:0";
   c.admin_listen = "";
   c.io_threads = 2;  // few network threads: what a slow disk would exhaust

@@ -102,9 +102,10 @@ std::string Frame(net::Op op, uint64_t id, const std::string& meta, uint64_t pay
   return std::string(reinterpret_cast<char*>(buf), sizeof buf) + meta;
 }
 
-std::string HelloMeta(const std::string& token = "") {
+std::string HelloMeta(const std::string& token = "", uint16_t max_version = net::kMetaVersion) {
   net::HelloRequest hello;
   hello.token = token;
+  hello.max_version = max_version;
   net::MetaWriter w;
   hello.Encode(w);
   return w.str();
@@ -149,10 +150,11 @@ struct RawSession {
   BlockKey root;
 };
 
-RawSession OpenRaw(uint16_t port, const Namespace& n) {
+// `max_version` 1 speaks as a client of the first release.
+RawSession OpenRaw(uint16_t port, const Namespace& n, uint16_t max_version = net::kMetaVersion) {
   RawSession r;
   r.fd = RawConnect(port);
-  if (!SendAll(r.fd, Frame(net::Op::kHello, 1, HelloMeta())) || !ReadReply(r.fd).ok()) return r;
+  if (!SendAll(r.fd, Frame(net::Op::kHello, 1, HelloMeta("", max_version))) || !ReadReply(r.fd).ok()) return r;
   net::RegisterRequest reg;
   reg.nspace = n.Encode();
   net::MetaWriter rw;
@@ -528,6 +530,46 @@ TEST(Daemon, CorruptPayloadIsRefused) {
   EXPECT_TRUE(items->items[0].IsCorruption()) << items->items[0].ToString();
   close(fd);
   EXPECT_EQ(store->Lookup(ns, keys)->matched, 0u);
+}
+
+// Store outcomes (per-request accounting) are a version-2 trailer of PUT replies: a client that
+// settled on version 1 gets the first release's bytes exactly (its decoder rejects trailing
+// bytes), one on version 2 gets "stored" then "present".
+TEST(Daemon, PutRepliesCarryOutcomesOnlyForClientsThatSpeakVersion2) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.ready()) << d.log();
+  const Namespace n = SmallNamespace();
+  const uint64_t object_bytes = n.geometry.ObjectBytes();
+  auto keys = Keys(n, 2, 9);
+  for (const uint16_t version : {uint16_t{1}, uint16_t{2}}) {
+    SCOPED_TRACE("version " + std::to_string(version));
+    RawSession raw = OpenRaw(d.tcp_port(), n, version);
+    for (const net::StoreOutcome expected : {net::StoreOutcome::kStored, net::StoreOutcome::kPresent}) {
+      const auto& key = keys[version - 1];
+      auto data = Fill(key, object_bytes);
+      net::PutRequest put;
+      put.ns = raw.ns;
+      put.items.push_back({key, raw.root, object_bytes, Checksum64Of(data)});
+      net::MetaWriter w;
+      put.Encode(w);
+      ASSERT_TRUE(SendAll(raw.fd, Frame(net::Op::kPut, 3, w.str(), object_bytes) +
+                                      std::string(reinterpret_cast<char*>(data.data()), object_bytes)));
+      std::string body;
+      ASSERT_TRUE(ReadReply(raw.fd, &body).ok());
+      net::MetaReader r(body);
+      if (version == 1) {  // the first release's decoder, field by field
+        ASSERT_EQ(r.U32(), 1u);
+        EXPECT_TRUE(r.Stat().ok());
+        EXPECT_TRUE(r.Finish("put reply").ok()) << "trailing bytes";
+      } else {
+        Result<net::ItemsResponse> items = net::ItemsResponse::Decode(r, 1);
+        ASSERT_TRUE(items.ok());
+        ASSERT_EQ(items->outcomes.size(), 1u);
+        EXPECT_EQ(items->outcomes[0], expected);
+      }
+    }
+    close(raw.fd);
+  }
 }
 
 TEST(Daemon, SurvivesMalformedFrames) {

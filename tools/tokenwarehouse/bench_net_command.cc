@@ -369,6 +369,7 @@ int Run(const NetOptions& o) {
   const std::string dir = "/tmp/tw-bench-net-" + std::to_string(getpid());
   server::ServerConfig config;
   config.listen = "127.0.0.1:0";
+  config.retention.min_prefix_tokens = 0;  // it measures transfers of single blocks: store every one
   config.admin_listen = "";
   config.data_dir = dir;
   config.dram_capacity_bytes = o.dram_mib << 20;

@@ -204,7 +204,7 @@ void RegisterServeCommand(CLI::App& app) {
                   "then sliding (a hit renews it; the default) or fixed (default persistent; config retention.class)");
   cmd->add_option("--min-prefix-tokens", flags->min_prefix_tokens,
                   "prompts (store requests from the root) shorter than this are not stored, counted as skipped_short "
-                  "(default 0: store all; 1024 suits engine fleets; config retention.min_prefix_tokens)")
+                  "(default 1024; 0 stores every prefix; config retention.min_prefix_tokens)")
       ->check(CLI::Range(int64_t{0}, int64_t{UINT32_MAX}));
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
   cmd->add_option("--ready-file", flags->ready_file, "write the bound addresses here once listening (for scripts and tests)");

@@ -31,9 +31,9 @@ int Run(const std::string& addr, const std::string& token, const std::string& tl
   if (json) {
     std::printf("{\"lookups\":%" PRIu64 ",\"lookup_keys\":%" PRIu64 ",\"lookup_hits\":%" PRIu64 ",\"gets\":%" PRIu64
                 ",\"get_misses\":%" PRIu64 ",\"puts\":%" PRIu64 ",\"put_duplicates\":%" PRIu64 ",\"put_rejected\":%" PRIu64
-                ",\"pinned_objects\":%" PRIu64 ",\"active_leases\":%" PRIu64 ",\"tiers\":[",
+                ",\"skipped_short\":%" PRIu64 ",\"pinned_objects\":%" PRIu64 ",\"active_leases\":%" PRIu64 ",\"tiers\":[",
                 s.lookups, s.lookup_keys, s.lookup_hits, s.gets, s.get_misses, s.puts, s.put_duplicates, s.put_rejected,
-                s.pinned_objects, s.active_leases);
+                s.skipped_short, s.pinned_objects, s.active_leases);
     for (size_t i = 0; i < s.tiers.size(); ++i) {
       const TierStats& t = s.tiers[i];
       std::printf("%s{\"tier\":\"%s\",\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"objects\":%" PRIu64
@@ -47,7 +47,9 @@ int Run(const std::string& addr, const std::string& token, const std::string& tl
   std::printf("  lookups   %12" PRIu64 "   keys asked %" PRIu64 ", found %" PRIu64 " (%.1f%%)\n", s.lookups, s.lookup_keys,
               s.lookup_hits, lookup_hit);
   std::printf("  gets      %12" PRIu64 "   hit ratio %.1f%% (%" PRIu64 " misses)\n", s.gets, hit, s.get_misses);
-  std::printf("  puts      %12" PRIu64 "   %" PRIu64 " duplicates, %" PRIu64 " rejected\n", s.puts, s.put_duplicates, s.put_rejected);
+  std::printf("  puts      %12" PRIu64 "   %" PRIu64 " duplicates, %" PRIu64 " rejected, %" PRIu64
+              " blocks skipped (prompts under min_prefix_tokens)\n",
+              s.puts, s.put_duplicates, s.put_rejected, s.skipped_short);
   std::printf("  pins      %12" PRIu64 "   objects under %" PRIu64 " live leases\n", s.pinned_objects, s.active_leases);
   std::printf("  %-6s %12s %12s %10s %10s %10s %8s\n", "tier", "used", "capacity", "objects", "hits", "evictions", "errors");
   for (const TierStats& t : s.tiers) {

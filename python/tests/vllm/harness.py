@@ -54,6 +54,8 @@ class Daemon:
         self.admin_port = free_port()
         args = [binary, "serve", "--listen", "none", "--admin", f"127.0.0.1:{self.admin_port}", "--unix", str(self.sock),
                 "--data-dir", str(self.data), "--dram", self.dram, "--ready-file", str(ready), "--log-level", "info"]
+        if "min_prefix_tokens" not in (self.config or ""):
+            args += ["--min-prefix-tokens", "0"]  # the tests' prompts are short: store every one
         if self.config:
             cfg = self.workdir / "tw.yaml"
             cfg.write_text(self.config)

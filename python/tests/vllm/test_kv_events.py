@@ -30,6 +30,7 @@ def daemon(tmp_path):
     proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--admin", "none", "--unix",
                              str(tmp_path / "tw.sock"), "--data-dir", str(tmp_path), "--dram", "64MiB",
                              "--ready-file", str(ready), "--log-level", "warn",
+                             "--min-prefix-tokens", "0",
                              "--events-endpoint", "tcp://127.0.0.1:*", "--events-replay-endpoint", replay,
                              "--events-topic", "kv"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

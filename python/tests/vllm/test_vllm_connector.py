@@ -114,6 +114,8 @@ def test_second_request_loads_its_prefix_with_identical_output(engines):
         assert time.monotonic() < deadline, "vllm:tokenwarehouse_load_tokens_total did not count the hit"
         time.sleep(1)
     assert eng.metric("vllm:tokenwarehouse_store_blocks_total") >= warm.prompt_tokens // BLOCK
+    # Accounting in the warehouse's words: the cold request's blocks were cache writes.
+    assert eng.metric("vllm:tokenwarehouse_write_tokens_total") >= full_blocks(warm.prompt_tokens)
 
 
 def test_prompt_of_whole_blocks_recomputes_only_its_last_token(engines):

@@ -20,7 +20,9 @@ Keys of kv_connector_extra_config (all optional):
   ttl_ms         the namespace's retention (default 0: the warehouse's default)
   retention      the same as a class instead: "5m", "1h fixed", "24h", "persistent" (overrides ttl_ms;
                  a daemon grants at most its tenant's class)
-  min_prefix_tokens  prompts shorter than this are not stored (default 0: the warehouse's default)
+  min_prefix_tokens  prompts shorter than this are not stored, judged by the connector (the warehouse
+                 sees one block at a time); counted as skipped_short_tokens (default 0: store every
+                 prompt; 1024 is what prompt-caching products cache from)
   codec          how blocks are stored: "none" (default), "fp8", "int8" (half the bytes) or "kivi2"
                  (0.29 of them); encoded and decoded on the CPU by the worker; another namespace, so
                  engines with different codecs never share blocks (tw/codec.h)
@@ -86,4 +88,7 @@ class ConnectorConfig:
             layers=self.layers, kv_heads=self.kv_heads, head_dim=self.head_dim, dtype=KV_DTYPE[dtype],
             block_tokens=self.block_tokens, key_hash=str(extra.get("key_hash", "sha256")),
             ttl_ms=int(extra.get("ttl_ms", 0)), retention=str(extra.get("retention", "")),
-            min_prefix_tokens=int(extra.get("min_prefix_tokens", 0)), codec=str(extra.get("codec", "none")))
+            # The connector judges prompts itself (scheduler.py); 1 tells the warehouse to store
+            # every block it is sent (a daemon of the last release judged each one-block RESERVE).
+            min_prefix_tokens=1, codec=str(extra.get("codec", "none")))
+        self.min_prefix_tokens = int(extra.get("min_prefix_tokens", 0))

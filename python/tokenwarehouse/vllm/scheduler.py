@@ -29,7 +29,7 @@ def _ns_of(request):
 
 class _Req:
     __slots__ = ("request", "ns", "keys", "cacheable", "load", "load_pending", "block_ids", "stored", "had_store",
-                 "tiers")
+                 "tiers", "short")
 
     def __init__(self, request):
         self.request = request
@@ -42,6 +42,7 @@ class _Req:
         self.stored = 0  # blocks known to be in the warehouse (matched or scheduled to store)
         self.had_store = False
         self.tiers = []
+        self.short = None  # the prompt is under min_prefix_tokens: not stored (decided at its first store)
 
 
 class SchedulerSide:
@@ -104,6 +105,15 @@ class SchedulerSide:
             self.link.failed(store, e)
             return 0, False
         self.stats.lookup(time.monotonic() - t0)
+        # Per request, what a router or a bill needs: the tokens the warehouse held, by tier, and
+        # the tokens it did not (to prefill). The stats add them up for vLLM's KV-transfer metrics.
+        hit_by_tier = {}
+        for t in tiers[:found]:
+            hit_by_tier[t] = hit_by_tier.get(t, 0) + self.T
+        miss = (n_blocks - found) * self.T
+        self.stats.looked_up(hit_by_tier, miss)
+        log.debug("tokenwarehouse: request %s lookup: %d of %d prompt tokens hit %s, %d missed",
+                  request.request_id, found * self.T, n_blocks * self.T, hit_by_tier, miss)
         st.stored = max(st.stored, found)  # stored, even where not pinnable now: never rewritten
         end = min(matched * self.T, prompt_len - 1)
         if end <= num_computed_tokens:
@@ -185,7 +195,7 @@ class SchedulerSide:
                 meta.loads.append(LoadSpec(rid, st.ns, list(st.keys[:matched]), first, end, list(st.block_ids), lease))
                 st.load = (0, matched, first, end)  # the worker ends the lease
                 st.load_pending = False
-            if not st.cacheable:
+            if not st.cacheable or self._short(st):
                 continue
             # Blocks whose every token has KV once this step ran; tokens not yet sampled (speculative
             # ones) are never part of a stored block.
@@ -211,6 +221,19 @@ class SchedulerSide:
             if st is not None:
                 self._release(st)
         return meta
+
+    def _short(self, st):
+        """Whether the request's prompt is under min_prefix_tokens, so none of it is stored. Judged
+        here, by the prompt: the warehouse sees the blocks one reservation at a time and cannot."""
+        if st.short is None:
+            n = len(st.request.prompt_token_ids)
+            st.short = 0 < n < self.cfg.min_prefix_tokens
+            if st.short:
+                skipped = n // self.T * self.T
+                self.stats.skipped_short(skipped)
+                log.debug("tokenwarehouse: request %s not stored: its %d-token prompt is under min_prefix_tokens %d",
+                          st.request.request_id, n, self.cfg.min_prefix_tokens)
+        return st.short
 
     def request_finished(self, request, block_ids):
         """(True, None) when the worker may still be storing the request's pages: vLLM then frees them

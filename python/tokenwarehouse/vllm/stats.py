@@ -11,7 +11,11 @@ from vllm.distributed.kv_transfer.kv_connector.v1.metrics import KVConnectorProm
 from vllm.v1.metrics.utils import create_metric_per_engine
 
 _COUNTERS = ("lookups", "lookup_s", "load_tokens", "load_bytes", "load_s", "load_failures",
-             "store_blocks", "store_bytes", "store_s", "store_failures", "corrupt_objects")
+             "store_blocks", "store_bytes", "store_s", "store_failures", "corrupt_objects",
+             # Accounting, in the warehouse's words (RequestUsage): cache writes, blocks already held,
+             # prompts not stored as too short, and lookups' hits by tier and misses.
+             "write_tokens", "present_tokens", "skipped_short_tokens",
+             "hit_tokens_dram", "hit_tokens_disk", "hit_tokens_peer", "miss_tokens")
 
 
 class TokenWarehouseStats(KVConnectorStats):
@@ -39,6 +43,11 @@ class TokenWarehouseStats(KVConnectorStats):
             "tw_store_GBps": round(d["store_bytes"] / gb / d["store_s"], 3) if d["store_s"] else 0,
             "tw_store_failures": d["store_failures"],
             "tw_corrupt_objects": d.get("corrupt_objects", 0),
+            "tw_write_tokens": d.get("write_tokens", 0),
+            "tw_present_tokens": d.get("present_tokens", 0),
+            "tw_skipped_short_tokens": d.get("skipped_short_tokens", 0),
+            "tw_hit_tokens": {t: d.get("hit_tokens_" + t, 0) for t in ("dram", "disk", "peer")},
+            "tw_miss_tokens": d.get("miss_tokens", 0),
         }
 
     def is_empty(self):
@@ -68,8 +77,16 @@ class Counters:
     def load_failed(self):
         self._add(load_failures=1)
 
-    def stored(self, blocks, nbytes, seconds):
-        self._add(store_blocks=blocks, store_bytes=nbytes, store_s=seconds)
+    def stored(self, blocks, nbytes, seconds, present_blocks=0, block_tokens=0):
+        self._add(store_blocks=blocks, store_bytes=nbytes, store_s=seconds, write_tokens=blocks * block_tokens,
+                  present_tokens=present_blocks * block_tokens)
+
+    def looked_up(self, hit_tokens_by_tier, miss_tokens):
+        kv = {"hit_tokens_" + t: n for t, n in hit_tokens_by_tier.items() if t in ("dram", "disk", "peer")}
+        self._add(miss_tokens=miss_tokens, **kv)
+
+    def skipped_short(self, tokens):
+        self._add(skipped_short_tokens=tokens)
 
     def store_failed(self, blocks=1):
         self._add(store_failures=blocks)
@@ -97,6 +114,15 @@ _PROM = (
     ("store_failures_total", "Blocks whose store was dropped (warehouse away, full or failing).", "store_failures"),
     ("corrupt_objects_total", "Stored objects of a coded namespace that did not decode (each a miss, removed).",
      "corrupt_objects"),
+    ("write_tokens_total", "Prompt tokens newly stored into Token Warehouse (cache writes).", "write_tokens"),
+    ("present_tokens_total", "Prompt tokens a store found already in Token Warehouse (not written again).",
+     "present_tokens"),
+    ("skipped_short_tokens_total", "Prompt tokens not stored: their prompt was under min_prefix_tokens.",
+     "skipped_short_tokens"),
+    ("miss_tokens_total", "Prompt tokens a lookup did not find in Token Warehouse.", "miss_tokens"),
+    ("hit_tokens_dram_total", "Prompt tokens a lookup found in Token Warehouse's DRAM.", "hit_tokens_dram"),
+    ("hit_tokens_disk_total", "Prompt tokens a lookup found on Token Warehouse's disk tier.", "hit_tokens_disk"),
+    ("hit_tokens_peer_total", "Prompt tokens a lookup found on another Token Warehouse node.", "hit_tokens_peer"),
 )
 
 

@@ -185,13 +185,14 @@ class WorkerSide:
             return
         t0 = time.monotonic()
         parent = spec.parent
-        written = 0
+        written = present = 0
         for i, key in enumerate(spec.keys):
             block = spec.first_block + i
             try:
                 w = store.reserve(ns, key, parent)
                 if w.present:
                     w.abort()
+                    present += 1
                 else:
                     try:
                         self._fill(w, ns, spec.block_ids, block)
@@ -205,7 +206,11 @@ class WorkerSide:
                 self.stats.store_failed(len(spec.keys) - i)
                 return
             parent = key
-        self.stats.stored(written, written * self.obj.nbytes, time.monotonic() - t0)
+        self.stats.stored(written, written * self.obj.nbytes, time.monotonic() - t0, present_blocks=present,
+                          block_tokens=self.T)
+        # Per request: cache-write tokens (billable) and tokens the warehouse already held.
+        log.debug("tokenwarehouse: request %s stored blocks %d..%d: %d tokens written (cache write), %d already present",
+                  spec.req_id, spec.first_block, spec.first_block + len(spec.keys), written * self.T, present * self.T)
 
     def _fill(self, w, ns, block_ids, block):
         """Writes one block's KV into the reservation `w`: straight into the reserved memory where the
