@@ -177,19 +177,32 @@ Result<size_t> KvAdapter::Save(llama_seq_id seq, std::span<const llama_token> to
   }
   const size_t held = std::min<size_t>(state.cell_count, tokens.size());
   const std::vector<BlockKey> keys = Keys(tokens.first(held));
-  std::vector<std::byte> obj(g.ObjectBytes());
+  if (first_block >= keys.size()) return size_t{0};
+  // The new blocks go in one PutBatch: the store (a daemon too) judges a request against the
+  // namespace's min_prefix_tokens as a whole, so block-by-block Puts of a long prompt would each
+  // look like a one-block prompt and be skipped. The batch holds the new blocks' objects at once,
+  // as blob_ already holds the whole sequence's state.
+  const size_t n = keys.size() - first_block;
   const bool coded = nspace_.codec != KvCodec::kNone;
-  std::vector<std::byte> encoded(coded ? nspace_.ObjectBytes() : 0);
-  size_t stored = 0;
-  for (size_t b = first_block; b < keys.size(); ++b) {
-    TW_RETURN_IF_ERROR(BlockToCanonical(state, g, static_cast<uint32_t>(b), obj));
-    if (coded) TW_RETURN_IF_ERROR(EncodeKv(nspace_.codec, g, obj, encoded).status());
-    const BlockRef ref{keys[b], b == 0 ? nspace_.Root() : keys[b - 1]};
-    // A refused block breaks the chain: later blocks could never be found, so stop here.
-    TW_RETURN_IF_ERROR(store_->Put(ns_id_, ref, coded ? encoded : obj).WithContext("block " + std::to_string(b)));
-    ++stored;
+  const size_t stride = coded ? nspace_.ObjectBytes() : g.ObjectBytes();
+  std::vector<std::byte> objects(n * stride);
+  std::vector<std::byte> obj(coded ? g.ObjectBytes() : 0);
+  std::vector<PutItem> items(n);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t b = first_block + i;
+    const std::span<std::byte> out(objects.data() + i * stride, stride);
+    TW_RETURN_IF_ERROR(BlockToCanonical(state, g, static_cast<uint32_t>(b), coded ? std::span<std::byte>(obj) : out));
+    if (coded) TW_RETURN_IF_ERROR(EncodeKv(nspace_.codec, g, obj, out).status());
+    items[i].ref = BlockRef{keys[b], b == 0 ? nspace_.Root() : keys[b - 1]};
+    items[i].data = out;
   }
-  return stored;
+  const BatchStatus put = store_->PutBatch(ns_id_, items);
+  TW_RETURN_IF_ERROR(put.transport);
+  // A refused block breaks the chain (later blocks could never be found): count up to it.
+  for (size_t i = 0; i < n; ++i) {
+    if (!put.items[i].ok()) return put.items[i].WithContext("block " + std::to_string(first_block + i));
+  }
+  return n - put.usage.skipped_short_tokens / g.block_tokens;
 }
 
 Result<PrefillStats> KvAdapter::Prefill(llama_seq_id seq, std::span<const llama_token> tokens) {

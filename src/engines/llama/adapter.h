@@ -90,7 +90,8 @@ class KvAdapter {
   // returns how many tokens it restored (a multiple of block_tokens; 0 on a miss).
   Result<size_t> Restore(llama_seq_id seq, std::span<const llama_token> tokens, size_t max_tokens);
   // Stores the full blocks of `tokens` that `seq` holds (positions 0..n-1), from block
-  // `first_block` on; returns how many blocks were put (present ones count, as Put succeeds).
+  // `first_block` on, in one PutBatch (the store judges it whole against min_prefix_tokens); returns
+  // how many blocks were put: present ones count, blocks skipped as too short a prompt do not.
   Result<size_t> Save(llama_seq_id seq, std::span<const llama_token> tokens, size_t first_block);
 
   const Namespace& nspace() const { return nspace_; }

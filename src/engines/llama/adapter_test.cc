@@ -455,6 +455,33 @@ TEST_P(LlamaAdapter, SecondEngineRestoresThroughTheDaemon) {
   ExpectExact(logits, prompt, st);
 }
 
+// A daemon judges each store request whole against min_prefix_tokens: Save puts a prompt's new
+// blocks in one request, so a long prompt is stored (block-by-block Puts would each look like a
+// one-block prompt and be skipped) and a short one is skipped, not an error.
+TEST_P(LlamaAdapter, DaemonStoresLongPromptsAndSkipsShortOnes) {
+  tw::testing::DaemonProcess daemon("dram: {page_bytes: 64KiB}\nretention: {min_prefix_tokens: 64}\n");
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  Result<std::unique_ptr<Store>> store = OpenStore(daemon.unix_url());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto a = Adapter({}, store->get());
+  const std::vector<llama_token> long_prompt = Tokens(6 * kBlock + 3, 31);
+  const std::vector<llama_token> short_prompt = Tokens(2 * kBlock + 3, 37);
+  for (const auto* prompt : {&long_prompt, &short_prompt}) {
+    llama_memory_clear(llama_get_memory(ctx_.get()), true);
+    PrefillStats st;
+    PrefillLogits(*a, *prompt, &st);
+    ASSERT_TRUE(st.store_status.ok()) << st.store_status.ToString();
+    const bool is_long = prompt == &long_prompt;
+    EXPECT_EQ(st.stored_blocks, is_long ? 6u : 0u);
+    Result<LookupResult> found = (*store)->Lookup(a->namespace_id(), a->Keys(*prompt));
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(found->matched, is_long ? 6u : 0u);
+  }
+  Result<StoreStats> stats = (*store)->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->skipped_short, 2u);
+}
+
 INSTANTIATE_TEST_SUITE_P(FlashAttention, LlamaAdapter, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "FlashAttn" : "VTransposed"; });
 
