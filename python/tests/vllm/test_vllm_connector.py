@@ -116,6 +116,12 @@ def test_second_request_loads_its_prefix_with_identical_output(engines):
     assert eng.metric("vllm:tokenwarehouse_store_blocks_total") >= warm.prompt_tokens // BLOCK
     # Accounting in the warehouse's words: the cold request's blocks were cache writes.
     assert eng.metric("vllm:tokenwarehouse_write_tokens_total") >= full_blocks(warm.prompt_tokens)
+    # The scheduler's lookups count too (vLLM adds the scheduler connector's stats to the workers'):
+    # the warm request's prefix was a hit in DRAM, the cold one's blocks misses.
+    while (eng.metric("vllm:tokenwarehouse_hit_tokens_dram_total") or 0) < warm.cached_tokens:
+        assert time.monotonic() < deadline, "vllm:tokenwarehouse_hit_tokens_dram_total did not count the hit"
+        time.sleep(1)
+    assert eng.metric("vllm:tokenwarehouse_miss_tokens_total") >= full_blocks(warm.prompt_tokens)
 
 
 def test_prompt_of_whole_blocks_recomputes_only_its_last_token(engines):
