@@ -104,6 +104,24 @@ pyb::dict UsageToPy(const RequestUsage& u) {
   return d;
 }
 
+// A lookup with the GIL released; raises on error.
+LookupResult LookupNoGil(PyStore& s, const PyNamespace& ns, pyb::handle keys) {
+  std::vector<BlockKey> k = KeysFromPy(keys);
+  Result<LookupResult> r = Status::Internal("unset");
+  {
+    pyb::gil_scoped_release nogil;
+    r = s.store->Lookup(ns.id, k);
+  }
+  ThrowIfError(r.status());
+  return std::move(r).value();
+}
+
+pyb::list TierNames(const LookupResult& r) {
+  pyb::list tiers;
+  for (Tier t : r.tiers) tiers.append(std::string(TierName(t)));
+  return tiers;
+}
+
 pyb::dict StatsToPy(const StoreStats& s) {
   pyb::dict d;
   d["lookups"] = s.lookups;
@@ -480,30 +498,14 @@ void BindStore(pyb::module_& m) {
            pyb::arg("codec") = "none", pyb::arg("retention") = "", pyb::arg("min_prefix_tokens") = 0)
       .def("lookup",
            [](PyStore& s, const PyNamespace& ns, pyb::handle keys) {
-             std::vector<BlockKey> k = KeysFromPy(keys);
-             Result<LookupResult> r = Status::Internal("unset");
-             {
-               pyb::gil_scoped_release nogil;
-               r = s.store->Lookup(ns.id, k);
-             }
-             ThrowIfError(r.status());
-             pyb::list tiers;
-             for (Tier t : r->tiers) tiers.append(std::string(TierName(t)));
-             return pyb::make_tuple(r->matched, tiers);
+             const LookupResult r = LookupNoGil(s, ns, keys);
+             return pyb::make_tuple(r.matched, TierNames(r));
            },
            pyb::arg("ns"), pyb::arg("keys"), "(matched, tiers): the longest present prefix of keys and the tier of each.")
       .def("lookup_usage",
            [](PyStore& s, const PyNamespace& ns, pyb::handle keys) {
-             std::vector<BlockKey> k = KeysFromPy(keys);
-             Result<LookupResult> r = Status::Internal("unset");
-             {
-               pyb::gil_scoped_release nogil;
-               r = s.store->Lookup(ns.id, k);
-             }
-             ThrowIfError(r.status());
-             pyb::list tiers;
-             for (Tier t : r->tiers) tiers.append(std::string(TierName(t)));
-             return pyb::make_tuple(r->matched, tiers, UsageToPy(r->usage));
+             const LookupResult r = LookupNoGil(s, ns, keys);
+             return pyb::make_tuple(r.matched, TierNames(r), UsageToPy(r.usage));
            },
            pyb::arg("ns"), pyb::arg("keys"),
            "(matched, tiers, usage): lookup, and the request's usage: hit_tokens by tier and miss_tokens.")

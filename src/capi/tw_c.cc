@@ -182,22 +182,7 @@ tw_status_t tw_namespace_block_keys(const tw_namespace_t* ns, const uint32_t* to
 
 tw_status_t tw_store_lookup(tw_store_t* store, const tw_namespace_t* ns, const tw_block_key_t* keys, size_t n_keys,
                             size_t* matched, tw_tier_t* tiers) {
-  if (store == nullptr || ns == nullptr || matched == nullptr || (keys == nullptr && n_keys > 0)) {
-    return Invalid("tw_store_lookup: null argument");
-  }
-  *matched = 0;
-  return Guard([&] {
-    // tw_block_key_t and tw::BlockKey are both 16 plain bytes; convert anyway rather than alias.
-    std::vector<tw::BlockKey> k(n_keys);
-    for (size_t i = 0; i < n_keys; ++i) k[i] = ToKey(keys[i]);
-    auto r = store->impl->Lookup(ns->id, k);
-    if (!r.ok()) return Report(r.status());
-    *matched = r->matched;
-    if (tiers) {
-      for (size_t i = 0; i < r->matched; ++i) tiers[i] = static_cast<tw_tier_t>(r->tiers[i]);
-    }
-    return TW_OK;
-  });
+  return tw_store_lookup_usage(store, ns, keys, n_keys, matched, tiers, nullptr);
 }
 
 namespace {
@@ -222,6 +207,7 @@ tw_status_t tw_store_lookup_usage(tw_store_t* store, const tw_namespace_t* ns, c
   *matched = 0;
   if (usage) *usage = tw_request_usage_t{};
   return Guard([&] {
+    // tw_block_key_t and tw::BlockKey are both 16 plain bytes; convert anyway rather than alias.
     std::vector<tw::BlockKey> k(n_keys);
     for (size_t i = 0; i < n_keys; ++i) k[i] = ToKey(keys[i]);
     auto r = store->impl->Lookup(ns->id, k);
