@@ -1,59 +1,114 @@
 // Scalar conversions between float and the KV element types the codecs read and write: bf16, f16
 // (IEEE binary16) and fp8 e4m3 (OCP "FN": no infinities, 0x7F/0xFF are NaN, largest finite 448).
 // Round to nearest, ties to even, as hardware converts. Bit patterns, not types: no compiler
-// extension is needed, and the GPU kernels use the same encodings.
+// extension is needed.
+//
+// The bf16/f16 conversions and the float arithmetic they use are also the GPU codec kernels'
+// (src/gpu/exact_float.h): under nvcc they are __host__ __device__, so the device gives the same bits
+// as the host. Why explicit Mul/Add/Sub instead of operators: nvcc contracts a * b + c into one
+// fused multiply-add (rounded once) unless told otherwise and the host does not, so the two would
+// differ in the last bit; __fmul_rn and friends are single IEEE operations, never contracted.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#if defined(__CUDACC__)
+#define TW_HD __host__ __device__ __forceinline__
+// Before a __host__ __device__ template that calls device-only accessors (the kernels' views of
+// engine rows and host pages): their host instantiation is never made, so nvcc need not check it.
+#define TW_HD_TEMPLATE _Pragma("nv_exec_check_disable")
+#else
+#define TW_HD inline
+#define TW_HD_TEMPLATE
+#endif
+
 namespace tw::codec {
 
-inline uint32_t FloatBits(float f) {
+TW_HD uint32_t FloatBits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
+#endif
 }
 
-inline float BitsFloat(uint32_t u) {
+TW_HD float BitsFloat(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+#endif
+}
+
+TW_HD float Mul(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
+TW_HD float Add(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+TW_HD float Sub(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+
+TW_HD float Div(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
 }
 
 // Round to nearest, ties to even, for |v| < 2^22 (the codecs' codes are far smaller), without a libm
 // call: adding 1.5 * 2^23 pushes the fraction out of the mantissa under the default rounding mode,
 // and subtracting it back leaves the rounded integer. (Valid without -ffast-math, which we never use.)
-inline float RoundHalfEven(float v) {
+TW_HD float RoundHalfEven(float v) {
   constexpr float kMagic = 12582912.0f;
-  return (v + kMagic) - kMagic;
+  return Sub(Add(v, kMagic), kMagic);
 }
 
-inline float Bf16ToFloat(uint16_t h) { return BitsFloat(uint32_t{h} << 16); }
+TW_HD float Bf16ToFloat(uint16_t h) { return BitsFloat(static_cast<uint32_t>(h) << 16); }
 
-inline uint16_t FloatToBf16(float f) {
+TW_HD uint16_t FloatToBf16(float f) {
   uint32_t u = FloatBits(f);
   if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
   u += 0x7FFFu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }
 
-inline float F16ToFloat(uint16_t h) {
-  const uint32_t sign = uint32_t{h & 0x8000u} << 16;
+TW_HD float F16ToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
+  const uint32_t mant = h & 0x3FFu;
   if (exp == 0x1F) return BitsFloat(sign | 0x7F800000u | (mant << 13));  // inf, NaN
   if (exp == 0) {
     if (mant == 0) return BitsFloat(sign);
-    // Subnormal: value = mant * 2^-24.
-    float v = static_cast<float>(mant) * (1.0f / 16777216.0f);
+    const float v = Mul(static_cast<float>(mant), 1.0f / 16777216.0f);  // subnormal: mant * 2^-24
     return sign ? -v : v;
   }
   return BitsFloat(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
-inline uint16_t FloatToF16(float f) {
+TW_HD uint16_t FloatToF16(float f) {
   const uint32_t u = FloatBits(f);
   const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   const uint32_t abs = u & 0x7FFFFFFFu;
@@ -61,10 +116,10 @@ inline uint16_t FloatToF16(float f) {
   if (abs >= 0x477FF000u) return sign | 0x7C00u;  // rounds to or beyond 65520: infinity
   if (abs < 0x38800000u) {                        // below 2^-14: subnormal or zero
     // value / 2^-24, rounded to nearest even.
-    const float scaled = BitsFloat(abs) * 16777216.0f;
+    const float scaled = Mul(BitsFloat(abs), 16777216.0f);
     const uint32_t i = static_cast<uint32_t>(scaled);
-    const float frac = scaled - static_cast<float>(i);
-    uint32_t r = i + ((frac > 0.5f || (frac == 0.5f && (i & 1u))) ? 1u : 0u);
+    const float frac = Sub(scaled, static_cast<float>(i));
+    const uint32_t r = i + ((frac > 0.5f || (frac == 0.5f && (i & 1u))) ? 1u : 0u);
     return static_cast<uint16_t>(sign | r);
   }
   uint32_t m = abs - (112u << 23);  // rebias the exponent
@@ -72,6 +127,11 @@ inline uint16_t FloatToF16(float f) {
   return static_cast<uint16_t>(sign | (m >> 13));
 }
 
+// The engine's 16-bit KV dtypes: bf16, else f16.
+TW_HD float HalfToFloat(bool bf16, uint16_t h) { return bf16 ? Bf16ToFloat(h) : F16ToFloat(h); }
+TW_HD uint16_t FloatToHalf(bool bf16, float f) { return bf16 ? FloatToBf16(f) : FloatToF16(f); }
+
+// fp8 below: host only (the GPU kernels convert e4m3 with their own table-free code).
 // e4m3: 1 sign, 4 exponent (bias 7), 3 mantissa bits; exponent 0 is subnormal (m/8 * 2^-6).
 inline float E4m3ToFloat(uint8_t b) {
   const float sign = (b & 0x80u) ? -1.0f : 1.0f;
