@@ -112,6 +112,8 @@ struct RequestUsage {
 
 // The usage of a lookup of `asked` keys that returned `tiers`, in a namespace of `block_tokens`.
 RequestUsage LookupUsage(size_t asked, std::span<const Tier> tiers, uint32_t block_tokens);
+// The usage of a GetBatch whose items ended `items`: the blocks served (OK) x `block_tokens`.
+RequestUsage ReadUsage(std::span<const Status> items, uint32_t block_tokens);
 
 struct LookupResult {
   size_t matched = 0;        // keys[0 .. matched) are present

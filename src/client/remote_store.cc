@@ -405,9 +405,7 @@ BatchStatus RemoteStore::GetBatch(const NamespaceId& ns, std::span<const GetItem
     return c.arena ? GetShm(c, ns, info, items, &out.items) : GetTcp(c, ns, items, &out.items);
   });
   if (out.transport.ok()) {
-    out.usage.reported = true;
-    out.usage.read_tokens = std::count_if(out.items.begin(), out.items.end(), [](const Status& s) { return s.ok(); }) *
-                            uint64_t{info.geometry.block_tokens};
+    out.usage = ReadUsage(out.items, info.geometry.block_tokens);
   }
   return out;
 }

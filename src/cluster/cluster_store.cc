@@ -4,13 +4,12 @@
 #include "cluster/cluster_store.h"
 
 #include <algorithm>
-#include <deque>
 #include <map>
-#include <set>
 #include <unordered_map>
 
 #include "cluster/copier.h"
 #include "common/fan_out.h"
+#include "common/short_chain_judge.h"
 #include "common/logging.h"
 
 namespace tw::cluster {
@@ -118,9 +117,8 @@ class ClusterStore::Impl {
   }
 
   // min_prefix_tokens, judged here because no node can: each holds a block as a chain head (its
-  // parent lives on another node) and is registered with 1. The same rule as the embedded store's
-  // SkipShortChain: one chain in order from the root, shorter than the namespace's minimum, or a
-  // continuation of a chain skipped before. Counted in Stats' skipped_short.
+  // parent lives on another node) and is registered with 1. The embedded store's rule
+  // (common/short_chain_judge.h); counted in Stats' skipped_short.
   bool SkipShortChain(const NamespaceId& ns, std::span<const PutItem> items) {
     uint32_t min_tokens = 0;
     {
@@ -130,22 +128,11 @@ class ClusterStore::Impl {
     }
     const Namespace* nspace = peers_.FindNamespace(ns);
     if (min_tokens == 0 || items.empty() || nspace == nullptr) return false;
-    std::lock_guard<std::mutex> lock(skipped_mu_);
-    bool skip = skipped_tails_.count({ns, items.front().ref.parent}) > 0;
-    if (!skip && items.front().ref.parent == nspace->Root()) {
-      bool one_chain = true;
-      for (size_t i = 1; i < items.size() && one_chain; ++i) one_chain = items[i].ref.parent == items[i - 1].ref.key;
-      skip = one_chain && uint64_t{items.size()} * nspace->geometry.block_tokens < min_tokens;
-    }
-    if (!skip) return false;
+    std::vector<BlockRef> chain;
+    chain.reserve(items.size());
+    for (const PutItem& item : items) chain.push_back(item.ref);
+    if (!short_chains_.Skip(ns, nspace->Root(), nspace->geometry.block_tokens, min_tokens, chain)) return false;
     skipped_short_.fetch_add(items.size(), std::memory_order_relaxed);
-    if (skipped_tails_.insert({ns, items.back().ref.key}).second) {
-      skipped_order_.push_back({ns, items.back().ref.key});
-      if (skipped_order_.size() > kSkippedTails) {
-        skipped_tails_.erase(skipped_order_.front());
-        skipped_order_.pop_front();
-      }
-    }
     return true;
   }
 
@@ -331,9 +318,7 @@ class ClusterStore::Impl {
         }
       }
     });
-    out.usage.reported = true;
-    out.usage.read_tokens =
-        std::count_if(out.items.begin(), out.items.end(), [](const Status& s) { return s.ok(); }) * uint64_t{BlockTokens(ns)};
+    out.usage = ReadUsage(out.items, BlockTokens(ns));
     return out;
   }
 
@@ -647,11 +632,7 @@ class ClusterStore::Impl {
 
   std::unordered_map<NamespaceId, uint32_t> min_prefix_tokens_;      // GUARDED_BY(mu_); as asked
 
-  // The last keys of chains skipped as short, oldest first in skipped_order_; bounded.
-  static constexpr size_t kSkippedTails = 1 << 16;
-  std::mutex skipped_mu_;
-  std::set<std::pair<NamespaceId, BlockKey>> skipped_tails_;  // GUARDED_BY(skipped_mu_)
-  std::deque<std::pair<NamespaceId, BlockKey>> skipped_order_;  // GUARDED_BY(skipped_mu_)
+  ShortChainJudge short_chains_{1 << 16};  // min_prefix_tokens; remembers the skipped chains' tails
 
   std::atomic<uint64_t> read_failovers_{0}, read_failures_{0}, puts_under_replicated_{0}, skipped_short_{0};
 };

@@ -49,6 +49,13 @@ RequestUsage LookupUsage(size_t asked, std::span<const Tier> tiers, uint32_t blo
   return u;
 }
 
+RequestUsage ReadUsage(std::span<const Status> items, uint32_t block_tokens) {
+  RequestUsage u;
+  u.reported = true;
+  u.read_tokens = std::count_if(items.begin(), items.end(), [](const Status& s) { return s.ok(); }) * uint64_t{block_tokens};
+  return u;
+}
+
 // ---- Sums
 
 TierStats& operator+=(TierStats& sum, const TierStats& part) {

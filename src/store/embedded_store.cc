@@ -23,11 +23,11 @@
 #include <deque>
 #include <limits>
 #include <map>
-#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/short_chain_judge.h"
 #include "common/stored_slice.h"
 #include "common/clock.h"
 #include "common/env/env.h"
@@ -254,30 +254,11 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   bool SkipShortChain(const NamespaceId& ns, std::span<const BlockRef> chain) override {
     const NamespaceEntry* e = nullptr;
     if (chain.empty() || !FindNamespace(ns, &e).ok()) return false;
-    const uint32_t min_prefix_tokens = e->min_prefix_tokens.load(std::memory_order_relaxed);
-    if (min_prefix_tokens == 0) return false;
-    std::lock_guard<std::mutex> lock(skipped_mu_);
-    // Continuing a chain skipped before: its first blocks are not stored, so neither can these be
-    // (they would be unreachable by any Lookup).
-    bool skip = skipped_tails_.count({ns, chain.front().parent}) > 0;
-    if (!skip && chain.front().parent == e->root) {
-      // Only one chain, in order, is judged by its length; anything else is stored as asked.
-      bool one_chain = true;
-      for (size_t i = 1; i < chain.size() && one_chain; ++i) one_chain = chain[i].parent == chain[i - 1].key;
-      const uint64_t tokens = uint64_t{chain.size()} * e->nspace.geometry.block_tokens;
-      skip = one_chain && tokens < min_prefix_tokens;
+    if (!short_chains_.Skip(ns, e->root, e->nspace.geometry.block_tokens,
+                            e->min_prefix_tokens.load(std::memory_order_relaxed), chain)) {
+      return false;
     }
-    if (!skip) return false;
     Count(e, &StoreCounters::skipped_short, chain.size());
-    // Bounded memory: the oldest skipped chains are forgotten first (a continuation of one of those
-    // then fails its parent check, as any put of an unknown parent does).
-    if (skipped_tails_.insert({ns, chain.back().key}).second) {
-      skipped_order_.push_back({ns, chain.back().key});
-      if (skipped_order_.size() > kSkippedTails) {
-        skipped_tails_.erase(skipped_order_.front());
-        skipped_order_.pop_front();
-      }
-    }
     return true;
   }
 
@@ -364,8 +345,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
     for (const GetItem& item : items) keys.push_back(item.key);
     PromoteFromDisk(ns, keys);
     BatchStatus out = Store::GetBatch(ns, items);  // now served from DRAM (or missed, as Get decides)
-    out.usage.reported = true;
-    out.usage.read_tokens = std::count_if(out.items.begin(), out.items.end(), [](const Status& s) { return s.ok(); }) * BlockTokens(ns);
+    out.usage = ReadUsage(out.items, BlockTokens(ns));
     return out;
   }
 
@@ -720,11 +700,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   std::unordered_map<uint64_t, Reservation> writes_;
   std::map<std::pair<NamespaceId, BlockKey>, uint32_t> reserved_keys_;  // open reservations per key
 
-  // The last keys of chains skipped as short (min_prefix_tokens), oldest first in skipped_order_.
-  static constexpr size_t kSkippedTails = 16384;
-  std::mutex skipped_mu_;
-  std::set<std::pair<NamespaceId, BlockKey>> skipped_tails_;   // GUARDED_BY(skipped_mu_)
-  std::deque<std::pair<NamespaceId, BlockKey>> skipped_order_;  // GUARDED_BY(skipped_mu_)
+  ShortChainJudge short_chains_{16384};  // min_prefix_tokens; remembers the skipped chains' tails
 
   StoreCounters all_;
   // One per tenant, indexed by NamespaceEntry::tenant. Grows under ns_mu_; a deque never moves its
