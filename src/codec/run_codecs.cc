@@ -125,19 +125,27 @@ void Encode8(bool fp8, const RunShape& s, const std::byte* raw, std::byte* out) 
 
 void Decode8(bool fp8, const RunShape& s, const std::byte* in, std::byte* raw) {
   const uint64_t n = uint64_t{s.tokens} * s.dims;
-  std::vector<float>& x = Scratch(n);
   const uint64_t n_scales = ScaleCount(s);
-  std::vector<float> scales(n_scales);
+  // Per-run buffers reused by the calling thread: the load path decodes thousands of runs a second.
+  thread_local std::vector<float> scales;
+  if (scales.size() < n_scales) scales.resize(n_scales);
   for (uint64_t i = 0; i < n_scales; ++i) scales[i] = GetF32(in + 4 * i);
   const auto* codes = reinterpret_cast<const uint8_t*>(in + 4 * n_scales);
   const float* e4m3 = E4m3Values().value;
   if (s.dtype == KvDtype::kBF16) {  // the common case, vectorized (dequant8.h); bit-identical
-    thread_local std::vector<uint16_t> out;
-    if (out.size() < n) out.resize(n);
-    Dequant8ToBf16(codes, s.tokens, s.dims, scales.data(), s.is_key, fp8 ? e4m3 : nullptr, out.data());
-    std::memcpy(raw, out.data(), n * 2);
+    if (reinterpret_cast<uintptr_t>(raw) % alignof(uint16_t) == 0) {
+      Dequant8ToBf16(codes, s.tokens, s.dims, scales.data(), s.is_key, fp8 ? e4m3 : nullptr,
+                     reinterpret_cast<uint16_t*>(raw));
+      return;
+    }
+    // An odd destination address (an engine's byte buffer): decode aside, then copy.
+    thread_local std::vector<uint16_t> aside;
+    if (aside.size() < n) aside.resize(n);
+    Dequant8ToBf16(codes, s.tokens, s.dims, scales.data(), s.is_key, fp8 ? e4m3 : nullptr, aside.data());
+    std::memcpy(raw, aside.data(), n * 2);
     return;
   }
+  std::vector<float>& x = Scratch(n);
   for (uint32_t t = 0; t < s.tokens; ++t) {
     const uint8_t* code_row = codes + uint64_t{t} * s.dims;
     float* row = x.data() + uint64_t{t} * s.dims;
