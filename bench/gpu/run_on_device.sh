@@ -22,6 +22,9 @@ OUT=${OUT:-/tmp/tw_out}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/device_log.txt") 2>&1
 PY=${PY:-$(command -v python3)}
+# BUILD_DIR outside the carried tree (e.g. /tmp/tw-build) survives between calls on a warm machine,
+# so a second call of the same session skips the build.
+BD=${BUILD_DIR:-build-dev}
 DEV=$PWD/.devdeps
 ARCH_LIB=$DEV/usr/lib/x86_64-linux-gnu
 export PKG_CONFIG_PATH=$DEV/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}  # liburing (static), cpp-httplib
@@ -44,7 +47,7 @@ PY_EXTRA=()
 [ -f "$PYINC/Python.h" ] || PY_EXTRA=(-DPython_INCLUDE_DIR=$DEV/python3.12/include/python3.12)
 echo "pybind11: $PYB_DIR; Python.h: ${PY_EXTRA[*]:-$PYINC}"
 t0=$(date +%s)
-cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_POLICY_VERSION_MINIMUM=3.5 \
+cmake -S . -B "$BD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_POLICY_VERSION_MINIMUM=3.5 \
   -DCMAKE_PREFIX_PATH=$DEV/usr \
   -DTW_XXHASH_INCLUDE_DIR=$DEV/usr/include -DTW_XXHASH_LIBRARY=$ARCH_LIB/libxxhash.a \
   -DOPENSSL_ROOT_DIR=$DEV/usr -DOPENSSL_USE_STATIC_LIBS=ON -DOPENSSL_INCLUDE_DIR=$DEV/usr/include \
@@ -53,19 +56,20 @@ cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_POLICY_VERSI
   -DCLI11_DIR=$DEV/usr/share/cmake/CLI11 -Dpybind11_DIR=$PYB_DIR -DPython_EXECUTABLE=$PY "${PY_EXTRA[@]}" \
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
 grep "tokenwarehouse:" "$OUT/cmake.log"
-ninja -C build-dev -j "$(nproc)" _native gpu_test capi_test tokenwarehouse > "$OUT/build.log" 2>&1 || { grep -B2 -A12 "error" "$OUT/build.log" | head -80; exit 1; }
+ninja -C "$BD" -j "$(nproc)" _native gpu_test capi_test tokenwarehouse > "$OUT/build.log" 2>&1 || { grep -B2 -A12 "error" "$OUT/build.log" | head -80; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
-export PYTHONPATH=$PWD/build-dev/python
-export TW_BINARY=$PWD/build-dev/tools/tokenwarehouse/tokenwarehouse  # the daemon, for tests and daemon_ttft.py
+[[ $BD = /* ]] || BD=$PWD/$BD
+export PYTHONPATH=$BD/python
+export TW_BINARY=$BD/tools/tokenwarehouse/tokenwarehouse  # the daemon, for tests and daemon_ttft.py
 
 if [ "${TESTS:-1}" != 0 ]; then
   echo "== GPU tests (ctest label gpu, C API, pytest)"
   # Whole outputs under $OUT/tests; the log keeps the summaries.
   mkdir -p "$OUT/tests"
-  (cd build-dev && ctest -L "gpu|capi" --output-on-failure > "$OUT/tests/ctest.txt" 2>&1; tail -6 "$OUT/tests/ctest.txt")
-  build-dev/src/gpu/gpu_test > "$OUT/tests/gpu_test.txt" 2>&1
+  (cd "$BD" && ctest -L "gpu|capi" --output-on-failure > "$OUT/tests/ctest.txt" 2>&1; tail -6 "$OUT/tests/ctest.txt")
+  "$BD"/src/gpu/gpu_test > "$OUT/tests/gpu_test.txt" 2>&1
   grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) " "$OUT/tests/gpu_test.txt" | head -60
-  build-dev/src/capi/capi_test
+  "$BD"/src/capi/capi_test
   if $PY -c "import pytest" 2>/dev/null; then
     # hf_cpu: the reserved KV layers on the CPU, with this machine's transformers.
     $PY -m pytest -q -p no:cacheprovider --ignore=python/tests/vllm python/tests > "$OUT/tests/pytest.txt" 2>&1

@@ -164,8 +164,9 @@ def _tier(store, name):
     return next((t for t in store.stats()["tiers"] if t["tier"] == name), {})
 
 
-def disk_hit(src, src_ns, model, ids_cpu, keys, n_blocks, root, mode):
-    """The disk-tier hit through the real tier. Returns a dict of timings and the prefill result."""
+def disk_hit(src, src_ns, model, ids_cpu, keys, n_blocks, root, mode, codec="none"):
+    """The disk-tier hit through the real tier, objects stored with `codec` (src_ns's). Returns a dict of
+    timings and the prefill result."""
     out = {}
     d = os.path.join(root, f"tw_ttft_disk_{ids_cpu.shape[1]}")
     shutil.rmtree(d, ignore_errors=True)
@@ -181,7 +182,7 @@ def disk_hit(src, src_ns, model, ids_cpu, keys, n_blocks, root, mode):
     t0 = time.perf_counter()
     w = tw.open(dram_capacity_bytes=2 << 30, prefault=False, disk_admission="write_through",
                 disk_write_queue_bytes=1 << 30, disk_enqueue_wait_ms=120000, **disk)
-    wh_w = Warehouse(w, model, model_id="bench/llama-3-8b-shape", block_tokens=256, register=False)
+    wh_w = Warehouse(w, model, model_id="bench/llama-3-8b-shape", block_tokens=256, register=False, codec=codec)
     parent = None
     for k in keys[:n_blocks]:
         w.put(wh_w.ns, k, parent, src.get(src_ns, k))
@@ -200,7 +201,8 @@ def disk_hit(src, src_ns, model, ids_cpu, keys, n_blocks, root, mode):
     t0 = time.perf_counter()
     r = tw.open(dram_capacity_bytes=need + (1 << 30), **disk)
     twg.register_arena(r)
-    wh_r = Warehouse(r, model, model_id="bench/llama-3-8b-shape", block_tokens=256, mode=mode, register=False)
+    wh_r = Warehouse(r, model, model_id="bench/llama-3-8b-shape", block_tokens=256, mode=mode, register=False,
+                     codec=codec)
     out["reopen_s"] = time.perf_counter() - t0
     matched, tiers = r.lookup(wh_r.ns, keys[:n_blocks])
     assert matched == n_blocks and set(tiers) == {"disk"}, (matched, set(tiers))
