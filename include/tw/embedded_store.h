@@ -109,12 +109,6 @@ class EmbeddedStore : public Store {
       std::function<bool(const Namespace& nspace, const NamespaceOptions& options, const BlockKey& key)>;
   virtual void ForEachObject(const ObjectVisitor& fn) = 0;
 
-  // Acquire for a batch: the objects of `keys` that are only on disk are promoted together, their
-  // reads in flight at once, then each key is acquired as Acquire does. One result per key, in order.
-  // Blocks for the disk reads, like Acquire.
-  virtual std::vector<Result<ReadHandle>> AcquireBatch(const NamespaceId& ns, std::span<const BlockKey> keys,
-                                                       uint64_t lease_ms) = 0;
-
   // Whether a read of `keys` (Get, Acquire, Pin) can be answered without touching the disk: true
   // when each key is in DRAM or absent. A hint, not a promise (an object may be evicted the next
   // moment): callers use it to keep reads that will wait for the disk off latency-critical threads.

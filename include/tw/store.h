@@ -296,6 +296,12 @@ class Store {
 
   // Zero-copy read under a lease of `lease_ms` (> 0). kNotFound on a miss.
   virtual Result<ReadHandle> Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) = 0;
+  // Acquire for a batch: one result per key, in order (kNotFound for a miss). The objects of `keys`
+  // that are only on disk are promoted together, their reads in flight at once; a daemon is asked in
+  // one round trip per batch of its max_batch keys, not one per key (a GPU load of a 128k-token prefix
+  // acquires 512 objects). The default calls Acquire per key.
+  virtual std::vector<Result<ReadHandle>> AcquireBatch(const NamespaceId& ns, std::span<const BlockKey> keys,
+                                                       uint64_t lease_ms);
 
   // Pins every key for `lease_ms` (> 0) so none is evicted: all or nothing. kNotFound if any key is
   // absent. The lease expires by itself; Unpin ends it early.

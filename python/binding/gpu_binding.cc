@@ -281,20 +281,19 @@ class GpuMover {
         if (p.ok()) pin = *p;
       }
       handles.reserve(ks.size());
-      // One Pin of the whole prefix first: blocks only on disk are promoted with their reads in
-      // flight together, instead of one 32 MiB read per Acquire below.
-      Result<LeaseId> prefix = st.ok() ? store_->store->Pin(ns_->id, ks, lease_ms) : Result<LeaseId>(st);
-      for (size_t i = 0; st.ok() && i < ks.size(); ++i) {
-        const BlockKey& key = ks[i];
-        auto h = store_->store->Acquire(ns_->id, key, lease_ms);
-        if (!h.ok()) {
-          st = h.status();
-          break;
+      // One batch: blocks only on disk are promoted with their reads in flight together, and a
+      // daemon answers in one round trip per max_batch keys (not one per block).
+      if (st.ok()) {
+        std::vector<Result<ReadHandle>> got = store_->store->AcquireBatch(ns_->id, ks, lease_ms);
+        for (Result<ReadHandle>& h : got) {
+          if (!h.ok()) {
+            st = h.status();
+            break;
+          }
+          segs.push_back(h->segments());
+          handles.push_back(std::move(h).value());
         }
-        segs.push_back(h->segments());
-        handles.push_back(std::move(h).value());
       }
-      if (prefix.ok()) (void)store_->store->Unpin(*prefix);  // the handles hold their own leases
       if (st.ok() && daemon) {  // the daemon may have restarted since: its new arena, registered
         Result<std::shared_ptr<ArenaPin>> p = PinFor(*store_, segs);
         st = p.status();

@@ -625,6 +625,27 @@ void BindStore(pyb::module_& m) {
              return pyb::cast(PyReadHandle(s, std::move(h).value()));
            },
            pyb::arg("ns"), pyb::arg("key"), pyb::arg("lease_ms") = 30000)
+      .def("acquire_batch",
+           [](std::shared_ptr<PyStore> s, const PyNamespace& ns, pyb::handle keys, uint64_t lease_ms) {
+             std::vector<BlockKey> k = KeysFromPy(keys);
+             std::vector<Result<ReadHandle>> hs;
+             {
+               pyb::gil_scoped_release nogil;
+               hs = s->store->AcquireBatch(ns.id, k, lease_ms);
+             }
+             pyb::list out;
+             for (Result<ReadHandle>& h : hs) {
+               if (h.status().IsNotFound()) {
+                 out.append(pyb::none());
+                 continue;
+               }
+               ThrowIfError(h.status());
+               out.append(pyb::cast(PyReadHandle(s, std::move(h).value())));
+             }
+             return out;
+           },
+           pyb::arg("ns"), pyb::arg("keys"), pyb::arg("lease_ms") = 30000,
+           "acquire for many keys: a list of handles, None for a miss; one round trip to a daemon.")
       .def("pin",
            [](PyStore& s, const PyNamespace& ns, pyb::handle keys, uint64_t lease_ms) -> pyb::object {
              std::vector<BlockKey> k = KeysFromPy(keys);

@@ -56,6 +56,14 @@ def test_same_calls_over_unix_and_tcp(daemon):
     for k, o in zip(keys, objs):
         assert np.array_equal(reader.get(ns_r, k), o)
     assert reader.get(ns_r, ns_r.block_keys(range(1000, 1016))[0]) is None  # a miss is None
+    # acquire_batch: zero-copy handles for many keys, None for a miss, over both transports.
+    missing = ns_w.block_keys(range(2000, 2016))[0]
+    for store, ns in ((writer, ns_w), (reader, ns_r)):
+        hs = store.acquire_batch(ns, [keys[0], missing, keys[2]], lease_ms=1000)
+        assert hs[1] is None
+        for h, o in ((hs[0], objs[0]), (hs[2], objs[2])):
+            with h:
+                assert b"".join(bytes(seg) for seg in h.segments()) == o.tobytes()
     assert writer.remove(ns_w, keys[2])
     assert reader.lookup(ns_r, keys) == (2, ["dram"] * 2)
 

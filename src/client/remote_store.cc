@@ -755,6 +755,68 @@ Result<ReadHandle> RemoteStore::Acquire(const NamespaceId& ns, const BlockKey& k
   return ReadHandle(this, kLocalBit, std::move(segs), buffer);
 }
 
+std::vector<Result<ReadHandle>> RemoteStore::AcquireBatch(const NamespaceId& ns, std::span<const BlockKey> keys,
+                                                          uint64_t lease_ms) {
+  std::vector<Result<ReadHandle>> out;
+  auto fail_all = [&](const Status& s) {
+    out.clear();
+    out.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) out.emplace_back(s);
+  };
+  if (lease_ms == 0) {
+    fail_all(Status::InvalidArgument("lease_ms must be > 0"));
+    return out;
+  }
+  if (keys.empty()) return out;
+  NsInfo info;
+  if (Status s = Info(ns, &info); !s.ok()) {
+    fail_all(s);
+    return out;
+  }
+  bool shm = false;
+  Status s = Run([&](Conn& c) -> Status {
+    out.clear();  // a retry on a new connection starts over (the old leases died with the old one)
+    if (!c.arena) return Status::Ok();
+    shm = true;
+    const size_t batch = c.io->peer_limits().max_batch;
+    for (size_t off = 0; off < keys.size(); off += batch) {
+      const size_t end = std::min(keys.size(), off + batch);
+      net::KeysRequest req;
+      req.ns = ns;
+      req.lease_ms = lease_ms;
+      req.keys.assign(keys.begin() + off, keys.begin() + end);
+      MetaWriter w;
+      req.Encode(w);
+      std::string body;
+      TW_RETURN_IF_ERROR(Call(c, net::Op::kAcquire, w.str(), &body));
+      MetaReader r(body);
+      Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, static_cast<uint32_t>(end - off));
+      if (!resp.ok() || resp->items.size() != end - off) return Malformed("acquire");
+      std::vector<std::span<std::byte>> spans;
+      net::IdsRequest release;  // leases granted to items that are not handed out
+      for (auto& it : resp->items) {
+        Status ms = it.status.ok() ? MapSegments(*c.arena, it.segments, &spans) : std::move(it.status);
+        if (!ms.ok()) {
+          if (it.id) release.ids.push_back(it.id);
+          out.emplace_back(std::move(ms));
+          continue;
+        }
+        out.emplace_back(ReadHandle(this, it.id, std::vector<std::span<const std::byte>>(spans.begin(), spans.end()),
+                                    c.arena));
+      }
+      if (!release.ids.empty()) {
+        MetaWriter rw;
+        release.Encode(rw);
+        TW_RETURN_IF_ERROR(Call(c, net::Op::kRelease, rw.str(), nullptr, net::kFlagNoReply));
+      }
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) fail_all(s);
+  if (s.ok() && !shm) return Store::AcquireBatch(ns, keys, lease_ms);  // TCP: each Acquire fetches a copy
+  return out;
+}
+
 void RemoteStore::ReleaseRead(uint64_t id) {
   if (id & kLocalBit) return;
   net::IdsRequest req;

@@ -45,6 +45,8 @@ class RemoteStore final : public Store {
   Status Get(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out, const KvSlice& slice) override;
   BatchStatus GetBatch(const NamespaceId& ns, std::span<const GetItem> items) override;
   Result<ReadHandle> Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) override;
+  std::vector<Result<ReadHandle>> AcquireBatch(const NamespaceId& ns, std::span<const BlockKey> keys,
+                                               uint64_t lease_ms) override;
   Result<LeaseId> Pin(const NamespaceId& ns, std::span<const BlockKey> keys, uint64_t lease_ms) override;
   Status Unpin(LeaseId lease) override;
   Status Remove(const NamespaceId& ns, const BlockKey& key) override;

@@ -25,6 +25,14 @@ bool BatchStatus::all_ok() const {
   return true;
 }
 
+std::vector<Result<ReadHandle>> Store::AcquireBatch(const NamespaceId& ns, std::span<const BlockKey> keys,
+                                                    uint64_t lease_ms) {
+  std::vector<Result<ReadHandle>> out;
+  out.reserve(keys.size());
+  for (const BlockKey& key : keys) out.push_back(Acquire(ns, key, lease_ms));
+  return out;
+}
+
 // ---- Usage
 
 RequestUsage& RequestUsage::operator+=(const RequestUsage& other) {

@@ -222,6 +222,25 @@ TEST(Daemon, ConcurrentClientsOverTcpAndSharedMemory) {
   ByteRun all{0, expect.size()};
   ASSERT_TRUE(h.CopyRuns(std::span<const ByteRun>(&all, 1), got).ok());
   EXPECT_EQ(got, expect);
+  // AcquireBatch: one result per key, a miss in the middle, the bytes of each object; over shared
+  // memory in one ACQUIRE request (a GPU load acquires its whole prefix so).
+  std::vector<BlockKey> batch = {keys[0], keys[1], Keys(n, 1, 999)[0], keys[3]};
+  for (Store* store : {shm.get(), tcp.get()}) {
+    const uint64_t acquires = RequestCount(d, "acquire");
+    std::vector<Result<ReadHandle>> hs = store->AcquireBatch(ns, batch, 1000);
+    ASSERT_EQ(hs.size(), batch.size());
+    if (store == shm.get()) EXPECT_EQ(RequestCount(d, "acquire"), acquires + 1);
+    EXPECT_TRUE(hs[2].status().IsNotFound()) << hs[2].status().ToString();
+    for (size_t i : {0, 1, 3}) {
+      ASSERT_TRUE(hs[i].ok()) << i << ": " << hs[i].status().ToString();
+      auto want = Fill(batch[i], n.geometry.ObjectBytes());
+      std::vector<std::byte> have(want.size());
+      ByteRun whole{0, want.size()};
+      ASSERT_TRUE(hs[i]->CopyRuns(std::span<const ByteRun>(&whole, 1), have).ok());
+      EXPECT_EQ(have, want) << i;
+    }
+  }
+  EXPECT_TRUE(shm->AcquireBatch(ns, batch, 0)[0].status().IsInvalidArgument());
   EXPECT_GE(tcp->Stats()->gets, 24u * 6);
   // A whole chain in one batch, parents first, over each transport (shared memory pipelines it).
   for (Store* store : {shm.get(), tcp.get()}) {
