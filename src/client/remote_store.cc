@@ -349,22 +349,16 @@ Status RemoteStore::GetShm(Conn& c, const NamespaceId& ns, const NsInfo& info, s
   const size_t batch = c.io->peer_limits().max_batch;
   for (size_t off = 0; off < items.size(); off += batch) {
     const size_t end = std::min(items.size(), off + batch);
-    net::KeysRequest req;
-    req.ns = ns;
-    req.lease_ms = options_.lease_ms;
-    for (size_t k = off; k < end; ++k) req.keys.push_back(items[k].key);
-    MetaWriter w;
-    req.Encode(w);
-    std::string body;
-    Status s = Call(c, net::Op::kAcquire, w.str(), &body);
-    if (!s.ok()) {
-      if (c.io->broken()) return s;
-      for (size_t k = off; k < end; ++k) (*out)[k] = s;
+    std::vector<BlockKey> keys;
+    for (size_t k = off; k < end; ++k) keys.push_back(items[k].key);
+    Result<net::SegmentsResponse> resp = AcquireChunk(c, ns, keys, options_.lease_ms);
+    if (!resp.ok()) {
+      // Broken, or a reply that does not decode (kCorruption: the daemon answers a whole ACQUIRE
+      // with no such code): the call fails. Otherwise the daemon refused this chunk's items.
+      if (c.io->broken() || resp.status().IsCorruption()) return resp.status();
+      for (size_t k = off; k < end; ++k) (*out)[k] = resp.status();
       continue;
     }
-    MetaReader r(body);
-    Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, static_cast<uint32_t>(end - off));
-    if (!resp.ok() || resp->items.size() != end - off) return Malformed("acquire");
     net::IdsRequest release;
     std::vector<std::span<std::byte>> spans;
     for (size_t k = off; k < end; ++k) {
@@ -380,13 +374,32 @@ Status RemoteStore::GetShm(Conn& c, const NamespaceId& ns, const NsInfo& info, s
       else if (!runs.ok()) (*out)[k] = runs.status();
       else (*out)[k] = GatherRuns(std::vector<std::span<const std::byte>>(spans.begin(), spans.end()), *runs, items[k].out);
     }
-    if (!release.ids.empty()) {
-      MetaWriter rw;
-      release.Encode(rw);
-      TW_RETURN_IF_ERROR(Call(c, net::Op::kRelease, rw.str(), nullptr, net::kFlagNoReply));
-    }
+    TW_RETURN_IF_ERROR(Release(c, release));
   }
   return Status::Ok();
+}
+
+Result<net::SegmentsResponse> RemoteStore::AcquireChunk(Conn& c, const NamespaceId& ns, std::span<const BlockKey> keys,
+                                                        uint64_t lease_ms) {
+  net::KeysRequest req;
+  req.ns = ns;
+  req.lease_ms = lease_ms;
+  req.keys.assign(keys.begin(), keys.end());
+  MetaWriter w;
+  req.Encode(w);
+  std::string body;
+  TW_RETURN_IF_ERROR(Call(c, net::Op::kAcquire, w.str(), &body));
+  MetaReader r(body);
+  Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, static_cast<uint32_t>(keys.size()));
+  if (!resp.ok() || resp->items.size() != keys.size()) return Malformed("acquire");
+  return resp;
+}
+
+Status RemoteStore::Release(Conn& c, const net::IdsRequest& leases) {
+  if (leases.ids.empty()) return Status::Ok();
+  MetaWriter w;
+  leases.Encode(w);
+  return Call(c, net::Op::kRelease, w.str(), nullptr, net::kFlagNoReply);
 }
 
 Status RemoteStore::Get(const NamespaceId& ns, const BlockKey& key, std::span<std::byte> out, const KvSlice& slice) {
@@ -718,37 +731,12 @@ void RemoteStore::AbortWrite(uint64_t id) {
 }
 
 Result<ReadHandle> RemoteStore::Acquire(const NamespaceId& ns, const BlockKey& key, uint64_t lease_ms) {
-  if (lease_ms == 0) return Status::InvalidArgument("lease_ms must be > 0");
-  NsInfo info;
-  TW_RETURN_IF_ERROR(Info(ns, &info));
-  std::shared_ptr<ShmArena> arena;
-  uint64_t id = 0;
-  std::vector<std::span<std::byte>> spans;
-  Status item_status;
-  Status s = Run([&](Conn& c) -> Status {
-    if (!c.arena) return Status::Ok();
-    net::KeysRequest req;
-    req.ns = ns;
-    req.lease_ms = lease_ms;
-    req.keys.push_back(key);
-    MetaWriter w;
-    req.Encode(w);
-    std::string body;
-    TW_RETURN_IF_ERROR(Call(c, net::Op::kAcquire, w.str(), &body));
-    MetaReader r(body);
-    Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, 1);
-    if (!resp.ok() || resp->items.size() != 1) return Malformed("acquire");
-    item_status = resp->items[0].status;
-    id = resp->items[0].id;
-    arena = c.arena;
-    return item_status.ok() ? MapSegments(*c.arena, resp->items[0].segments, &spans) : Status::Ok();
-  });
-  TW_RETURN_IF_ERROR(s);
-  TW_RETURN_IF_ERROR(item_status);
-  if (arena) {
-    return ReadHandle(this, id, std::vector<std::span<const std::byte>>(spans.begin(), spans.end()), arena);
-  }
-  // TCP: fetch a copy; the handle owns it.
+  std::vector<Result<ReadHandle>> one = AcquireBatch(ns, std::span<const BlockKey>(&key, 1), lease_ms);
+  return std::move(one.front());
+}
+
+// TCP has no shared arena: the handle owns a copy fetched with Get.
+Result<ReadHandle> RemoteStore::AcquireCopy(const NamespaceId& ns, const NsInfo& info, const BlockKey& key) {
   auto buffer = std::make_shared<std::vector<std::byte>>(info.object_bytes);
   TW_RETURN_IF_ERROR(Get(ns, key, *buffer, KvSlice::All()));
   std::vector<std::span<const std::byte>> segs = {std::span<const std::byte>(*buffer)};
@@ -781,17 +769,8 @@ std::vector<Result<ReadHandle>> RemoteStore::AcquireBatch(const NamespaceId& ns,
     const size_t batch = c.io->peer_limits().max_batch;
     for (size_t off = 0; off < keys.size(); off += batch) {
       const size_t end = std::min(keys.size(), off + batch);
-      net::KeysRequest req;
-      req.ns = ns;
-      req.lease_ms = lease_ms;
-      req.keys.assign(keys.begin() + off, keys.begin() + end);
-      MetaWriter w;
-      req.Encode(w);
-      std::string body;
-      TW_RETURN_IF_ERROR(Call(c, net::Op::kAcquire, w.str(), &body));
-      MetaReader r(body);
-      Result<net::SegmentsResponse> resp = net::SegmentsResponse::Decode(r, static_cast<uint32_t>(end - off));
-      if (!resp.ok() || resp->items.size() != end - off) return Malformed("acquire");
+      Result<net::SegmentsResponse> resp = AcquireChunk(c, ns, keys.subspan(off, end - off), lease_ms);
+      TW_RETURN_IF_ERROR(resp.status());
       std::vector<std::span<std::byte>> spans;
       net::IdsRequest release;  // leases granted to items that are not handed out
       for (auto& it : resp->items) {
@@ -804,16 +783,15 @@ std::vector<Result<ReadHandle>> RemoteStore::AcquireBatch(const NamespaceId& ns,
         out.emplace_back(ReadHandle(this, it.id, std::vector<std::span<const std::byte>>(spans.begin(), spans.end()),
                                     c.arena));
       }
-      if (!release.ids.empty()) {
-        MetaWriter rw;
-        release.Encode(rw);
-        TW_RETURN_IF_ERROR(Call(c, net::Op::kRelease, rw.str(), nullptr, net::kFlagNoReply));
-      }
+      TW_RETURN_IF_ERROR(Release(c, release));
     }
     return Status::Ok();
   });
-  if (!s.ok()) fail_all(s);
-  if (s.ok() && !shm) return Store::AcquireBatch(ns, keys, lease_ms);  // TCP: each Acquire fetches a copy
+  if (!s.ok()) {
+    fail_all(s);
+  } else if (!shm) {
+    for (const BlockKey& key : keys) out.push_back(AcquireCopy(ns, info, key));
+  }
   return out;
 }
 

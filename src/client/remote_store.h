@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "client/connection.h"
+#include "net/messages.h"
 #include "tw/client.h"
 
 namespace tw::client {
@@ -110,6 +111,13 @@ class RemoteStore final : public Store {
   Status Info(const NamespaceId& ns, NsInfo* info);
 
   Status GetTcp(Conn& c, const NamespaceId& ns, std::span<const GetItem> items, std::vector<Status>* out);
+  // One ACQUIRE request for `keys` (at most the daemon's max_batch): the daemon's items, or the call's
+  // failure (kCorruption for a reply that does not decode).
+  Result<net::SegmentsResponse> AcquireChunk(Conn& c, const NamespaceId& ns, std::span<const BlockKey> keys,
+                                             uint64_t lease_ms);
+  // Ends the leases of `leases` (no reply is awaited); nothing to send is OK.
+  Status Release(Conn& c, const net::IdsRequest& leases);
+  Result<ReadHandle> AcquireCopy(const NamespaceId& ns, const NsInfo& info, const BlockKey& key);
   Status GetShm(Conn& c, const NamespaceId& ns, const NsInfo& info, std::span<const GetItem> items, std::vector<Status>* out);
   // Both fill *usage from the daemon's store outcomes (reported only at version 2).
   // `judge_short` false: the one block of a Reserve committed over TCP, which a version-2 daemon

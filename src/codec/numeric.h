@@ -16,12 +16,8 @@
 
 #if defined(__CUDACC__)
 #define TW_HD __host__ __device__ __forceinline__
-// Before a __host__ __device__ template that calls device-only accessors (the kernels' views of
-// engine rows and host pages): their host instantiation is never made, so nvcc need not check it.
-#define TW_HD_TEMPLATE _Pragma("nv_exec_check_disable")
 #else
 #define TW_HD inline
-#define TW_HD_TEMPLATE
 #endif
 
 namespace tw::codec {

@@ -9,6 +9,14 @@
 
 #include "codec/numeric.h"
 
+#if defined(__CUDACC__)
+// Before a __host__ __device__ template that calls device-only accessors (the kernels' views of
+// engine rows and host pages): their host instantiation is never made, so nvcc need not check it.
+#define TW_HD_TEMPLATE _Pragma("nv_exec_check_disable")
+#else
+#define TW_HD_TEMPLATE
+#endif
+
 namespace tw::gpu {
 
 using codec::Add;
